@@ -1,0 +1,1 @@
+"""qcn parsers package."""
