@@ -1,0 +1,230 @@
+"""Hardened readers shared by the parsers: XML without entities/network, zip archives without bombs.
+
+XML (:func:`parse_xml`) runs lxml with ``resolve_entities=False``, ``no_network=True``, ``huge_tree=False``
+and ``load_dtd=False``; any ``<!ENTITY`` declaration is refused as :class:`HostileInput` *before* libxml2
+sees the bytes (and once more on the parsed DTD, for encodings the byte scan cannot read), and the element
+depth is checked while parsing against ``Limits.max_xml_depth``.
+
+Zip (:func:`open_zip`) inspects the central directory before anything is decompressed: member count, total
+declared uncompressed size against ``Limits.max_uncompressed_bytes`` and the compression ratio against
+``Limits.max_compression_ratio``. Python's ``zipfile`` never yields more than a member's declared size, so
+checking the declared sizes bounds what a later reader (openpyxl) can inflate.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from lxml import etree
+
+from parsers.errors import HostileInput, LimitExceeded, MalformedInput
+from parsers.limits import Limits
+
+__all__ = [
+    "MAX_ZIP_MEMBERS",
+    "check_size",
+    "local_name",
+    "namespace_of",
+    "open_zip",
+    "parse_xml",
+    "xpath_of",
+]
+
+MAX_ZIP_MEMBERS = 10_000
+# Small members legitimately compress very well (e.g. a sheet of repeated zeros); the ratio check only
+# applies to members large enough to matter.
+_RATIO_MIN_MEMBER_BYTES = 1024 * 1024
+
+_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_ROOT_START = re.compile(rb"<[A-Za-z_]")
+
+
+def check_size(data: bytes, limits: Limits) -> None:
+    """Raise :class:`LimitExceeded` (``max_bytes``) when ``data`` is larger than the limit."""
+    if len(data) > limits.max_bytes:
+        raise LimitExceeded(
+            f"file is {len(data)} bytes, larger than max_bytes={limits.max_bytes}",
+            limit="max_bytes",
+            allowed=limits.max_bytes,
+            actual=len(data),
+        )
+
+
+def _prolog(data: bytes) -> bytes:
+    """Bytes before the root element (XML declaration, comments, DOCTYPE and its internal subset)."""
+    pos = 0
+    n = len(data)
+    while pos < n:
+        lt = data.find(b"<", pos)
+        if lt < 0:
+            return data
+        nxt = data[lt + 1 : lt + 2]
+        if nxt == b"?":
+            end = data.find(b"?>", lt)
+        elif data.startswith(b"<!--", lt):
+            end = data.find(b"-->", lt)
+        elif nxt == b"!":
+            # DOCTYPE with an optional [internal subset]
+            bracket = data.find(b"[", lt)
+            close = data.find(b">", lt)
+            if 0 <= bracket < close:
+                end = data.find(b"]", bracket)
+                end = data.find(b">", end) if end >= 0 else -1
+            else:
+                end = close
+        elif _ROOT_START.match(data, lt):
+            return data[:lt]
+        else:
+            end = data.find(b">", lt)
+        if end < 0:
+            return data
+        pos = end + 1
+    return data
+
+
+def parse_xml(data: bytes, *, limits: Limits, what: str = "XML") -> etree._ElementTree:
+    """Parse ``data`` as XML safely and return the lxml tree.
+
+    Raises :class:`HostileInput` for entity declarations (XXE, billion laughs), :class:`LimitExceeded`
+    for ``max_bytes``/``max_xml_depth``, :class:`MalformedInput` (with line/column) for broken XML.
+    """
+    check_size(data, limits)
+    if _ENTITY_DECL.search(_prolog(data)):
+        raise HostileInput(
+            f"{what} declares entities (<!ENTITY>); entity declarations are refused "
+            "(external-entity and entity-expansion attacks)",
+            location="DOCTYPE",
+        )
+    depth = 0
+    max_depth = limits.max_xml_depth
+    try:
+        context = etree.iterparse(
+            io.BytesIO(data),
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            huge_tree=False,
+            load_dtd=False,
+            dtd_validation=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        for event, _el in context:
+            if event == "start":
+                depth += 1
+                if depth > max_depth:
+                    raise LimitExceeded(
+                        f"{what} nesting deeper than max_xml_depth={max_depth}",
+                        limit="max_xml_depth",
+                        allowed=max_depth,
+                        actual=depth,
+                    )
+            else:
+                depth -= 1
+        root = context.root
+    except etree.XMLSyntaxError as exc:
+        line, col = (exc.position if exc.position else (None, None))
+        raise MalformedInput(
+            f"{what} is not well-formed: {exc.msg}", location=f"line {line}, column {col}"
+        ) from exc
+    if root is None:
+        raise MalformedInput(f"{what} has no root element")
+    tree = root.getroottree()
+    dtd = tree.docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        raise HostileInput(f"{what} declares entities in its DTD; refused", location="DOCTYPE")
+    return tree
+
+
+def local_name(el: etree._Element) -> str:
+    """Tag of ``el`` without its namespace."""
+    return etree.QName(el).localname
+
+
+def namespace_of(el: etree._Element) -> str | None:
+    """Namespace URI of ``el`` (None when it has none)."""
+    return etree.QName(el).namespace
+
+
+def xpath_of(el: etree._Element) -> str:
+    """Readable absolute path of ``el``: local names with a 1-based ``[n]`` among same-named siblings.
+
+    Namespace prefixes are omitted (``/QIFDocument/Results/MeasurementResultsSet/MeasurementResults[2]``);
+    the document's namespace is implied.
+    """
+    parts: list[str] = []
+    node: etree._Element | None = el
+    while node is not None:
+        tag = node.tag
+        name = local_name(node)
+        parent = node.getparent()
+        if parent is None:
+            parts.append(name)
+        else:
+            same = [c for c in parent if c.tag == tag]
+            parts.append(f"{name}[{same.index(node) + 1}]" if len(same) > 1 else name)
+        node = parent
+    return "/" + "/".join(reversed(parts))
+
+
+def open_zip(data: bytes, *, limits: Limits, what: str = "zip archive") -> zipfile.ZipFile:
+    """Open ``data`` as a zip after checking it cannot be a decompression bomb.
+
+    Raises :class:`LimitExceeded` naming ``max_bytes``, ``max_uncompressed_bytes`` or ``max_zip_members``,
+    :class:`HostileInput` naming ``max_compression_ratio`` (or for absolute/parent paths), and
+    :class:`MalformedInput` for a truncated/corrupt archive.
+    """
+    check_size(data, limits)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise MalformedInput(f"{what} is truncated or corrupt: {exc}") from exc
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise LimitExceeded(
+            f"{what} has {len(infos)} members, more than max_zip_members={MAX_ZIP_MEMBERS}",
+            limit="max_zip_members",
+            allowed=MAX_ZIP_MEMBERS,
+            actual=len(infos),
+        )
+    total = 0
+    total_compressed = 0
+    for info in infos:
+        name = info.filename
+        if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
+            raise HostileInput(f"{what} member has an unsafe path {name!r}", location=name)
+        total += info.file_size
+        total_compressed += info.compress_size
+        if info.file_size >= _RATIO_MIN_MEMBER_BYTES:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if ratio > limits.max_compression_ratio:
+                raise HostileInput(
+                    f"{what} member {name!r} expands {ratio:.0f}x ({info.compress_size} -> {info.file_size} "
+                    f"bytes), above max_compression_ratio={limits.max_compression_ratio:g}: "
+                    "refused as a decompression bomb",
+                    location=name,
+                    limit="max_compression_ratio",
+                    allowed=limits.max_compression_ratio,
+                    actual=round(ratio, 1),
+                )
+    if total > limits.max_uncompressed_bytes:
+        raise LimitExceeded(
+            f"{what} would expand to {total} bytes, more than "
+            f"max_uncompressed_bytes={limits.max_uncompressed_bytes}",
+            limit="max_uncompressed_bytes",
+            allowed=limits.max_uncompressed_bytes,
+            actual=total,
+        )
+    if total >= _RATIO_MIN_MEMBER_BYTES:
+        ratio = total / max(total_compressed, 1)
+        if ratio > limits.max_compression_ratio:
+            raise HostileInput(
+                f"{what} expands {ratio:.0f}x overall, above "
+                f"max_compression_ratio={limits.max_compression_ratio:g}: refused as a decompression bomb",
+                limit="max_compression_ratio",
+                allowed=limits.max_compression_ratio,
+                actual=round(ratio, 1),
+            )
+    return zf
