@@ -1,0 +1,99 @@
+"""Benchmark the lab-report parsers; prints and writes ``bench/results/parsers_reports.json``.
+
+* ``pdf_pages_per_s``: :func:`parsers.pdf.parse_pdf` over the corpus + PTB PDFs (text PDFs only);
+* ``pdfplumber_plain_pages_per_s``: plain ``extract_text()`` + ``extract_tables()`` on every page of the
+  same files, same run (the baseline); ``pdf_speedup`` = ours / plain;
+* ``dcc_docs_per_s``: :func:`parsers.dcc.parse_dcc` incl. XSD validation (schema load excluded, cached);
+* ``field_accuracy`` / ``corpus_layouts`` from :func:`parsers.pdf_accuracy.measure_accuracy`.
+
+Usage: ``.venv/bin/python scripts/bench_parsers_reports.py [--rounds N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from parsers.dcc import parse_dcc  # noqa: E402
+from parsers.limits import Limits  # noqa: E402
+from parsers.pdf import parse_pdf  # noqa: E402
+from parsers.pdf_accuracy import CORPUS_DIR, corpus_files, measure_accuracy, source_of  # noqa: E402
+
+
+def _plain(data: bytes) -> int:
+    import pdfplumber
+
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        for page in pdf.pages:
+            page.extract_text()
+            page.extract_tables()
+        return len(pdf.pages)
+
+
+def measure_reports(rounds: int = 3) -> dict[str, Any]:
+    """Run the benchmark and return the figures (see the module docstring)."""
+    pdfs = [(p, p.read_bytes()) for p, _layout, err, _f in corpus_files() if err is None]
+    dccs = [p.read_bytes() for p in sorted((CORPUS_DIR / "ptb").glob("*.xml"))]
+    limits = Limits()
+    pages = sum(_plain(d) for _p, d in pdfs)  # also warms pdfminer imports
+
+    best_ours = best_plain = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for p, d in pdfs:
+            parse_pdf(d, source=source_of(d, "pdf", p.name), limits=limits)
+        best_ours = min(best_ours, time.perf_counter() - t)
+        t = time.perf_counter()
+        for _p, d in pdfs:
+            _plain(d)
+        best_plain = min(best_plain, time.perf_counter() - t)
+
+    parse_dcc(dccs[0], source=source_of(dccs[0], "dcc"), limits=limits)  # loads + caches the XSD
+    n_dcc = 0
+    t = time.perf_counter()
+    for _ in range(rounds):
+        for d in dccs:
+            parse_dcc(d, source=source_of(d, "dcc"), limits=limits)
+            n_dcc += 1
+    dcc_s = time.perf_counter() - t
+
+    acc = measure_accuracy()
+    return {
+        "pdf_files": len(pdfs),
+        "pdf_pages": pages,
+        "pdf_pages_per_s": round(pages / best_ours, 2),
+        "pdfplumber_plain_pages_per_s": round(pages / best_plain, 2),
+        "pdf_speedup": round(best_plain / best_ours, 2),
+        "dcc_docs_per_s": round(n_dcc / dcc_s, 2),
+        "field_accuracy": acc["field_accuracy"],
+        "fields_total": acc["fields_total"],
+        "corpus_layouts": acc["corpus_layouts"],
+        "rounds": rounds,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def main() -> None:
+    """CLI entry point."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    res = measure_reports(args.rounds)
+    out = ROOT / "bench" / "results" / "parsers_reports.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
