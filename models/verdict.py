@@ -1,0 +1,323 @@
+"""One anomaly verdict per batch: spec limits + SPC rules + the ONNX model, with every reason listed.
+
+Input is plain data in the parsers' long format: one row per measurement with columns
+``sample_id``, ``characteristic``, ``value`` (others are ignored). ``history`` has the same columns
+and holds earlier in-control measurements, oldest first; it is the SPC baseline for each
+characteristic and the context for run rules (a run may start in the history and end in the batch).
+Only rule firings completed by a batch point are reported.
+
+The verdict is deterministic (no clocks, stable ordering) and JSON-able; ``anomalous`` is true when
+any reason has severity ``anomaly``. A check that could not run (no SPC history, no spec limits for a
+characteristic) is an explicit reason with severity ``incomplete`` and sets ``complete = False``: a
+batch is never reported clean for a check that did not happen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.anomaly import LoadedModel
+from models.base import ModelVersion, sha256_bytes
+from models.errors import InsufficientData, InvalidInput
+from models.spc import NELSON, IndividualsChart, RuleSpec
+from models.spec import check_value, parse_spec
+
+__all__ = [
+    "BatchAnomalyVerdict",
+    "InsufficientHistory",
+    "ModelFlag",
+    "NoSpecLimits",
+    "Reason",
+    "SPCRuleFired",
+    "SampleScore",
+    "SpecFailure",
+    "score_batch",
+]
+
+REQUIRED_COLUMNS = ("sample_id", "characteristic", "value")
+
+_Frozen = ConfigDict(frozen=True)
+
+
+class SpecFailure(BaseModel):
+    """A value outside its specification limits."""
+
+    model_config = _Frozen
+    kind: Literal["spec_failure"] = "spec_failure"
+    severity: Literal["anomaly"] = "anomaly"
+    characteristic: str
+    sample_id: str
+    value: float
+    verdict: Literal["fail_low", "fail_high"]
+    lsl: float | None
+    usl: float | None
+    margin: float
+    message: str
+
+
+class SPCRuleFired(BaseModel):
+    """A Nelson rule fired on a characteristic; ``sample_ids``: batch samples whose point completed it."""
+
+    model_config = _Frozen
+    kind: Literal["spc_rule"] = "spc_rule"
+    severity: Literal["anomaly"] = "anomaly"
+    characteristic: str
+    rule: int
+    rule_name: str
+    western_electric: int | None
+    sample_ids: list[str]
+    batch_indices: list[int]
+    center: float
+    sigma: float
+    message: str
+
+
+class ModelFlag(BaseModel):
+    """A sample whose model score is below the model's threshold (lower = more anomalous)."""
+
+    model_config = _Frozen
+    kind: Literal["model_score"] = "model_score"
+    severity: Literal["anomaly"] = "anomaly"
+    sample_id: str
+    score: float
+    threshold: float
+    model_version: str
+    message: str
+
+
+class InsufficientHistory(BaseModel):
+    """SPC could not run for a characteristic: too little (or no) in-control history."""
+
+    model_config = _Frozen
+    kind: Literal["insufficient_history"] = "insufficient_history"
+    severity: Literal["incomplete"] = "incomplete"
+    characteristic: str
+    needed: int
+    got: int
+    message: str
+
+
+class NoSpecLimits(BaseModel):
+    """A measured characteristic has no specification limits, so it was not spec-checked."""
+
+    model_config = _Frozen
+    kind: Literal["no_spec_limits"] = "no_spec_limits"
+    severity: Literal["incomplete"] = "incomplete"
+    characteristic: str
+    message: str
+
+
+Reason = Annotated[
+    SpecFailure | SPCRuleFired | ModelFlag | InsufficientHistory | NoSpecLimits, Field(discriminator="kind")
+]
+
+
+class SampleScore(BaseModel):
+    """Model score of one sample."""
+
+    model_config = _Frozen
+    sample_id: str
+    score: float
+    anomalous: bool
+
+
+class BatchAnomalyVerdict(BaseModel):
+    """The combined verdict of one batch (deterministic, JSON-able)."""
+
+    model_config = _Frozen
+    anomalous: bool
+    complete: bool
+    reasons: list[Reason]
+    n_measurements: int
+    n_samples: int
+    spec_checked: list[str]
+    spc_checked: list[str]
+    model_version: ModelVersion | None = None
+    model_threshold: float | None = None
+    model_scores: list[SampleScore] = Field(default_factory=list)
+
+    def canonical_json(self) -> str:
+        """Compact JSON with sorted keys: the bytes to hash/anchor."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def sha256(self) -> str:
+        """SHA-256 of :meth:`canonical_json`."""
+        return sha256_bytes(self.canonical_json().encode("utf-8"))
+
+
+def _check_frame(df: pd.DataFrame, what: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInput(f"{what} must be a pandas DataFrame, got {type(df).__name__}", field=what)
+    for col in REQUIRED_COLUMNS:
+        if col not in df.columns:
+            raise InvalidInput(f"{what} lacks column {col!r} (needs {', '.join(REQUIRED_COLUMNS)})", field=col)
+    out = pd.DataFrame(
+        {
+            "sample_id": df["sample_id"].astype(str).to_numpy(),
+            "characteristic": df["characteristic"].astype(str).to_numpy(),
+            "value": pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float),
+        }
+    )
+    bad = np.flatnonzero(~np.isfinite(out["value"].to_numpy()))
+    if bad.size:
+        row = out.iloc[int(bad[0])]
+        raise InvalidInput(
+            f"{what} row {int(bad[0])}: value of {row['characteristic']!r} for sample "
+            f"{row['sample_id']!r} is not a finite number",
+            field=str(row["characteristic"]),
+        )
+    return out
+
+
+def score_batch(
+    measurements: pd.DataFrame,
+    spec: Mapping[str, Any],
+    history: pd.DataFrame | None = None,
+    model: LoadedModel | None = None,
+    *,
+    min_history: int = 20,
+    rules: Sequence[RuleSpec] = NELSON,
+) -> BatchAnomalyVerdict:
+    """Judge one batch against spec limits, SPC rules over ``history`` and (optionally) the model.
+
+    ``spec`` maps characteristic -> SpecLimit or ``{"lsl", "usl", "nominal", "unit"}``. SPC uses an
+    individuals chart per characteristic, baseline = that characteristic's history values (at least
+    ``min_history``). The model scores one row per sample (its features pivoted from the long rows);
+    a feature missing from the batch raises :class:`InvalidInput` naming it.
+    """
+    batch = _check_frame(measurements, "measurements")
+    if batch.empty:
+        raise InsufficientData(1, 0, "measurements in the batch")
+    dup = batch.duplicated(["sample_id", "characteristic"])
+    if dup.any():
+        r = batch[dup].iloc[0]
+        raise InvalidInput(
+            f"duplicate measurement of {r['characteristic']!r} for sample {r['sample_id']!r}",
+            field=str(r["characteristic"]),
+        )
+    limits = parse_spec(spec)
+    hist = _check_frame(history, "history") if history is not None else None
+    chars = list(dict.fromkeys(batch["characteristic"]))  # first-seen order
+    reasons: list[Any] = []
+
+    # 1. spec limits, in measurement order
+    for ch in chars:
+        if ch not in limits:
+            reasons.append(NoSpecLimits(characteristic=ch, message=f"{ch}: no spec limits, not spec-checked"))
+    for sid, ch, val in batch.itertuples(index=False):
+        lim = limits.get(ch)
+        if lim is None:
+            continue
+        v = check_value(val, lim)
+        if v.verdict != "pass":
+            bound = lim.lsl if v.verdict == "fail_low" else lim.usl
+            side = "below LSL" if v.verdict == "fail_low" else "above USL"
+            reasons.append(
+                SpecFailure(
+                    characteristic=ch,
+                    sample_id=sid,
+                    value=v.value,
+                    verdict=v.verdict,
+                    lsl=lim.lsl,
+                    usl=lim.usl,
+                    margin=v.margin,
+                    message=f"{ch} of sample {sid} = {v.value:g} is {side} {bound:g}",
+                )
+            )
+
+    # 2. SPC per characteristic, sorted for stable output
+    spc_checked: list[str] = []
+    for ch in sorted(chars):
+        base = hist.loc[hist["characteristic"] == ch, "value"].to_numpy() if hist is not None else np.empty(0)
+        if base.size < min_history:
+            reasons.append(
+                InsufficientHistory(
+                    characteristic=ch,
+                    needed=min_history,
+                    got=int(base.size),
+                    message=f"{ch}: SPC not run, {base.size} history points < {min_history} needed",
+                )
+            )
+            continue
+        rows = batch[batch["characteristic"] == ch]
+        chart = IndividualsChart(ch, min_baseline=min_history, rules=rules).fit(base)
+        result = chart.score(np.concatenate([base, rows["value"].to_numpy()]))
+        spc_checked.append(ch)
+        n0 = base.size
+        ids = rows["sample_id"].tolist()
+        by_rule: dict[int, list[int]] = {}
+        names: dict[int, tuple[str, int | None]] = {}
+        for v in result.violations:
+            if v.index >= n0:
+                by_rule.setdefault(v.rule, []).append(v.index - n0)
+                names[v.rule] = (v.name, v.western_electric)
+        for rule in sorted(by_rule):
+            idx = by_rule[rule]
+            name, we = names[rule]
+            sids = [ids[i] for i in idx]
+            reasons.append(
+                SPCRuleFired(
+                    characteristic=ch,
+                    rule=rule,
+                    rule_name=name,
+                    western_electric=we,
+                    sample_ids=sids,
+                    batch_indices=idx,
+                    center=chart.limits.center,
+                    sigma=chart.limits.sigma,
+                    message=f"{ch}: Nelson rule {rule} ({name}) at sample(s) {', '.join(sids)}",
+                )
+            )
+
+    # 3. model, one row per sample
+    scores: list[SampleScore] = []
+    if model is not None:
+        wide = batch.pivot(index="sample_id", columns="characteristic", values="value")
+        wide = wide.reindex(list(dict.fromkeys(batch["sample_id"])))  # sample order as uploaded
+        for f in model.features:
+            if f not in wide.columns:
+                raise InvalidInput(
+                    f"batch has no measurements of model feature {f!r} (model {model.version.ref})", field=f
+                )
+        x = wide.loc[:, model.features]
+        missing = x.isna().to_numpy()
+        if missing.any():
+            r, c = (int(a[0]) for a in np.nonzero(missing))
+            raise InvalidInput(
+                f"sample {x.index[r]!r} has no value for model feature {model.features[c]!r}",
+                field=model.features[c],
+            )
+        x.columns = pd.Index(model.features)
+        ms = model.score(x)
+        for sid, s, flag in zip(x.index, ms.scores, ms.anomalous, strict=True):
+            scores.append(SampleScore(sample_id=str(sid), score=s, anomalous=flag))
+            if flag:
+                reasons.append(
+                    ModelFlag(
+                        sample_id=str(sid),
+                        score=s,
+                        threshold=ms.threshold,
+                        model_version=model.version.ref,
+                        message=f"sample {sid}: model score {s:.4f} < threshold {ms.threshold:.4f} "
+                        f"({model.version.ref})",
+                    )
+                )
+
+    return BatchAnomalyVerdict(
+        anomalous=any(r.severity == "anomaly" for r in reasons),
+        complete=not any(r.severity == "incomplete" for r in reasons),
+        reasons=reasons,
+        n_measurements=len(batch),
+        n_samples=int(batch["sample_id"].nunique()),
+        spec_checked=[c for c in chars if c in limits],
+        spc_checked=spc_checked,
+        model_version=model.version if model is not None else None,
+        model_threshold=model.threshold if model is not None else None,
+        model_scores=scores,
+    )

@@ -1,0 +1,129 @@
+"""Batch verdict: spec + SPC + model combined, explicit incomplete checks, deterministic JSON."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from models.anomaly import DEFAULT_SPEC, LoadedModel, simulate_characteristics
+from models.artifacts import load_default_model
+from models.errors import InvalidInput
+from models.verdict import BatchAnomalyVerdict, score_batch
+
+
+def long(wide: pd.DataFrame) -> pd.DataFrame:
+    """Wide (sample x characteristic) -> the parsers' long format."""
+    out = wide.reset_index().melt(id_vars="sample_id", var_name="characteristic", value_name="value")
+    return out.assign(unit="x")
+
+
+HISTORY = long(simulate_characteristics(60, seed=31))
+
+
+@pytest.fixture(scope="module")
+def model() -> LoadedModel:
+    return load_default_model()
+
+
+# seed 33: a batch that by chance fires no rule (8 rules x 5 characteristics do have a false-alarm rate)
+def batch(seed: int = 33, n: int = 8, **shift: float) -> pd.DataFrame:
+    return simulate_characteristics(n, seed=seed, start=1000, shift=shift or None)
+
+
+def kinds(v: BatchAnomalyVerdict) -> list[str]:
+    return [r.kind for r in v.reasons]
+
+
+def test_in_control_batch_is_clean_and_complete(model) -> None:
+    v = score_batch(long(batch()), DEFAULT_SPEC, HISTORY, model)
+    assert v.reasons == []
+    assert (v.anomalous, v.complete) == (False, True)
+    assert v.n_samples == 8 and v.n_measurements == 40
+    assert v.spc_checked == sorted(DEFAULT_SPEC)
+    assert v.model_version == model.version and len(v.model_scores) == 8
+    assert all(s.score > model.threshold for s in v.model_scores)
+
+
+def test_spec_failure_names_sample_value_and_margin() -> None:
+    wide = batch()
+    wide.loc["S001003", "thickness_nm"] = 531.5
+    v = score_batch(long(wide), DEFAULT_SPEC, HISTORY)
+    fails = [r for r in v.reasons if r.kind == "spec_failure"]
+    assert len(fails) == 1
+    f = fails[0]
+    assert (f.characteristic, f.sample_id, f.verdict, f.usl) == ("thickness_nm", "S001003", "fail_high", 530.0)
+    assert f.margin == pytest.approx(-1.5)
+    assert v.anomalous
+
+
+def test_spc_rule_fired_on_mean_shift_in_batch() -> None:
+    # breakdown voltage 2 sigma low in every sample: in spec, but the run/zone rules catch it
+    v = score_batch(long(batch(n=10, breakdown_voltage_v=-13.0)), DEFAULT_SPEC, HISTORY)
+    spc = [r for r in v.reasons if r.kind == "spc_rule"]
+    assert spc and {r.characteristic for r in spc} == {"breakdown_voltage_v"}
+    assert not [r for r in v.reasons if r.kind == "spec_failure"]
+    rules = {r.rule for r in spc}
+    assert rules & {2, 5, 6}
+    r = next(r for r in spc if r.rule in {5, 6})
+    assert all(s.startswith("S001") for s in r.sample_ids) and r.batch_indices
+    assert v.anomalous
+
+
+def test_missing_history_is_an_explicit_reason_not_a_clean_result() -> None:
+    v = score_batch(long(batch()), DEFAULT_SPEC, history=None)
+    hist = [r for r in v.reasons if r.kind == "insufficient_history"]
+    assert sorted(r.characteristic for r in hist) == sorted(DEFAULT_SPEC)
+    assert all((r.needed, r.got) == (20, 0) for r in hist)
+    assert (v.anomalous, v.complete) == (False, False)
+    short = score_batch(long(batch()), DEFAULT_SPEC, HISTORY.groupby("characteristic").head(5))
+    assert {(r.kind, r.got) for r in short.reasons} == {("insufficient_history", 5)}
+
+
+def test_characteristic_without_spec_is_reported() -> None:
+    spec = {k: v for k, v in DEFAULT_SPEC.items() if k != "uniformity_pct"}
+    v = score_batch(long(batch()), spec, HISTORY)
+    assert kinds(v) == ["no_spec_limits"] and v.reasons[0].characteristic == "uniformity_pct"
+    assert not v.complete and "uniformity_pct" not in v.spec_checked
+
+
+def test_model_flags_the_multivariate_outlier_with_version(model) -> None:
+    wide = batch()
+    wide.loc["S001005"] = simulate_characteristics(1, seed=3, shift={"rf_power": 4.5}).iloc[0].to_numpy()
+    v = score_batch(long(wide), DEFAULT_SPEC, HISTORY, model, min_history=20)
+    flags = [r for r in v.reasons if r.kind == "model_score"]
+    assert [f.sample_id for f in flags] == ["S001005"]
+    assert flags[0].score < flags[0].threshold == model.threshold
+    assert flags[0].model_version == model.version.ref
+    assert v.anomalous
+
+
+def test_missing_model_feature_is_named(model) -> None:
+    m = long(batch())
+    with pytest.raises(InvalidInput) as err:
+        score_batch(m[m["characteristic"] != "refractive_index"], DEFAULT_SPEC, HISTORY, model)
+    assert err.value.field == "refractive_index"
+
+
+def test_bad_measurement_tables_are_named() -> None:
+    m = long(batch())
+    with pytest.raises(InvalidInput) as err:
+        score_batch(m.drop(columns=["value"]), DEFAULT_SPEC)
+    assert err.value.field == "value"
+    m = m.astype({"value": object})
+    m.loc[3, "value"] = "n/a"
+    with pytest.raises(InvalidInput, match="row 3") as err:
+        score_batch(m, DEFAULT_SPEC)
+    dup = pd.concat([long(batch()).iloc[:2], long(batch()).iloc[:1]])
+    with pytest.raises(InvalidInput, match="duplicate"):
+        score_batch(dup, DEFAULT_SPEC)
+
+
+def test_verdict_is_deterministic_and_json_round_trips(model) -> None:
+    wide = batch(n=10, breakdown_voltage_v=-13.0)
+    wide.loc["S001002", "thickness_nm"] = 460.0
+    a = score_batch(long(wide), DEFAULT_SPEC, HISTORY, model)
+    b = score_batch(long(wide), DEFAULT_SPEC, HISTORY, model)
+    assert a.canonical_json() == b.canonical_json() and a.sha256() == b.sha256()
+    again = BatchAnomalyVerdict.model_validate_json(a.model_dump_json())
+    assert again == a and again.sha256() == a.sha256()
+    assert {"spec_failure", "spc_rule"} <= set(kinds(a))
