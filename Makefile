@@ -1,0 +1,44 @@
+# qcn — two commands do all the set-up: `make demo` (the whole story on the embedded default) and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+UV_VERSION := 0.13.8
+
+.PHONY: setup demo test test-fast lint bench clean-demo services
+
+setup: .venv/.qcn-stamp node_modules/.qcn-stamp
+
+.venv/.qcn-stamp: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	uv sync --frozen
+	@touch $@
+
+node_modules/.qcn-stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: setup
+	$(PY) -m app.cli demo
+
+services:
+	@bash scripts/ensure_services.sh
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	$(PY) scripts/check_artifacts.py
+
+test: setup services lint
+	.venv/bin/pytest -q -p no:cacheprovider
+
+test-fast: setup
+	.venv/bin/pytest -q -m "not slow and not node and not postgres"
+
+bench: setup
+	uv sync --frozen --group bench
+	@touch .venv/.qcn-stamp
+	$(PY) scripts/bench.py
+
+clean-demo:
+	-$(PY) -m app.cli chain down
+	rm -rf .qcn

@@ -1,0 +1,74 @@
+"""API keys bound to one party and its role.
+
+A key looks like ``qcn_<prefix>_<secret>``; we store the prefix (to find the row) and the SHA-256 of the
+whole key (high-entropy keys need no slow KDF). The bootstrap admin token from the settings is accepted as
+the consortium admin. Keys travel as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import ApiKey, Party
+from app.errors import Forbidden, Unauthenticated
+
+__all__ = ["ROLES", "Principal", "authenticate", "issue_key", "require_role"]
+
+ROLES = ("admin", "oem", "supplier", "lab")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: their party row id, kind (= role) and on-chain account."""
+
+    party_id: int
+    role: str
+    name: str
+    account: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_key(*, session: Session, party: Party, label: str | None = None) -> str:
+    """Create a new API key for ``party``; the clear key is returned once and never stored."""
+    prefix = secrets.token_hex(6)
+    key = f"qcn_{prefix}_{secrets.token_urlsafe(32)}"
+    session.add(ApiKey(party_id=party.id, prefix=prefix, key_hash=_hash(key), label=label))
+    return key
+
+
+def authenticate(*, session: Session, key: str | None, admin_token: str) -> Principal:
+    """Resolve a presented key to its principal or raise :class:`Unauthenticated`."""
+    if not key:
+        raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+    if hmac.compare_digest(key.encode(), admin_token.encode()):
+        admin = session.scalars(select(Party).where(Party.kind == "admin").order_by(Party.id)).first()
+        if admin is None:
+            raise Unauthenticated("the consortium admin party is not set up yet")
+        return Principal(admin.id, "admin", admin.name, admin.account)
+    parts = key.split("_")
+    if len(parts) < 3 or parts[0] != "qcn":
+        raise Unauthenticated("malformed API key")
+    row = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, _hash(key)):
+        raise Unauthenticated("unknown or revoked API key")
+    party = row.party
+    return Principal(party.id, party.kind, party.name, party.account)
+
+
+def require_role(principal: Principal, *roles: str) -> None:
+    """Raise :class:`Forbidden` unless the principal has one of ``roles``."""
+    if principal.role not in roles:
+        raise Forbidden(f"this action needs role {' or '.join(roles)}; you are {principal.role}", role=principal.role)

@@ -1,0 +1,257 @@
+"""The gateway's view of the chain: one connected context (node, address book, typed clients, signers).
+
+The gateway signs with two keys: the consortium admin key (registers parties, approves the gateway's relayer
+for suppliers) and the relayer key (anchors batches on behalf of suppliers). Contract addresses come from the
+address book (``deployments/<chainId>.json``), never from code. :class:`ChainHolder` connects lazily, so the
+gateway starts and accepts uploads while the node is down; the anchoring worker catches up later.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+
+from app.schemas import ChainInfo
+from app.settings import Settings
+from chain.clients import (
+    AnchoredEvent,
+    AnchorRegistryClient,
+    BatchIn,
+    PartyKind,
+    PartyRegistryClient,
+    decode_anchor_log,
+    short_name,
+)
+from chain.contracts import AddressBook, Deployment, check_deployment, deploy
+from chain.errors import AddressBookError, ChainError, ContractRevert, NodeUnavailable, translate_exception
+from chain.tx import TxSender, http_web3
+
+__all__ = ["AnchorFound", "AnchorResult", "ChainContext", "ChainHolder", "b32", "deploy_contracts"]
+
+_KINDS = {"oem": PartyKind.OEM, "supplier": PartyKind.SUPPLIER, "lab": PartyKind.LAB}
+
+
+@dataclass(frozen=True)
+class AnchorResult:
+    """What the database records for an anchored batch (0x hex at this edge)."""
+
+    batch_id: str
+    tx_hash: str
+    block_number: int
+    anchored_at: int
+    commitment: str
+    root: str
+
+
+AnchorFound = AnchorResult
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + bytes(b).hex()
+
+
+def b32(value: str) -> bytes:
+    """32 bytes from the 0x hex the database stores."""
+    raw = bytes.fromhex(value.removeprefix("0x"))
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes of hex, got {len(raw)}: {value!r}")
+    return raw
+
+
+class ChainContext:
+    """A connected chain: typed clients for the registry, signed by the admin and relayer keys."""
+
+    def __init__(self, settings: Settings, w3: Web3, deployment: Deployment) -> None:
+        self.settings = settings
+        self.w3 = w3
+        self.deployment = deployment
+        self.chain_id = deployment.chain_id
+        timeout = settings.tx_receipt_timeout_s
+        self.admin = TxSender(w3, settings.admin_key.get_secret_value(), receipt_timeout=timeout)
+        self.relayer = TxSender(w3, settings.relayer_key.get_secret_value(), receipt_timeout=timeout)
+        self.parties = PartyRegistryClient.from_deployment(w3, deployment, self.admin)
+        self.anchors = AnchorRegistryClient.from_deployment(w3, deployment, self.relayer)
+
+    @property
+    def anchor_registry_address(self) -> str:
+        return self.deployment.registry
+
+    def _rpc(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except ChainError:
+            raise
+        except Exception as exc:  # web3 raises many types; translate them once, here
+            raise translate_exception(exc, endpoint=self.settings.rpc_url) from exc
+
+    def info(self) -> ChainInfo:
+        return ChainInfo(
+            chain_id=self.chain_id,
+            rpc_url=self.settings.rpc_url,
+            contracts=dict(self.deployment.contracts),
+            relayer=self.relayer.address,
+            head_block=int(self._rpc(lambda: self.w3.eth.block_number)),
+        )
+
+    def resync_nonces(self) -> None:
+        """Forget cached nonces (after the chain went back in time, or a transaction vanished)."""
+        self._rpc(self.relayer.resync_nonce)
+        self._rpc(self.admin.resync_nonce)
+
+    # -- parties -------------------------------------------------------------------------------------------
+    def register_party(
+        self,
+        *,
+        kind: str,
+        account: str,
+        name: str,
+        accreditation_id: str | None,
+        accreditation_expires: datetime | None,
+    ) -> str | None:
+        """Register on chain; returns the tx hash (None if the same party was already registered)."""
+        encoded = name.encode()
+        chain_name: str | bytes = name if len(encoded) <= 32 else Web3.keccak(encoded)
+        expiry = int(accreditation_expires.astimezone(UTC).timestamp()) if accreditation_expires else 0
+        try:
+            sent = self.parties.register_party(
+                account,
+                _KINDS[kind],
+                chain_name,
+                accreditation_id=short_name(accreditation_id, "accreditation_id") if accreditation_id else None,
+                accreditation_expiry=expiry,
+            )
+        except ContractRevert as exc:
+            if exc.name == "PartyAlreadyRegistered" and int(exc.arguments.get("kind", -1)) == int(_KINDS[kind]):
+                return None
+            raise
+        return sent.tx_hash
+
+    def approve_relayer(self, *, supplier: str) -> str | None:
+        """Let the gateway's relayer anchor for ``supplier`` (admin signs); None if already approved."""
+        try:
+            return self.parties.approve_relayer(supplier, self.relayer.address).tx_hash
+        except ContractRevert as exc:
+            if exc.name == "RelayerAlreadyApproved":
+                return None
+            raise
+
+    # -- anchors -------------------------------------------------------------------------------------------
+    def fetch_commitment(self, batch_id: bytes) -> bytes | None:
+        """The anchored commitment of ``batch_id`` (None if not anchored): what proofs are checked against."""
+        result: bytes | None = self.anchors.commitment_of(batch_id)
+        return result
+
+    def commitments(self, batch_ids: list[str]) -> dict[str, str | None]:
+        """On-chain commitments for several batch ids (0x hex in, 0x hex or None out)."""
+        out: dict[str, str | None] = {}
+        for bid in batch_ids:
+            value = self.anchors.commitment_of(bid)
+            out[bid] = _hex(value) if value is not None else None
+        return out
+
+    def anchor(self, batches: list[BatchIn]) -> dict[str, AnchorResult]:
+        """Anchor batches of one supplier under one agreement in one transaction (``anchor`` for one)."""
+        receipts = [self.anchors.anchor(batches[0])] if len(batches) == 1 else self.anchors.anchor_many(batches)
+        return {
+            _hex(r.batch_id): AnchorResult(
+                batch_id=_hex(r.batch_id),
+                tx_hash=r.tx_hash,
+                block_number=r.block_number,
+                anchored_at=r.anchored_at,
+                commitment=_hex(r.commitment),
+                root=_hex(r.header.root),
+            )
+            for r in receipts
+        }
+
+    def find_anchor(self, batch_id: str) -> AnchorResult | None:
+        """The anchor event of ``batch_id`` (the latest if several), from the registry's logs."""
+        from chain.clients import header_commitment
+
+        params: Any = {
+            "address": self.anchors.address,
+            "fromBlock": self.deployment.block_number,
+            "toBlock": "latest",
+            "topics": [None, batch_id],
+        }
+        logs = self._rpc(lambda: self.w3.eth.get_logs(params))
+        events = [e for e in (decode_anchor_log(log) for log in logs) if e is not None]
+        if not events:
+            return None
+        e = events[-1]
+        return AnchorResult(
+            batch_id=batch_id,
+            tx_hash=e.tx_hash,
+            block_number=e.block_number,
+            anchored_at=e.anchored_at,
+            commitment=_hex(header_commitment(e.header)),
+            root=_hex(e.root),
+        )
+
+    def anchored_events(self) -> list[AnchoredEvent]:
+        """Every anchor event since the deployment (for audits and tests)."""
+        events: list[AnchoredEvent] = self.anchors.anchored_events(self.deployment.block_number)
+        return events
+
+
+def _connect(settings: Settings) -> Web3:
+    w3 = http_web3(settings.rpc_url)
+    try:
+        chain_id = int(w3.eth.chain_id)
+    except Exception as exc:
+        raise translate_exception(exc, endpoint=settings.rpc_url) from exc
+    if settings.chain_id is not None and chain_id != settings.chain_id:
+        raise NodeUnavailable(settings.rpc_url, f"it serves chain id {chain_id}, QCN_CHAIN_ID is {settings.chain_id}")
+    return w3
+
+
+def deploy_contracts(settings: Settings, *, force: bool = False) -> dict[str, Any]:
+    """Deploy the registry with the admin key (unless the address book already has a live deployment)."""
+    w3 = _connect(settings)
+    book = AddressBook(settings.deployments_dir)
+    chain_id = int(w3.eth.chain_id)
+    if book.has(chain_id) and not force:
+        existing = book.load(chain_id)
+        try:
+            check_deployment(w3, existing)
+            return {"chain_id": chain_id, "contracts": existing.contracts, "deployed": False}
+        except AddressBookError:
+            pass  # the chain was reset since: deploy anew
+    admin = TxSender(w3, settings.admin_key.get_secret_value())
+    deployment = deploy(w3, admin)
+    path = book.save(deployment)
+    return {"chain_id": chain_id, "contracts": deployment.contracts, "deployed": True, "address_book": str(path)}
+
+
+class ChainHolder:
+    """Connects on first use and keeps the context; a failed connection is retried on the next call."""
+
+    def __init__(self, settings: Settings, context: ChainContext | None = None) -> None:
+        self.settings = settings
+        self._context = context
+        self._lock = threading.Lock()
+
+    def get(self) -> ChainContext:
+        """The connected context, or a :class:`chain.errors.ChainError` saying why not."""
+        if self._context is not None:
+            return self._context
+        with self._lock:
+            if self._context is None:
+                w3 = _connect(self.settings)
+                book = AddressBook(self.settings.deployments_dir)
+                chain_id = int(w3.eth.chain_id)
+                if not book.has(chain_id) and self.settings.env == "dev":
+                    deploy_contracts(self.settings)
+                deployment = book.load(chain_id)
+                check_deployment(w3, deployment)
+                self._context = ChainContext(self.settings, w3, deployment)
+        return self._context
+
+    @staticmethod
+    def relayer_address(settings: Settings) -> str:
+        return str(Account.from_key(settings.relayer_key.get_secret_value()).address)

@@ -1,0 +1,232 @@
+"""Database tables (SQLAlchemy 2 typed declarative) and engine/session factories.
+
+Tables are the storage shape only; the API speaks the pydantic schemas in :mod:`app.schemas`.
+SQLite is the embedded default (WAL, foreign keys on, busy timeout); PostgreSQL is the production database.
+Schema changes go through Alembic (``app/migrations``); :func:`upgrade` brings a database to head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Batch",
+    "BatchFile",
+    "Blob",
+    "Lease",
+    "OutboxItem",
+    "Party",
+    "Record",
+    "make_engine",
+    "make_session_factory",
+    "session_scope",
+    "upgrade",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Party(Base):
+    """An organisation in the consortium (or the consortium admin itself, kind ``admin``)."""
+
+    __tablename__ = "parties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # admin | oem | supplier | lab
+    account: Mapped[str | None] = mapped_column(String(42), unique=True)
+    accreditation_id: Mapped[str | None] = mapped_column(String(64))
+    accreditation_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    chain_tx: Mapped[str | None] = mapped_column(String(66))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key bound to one party and role; only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    party: Mapped[Party] = relationship()
+
+
+class Blob(Base):
+    """Raw bytes of an uploaded file, content-addressed by SHA-256, stored with the batch transaction."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("supplier_id", "idempotency_key", name="uq_batch_idempotency"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid
+    batch_id: Mapped[str] = mapped_column(String(66), unique=True)  # on-chain bytes32, 0x hex
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    part_number: Mapped[str | None] = mapped_column(String(100))
+    lot_id: Mapped[str | None] = mapped_column(String(100))
+    record_count: Mapped[int] = mapped_column(Integer)
+    leaf_count: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str] = mapped_column(String(66))
+    report_hash: Mapped[str] = mapped_column(String(66))
+    agreement_id: Mapped[str] = mapped_column(String(66))
+    verdict: Mapped[int] = mapped_column(Integer, default=0)
+    supersedes: Mapped[str] = mapped_column(String(66))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | anchored
+    anchored_at: Mapped[int | None] = mapped_column(BigInteger)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    commitment: Mapped[str | None] = mapped_column(String(66))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    supplier: Mapped[Party] = relationship()
+    files: Mapped[list[BatchFile]] = relationship(back_populates="batch", order_by="BatchFile.id")
+
+
+class BatchFile(Base):
+    """A file uploaded with a batch; it is a leaf of the batch tree by its SHA-256."""
+
+    __tablename__ = "batch_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # inspection | report
+    size: Mapped[int] = mapped_column(BigInteger)
+    salt: Mapped[str] = mapped_column(String(66))
+    leaf_hash: Mapped[str] = mapped_column(String(66))
+    parsed_json: Mapped[str | None] = mapped_column(Text)
+
+    batch: Mapped[Batch] = relationship(back_populates="files")
+
+
+class Record(Base):
+    """One canonical measurement record of a batch (RFC 8785 JSON) with its salt and leaf hash."""
+
+    __tablename__ = "records"
+    __table_args__ = (UniqueConstraint("batch_pk", "idx", name="uq_record_index"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    idx: Mapped[int] = mapped_column(Integer)
+    data: Mapped[str] = mapped_column(Text)
+    salt: Mapped[str] = mapped_column(String(66))
+    digest: Mapped[str] = mapped_column(String(66))
+    leaf_hash: Mapped[str] = mapped_column(String(66))
+
+
+class OutboxItem(Base):
+    """Work that must reach the chain; written in the same transaction as the data it is about."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # anchor
+    batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | done
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Lease(Base):
+    """A named, expiring lock row: only the holder may send transactions with the relayer key."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; for SQLite make the parent directory and set the pragmas we rely on."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction commits on success and rolls back on any error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

@@ -1,0 +1,59 @@
+"""FastAPI dependencies as ``Annotated`` aliases: settings, DB session, the calling principal, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from app.auth import Principal, authenticate
+from app.settings import Settings
+from parsers.limits import Limits
+
+__all__ = ["CurrentPrincipal", "DbSession", "ParseLimits", "SettingsDep"]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """One session per request; its transaction commits when the handler returns, rolls back on error."""
+    factory = request.app.state.session_factory
+    with factory() as session, session.begin():
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+DbSession = Annotated[Session, Depends(_session)]
+
+
+def _principal(
+    session: DbSession,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    key = x_api_key
+    if key is None and authorization:
+        scheme, _, value = authorization.partition(" ")
+        key = value.strip() if scheme.lower() == "bearer" else None
+    return authenticate(session=session, key=key, admin_token=settings.api_admin_token.get_secret_value())
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+def _limits(settings: SettingsDep) -> Limits:
+    return Limits(
+        max_bytes=settings.max_upload_bytes,
+        max_pages=settings.parse_max_pages,
+        max_rows=settings.parse_max_rows,
+        max_seconds=settings.parse_max_seconds,
+    )
+
+
+ParseLimits = Annotated[Limits, Depends(_limits)]

@@ -1,0 +1,126 @@
+"""Gateway errors and their one mapping to HTTP.
+
+::
+
+    AppError                     a request cannot be served as asked
+    ├── NotFound                 404: the thing does not exist *for this caller*
+    ├── Forbidden                403: authenticated, but the role/party may not do this
+    ├── Unauthenticated          401: no or unknown API key
+    ├── Conflict                 409: e.g. an idempotency key reused with different content
+    ├── InvalidRequest           422: well-formed but not acceptable (names the field)
+    ├── PayloadTooLarge          413: an upload over the configured limit
+    └── ServiceUnavailable       503: the chain node or another dependency is down
+
+Errors of the other packages are translated here too: :class:`parsers.errors.ParseError` -> 422/413,
+:class:`chain.errors.ChainError` -> 502/503, :class:`models.errors.ModelError` -> 422. Bodies are always
+``{"error": {"code": ..., "message": ..., ...facts}}`` and never carry a raw library traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from chain.errors import ChainError
+from parsers.errors import LimitExceeded, ParseError
+
+__all__ = [
+    "AppError",
+    "Conflict",
+    "Forbidden",
+    "InvalidRequest",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServiceUnavailable",
+    "Unauthenticated",
+    "install_error_handlers",
+]
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, **facts: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.facts = facts
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.facts}}
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+
+
+class Unauthenticated(AppError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+
+
+class InvalidRequest(AppError):
+    status = 422
+    code = "invalid_request"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    code = "service_unavailable"
+
+
+def _json(status: int, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(status_code=status, content=body)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every domain error to its HTTP status in one place."""
+
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+        resp = _json(exc.status, exc.body())
+        if headers:
+            resp.headers.update(headers)
+        return resp
+
+    @app.exception_handler(ParseError)
+    async def _parse_error(_: Request, exc: ParseError) -> JSONResponse:
+        status = 413 if isinstance(exc, LimitExceeded) and exc.limit == "max_bytes" else 422
+        return _json(status, {"error": exc.to_dict()})
+
+    @app.exception_handler(ChainError)
+    async def _chain_error(_: Request, exc: ChainError) -> JSONResponse:
+        log.warning("chain error while serving a request: %s", exc)
+        return _json(503, {"error": {"code": "chain_unavailable", "message": str(exc)}})
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()
+        ]
+        first = problems[0] if problems else {"field": "", "message": "invalid request"}
+        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return _json(422, {"error": {"code": "invalid_request", "message": message, "problems": problems}})

@@ -1,0 +1,124 @@
+"""Batch upload, status, records and proofs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response, UploadFile, status
+
+from app.auth import require_role
+from app.deps import CurrentPrincipal, DbSession, ParseLimits, SettingsDep
+from app.errors import PayloadTooLarge
+from app.schemas import BatchPublic, RecordPublic
+from app.services import batches as service
+from app.services import proofs
+from app.services.batches import Upload
+from app.services.views import batch_public
+from app.state import ChainDep, OptionalChainDep
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+_CHUNK = 1024 * 1024
+
+
+async def read_limited(files: list[UploadFile], request: Request, max_bytes: int) -> list[Upload]:
+    """Read uploaded files, refusing (413) as soon as their total size passes ``max_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
+        raise PayloadTooLarge(
+            f"upload of {int(declared)} bytes exceeds the limit of {max_bytes} bytes",
+            limit="max_upload_bytes",
+            allowed=max_bytes,
+        )
+    total = 0
+    out = []
+    for f in files:
+        chunks = []
+        while chunk := await f.read(_CHUNK):
+            total += len(chunk)
+            if total > max_bytes:
+                raise PayloadTooLarge(
+                    f"upload exceeds the limit of {max_bytes} bytes", limit="max_upload_bytes", allowed=max_bytes
+                )
+            chunks.append(chunk)
+        out.append(Upload(filename=f.filename, data=b"".join(chunks)))
+    return out
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=BatchPublic)
+async def upload_batch(
+    request: Request,
+    response: Response,
+    files: list[UploadFile],
+    principal: CurrentPrincipal,
+    session: DbSession,
+    settings: SettingsDep,
+    limits: ParseLimits,
+    chain: OptionalChainDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> BatchPublic:
+    """Upload one batch: a measurement file (CSV/JSON/...) plus optional lab reports, as multipart ``files``.
+
+    The batch is stored and queued for anchoring in one transaction; poll ``GET /v1/batches/{id}`` for the
+    receipt. Repeating an upload (same ``Idempotency-Key`` or same content) returns the same batch with 200.
+    """
+    require_role(principal, "supplier")
+    uploads = await read_limited(files, request, settings.max_upload_bytes)
+    supplier = service.supplier_party(session=session, principal=principal)
+    batch, created = service.create_batch(
+        session=session, supplier=supplier, uploads=uploads, idempotency_key=idempotency_key, limits=limits
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return batch_public(session=session, batch=batch, chain=chain, created=created)
+
+
+@router.get("", response_model=list[BatchPublic])
+def list_batches(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    chain: OptionalChainDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[BatchPublic]:
+    """Batches the caller may see, newest first (suppliers: their own)."""
+    batches = service.list_batches(session=session, principal=principal, limit=limit, offset=offset)
+    return [batch_public(session=session, batch=b, chain=chain) for b in batches]
+
+
+@router.get("/{batch_ref}", response_model=BatchPublic)
+def get_batch(batch_ref: str, principal: CurrentPrincipal, session: DbSession, chain: OptionalChainDep) -> BatchPublic:
+    """One batch (by uuid or on-chain 0x id) with its anchor status and receipt."""
+    batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
+    return batch_public(session=session, batch=batch, chain=chain)
+
+
+@router.get("/{batch_ref}/records", response_model=list[RecordPublic])
+def list_records(
+    batch_ref: str,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[RecordPublic]:
+    batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
+    rows = service.list_records(session=session, batch=batch, limit=limit, offset=offset)
+    return [RecordPublic(index=r.idx, record=service.record_json(r), leaf_hash=r.leaf_hash) for r in rows]
+
+
+@router.get("/{batch_ref}/records/{index}/proof")
+def record_proof(
+    batch_ref: str, index: int, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+) -> dict[str, Any]:
+    """Portable proof (qcn-proof v1) for one record; verify it with ``qcn verify PROOF.json``."""
+    batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
+    return proofs.record_proof(session=session, batch=batch, index=index, chain=chain)
+
+
+@router.get("/{batch_ref}/files/{sha256}/proof")
+def file_proof(
+    batch_ref: str, sha256: str, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+) -> dict[str, Any]:
+    """Portable proof for an uploaded file of the batch, addressed by its SHA-256."""
+    batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
+    return proofs.file_proof(session=session, batch=batch, sha256=sha256, chain=chain)

@@ -1,0 +1,126 @@
+"""API schemas (pydantic): what clients send and receive. Table models live in :mod:`app.db`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "AnchorReceiptPublic",
+    "ApiKeyPublic",
+    "BatchFilePublic",
+    "BatchPublic",
+    "ChainInfo",
+    "PartyCreate",
+    "PartyCreated",
+    "PartyPublic",
+    "RecordPublic",
+    "VerificationPublic",
+]
+
+PartyKind = Literal["oem", "supplier", "lab"]
+
+
+class PartyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: PartyKind
+    account: str = Field(description="the party's own on-chain account (0x address)")
+    accreditation_id: str | None = Field(default=None, max_length=64, description="labs: e.g. 'DAkkS D-K-15195-01'")
+    accreditation_expires: datetime | None = None
+
+    @field_validator("account")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        from eth_utils import is_address, to_checksum_address
+
+        if not is_address(v):
+            raise ValueError(f"not an Ethereum address: {v!r}")
+        return str(to_checksum_address(v))
+
+
+class PartyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    kind: str
+    account: str | None
+    accreditation_id: str | None = None
+    accreditation_expires: datetime | None = None
+    chain_tx: str | None = None
+    created_at: datetime
+
+
+class PartyCreated(PartyPublic):
+    api_key: str = Field(description="shown once; store it safely")
+
+
+class ApiKeyPublic(BaseModel):
+    party_id: int
+    api_key: str
+
+
+class AnchorReceiptPublic(BaseModel):
+    chain_id: int | None
+    registry: str | None
+    tx_hash: str | None
+    block_number: int | None
+    anchored_at: datetime | None
+    commitment: str | None
+
+
+class BatchFilePublic(BaseModel):
+    sha256: str
+    filename: str | None
+    format: str
+    kind: str
+    size: int
+
+
+class BatchPublic(BaseModel):
+    id: str
+    batch_id: str
+    supplier: str
+    supplier_account: str | None
+    part_number: str | None
+    lot_id: str | None
+    record_count: int
+    leaf_count: int
+    root: str
+    report_hash: str
+    status: Literal["pending", "anchored"]
+    receipt: AnchorReceiptPublic | None
+    anchor_attempts: int
+    anchor_error: str | None
+    files: list[BatchFilePublic]
+    created_at: datetime
+    created: bool = Field(default=True, description="false when an identical upload returned the existing batch")
+
+
+class RecordPublic(BaseModel):
+    index: int
+    record: dict[str, Any]
+    leaf_hash: str
+
+
+class ChainInfo(BaseModel):
+    chain_id: int
+    rpc_url: str
+    contracts: dict[str, str]
+    relayer: str
+    head_block: int
+
+
+class VerificationPublic(BaseModel):
+    ok: bool
+    checks: list[str]
+    failure: str | None = None
+    batch_id: str | None = None
+    supplier: str | None = None
+    anchored_at: datetime | None = None
+    tx_hash: str | None = None
+    block_number: int | None = None

@@ -1,0 +1,229 @@
+"""Batch uploads: parse, canonicalise, salt, build the Merkle tree and store everything in one transaction.
+
+The batch, its records, the raw files and the anchoring outbox row are written together; if anything fails
+nothing is stored. The chain is never called here: the anchoring worker picks the outbox row up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import keccak
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from app.auth import Principal
+from app.db import Batch, BatchFile, Blob, OutboxItem, Party, Record
+from app.errors import Conflict, InvalidRequest, NotFound
+from chain.canonical import canonical_bytes
+from chain.merkle import build_batch_tree
+from parsers import parse
+from parsers.errors import EmptyInput
+from parsers.limits import Limits
+from parsers.model import ParsedFile
+
+__all__ = ["ZERO32", "Upload", "batch_id_for", "create_batch", "get_batch", "list_batches", "list_records"]
+
+ZERO32 = "0x" + "00" * 32
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file as received."""
+
+    filename: str | None
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def batch_id_for(supplier_account: str, idempotency_key: str) -> str:
+    """The on-chain batch id: keccak256(supplier address bytes || key), so a retried upload maps to one id."""
+    return "0x" + keccak(bytes.fromhex(supplier_account[2:]) + idempotency_key.encode()).hex()
+
+
+def _content_hash(uploads: list[Upload]) -> str:
+    return hashlib.sha256("".join(sorted(u.sha256 for u in uploads)).encode()).hexdigest()
+
+
+def _report_hash(reports: list[Upload]) -> str:
+    if not reports:
+        return ZERO32
+    if len(reports) == 1:
+        return "0x" + reports[0].sha256
+    return (
+        "0x"
+        + hashlib.sha256(b"".join(bytes.fromhex(r.sha256) for r in sorted(reports, key=lambda u: u.sha256))).hexdigest()
+    )
+
+
+def _parse_all(uploads: list[Upload], limits: Limits) -> list[ParsedFile]:
+    parsed = []
+    for upload in uploads:
+        parsed.append(parse(upload.data, filename=upload.filename, limits=limits))
+    return parsed
+
+
+def create_batch(
+    *,
+    session: Session,
+    supplier: Party,
+    uploads: list[Upload],
+    idempotency_key: str | None,
+    limits: Limits,
+    agreement_id: str = ZERO32,
+) -> tuple[Batch, bool]:
+    """Store a new batch (or return the identical earlier one). Returns ``(batch, created)``.
+
+    Exactly one inspection file (measurements) is required; lab reports are optional and become leaves too.
+    Reusing an idempotency key with different content is a :class:`Conflict`.
+    """
+    if not uploads:
+        raise InvalidRequest("no file uploaded: send the measurement file as multipart field 'files'")
+    if supplier.account is None:
+        raise InvalidRequest("the supplier has no on-chain account registered")
+    content = _content_hash(uploads)
+    key = idempotency_key or f"sha256:{content}"
+    existing = session.scalars(
+        select(Batch).where(Batch.supplier_id == supplier.id, Batch.idempotency_key == key)
+    ).first()
+    if existing is not None:
+        if existing.content_sha256 != content:
+            raise Conflict(
+                f"idempotency key {key!r} was already used for different content (batch {existing.id})",
+                batch=existing.id,
+            )
+        return existing, False
+
+    parsed = _parse_all(uploads, limits)
+    inspections = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "inspection"]
+    reports = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "report"]
+    if len(inspections) != 1:
+        raise InvalidRequest(
+            f"a batch needs exactly one measurement file (CSV, JSON, XLSX, QIF or AQDEF); got {len(inspections)}",
+            files=[u.filename for u, _ in inspections],
+        )
+    inspection = inspections[0][1].inspection
+    assert inspection is not None
+    if not inspection.measurements:
+        raise EmptyInput("the measurement file has no measurements", location=inspections[0][0].filename)
+
+    batch_id = batch_id_for(supplier.account, key)
+    records = [{"batch": batch_id, **r} for r in inspection.records()]
+    files = [*inspections, *reports]
+    tree = build_batch_tree(records, files=[u.data for u, _ in files])
+    record_rows: list[dict[str, Any]] = []
+    for i, rec in enumerate(records):
+        leaf = tree.leaf(i)
+        record_rows.append(
+            {
+                "idx": i,
+                "data": canonical_bytes(rec).decode(),
+                "salt": "0x" + leaf.salt.hex(),
+                "digest": "0x" + leaf.digest.hex(),
+                "leaf_hash": "0x" + leaf.hash.hex(),
+            }
+        )
+    file_rows = [(u, p, tree.leaf(len(records) + j)) for j, (u, p) in enumerate(files)]
+
+    batch = Batch(
+        id=str(uuid.uuid4()),
+        batch_id=batch_id,
+        supplier_id=supplier.id,
+        idempotency_key=key,
+        content_sha256=content,
+        part_number=inspection.part_number,
+        lot_id=inspection.lot_id,
+        record_count=len(records),
+        leaf_count=len(tree),
+        root="0x" + tree.root.hex(),
+        report_hash=_report_hash([u for u, _ in reports]),
+        agreement_id=agreement_id,
+        verdict=0,
+        supersedes=ZERO32,
+        status="pending",
+    )
+    session.add(batch)
+    session.flush()
+    for upload, p, leaf in file_rows:
+        if session.get(Blob, upload.sha256) is None:
+            session.add(Blob(sha256=upload.sha256, size=len(upload.data), data=upload.data))
+            session.flush()
+        parsed_json = (
+            p.report.model_dump_json() if p.report is not None and hasattr(p.report, "model_dump_json") else None
+        )
+        session.add(
+            BatchFile(
+                batch_pk=batch.id,
+                sha256=upload.sha256,
+                filename=upload.filename,
+                format=p.format,
+                kind=p.kind,
+                size=len(upload.data),
+                salt="0x" + leaf.salt.hex(),
+                leaf_hash="0x" + leaf.hash.hex(),
+                parsed_json=parsed_json,
+            )
+        )
+    for row in record_rows:
+        row["batch_pk"] = batch.id
+    for start in range(0, len(record_rows), 5000):
+        session.execute(insert(Record), record_rows[start : start + 5000])
+    session.add(OutboxItem(kind="anchor", batch_pk=batch.id))
+    session.flush()
+    return batch, True
+
+
+def _visible(principal: Principal, batch: Batch) -> bool:
+    if principal.role in ("admin", "oem"):
+        return True
+    return principal.role == "supplier" and batch.supplier_id == principal.party_id
+
+
+def get_batch(*, session: Session, principal: Principal, batch_ref: str) -> Batch:
+    """A batch by its uuid or on-chain id, if the caller may see it (others get 404, not 403)."""
+    column = Batch.batch_id if batch_ref.startswith("0x") else Batch.id
+    batch = session.scalars(select(Batch).where(column == batch_ref.lower())).first()
+    if batch is None or not _visible(principal, batch):
+        raise NotFound(f"batch {batch_ref} not found")
+    return batch
+
+
+def list_batches(*, session: Session, principal: Principal, limit: int = 100, offset: int = 0) -> list[Batch]:
+    q = select(Batch).order_by(Batch.created_at.desc()).limit(limit).offset(offset)
+    if principal.role == "supplier":
+        q = q.where(Batch.supplier_id == principal.party_id)
+    elif principal.role not in ("admin", "oem"):
+        return []
+    return list(session.scalars(q))
+
+
+def list_records(*, session: Session, batch: Batch, limit: int, offset: int) -> list[Record]:
+    q = select(Record).where(Record.batch_pk == batch.id).order_by(Record.idx).limit(limit).offset(offset)
+    return list(session.scalars(q))
+
+
+def outbox_attempts(*, session: Session, batch: Batch) -> tuple[int, str | None]:
+    """How often anchoring was tried and the last error, for the batch status."""
+    item = session.scalars(
+        select(OutboxItem).where(OutboxItem.batch_pk == batch.id).order_by(OutboxItem.id.desc())
+    ).first()
+    return (item.attempts, item.last_error) if item is not None else (0, None)
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    return dict(json.loads(record.data))
+
+
+def supplier_party(*, session: Session, principal: Principal) -> Party:
+    """The calling supplier's party row (a supplier uploads only as itself)."""
+    party = session.get(Party, principal.party_id)
+    if party is None or party.kind != "supplier":
+        raise NotFound("supplier party not found")
+    return party

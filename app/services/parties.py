@@ -1,0 +1,75 @@
+"""Consortium parties: registration on chain and in the gateway, API keys."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth import Principal, issue_key
+from app.chainctx import ChainContext
+from app.db import Party, session_scope
+from app.errors import Conflict, InvalidRequest, NotFound
+from app.schemas import PartyCreate
+
+__all__ = ["ensure_admin_party", "get_party", "issue_party_key", "list_parties", "register_party"]
+
+
+def ensure_admin_party(*, session_factory: sessionmaker[Session]) -> None:
+    """The consortium admin exists as a party row so its actions are attributable."""
+    with session_scope(session_factory) as session:
+        if session.scalars(select(Party).where(Party.kind == "admin")).first() is None:
+            session.add(Party(name="consortium admin", kind="admin"))
+
+
+def register_party(*, session: Session, chain: ChainContext, party_in: PartyCreate) -> tuple[Party, str]:
+    """Register a party on chain (admin key) and store it; suppliers also approve the gateway's relayer.
+
+    The chain transaction runs before the database commit; if the commit then fails, repeating the call finds
+    the party already on chain with the same kind and carries on.
+    """
+    if party_in.kind == "lab" and (not party_in.accreditation_id or party_in.accreditation_expires is None):
+        raise InvalidRequest("a lab needs accreditation_id and accreditation_expires", field="accreditation_id")
+    taken = session.scalars(select(Party).where(Party.account == party_in.account)).first()
+    if taken is not None:
+        raise Conflict(f"account {party_in.account} is already registered as party {taken.id} ({taken.name})")
+    party = Party(
+        name=party_in.name,
+        kind=party_in.kind,
+        account=party_in.account,
+        accreditation_id=party_in.accreditation_id,
+        accreditation_expires=party_in.accreditation_expires,
+    )
+    session.add(party)
+    session.flush()
+    party.chain_tx = chain.register_party(
+        kind=party_in.kind,
+        account=party_in.account,
+        name=party_in.name,
+        accreditation_id=party_in.accreditation_id,
+        accreditation_expires=party_in.accreditation_expires,
+    )
+    if party_in.kind == "supplier":
+        chain.approve_relayer(supplier=party_in.account)
+    key = issue_key(session=session, party=party, label="initial")
+    return party, key
+
+
+def list_parties(*, session: Session, principal: Principal) -> list[Party]:
+    q = select(Party).order_by(Party.id)
+    if not principal.is_admin:
+        q = q.where(Party.id == principal.party_id)
+    return list(session.scalars(q))
+
+
+def get_party(*, session: Session, principal: Principal, party_id: int) -> Party:
+    party = session.get(Party, party_id)
+    if party is None or (not principal.is_admin and party.id != principal.party_id):
+        raise NotFound(f"party {party_id} not found")
+    return party
+
+
+def issue_party_key(*, session: Session, party_id: int) -> str:
+    party = session.get(Party, party_id)
+    if party is None:
+        raise NotFound(f"party {party_id} not found")
+    return issue_key(session=session, party=party, label="issued by admin")

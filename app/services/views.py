@@ -1,0 +1,50 @@
+"""Shaping table rows into API schemas (kept out of the routers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from app.chainctx import ChainContext
+from app.db import Batch
+from app.schemas import AnchorReceiptPublic, BatchFilePublic, BatchPublic
+from app.services.batches import outbox_attempts
+
+__all__ = ["batch_public"]
+
+
+def batch_public(*, session: Session, batch: Batch, chain: ChainContext | None, created: bool = True) -> BatchPublic:
+    attempts, error = outbox_attempts(session=session, batch=batch)
+    receipt = None
+    if batch.status == "anchored":
+        receipt = AnchorReceiptPublic(
+            chain_id=chain.chain_id if chain else None,
+            registry=chain.anchor_registry_address if chain else None,
+            tx_hash=batch.tx_hash,
+            block_number=batch.block_number,
+            anchored_at=datetime.fromtimestamp(batch.anchored_at, tz=UTC) if batch.anchored_at is not None else None,
+            commitment=batch.commitment,
+        )
+    return BatchPublic(
+        id=batch.id,
+        batch_id=batch.batch_id,
+        supplier=batch.supplier.name,
+        supplier_account=batch.supplier.account,
+        part_number=batch.part_number,
+        lot_id=batch.lot_id,
+        record_count=batch.record_count,
+        leaf_count=batch.leaf_count,
+        root=batch.root,
+        report_hash=batch.report_hash,
+        status="anchored" if batch.status == "anchored" else "pending",
+        receipt=receipt,
+        anchor_attempts=attempts,
+        anchor_error=error if batch.status != "anchored" else None,
+        files=[
+            BatchFilePublic(sha256=f.sha256, filename=f.filename, format=f.format, kind=f.kind, size=f.size)
+            for f in batch.files
+        ],
+        created_at=batch.created_at,
+        created=created,
+    )

@@ -1,0 +1,83 @@
+"""One validated settings object, read from ``QCN_*`` environment variables (and an optional ``.env``).
+
+``QCN_ENV=dev`` (the default) runs the embedded stack: SQLite under ``.qcn/``, the local anvil chain and its
+well-known development keys. ``QCN_ENV=production`` refuses to start with a missing or development secret.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEV_ADMIN_KEY", "DEV_RELAYER_KEY", "Settings", "get_settings"]
+
+# anvil's first two development accounts (mnemonic "test test ... junk"): public knowledge, dev chains only.
+DEV_ADMIN_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+DEV_RELAYER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+_DEV_API_TOKEN = "qcn_dev_admin_token_not_for_production"  # noqa: S105 - dev default, refused in production
+_DEV_SECRETS = {DEV_ADMIN_KEY, DEV_RELAYER_KEY, _DEV_API_TOKEN}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QCN_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "production"] = "dev"
+    data_dir: Path = Path(".qcn")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    chain_id: int | None = Field(default=None, description="expected chain id; read from the node when unset")
+    deployments_dir: Path = Path("deployments")
+    admin_key: SecretStr = SecretStr(DEV_ADMIN_KEY)
+    relayer_key: SecretStr = SecretStr(DEV_RELAYER_KEY)
+    api_admin_token: SecretStr = SecretStr(_DEV_API_TOKEN)
+
+    max_upload_bytes: int = 50 * 1024 * 1024
+    parse_max_pages: int = 500
+    parse_max_rows: int = 1_000_000
+    parse_max_seconds: float = 60.0
+
+    anchor_max_batches_per_tx: int = 50
+    anchor_poll_interval_s: float = 0.05
+    anchor_confirmations: int = 0
+    anchor_retry_base_s: float = 0.5
+    anchor_retry_max_s: float = 60.0
+    reconcile_interval_s: float = 30.0
+    tx_receipt_timeout_s: float = 30.0
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        for name in ("admin_key", "relayer_key", "api_admin_token"):
+            value = getattr(self, name).get_secret_value()
+            if not value or value in _DEV_SECRETS:
+                problems.append(f"QCN_{name.upper()} is missing or a development default")
+        if self.database_url is None or self.database_url.startswith("sqlite"):
+            problems.append("QCN_DATABASE_URL must point at the production database (PostgreSQL)")
+        if self.chain_id is None:
+            problems.append("QCN_CHAIN_ID must be set so the gateway refuses a wrong chain")
+        if problems:
+            raise ValueError("production settings rejected: " + "; ".join(problems))
+        return self
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'qcn.db').resolve()}"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.data_dir / "chain"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once on first use (never at import time)."""
+    return Settings()

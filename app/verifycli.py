@@ -1,0 +1,120 @@
+"""``qcn verify``: check a proof or a file against the chain, trusting nothing but the RPC endpoint.
+
+Only the proof document and one view of the registry (``commitmentOf(bytes32)``) are needed; the gateway is
+asked, at most, for the *proof* of a file (which is then checked against the chain like any other proof).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from chain.errors import NodeUnavailable
+from chain.proof import ProofDocument, ProofError, verify_proof
+
+__all__ = ["CliVerification", "verify_file", "verify_proof_file"]
+
+_COMMITMENT_ABI = [
+    {
+        "type": "function",
+        "name": "commitmentOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "batchId", "type": "bytes32"}],
+        "outputs": [{"name": "", "type": "bytes32"}],
+    }
+]
+
+
+@dataclass
+class CliVerification:
+    ok: bool
+    failure: str | None = None
+    lines: list[str] = field(default_factory=list)
+
+
+def _connect(rpc_url: str, expected_chain_id: int) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+    try:
+        chain_id = w3.eth.chain_id
+    except (OSError, Web3Exception, ValueError) as exc:
+        raise NodeUnavailable(rpc_url, str(exc)) from exc
+    if chain_id != expected_chain_id:
+        raise NodeUnavailable(rpc_url, f"it serves chain id {chain_id}, the proof is for chain id {expected_chain_id}")
+    return w3
+
+
+def _check(doc: ProofDocument, rpc_url: str, file_sha256: bytes | None) -> CliVerification:
+    try:
+        w3 = _connect(rpc_url, doc.chain_id)
+    except NodeUnavailable as exc:
+        return CliVerification(False, str(exc))
+    registry = w3.eth.contract(address=Web3.to_checksum_address(doc.registry), abi=_COMMITMENT_ABI)
+
+    def fetch(batch_id: bytes) -> bytes | None:
+        value = bytes(registry.functions.commitmentOf(batch_id).call())
+        return None if value == b"\x00" * 32 else value
+
+    if not w3.eth.get_code(Web3.to_checksum_address(doc.registry)):
+        return CliVerification(False, f"no contract at {doc.registry} on chain {doc.chain_id}")
+    result = verify_proof(doc, fetch, file_sha256=file_sha256)
+    lines = result.summary().splitlines()
+    if result.ok and doc.tx is not None:
+        try:
+            tx = w3.eth.get_transaction(HexBytes(doc.tx.hash))
+            block = w3.eth.get_block(tx["blockNumber"])
+            when = datetime.fromtimestamp(block["timestamp"], tz=UTC).isoformat()
+            lines.append(f"  sent by {tx['from']} in block {tx['blockNumber']} at {when}")
+        except (Web3Exception, ValueError, KeyError):
+            lines.append("  note: the anchoring transaction is not known to this node (pruned or other node)")
+    return CliVerification(result.ok, None if result.ok else f"{result.failure}: {result.message}", lines)
+
+
+def verify_proof_file(data: bytes, *, rpc_url: str) -> CliVerification:
+    """Verify a qcn-proof JSON document."""
+    try:
+        doc = ProofDocument.from_json(data)
+    except ProofError as exc:
+        return CliVerification(False, str(exc))
+    return _check(doc, rpc_url, None)
+
+
+def verify_file(
+    data: bytes, *, batch_id: str, sha256: str, rpc_url: str, proof_path: Path | None, api_url: str
+) -> CliVerification:
+    """Verify a whole file: its SHA-256 must be a leaf of the anchored batch ``batch_id``."""
+    if proof_path is not None:
+        raw = proof_path.read_bytes()
+    else:
+        try:
+            resp = httpx.get(
+                f"{api_url.rstrip('/')}/v1/verify/file-proof",
+                params={"batch_id": batch_id, "sha256": sha256},
+                timeout=30,
+            )
+        except httpx.HTTPError as exc:
+            return CliVerification(False, f"could not ask the gateway {api_url} for the file's proof: {exc}")
+        if resp.status_code != 200:
+            try:
+                message = resp.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = resp.text[:300]
+            return CliVerification(False, f"the file is not part of batch {batch_id}: {message}")
+        raw = resp.content
+    try:
+        doc = ProofDocument.from_json(raw)
+    except ProofError as exc:
+        return CliVerification(False, str(exc))
+    if "0x" + doc.batch_id.hex() != batch_id.lower():
+        return CliVerification(False, f"the proof is for batch 0x{doc.batch_id.hex()}, not {batch_id}")
+    return _check(doc, rpc_url, bytes.fromhex(sha256))
+
+
+def dump(result: CliVerification) -> str:
+    return json.dumps({"ok": result.ok, "failure": result.failure, "lines": result.lines}, indent=2)

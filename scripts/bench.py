@@ -1,0 +1,111 @@
+"""``make bench``: run every benchmark and write flat JSON files under bench/results/.
+
+Each section runs in this process (one after the other, nothing else running) and prints its figures; a
+section that fails is reported with its error and the others still run. ``--only anchor,parsers`` runs some.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+RESULTS = ROOT / "bench" / "results"
+
+
+def _anchor() -> dict[str, Any]:
+    from bench_anchor import measure_upload_to_anchored
+    from bench_gas import measure_anchor_gas
+    from bench_merkle import measure_merkle
+
+    out: dict[str, Any] = {}
+    out.update(measure_merkle())
+    out.update(measure_anchor_gas())
+    out.update(measure_upload_to_anchored())
+    return out
+
+
+def _contracts() -> dict[str, Any]:
+    from bench_contracts import measure_contract_gas
+
+    return measure_contract_gas()
+
+
+def _parsers() -> dict[str, Any]:
+    from bench_parsers_reports import measure_reports
+    from bench_parsers_tabular import measure_tabular
+
+    out: dict[str, Any] = {}
+    tab = measure_tabular()
+    rep = measure_reports()
+    out.update(tab)
+    out.update(rep)
+    docs = [
+        v
+        for k, v in (("qif_docs_per_s", tab.get("qif_docs_per_s")), ("dcc_docs_per_s", rep.get("dcc_docs_per_s")))
+        if v
+    ]
+    if docs:
+        # harmonic mean: the rate of parsing an equal mix of DCC and QIF documents
+        out["xml_docs_per_s"] = round(len(docs) / sum(1 / d for d in docs), 1)
+    return out
+
+
+def _causal() -> dict[str, Any]:
+    from bench_causal import measure_causal
+    from bench_onnx import measure_onnx
+
+    out = measure_causal()
+    out.update(measure_onnx())
+    return out
+
+
+SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
+    "anchor": ("anchor.json", _anchor),
+    "contracts": ("contracts.json", _contracts),
+    "parsers": ("parsers.json", _parsers),
+    "causal": ("causal.json", _causal),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default="", help="comma-separated sections: " + ",".join(SECTIONS))
+    args = parser.parse_args()
+    chosen = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for name in chosen:
+        filename, fn = SECTIONS[name]
+        print(f"== {name} ==", flush=True)
+        t0 = time.perf_counter()
+        try:
+            figures = fn()
+        except Exception:  # a broken section must not hide the others' figures
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        figures["bench_seconds"] = round(time.perf_counter() - t0, 1)
+        figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        figures["machine"] = (
+            f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip()
+        )
+        (RESULTS / filename).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+        print(json.dumps(figures, indent=2, sort_keys=True), flush=True)
+    if failed:
+        print(f"sections that failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Make sure the PostgreSQL server the tests use (127.0.0.1:5432, trust auth, database `test`) is running.
+set -euo pipefail
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+if pg_up; then exit 0; fi
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  echo "PostgreSQL is not installed; installing it from Debian's packages" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+version=$(ls /etc/postgresql | sort -V | tail -1)
+pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+for _ in $(seq 1 60); do pg_up && break; sleep 0.5; done
+pg_up || { echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1; }
+# a fresh install has no trust auth or `test` database: make both exist
+psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1 || {
+  su postgres -c "psql -c \"ALTER USER postgres PASSWORD NULL\"" >/dev/null 2>&1 || true
+  su postgres -c "createdb test" >/dev/null 2>&1 || true
+}

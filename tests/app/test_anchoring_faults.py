@@ -1,0 +1,123 @@
+"""Faults while anchoring: node down, a worker that died after sending, a chain that forgot its anchors.
+
+In every case each batch ends anchored exactly once (one BatchAnchored event per batch id on chain).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.db import Batch, OutboxItem
+from chain.clients import BatchIn
+from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway
+
+pytestmark = pytest.mark.node
+
+
+def _csv(i: int) -> str:
+    return CSV_OK.replace("12.31", f"12.{i:02d}")
+
+
+def _events_per_batch(gw: Gateway) -> Counter[str]:
+    chain = gw.client.app.state.chain_holder.get()  # type: ignore[attr-defined]
+    return Counter("0x" + e.batch_id.hex() for e in chain.anchored_events())
+
+
+def _status(gw: Gateway, batch_id: str) -> dict[str, Any]:
+    resp = gw.client.get(f"/v1/batches/{batch_id}", headers=gw.auth("supplier"))
+    out: dict[str, Any] = resp.json()
+    return out
+
+
+def test_node_down_keeps_batches_pending_with_the_error_then_anchors_when_it_returns(
+    gateway: Gateway, anvil: Any
+) -> None:
+    anvil.stop()
+    resp = gateway.upload("supplier", CSV_OK)
+    assert resp.status_code == 201  # uploads do not need the chain
+    batch = resp.json()
+    assert gateway.anchor_all() == 0
+    status = _status(gateway, batch["id"])
+    assert status["status"] == "pending"
+    assert status["anchor_attempts"] == 1
+    assert "unavailable" in status["anchor_error"]
+
+    anvil.start()
+    assert gateway.anchor_all() == 1
+    status = _status(gateway, batch["id"])
+    assert status["status"] == "anchored" and status["anchor_error"] is None
+    assert _events_per_batch(gateway)[batch["batch_id"]] == 1
+
+
+def test_worker_that_died_after_sending_is_resumed_without_a_second_anchor(gateway: Gateway) -> None:
+    batch = gateway.upload("supplier", CSV_OK).json()
+    factory = gateway.client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as s:
+        row = s.scalars(select(Batch).where(Batch.id == batch["id"])).one()
+        request = BatchIn(
+            batch_id=row.batch_id, root=row.root, report_hash=row.report_hash, agreement_id=row.agreement_id,
+            supplier=ACCOUNTS["supplier"], record_count=row.leaf_count, verdict=row.verdict,
+        )  # fmt: skip
+    # the transaction reached the chain, but the worker died before writing the receipt to the database
+    chain = gateway.client.app.state.chain_holder.get()  # type: ignore[attr-defined]
+    chain.anchor([request])
+    assert _status(gateway, batch["id"])["status"] == "pending"
+
+    assert gateway.anchor_all() == 1
+    status = _status(gateway, batch["id"])
+    assert status["status"] == "anchored"
+    assert gateway.worker.stats.adopted == 1 and gateway.worker.stats.transactions == 0
+    assert _events_per_batch(gateway)[batch["batch_id"]] == 1
+
+
+def test_many_batches_go_out_in_few_transactions(gateway: Gateway) -> None:
+    ids = [gateway.upload("supplier", _csv(i)).json()["batch_id"] for i in range(12)]
+    ids += [gateway.upload("supplier2", _csv(i)).json()["batch_id"] for i in range(3)]
+    assert gateway.anchor_all() == 15
+    assert gateway.worker.stats.transactions == 2  # one anchorMany per supplier
+    events = _events_per_batch(gateway)
+    assert all(events[i] == 1 for i in ids)
+    factory = gateway.client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as s:
+        assert {o.status for o in s.scalars(select(OutboxItem))} == {"done"}
+
+
+def test_chain_restored_from_an_older_state_gets_the_lost_anchors_again(gateway: Gateway, anvil: Any) -> None:
+    early = gateway.upload("supplier", _csv(1)).json()
+    gateway.anchor_all()
+    anvil.stop()  # clean stop writes the state file
+    snapshot = anvil.state_file.with_suffix(".bak")
+    shutil.copy(anvil.state_file, snapshot)
+    anvil.start()
+    late = gateway.upload("supplier", _csv(2)).json()
+    gateway.anchor_all()
+    assert _status(gateway, late["id"])["status"] == "anchored"
+
+    anvil.stop()
+    shutil.copy(snapshot, anvil.state_file)  # the dev chain goes back in time: `late` is gone from it
+    anvil.start()
+    assert gateway.worker.reconcile() == 1
+    assert _status(gateway, late["id"])["status"] == "pending"
+    assert _status(gateway, early["id"])["status"] == "anchored"
+    assert gateway.anchor_all() == 1
+    assert _status(gateway, late["id"])["status"] == "anchored"
+    proof = gateway.client.get(f"/v1/batches/{late['id']}/records/0/proof", headers=gateway.auth("supplier")).json()
+    assert gateway.client.post("/v1/verify/proof", json=proof).json()["ok"] is True
+
+
+def test_anchors_survive_a_kill_9_of_the_node(gateway: Gateway, anvil: Any) -> None:
+    batch = gateway.upload("supplier", CSV_OK).json()
+    gateway.anchor_all()
+    proof = gateway.client.get(f"/v1/batches/{batch['id']}/records/0/proof", headers=gateway.auth("supplier")).json()
+    import time
+
+    time.sleep(1.5)  # the state file is written every second (--state-interval 1)
+    anvil.stop(hard=True)
+    anvil.start()
+    assert gateway.client.post("/v1/verify/proof", json=proof).json()["ok"] is True
+    assert gateway.worker.reconcile() == 0

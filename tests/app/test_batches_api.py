@@ -1,0 +1,128 @@
+"""Upload -> store -> anchor -> proof, through the HTTP API on SQLite and PostgreSQL with a real anvil node."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db import Batch, BatchFile, Blob, OutboxItem, Record
+from chain.proof import ProofDocument, verify_proof
+from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway
+
+pytestmark = pytest.mark.node
+
+
+def _counts(gw: Gateway) -> dict[str, int]:
+    factory = gw.client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as s:
+        return {t.__name__: s.scalar(select(func.count()).select_from(t)) or 0
+                for t in (Batch, Record, BatchFile, Blob, OutboxItem)}  # fmt: skip
+
+
+def test_upload_is_stored_pending_then_anchored_with_receipt_and_verifiable_proof(gateway: Gateway) -> None:
+    resp = gateway.upload("supplier", CSV_OK, key="LOT-1")
+    assert resp.status_code == 201, resp.text
+    batch = resp.json()
+    assert batch["status"] == "pending"
+    assert batch["record_count"] == 4
+    assert batch["leaf_count"] == 5  # four records + the CSV file itself
+    assert batch["supplier_account"] == ACCOUNTS["supplier"]
+    assert batch["receipt"] is None
+
+    assert gateway.anchor_all() == 1
+    got = gateway.client.get(f"/v1/batches/{batch['id']}", headers=gateway.auth("supplier")).json()
+    assert got["status"] == "anchored"
+    receipt = got["receipt"]
+    assert receipt["tx_hash"].startswith("0x") and len(receipt["tx_hash"]) == 66
+    assert receipt["block_number"] >= 1
+    assert receipt["chain_id"] == 31337
+
+    records = gateway.client.get(f"/v1/batches/{batch['id']}/records", headers=gateway.auth("supplier")).json()
+    assert [r["record"]["characteristic"] for r in records] == ["thickness", "width", "thickness", "width"]
+    assert records[0]["record"]["value"] == 12.31 and records[0]["record"]["unit"] == "um"
+
+    proof = gateway.client.get(f"/v1/batches/{batch['id']}/records/2/proof", headers=gateway.auth("supplier")).json()
+    doc = ProofDocument.from_json(proof)
+    assert doc.leaf.record is not None and doc.leaf.record["sample"] == "S2"
+    chain = gateway.client.app.state.chain_holder.get()  # type: ignore[attr-defined]
+    result = verify_proof(doc, chain.fetch_commitment)
+    assert result.ok, result.message
+    assert result.supplier == ACCOUNTS["supplier"]
+
+    # the same checks through the public endpoint, and a tampered value fails with its reason
+    ok = gateway.client.post("/v1/verify/proof", json=proof).json()
+    assert ok["ok"] is True
+    proof["leaf"]["record"]["value"] = 99.0
+    bad = gateway.client.post("/v1/verify/proof", json=proof).json()
+    assert bad["ok"] is False and bad["failure"].startswith("record_digest_mismatch")
+
+
+def test_uploaded_file_verifies_and_another_file_does_not(gateway: Gateway) -> None:
+    batch = gateway.upload("supplier", CSV_OK, key="LOT-F").json()
+    gateway.anchor_all()
+    files = {"file": ("lot.csv", CSV_OK.encode(), "text/csv")}
+    ok = gateway.client.post("/v1/verify/file", files=files, data={"batch_id": batch["batch_id"]}).json()
+    assert ok["ok"] is True, ok
+    other = {"file": ("lot.csv", CSV_OK.replace("12.31", "12.32").encode(), "text/csv")}
+    bad = gateway.client.post("/v1/verify/file", files=other, data={"batch_id": batch["batch_id"]}).json()
+    assert bad["ok"] is False and "file_digest_mismatch" in bad["failure"]
+
+
+def test_same_upload_twice_is_one_batch_and_key_reuse_with_other_content_conflicts(gateway: Gateway) -> None:
+    first = gateway.upload("supplier", CSV_OK, key="LOT-2")
+    again = gateway.upload("supplier", CSV_OK, key="LOT-2")
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and again.json()["created"] is False
+    no_key_1 = gateway.upload("supplier", CSV_OK)
+    no_key_2 = gateway.upload("supplier", CSV_OK)
+    assert no_key_1.json()["id"] == no_key_2.json()["id"]  # without a key the content hash is the key
+    before = _counts(gateway)
+    clash = gateway.upload("supplier", CSV_OK.replace("4.02", "4.03"), key="LOT-2")
+    assert clash.status_code == 409
+    assert "LOT-2" in clash.json()["error"]["message"]
+    assert _counts(gateway) == before
+    assert gateway.anchor_all() == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "status", "code", "mentions"),
+    [
+        ("sample_id,characteristic,value\nS1,thickness,12.3\n", "lot.csv", 422, "missing_field", "unit"),
+        ("sample_id,characteristic,value,unit,colour\nS1,t,1,um,red\n", "lot.csv", 422, "unexpected_field", "colour"),
+        ("sample_id,characteristic,value,unit\nS1,thickness,twelve,um\n", "lot.csv", 422, "invalid_value", "twelve"),
+        ("sample_id,characteristic,value,unit\n", "lot.csv", 422, "empty_input", ""),
+        ('{"measurements": [{"sample_id": "S1", "characteristic": "t", "value": 1.0}', "lot.json", 422, "", ""),
+        ('{"measurements": []}', "lot.json", 422, "empty_input", ""),
+        ("sample_id,characteristic,value,unit\nS1,thickness,1.0,um,extra\n", "lot.csv", 422, "malformed_input", "row"),
+    ],
+    ids=["missing-column", "extra-column", "non-numeric", "empty-csv", "truncated-json", "empty-json", "ragged-row"],
+)
+def test_bad_input_is_a_4xx_naming_the_problem_and_nothing_is_stored(
+    gateway: Gateway, content: str, name: str, status: int, code: str, mentions: str
+) -> None:
+    before = _counts(gateway)
+    resp = gateway.upload("supplier", content, name=name)
+    assert resp.status_code == status, resp.text
+    error = resp.json()["error"]
+    if code:
+        assert error["code"] == code
+    assert mentions.lower() in json.dumps(error).lower()
+    assert _counts(gateway) == before
+
+
+def test_oversized_upload_is_413_naming_the_limit(gateway: Gateway) -> None:
+    gateway.client.app.state.settings.max_upload_bytes = 1000  # type: ignore[attr-defined]
+    big = CSV_OK + "".join(f"S{i},thickness,12.3,um,0.05\n" for i in range(3, 200))
+    before = _counts(gateway)
+    resp = gateway.upload("supplier", big)
+    assert resp.status_code == 413
+    assert "1000" in resp.json()["error"]["message"]
+    assert _counts(gateway) == before
+
+
+def test_no_file_is_a_clear_error(gateway: Gateway) -> None:
+    resp = gateway.client.post("/v1/batches", headers=gateway.auth("supplier"))
+    assert resp.status_code == 422
+    assert "files" in resp.json()["error"]["message"]
