@@ -67,6 +67,8 @@ class Party(Base):
     accreditation_id: Mapped[str | None] = mapped_column(String(64))
     accreditation_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     chain_tx: Mapped[str | None] = mapped_column(String(66))
+    certificate_pem: Mapped[str | None] = mapped_column(Text)  # labs: the certificate their reports are signed with
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -141,6 +143,8 @@ class BatchFile(Base):
     salt: Mapped[str] = mapped_column(String(66))
     leaf_hash: Mapped[str] = mapped_column(String(66))
     parsed_json: Mapped[str | None] = mapped_column(Text)
+    report_record_idx: Mapped[int | None] = mapped_column(Integer)  # leaf of the parsed report's canonical JSON
+    signature_verdict: Mapped[str | None] = mapped_column(String(32))
 
     batch: Mapped[Batch] = relationship(back_populates="files")
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "AnchorReceiptPublic",
     "ApiKeyPublic",
+    "BatchFileDetail",
     "BatchFilePublic",
     "BatchPublic",
     "ChainInfo",
@@ -31,6 +32,22 @@ class PartyCreate(BaseModel):
     account: str = Field(description="the party's own on-chain account (0x address)")
     accreditation_id: str | None = Field(default=None, max_length=64, description="labs: e.g. 'DAkkS D-K-15195-01'")
     accreditation_expires: datetime | None = None
+    certificate_pem: str | None = Field(
+        default=None, description="labs: PEM X.509 certificate their signed reports (PDF, DCC) must carry"
+    )
+
+    @field_validator("certificate_pem")
+    @classmethod
+    def _certificate(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from cryptography import x509
+
+        try:
+            x509.load_pem_x509_certificate(v.encode())
+        except ValueError as exc:
+            raise ValueError(f"not a PEM X.509 certificate: {exc}") from exc
+        return v
 
     @field_validator("account")
     @classmethod
@@ -52,6 +69,7 @@ class PartyPublic(BaseModel):
     accreditation_id: str | None = None
     accreditation_expires: datetime | None = None
     chain_tx: str | None = None
+    certificate_sha256: str | None = None
     created_at: datetime
 
 
@@ -79,6 +97,16 @@ class BatchFilePublic(BaseModel):
     format: str
     kind: str
     size: int
+    signature_verdict: str | None = None
+
+
+class BatchFileDetail(BatchFilePublic):
+    """A file of a batch with its parsed content (lab reports: every field with its provenance)."""
+
+    batch_id: str
+    anchored: bool
+    report: dict[str, Any] | None = Field(default=None, description="normalised LabReport with provenance")
+    report_record_index: int | None = Field(default=None, description="record leaf holding the report's canonical JSON")
 
 
 class BatchPublic(BaseModel):

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Header, Query, Request, Response, UploadFile, sta
 from app.auth import require_role
 from app.deps import CurrentPrincipal, DbSession, ParseLimits, SettingsDep
 from app.errors import PayloadTooLarge
-from app.schemas import BatchPublic, RecordPublic
+from app.schemas import BatchFileDetail, BatchPublic, RecordPublic
 from app.services import batches as service
 from app.services import proofs
 from app.services.batches import Upload
-from app.services.views import batch_public
+from app.services.views import batch_file_detail, batch_public
 from app.state import ChainDep, OptionalChainDep
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -21,8 +21,12 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 _CHUNK = 1024 * 1024
 
 
-async def read_limited(files: list[UploadFile], request: Request, max_bytes: int) -> list[Upload]:
-    """Read uploaded files, refusing (413) as soon as their total size passes ``max_bytes``."""
+def read_limited(files: list[UploadFile], request: Request, max_bytes: int) -> list[Upload]:
+    """Read uploaded files, refusing (413) as soon as their total size passes ``max_bytes``.
+
+    Synchronous on purpose: routes using it are plain ``def`` so parsing runs in the worker thread pool,
+    never on the event loop (pyHanko and the parsers are CPU-bound and partly run their own event loops).
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
         raise PayloadTooLarge(
@@ -34,7 +38,7 @@ async def read_limited(files: list[UploadFile], request: Request, max_bytes: int
     out = []
     for f in files:
         chunks = []
-        while chunk := await f.read(_CHUNK):
+        while chunk := f.file.read(_CHUNK):
             total += len(chunk)
             if total > max_bytes:
                 raise PayloadTooLarge(
@@ -46,7 +50,7 @@ async def read_limited(files: list[UploadFile], request: Request, max_bytes: int
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=BatchPublic)
-async def upload_batch(
+def upload_batch(
     request: Request,
     response: Response,
     files: list[UploadFile],
@@ -63,7 +67,7 @@ async def upload_batch(
     receipt. Repeating an upload (same ``Idempotency-Key`` or same content) returns the same batch with 200.
     """
     require_role(principal, "supplier")
-    uploads = await read_limited(files, request, settings.max_upload_bytes)
+    uploads = read_limited(files, request, settings.max_upload_bytes)
     supplier = service.supplier_party(session=session, principal=principal)
     batch, created = service.create_batch(
         session=session, supplier=supplier, uploads=uploads, idempotency_key=idempotency_key, limits=limits
@@ -113,6 +117,14 @@ def record_proof(
     """Portable proof (qcn-proof v1) for one record; verify it with ``qcn verify PROOF.json``."""
     batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
     return proofs.record_proof(session=session, batch=batch, index=index, chain=chain)
+
+
+@router.get("/{batch_ref}/files/{sha256}", response_model=BatchFileDetail)
+def get_file(batch_ref: str, sha256: str, principal: CurrentPrincipal, session: DbSession) -> BatchFileDetail:
+    """A file of the batch: for lab reports the normalised report with every field's provenance and the
+    signature verdict (intact / modified_after_signing / untrusted_signer / invalid / unsigned)."""
+    batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
+    return batch_file_detail(batch=batch, sha256=sha256)
 
 
 @router.get("/{batch_ref}/files/{sha256}/proof")

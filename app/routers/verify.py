@@ -22,7 +22,7 @@ def verify_proof(proof: Annotated[dict[str, Any], Body()], chain: ChainDep) -> V
 
 
 @router.post("/file", response_model=VerificationPublic)
-async def verify_file(
+def verify_file(
     request: Request,
     file: UploadFile,
     batch_id: Annotated[str, Form(description="on-chain batch id (0x...) the file was uploaded with")],
@@ -31,7 +31,7 @@ async def verify_file(
     chain: ChainDep,
 ) -> VerificationPublic:
     """Is this exact file part of that anchored batch? Hashes the bytes and checks its leaf against the chain."""
-    uploads = await read_limited([file], request, settings.max_upload_bytes)
+    uploads = read_limited([file], request, settings.max_upload_bytes)
     return proofs.verify_uploaded_file(session=session, batch_ref=batch_id, data=uploads[0].data, chain=chain)
 
 

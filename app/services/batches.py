@@ -70,6 +70,31 @@ def _parse_all(uploads: list[Upload], limits: Limits) -> list[ParsedFile]:
     return parsed
 
 
+def _lab_trust(session: Session) -> tuple[list[bytes], dict[str, str]]:
+    """Certificates of registered labs: trust roots and fingerprint -> lab (party id) for signature checks."""
+    labs = session.scalars(select(Party).where(Party.kind == "lab", Party.certificate_pem.is_not(None))).all()
+    roots = [str(lab.certificate_pem).encode() for lab in labs]
+    return roots, {str(lab.certificate_sha256): str(lab.id) for lab in labs}
+
+
+def _check_signature(
+    upload: Upload, parsed: ParsedFile, trust: tuple[list[bytes], dict[str, str]], limits: Limits
+) -> None:
+    """Validate a lab report's digital signature and tie the signer to a registered lab."""
+    from parsers.signatures import attach_signature, verify_dcc_signature, verify_pdf_signature
+
+    roots, signers = trust
+    if parsed.report is None:
+        return
+    if parsed.format == "pdf":
+        info = verify_pdf_signature(upload.data, trust_roots=roots, trusted_signers=signers)
+    elif parsed.format == "dcc":
+        info = verify_dcc_signature(upload.data, trust_roots=roots, trusted_signers=signers, limits=limits)
+    else:
+        return
+    parsed.report = attach_signature(parsed.report, info)
+
+
 def create_batch(
     *,
     session: Session,
@@ -114,8 +139,25 @@ def create_batch(
     if not inspection.measurements:
         raise EmptyInput("the measurement file has no measurements", location=inspections[0][0].filename)
 
+    if reports:
+        trust = _lab_trust(session)
+        for upload, report in reports:
+            _check_signature(upload, report, trust, limits)
+
     batch_id = batch_id_for(supplier.account, key)
     records = [{"batch": batch_id, **r} for r in inspection.records()]
+    # each lab report is anchored twice: the exact file (by SHA-256) and its parsed content (canonical JSON)
+    report_idx: dict[str, int] = {}
+    for upload, report in reports:
+        report_idx[upload.sha256] = len(records)
+        records.append(
+            {
+                "batch": batch_id,
+                "kind": "lab_report",
+                "file_sha256": upload.sha256,
+                "report": report.report.to_public_dict() if report.report is not None else {},
+            }
+        )
     files = [*inspections, *reports]
     tree = build_batch_tree(records, files=[u.data for u, _ in files])
     record_rows: list[dict[str, Any]] = []
@@ -155,9 +197,7 @@ def create_batch(
         if session.get(Blob, upload.sha256) is None:
             session.add(Blob(sha256=upload.sha256, size=len(upload.data), data=upload.data))
             session.flush()
-        parsed_json = (
-            p.report.model_dump_json() if p.report is not None and hasattr(p.report, "model_dump_json") else None
-        )
+        parsed_json = p.report.model_dump_json() if p.report is not None else None
         session.add(
             BatchFile(
                 batch_pk=batch.id,
@@ -169,6 +209,8 @@ def create_batch(
                 salt="0x" + leaf.salt.hex(),
                 leaf_hash="0x" + leaf.hash.hex(),
                 parsed_json=parsed_json,
+                report_record_idx=report_idx.get(upload.sha256),
+                signature_verdict=p.report.signature.verdict if p.report is not None else None,
             )
         )
     for row in record_rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,7 +13,14 @@ from app.db import Party, session_scope
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.schemas import PartyCreate
 
-__all__ = ["ensure_admin_party", "get_party", "issue_party_key", "list_parties", "register_party"]
+__all__ = [
+    "certificate_fingerprint",
+    "ensure_admin_party",
+    "get_party",
+    "issue_party_key",
+    "list_parties",
+    "register_party",
+]
 
 
 def ensure_admin_party(*, session_factory: sessionmaker[Session]) -> None:
@@ -29,6 +38,8 @@ def register_party(*, session: Session, chain: ChainContext, party_in: PartyCrea
     """
     if party_in.kind == "lab" and (not party_in.accreditation_id or party_in.accreditation_expires is None):
         raise InvalidRequest("a lab needs accreditation_id and accreditation_expires", field="accreditation_id")
+    if party_in.kind != "lab" and party_in.certificate_pem:
+        raise InvalidRequest("only labs register a report-signing certificate", field="certificate_pem")
     taken = session.scalars(select(Party).where(Party.account == party_in.account)).first()
     if taken is not None:
         raise Conflict(f"account {party_in.account} is already registered as party {taken.id} ({taken.name})")
@@ -38,6 +49,8 @@ def register_party(*, session: Session, chain: ChainContext, party_in: PartyCrea
         account=party_in.account,
         accreditation_id=party_in.accreditation_id,
         accreditation_expires=party_in.accreditation_expires,
+        certificate_pem=party_in.certificate_pem,
+        certificate_sha256=certificate_fingerprint(party_in.certificate_pem) if party_in.certificate_pem else None,
     )
     session.add(party)
     session.flush()
@@ -52,6 +65,15 @@ def register_party(*, session: Session, chain: ChainContext, party_in: PartyCrea
         chain.approve_relayer(supplier=party_in.account)
     key = issue_key(session=session, party=party, label="initial")
     return party, key
+
+
+def certificate_fingerprint(pem: str) -> str:
+    """SHA-256 of the certificate's DER bytes (lowercase hex), how signed reports are tied to a lab."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
+    return hashlib.sha256(der).hexdigest()
 
 
 def list_parties(*, session: Session, principal: Principal) -> list[Party]:

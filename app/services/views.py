@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from app.chainctx import ChainContext
-from app.db import Batch
-from app.schemas import AnchorReceiptPublic, BatchFilePublic, BatchPublic
+from app.db import Batch, BatchFile
+from app.errors import NotFound
+from app.schemas import AnchorReceiptPublic, BatchFileDetail, BatchFilePublic, BatchPublic
 from app.services.batches import outbox_attempts
 
-__all__ = ["batch_public"]
+__all__ = ["batch_file_detail", "batch_public", "file_public"]
+
+
+def file_public(f: BatchFile) -> BatchFilePublic:
+    return BatchFilePublic(
+        sha256=f.sha256,
+        filename=f.filename,
+        format=f.format,
+        kind=f.kind,
+        size=f.size,
+        signature_verdict=f.signature_verdict,
+    )
+
+
+def batch_file_detail(*, batch: Batch, sha256: str) -> BatchFileDetail:
+    """A file of the batch with its parsed report (provenance included) and verification state."""
+    sha = sha256.lower().removeprefix("0x")
+    for f in batch.files:
+        if f.sha256 == sha:
+            return BatchFileDetail(
+                **file_public(f).model_dump(),
+                batch_id=batch.batch_id,
+                anchored=batch.status == "anchored",
+                report=json.loads(f.parsed_json) if f.parsed_json else None,
+                report_record_index=f.report_record_idx,
+            )
+    raise NotFound(f"no file with sha256 {sha} in batch {batch.batch_id}")
 
 
 def batch_public(*, session: Session, batch: Batch, chain: ChainContext | None, created: bool = True) -> BatchPublic:
@@ -41,10 +69,7 @@ def batch_public(*, session: Session, batch: Batch, chain: ChainContext | None, 
         receipt=receipt,
         anchor_attempts=attempts,
         anchor_error=error if batch.status != "anchored" else None,
-        files=[
-            BatchFilePublic(sha256=f.sha256, filename=f.filename, format=f.format, kind=f.kind, size=f.size)
-            for f in batch.files
-        ],
+        files=[file_public(f) for f in batch.files],
         created_at=batch.created_at,
         created=created,
     )

@@ -1,0 +1,158 @@
+"""Lab reports through the gateway: every format in one upload endpoint, parsed with provenance, signature
+verdict tied to the registered lab, anchored twice (file bytes + canonical JSON of the parsed report)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from chain.canonical import canonical_bytes
+from chain.proof import ProofDocument
+from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway
+
+pytestmark = pytest.mark.node
+
+REPORTS = Path(__file__).resolve().parent.parent / "fixtures" / "reports"
+INSPECTION = Path(__file__).resolve().parent.parent / "fixtures" / "inspection"
+
+
+def _self_signed_lab(tmp_path: Path) -> tuple[Path, Path, bytes]:
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Rheinland Test Lab signer")])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_path, cert_path = tmp_path / "lab.key", tmp_path / "lab.crt"
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    cert_path.write_bytes(pem)
+    return key_path, cert_path, pem
+
+
+def _sign_pdf(pdf: bytes, key: Path, cert: Path) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+
+    signer = signers.SimpleSigner.load(str(key), str(cert))
+    out = signers.sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(pdf)), signers.PdfSignatureMetadata(field_name="Lab"), signer=signer
+    )
+    return bytes(out.getvalue())
+
+
+def _upload_files(gw: Gateway, files: list[tuple[str, bytes]], key: str | None = None) -> Any:
+    headers = gw.auth("supplier") | ({"Idempotency-Key": key} if key else {})
+    return gw.client.post("/v1/batches", files=[("files", (n, d, "application/octet-stream")) for n, d in files],
+                          headers=headers)  # fmt: skip
+
+
+def test_csv_with_pdf_and_dcc_reports_is_parsed_anchored_and_served_with_provenance(gateway: Gateway) -> None:
+    pdf = (REPORTS / "tensile_iso6892_report.pdf").read_bytes()
+    dcc = (REPORTS / "ptb" / "example.xml").read_bytes()
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("tensile.pdf", pdf), ("cert.xml", dcc)])
+    assert resp.status_code == 201, resp.text
+    batch = resp.json()
+    assert {f["format"]: f["kind"] for f in batch["files"]} == {"csv": "inspection", "pdf": "report", "dcc": "report"}
+    assert batch["record_count"] == 4 + 2  # four measurements + one canonical-JSON leaf per report
+    assert batch["leaf_count"] == 6 + 3  # plus the three files
+    assert {f["signature_verdict"] for f in batch["files"] if f["kind"] == "report"} == {"unsigned"}
+    gateway.anchor_all()
+
+    sha = hashlib.sha256(pdf).hexdigest()
+    detail = gateway.client.get(f"/v1/batches/{batch['id']}/files/{sha}", headers=gateway.auth("supplier")).json()
+    assert detail["anchored"] is True
+    report = detail["report"]
+    truth = json.loads((REPORTS / "tensile_iso6892_report.json").read_text())["fields"]
+    assert report["report_id"]["value"] == truth["report_id"]
+    assert report["lab"]["name"]["value"] == truth["lab.name"]
+    prov = report["report_id"]["provenance"]
+    assert prov["kind"] == "pdf" and prov["page"] == 1 and len(prov["bbox"]) == 4 and prov["file_sha256"] == sha
+
+    # the parsed report's leaf proves the extracted content, the file leaf the exact bytes
+    idx = detail["report_record_index"]
+    proof = gateway.client.get(f"/v1/batches/{batch['id']}/records/{idx}/proof", headers=gateway.auth("supplier"))
+    doc = ProofDocument.from_json(proof.json())
+    assert doc.leaf.record is not None and doc.leaf.record["file_sha256"] == sha
+    assert doc.leaf.sha256 == hashlib.sha256(canonical_bytes(doc.leaf.record)).digest()
+    assert gateway.client.post("/v1/verify/proof", json=proof.json()).json()["ok"] is True
+    files = {"file": ("tensile.pdf", pdf, "application/pdf")}
+    ok = gateway.client.post("/v1/verify/file", files=files, data={"batch_id": batch["batch_id"]}).json()
+    assert ok["ok"] is True
+
+    dcc_detail = gateway.client.get(
+        f"/v1/batches/{batch['id']}/files/{hashlib.sha256(dcc).hexdigest()}", headers=gateway.auth("supplier")
+    ).json()
+    assert dcc_detail["report"]["format"] == "dcc"
+    assert dcc_detail["report"]["report_id"]["provenance"]["xpath"].startswith("/")
+
+
+def test_signed_pdf_from_a_registered_lab_is_intact_and_tied_to_it(gateway: Gateway, tmp_path: Path) -> None:
+    key, cert, pem = _self_signed_lab(tmp_path)
+    lab = gateway.client.post("/v1/parties", headers=gateway.auth("admin"), json={
+        "name": "Rheinland Test Lab", "kind": "lab", "account": ACCOUNTS["oem2"], "accreditation_id": "D-PL-1",
+        "accreditation_expires": "2030-01-01T00:00:00Z", "certificate_pem": pem.decode()})  # fmt: skip
+    assert lab.status_code == 201, lab.text
+    assert lab.json()["certificate_sha256"] == x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()
+    signed = _sign_pdf((REPORTS / "coating_thickness_report.pdf").read_bytes(), key, cert)
+    batch = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("coating.pdf", signed)]).json()
+    detail = gateway.client.get(
+        f"/v1/batches/{batch['id']}/files/{hashlib.sha256(signed).hexdigest()}", headers=gateway.auth("supplier")
+    ).json()
+    assert detail["signature_verdict"] == "intact", detail["report"]["signature"]
+    assert detail["report"]["signature"]["lab_id"] == str(lab.json()["id"])
+
+    pos = signed.find(b"coating_thickness_report")
+    tampered = signed[:pos] + b"C" + signed[pos + 1 :]
+    batch2 = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("coating.pdf", tampered)], key="tampered").json()
+    assert {f["signature_verdict"] for f in batch2["files"] if f["kind"] == "report"} == {"modified_after_signing"}
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt"),
+    [("xlsx/measurements_and_process_sheets.xlsx", "xlsx"), ("aqdef/kfield_values.dfq", "aqdef"),
+     ("qif/QIF_Results_Sample.QIF", "qif"), ("json/batch_with_process.json", "json")],
+)  # fmt: skip
+def test_other_measurement_formats_are_accepted_by_the_same_endpoint(gateway: Gateway, path: str, fmt: str) -> None:
+    # stored under a neutral name: the format is detected from the content
+    resp = _upload_files(gateway, [("upload.bin", (INSPECTION / path).read_bytes())])
+    assert resp.status_code == 201, resp.text
+    batch = resp.json()
+    assert batch["files"][0]["format"] == fmt
+    assert batch["record_count"] > 0
+
+
+def test_scanned_report_is_refused_as_needing_ocr_and_nothing_is_stored(gateway: Gateway) -> None:
+    before = gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json()
+    scanned = (REPORTS / "scanned_image_only.pdf").read_bytes()
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("scan.pdf", scanned)])
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "needs_ocr"
+    assert gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json() == before
+
+
+def test_hostile_xml_report_is_refused(gateway: Gateway) -> None:
+    xxe = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><dcc:digitalCalibrationCertificate xmlns:dcc="https://ptb.de/dcc">&x;</dcc:digitalCalibrationCertificate>'
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("cert.xml", xxe)])
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "hostile_input"
+    assert "root:" not in resp.text
