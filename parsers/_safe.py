@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 
 from lxml import etree
@@ -24,6 +25,7 @@ from parsers.limits import Limits
 
 __all__ = [
     "MAX_ZIP_MEMBERS",
+    "Deadline",
     "check_size",
     "local_name",
     "namespace_of",
@@ -39,6 +41,47 @@ _RATIO_MIN_MEMBER_BYTES = 1024 * 1024
 
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _ROOT_START = re.compile(rb"<[A-Za-z_]")
+
+
+class Deadline:
+    """Wall-clock budget of one parse (``Limits.max_seconds``), checked cheaply every ``every`` steps.
+
+    Create it when parsing starts; call :meth:`tick` once per row/line/element (a clock read every
+    ``every`` calls) and :meth:`check` at phase ends. Exceeding raises :class:`LimitExceeded` naming
+    ``max_seconds``, with the ``location`` (row/line) where it was noticed.
+    """
+
+    __slots__ = ("_n", "every", "limits", "start", "what")
+
+    def __init__(self, limits: Limits, *, what: str, every: int = 1024, start: float | None = None) -> None:
+        self.limits = limits
+        self.what = what
+        self.every = max(1, every)
+        self.start = time.monotonic() if start is None else start
+        self._n = 0
+
+    @property
+    def due(self) -> bool:
+        """True when the next :meth:`tick` reads the clock (lets callers build an expensive location lazily)."""
+        return (self._n + 1) % self.every == 0
+
+    def tick(self, location: str | None = None) -> None:
+        """Count one step; every ``every`` steps, :meth:`check` the clock."""
+        self._n += 1
+        if self._n % self.every == 0:
+            self.check(location)
+
+    def check(self, location: str | None = None) -> None:
+        """Raise :class:`LimitExceeded` (``max_seconds``) if the parse has run longer than allowed."""
+        elapsed = time.monotonic() - self.start
+        if elapsed > self.limits.max_seconds:
+            raise LimitExceeded(
+                f"{self.what} parsing took {elapsed:.2f} s, longer than max_seconds={self.limits.max_seconds:g}",
+                limit="max_seconds",
+                allowed=self.limits.max_seconds,
+                actual=round(elapsed, 2),
+                location=location,
+            )
 
 
 def check_size(data: bytes, limits: Limits) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from parsers._safe import check_size
+from parsers._safe import Deadline, check_size
 from parsers.csv_ import decode_text
 from parsers.errors import EmptyInput, InvalidValue, LimitExceeded, MalformedInput, MissingField
 from parsers.limits import Limits
@@ -98,6 +98,7 @@ def parse_aqdef(
     :class:`MissingField` (no unit for a measured characteristic), :class:`InvalidValue` (non-numeric value
     or limit, bad date, with line number), :class:`EmptyInput`, :class:`LimitExceeded`.
     """
+    deadline = Deadline(limits, what="AQDEF")
     check_size(data, limits)
     text, used = decode_text(data, encoding)
     warnings = ["file is not UTF-8; decoded as GB18030"] if used == "gb18030" else []
@@ -110,6 +111,7 @@ def parse_aqdef(
     dfq_lines = 0
 
     for lineno, raw_line in enumerate(text.splitlines(), start=1):
+        deadline.tick(f"line {lineno}")
         line = raw_line.rstrip("\r\n")
         if not line.strip():
             continue
@@ -293,6 +295,7 @@ def parse_aqdef(
             )
         )
     chars_out: dict[str, Any] = {s.name: s for s in specs.values()}
+    deadline.check("end of file")
     return InspectionBatch(
         part_number=header.get("K1001") or None,
         part_revision=header.get("K1004") or None,

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from parsers._safe import check_size
+from parsers._safe import Deadline, check_size
 from parsers.errors import (
     EmptyInput,
     InvalidValue,
@@ -337,12 +337,15 @@ def table_to_batch(
     decimal_comma: bool = False,
     pad_short_rows: bool = False,
     warnings: list[str] | None = None,
+    deadline: Deadline | None = None,
 ) -> InspectionBatch:
     """Turn a header plus ``(row_number, cells)`` rows into an :class:`InspectionBatch`.
 
     Shared by CSV and XLSX. Row numbers are 1-based with the header on row 1 (as a spreadsheet shows
-    them). Raises the ParseError subclasses described in the module docstring.
+    them). ``deadline`` (default: started now) bounds the time with ``limits.max_seconds``, checked every
+    1024 rows. Raises the ParseError subclasses described in the module docstring.
     """
+    deadline = deadline or Deadline(limits, what="table")
     kind, canon, labels = _resolve_header(header)
     ncols = len(canon)
     idx = {c: i for i, c in enumerate(canon) if c is not None}
@@ -355,6 +358,7 @@ def table_to_batch(
     count = 0
 
     for rownum, raw in rows:
+        deadline.tick(f"row {rownum}")
         cells = list(raw)
         if not cells:  # blank line
             continue
@@ -476,6 +480,7 @@ def table_to_batch(
 
     if count == 0:
         raise EmptyInput(f"{kind} data has a header but no data rows", location="row 2")
+    deadline.check("end of table")
     return InspectionBatch(
         part_number=batch_vals.get("part_number", (None,))[0],
         part_revision=batch_vals.get("part_revision", (None,))[0],
@@ -510,8 +515,9 @@ def parse_csv(
 
     ``encoding`` overrides detection. Raises :class:`MalformedInput` (encoding, quoting, ragged rows),
     :class:`MissingField`, :class:`UnexpectedField`, :class:`InvalidValue`, :class:`EmptyInput`,
-    :class:`LimitExceeded` (``max_bytes``, ``max_rows``).
+    :class:`LimitExceeded` (``max_bytes``, ``max_rows``, ``max_seconds``).
     """
+    deadline = Deadline(limits, what="CSV")
     check_size(data, limits)
     text, used = decode_text(data, encoding)
     warnings: list[str] = []
@@ -544,4 +550,5 @@ def parse_csv(
         limits=limits,
         decimal_comma=(delimiter == ";"),
         warnings=warnings,
+        deadline=deadline,
     )

@@ -7,7 +7,9 @@ the root's ``schemaVersion`` attribute.
 Schema versions (see ``parsers/schemas/README.md``):
 
 * ``2.4.0``: validated (DCC 2.4.0 XSD + D-SI 2.0.0);
-* any other version (e.g. 3.x): **not validated** -- the report is still mapped, ``schema_check.status`` is
+* ``3.1.2``: validated (DCC 3.1.2 XSD + D-SI 2.1.0);
+* ``3.3.0``: validated (DCC 3.3.0 XSD + D-SI 2.1.0 with a permissive ``si:complexListXMLList`` + W3C xmldsig);
+* any other version: **not validated** -- the report is still mapped, ``schema_check.status`` is
   ``"not_validated"`` and a warning names the version, so the caller (gateway policy) decides whether an
   unvalidated certificate is acceptable. A document that *is* validated and fails raises
   :class:`SchemaViolation` with the XPath of the first error.
@@ -46,7 +48,11 @@ DCC_NS = "https://ptb.de/dcc"
 SI_NS = "https://ptb.de/si"
 _NS = {"dcc": DCC_NS, "si": SI_NS}
 _SCHEMA_DIR = Path(__file__).parent / "schemas"
-VALIDATED_VERSIONS: dict[str, Path] = {"2.4.0": _SCHEMA_DIR / "dcc-2.4.0" / "dcc.xsd"}
+VALIDATED_VERSIONS: dict[str, Path] = {
+    "2.4.0": _SCHEMA_DIR / "dcc-2.4.0" / "dcc.xsd",
+    "3.1.2": _SCHEMA_DIR / "dcc-3.1.2" / "dcc.xsd",
+    "3.3.0": _SCHEMA_DIR / "dcc-3.3.0" / "dcc.xsd",
+}
 _PREFERRED_LANGS = ("en", None, "de")
 # Sections of a dcc:result whose quantities are conditions/metadata, not results.
 _NON_RESULT_SECTIONS = {"influenceConditions", "usedMethods", "measurementMetaData", "usedSoftware"}

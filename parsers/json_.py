@@ -20,7 +20,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from parsers._safe import check_size
+from parsers._safe import Deadline, check_size
 from parsers.errors import (
     EmptyInput,
     InvalidValue,
@@ -184,8 +184,10 @@ def parse_json(data: bytes, *, source: SourceFile, limits: Limits = Limits()) ->
 
     Raises :class:`MalformedInput` (syntax, duplicate keys, NaN/Infinity, wrong shapes),
     :class:`MissingField`, :class:`UnexpectedField`, :class:`InvalidValue` (with JSON pointer),
-    :class:`EmptyInput`, :class:`LimitExceeded` (``max_bytes``, ``max_rows``, ``max_json_depth``).
+    :class:`EmptyInput`, :class:`LimitExceeded` (``max_bytes``, ``max_rows``, ``max_json_depth``,
+    ``max_seconds``).
     """
+    deadline = Deadline(limits, what="JSON")
     check_size(data, limits)
     doc = _load(data, limits)
     _check_keys(doc, "", (), _TOP, "top-level JSON object")
@@ -217,6 +219,7 @@ def parse_json(data: bytes, *, source: SourceFile, limits: Limits = Limits()) ->
     seen: dict[tuple[str, str], int] = {}
     for i, m in enumerate(meas_list):
         p = _ptr("measurements", i)
+        deadline.tick(p)
         _check_keys(m, p, _MEAS_REQUIRED, _MEAS_OPTIONAL, "measurement")
         sample = _string(m, "sample_id", p, required=True, allow_int=True)
         char = _string(m, "characteristic", p, required=True)
@@ -274,6 +277,7 @@ def parse_json(data: bytes, *, source: SourceFile, limits: Limits = Limits()) ->
     pseen: dict[tuple[str, str | None], int] = {}
     for i, pv in enumerate(proc_list):
         p = _ptr("process", i)
+        deadline.tick(p)
         _check_keys(pv, p, _PROC_REQUIRED, _PROC_OPTIONAL, "process value")
         var = _string(pv, "variable", p, required=True)
         tier = _string(pv, "tier", p, required=True)
@@ -301,6 +305,7 @@ def parse_json(data: bytes, *, source: SourceFile, limits: Limits = Limits()) ->
             )
         )
 
+    deadline.check("end of file")
     return InspectionBatch(
         part_number=_string(doc, "part_number", "", required=False, allow_int=True),
         part_revision=_string(doc, "part_revision", "", required=False, allow_int=True),

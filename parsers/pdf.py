@@ -2,17 +2,23 @@
 
 Pipeline (one pass, page by page):
 
-1. open with pdfplumber; ``max_pages`` is checked against the page tree's ``/Count`` before any page is
-   parsed; pdfminer errors are translated once here (truncated/broken file -> :class:`MalformedInput`,
-   recursive structures -> :class:`HostileInput`);
-2. words are extracted once per page (tuned tolerances, no table finder, images never decoded) and grouped
+1. before pdfminer sees the bytes, every compressed stream (content, object and image streams, chained
+   filters too) is inflated into a counter, never kept, so the total is bounded by
+   ``max_uncompressed_bytes`` (a FlateDecode bomb -> :class:`LimitExceeded` naming it) -- pdfminer itself
+   inflates streams without any bound;
+2. open with pdfplumber; ``max_pages`` is checked against the page tree's ``/Count`` and then by walking the
+   page tree lazily, stopping at ``max_pages + 1`` (a lying ``/Count`` or a million-leaf page tree is refused
+   without building a page object per leaf); pdfminer errors are translated once here (truncated/broken
+   file -> :class:`MalformedInput`, recursive structures -> :class:`HostileInput`); a broken xref table is
+   recovered by pdfminer's object scan when possible, so the result is either correct or one of these;
+3. words are extracted once per page (tuned tolerances, no table finder, images never decoded) and grouped
    into lines; a page without characters is listed in ``needs_ocr_pages`` (every page -> :class:`NeedsOCR`);
    pages whose text is mostly rotated are flagged in ``warnings``;
-3. the profile is chosen on page 1 (fingerprint keywords, else ``generic``); each line is matched against
+4. the profile is chosen on page 1 (fingerprint keywords, else ``generic``); each line is matched against
    the profile's field labels/patterns, and results tables are recognised by header synonyms, columns
    being taken from the header words' x positions; a table left open at a page end continues on the next
    page, with or without a repeated header;
-4. once every profile field is found and no table is open, the remaining pages are only checked for a text
+5. once every profile field is found and no table is open, the remaining pages are only checked for a text
    layer (fonts present) instead of being parsed ("stop early"); ``max_seconds`` is checked between pages.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +44,7 @@ from parsers.report_model import (
     Result,
 )
 
-__all__ = ["normalise_date", "parse_pdf"]
+__all__ = ["check_pdf_streams", "normalise_date", "parse_pdf"]
 
 _RESULT_KEYS = ("quantity", "value", "unit", "uncertainty", "coverage_factor", "coverage_probability",
                 "verdict", "sample_id")
@@ -124,19 +131,278 @@ def _label_regex(label: str) -> str:
     return r"\s+".join(re.escape(tok) for tok in label.split())
 
 
+# ">> stream<EOL>": the start of a stream's data (the dictionary ends right before the keyword)
+_STREAM_START = re.compile(rb">>\s*stream(?:\r\n|\n|\r)")
+_FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[A-Za-z0-9]+)")
+_FILTER_NAME = re.compile(rb"/([A-Za-z0-9]+)")
+_FILTER_ALIASES = {b"Fl": b"FlateDecode", b"A85": b"ASCII85Decode", b"AHx": b"ASCIIHexDecode",
+                   b"LZW": b"LZWDecode", b"RL": b"RunLengthDecode"}
+_INFLATE_CHUNK = 64 * 1024
+
+
+def _looks_like_zlib(head: bytes) -> bool:
+    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+
+
+class _Budget:
+    """Bytes the streams of one file may still inflate to; raises ``max_uncompressed_bytes`` when spent."""
+
+    def __init__(self, limits: Limits, start: float) -> None:
+        self.allowed = limits.max_uncompressed_bytes
+        self.max_seconds = limits.max_seconds
+        self.start = start
+        self.total = 0
+        self.where = 0
+
+    @property
+    def left(self) -> int:
+        return self.allowed - self.total
+
+    def spend(self, n: int) -> None:
+        if self.total + n > self.allowed:
+            raise LimitExceeded(
+                f"PDF streams inflate to more than max_uncompressed_bytes={self.allowed} "
+                f"(stream at byte {self.where}): refused as a decompression bomb",
+                limit="max_uncompressed_bytes", allowed=self.allowed, actual=f">{self.allowed}",
+                location=f"byte {self.where}",
+            )
+        self.total += n
+        if time.monotonic() - self.start > self.max_seconds:
+            raise LimitExceeded(
+                f"PDF stream check exceeded max_seconds={self.max_seconds}",
+                limit="max_seconds", allowed=self.max_seconds, actual=round(time.monotonic() - self.start, 2),
+            )
+
+
+def _inflate(data: bytes, budget: _Budget, keep: bool) -> bytes:
+    """Inflate ``data`` chunk by chunk (``max_length``), charging the budget; a bomb never materialises."""
+    d = zlib.decompressobj()
+    kept: list[bytes] = []
+    pos = 0
+    pending = b""
+    try:
+        while not d.eof:
+            if pending:
+                chunk, pending = pending, b""
+            elif pos < len(data):
+                chunk = data[pos : pos + _INFLATE_CHUNK]
+                pos += len(chunk)
+            else:
+                break
+            out = d.decompress(chunk, min(_INFLATE_CHUNK, budget.left + 1))
+            pending = d.unconsumed_tail
+            budget.spend(len(out))
+            if keep:
+                kept.append(out)
+    except zlib.error:
+        pass  # pdfminer stops at the same point; what was inflated so far is counted
+    return b"".join(kept)
+
+
+def _lzw(data: bytes, budget: _Budget, keep: bool) -> bytes:
+    import io
+
+    from pdfminer.lzw import LZWDecoder
+
+    kept: list[bytes] = []
+    for out in LZWDecoder(io.BytesIO(data)).run():
+        budget.spend(len(out))
+        if keep:
+            kept.append(out)
+    return b"".join(kept)
+
+
+def _run_length(data: bytes, budget: _Budget, keep: bool) -> bytes:
+    kept = bytearray()
+    i = 0
+    while i < len(data):
+        n = data[i]
+        if n == 128:
+            break
+        if n < 128:
+            chunk, i = data[i + 1 : i + 2 + n], i + 2 + n
+        else:
+            chunk, i = data[i + 1 : i + 2] * (257 - n), i + 2
+        budget.spend(len(chunk))
+        if keep:
+            kept += chunk
+    return bytes(kept)
+
+
+def _decode_layer(name: bytes, data: bytes, budget: _Budget, keep: bool) -> bytes | None:
+    """Apply one filter while charging the budget; ``None`` for filters we do not decode (images)."""
+    import base64
+    import binascii
+
+    name = _FILTER_ALIASES.get(name, name)
+    if name == b"FlateDecode":
+        return _inflate(data, budget, keep)
+    if name == b"LZWDecode":
+        return _lzw(data, budget, keep)
+    if name == b"RunLengthDecode":
+        return _run_length(data, budget, keep)
+    if name == b"ASCII85Decode":
+        body = data.strip()
+        body = body[2:] if body.startswith(b"<~") else body
+        body = body.split(b"~>", 1)[0]
+        try:
+            out = base64.a85decode(body, ignorechars=b" \t\r\n\x0b\x0c")
+        except ValueError:
+            return b""
+        return out
+    if name == b"ASCIIHexDecode":
+        body = re.sub(rb"\s", b"", data.split(b">", 1)[0])
+        try:
+            return binascii.unhexlify(body + (b"0" if len(body) % 2 else b""))
+        except (binascii.Error, ValueError):
+            return b""
+    return None
+
+
+def check_pdf_streams(data: bytes, limits: Limits) -> int:
+    """Decode every compressed stream of ``data`` into a counter; return the total decoded size.
+
+    Follows each stream's ``/Filter`` chain (FlateDecode, LZWDecode, RunLengthDecode, with ASCII85/ASCIIHex
+    wrappers) and raises :class:`LimitExceeded` (``max_uncompressed_bytes``) once the streams together would
+    decode to more than the limit -- checked while inflating, so a bomb costs at most the limit in CPU and one
+    64 KiB chunk in memory (a middle layer of a chained filter is held, also within the limit). A stream
+    whose ``/Filter`` cannot be read here (e.g. an indirect reference) is inflated if it looks like zlib.
+    Image codecs (DCT, JPX, CCITT, JBIG2) are not decoded by the parser and count as zero.
+    """
+    import bisect
+
+    budget = _Budget(limits, time.monotonic())
+    headers = [m.start() for m in _OBJ_HEADER.finditer(data)]
+    for m in _STREAM_START.finditer(data):
+        start = m.end()
+        i = bisect.bisect_right(headers, m.start()) - 1
+        dict_bytes = data[headers[i] if i >= 0 else 0 : m.start() + 2]
+        fm = None
+        for fm in _FILTER.finditer(dict_bytes):
+            pass  # the stream dictionary's own /Filter is the last one before "stream"
+        end = data.find(b"endstream", start)
+        body = data[start : end if end >= 0 else len(data)]
+        budget.where = start
+        if fm is not None:
+            names = _FILTER_NAME.findall(fm.group(1))
+        elif _looks_like_zlib(body[:2]):
+            names = [b"FlateDecode"]
+        else:
+            continue
+        layer: bytes | None = body
+        for depth, name in enumerate(names):
+            if layer is None:
+                break
+            last = depth == len(names) - 1
+            before = budget.total
+            layer = _decode_layer(name, layer, budget, keep=not last)
+            if layer is not None and _FILTER_ALIASES.get(name, name) in (b"ASCII85Decode", b"ASCIIHexDecode"):
+                if last:
+                    budget.spend(len(layer))
+            elif layer is not None and not last:
+                # the intermediate layer was charged while decoding; only the final output counts
+                budget.total = before
+    return budget.total
+
+
+def _count_pages_bounded(doc: Any, limits: Limits, start: float) -> int:
+    """Walk the page tree lazily and stop as soon as it has more than ``max_pages`` leaves."""
+    from pdfminer.pdfpage import PDFPage
+
+    count = 0
+    for _page in PDFPage.create_pages(doc):
+        count += 1
+        if count > limits.max_pages:
+            raise LimitExceeded(
+                f"PDF page tree has more than max_pages={limits.max_pages} pages",
+                limit="max_pages", allowed=limits.max_pages, actual=f">{limits.max_pages}",
+            )
+        if count % 256 == 0 and time.monotonic() - start > limits.max_seconds:
+            raise LimitExceeded(
+                f"PDF page tree walk exceeded max_seconds={limits.max_seconds}",
+                limit="max_seconds", allowed=limits.max_seconds,
+                actual=round(time.monotonic() - start, 2),
+            )
+    return count
+
+
 def _translate_open_error(exc: BaseException) -> Exception:
     if isinstance(exc, RecursionError):
         return HostileInput("PDF object structure is recursive (e.g. a cyclic page tree or xref); refused")
     return MalformedInput(f"PDF is truncated or malformed: {type(exc).__name__}: {exc}")
 
 
+def _xref_is_consistent(doc: Any, data: bytes) -> bool:
+    """True when every classic xref entry points at ``N G obj`` (a shifted/garbled table does not)."""
+    for xref in getattr(doc, "xrefs", []):
+        offsets = getattr(xref, "offsets", None)
+        if not isinstance(offsets, dict):
+            continue  # xref streams: positions are checked by pdfminer when objects are read
+        for objid, (stream_id, pos, gen) in offsets.items():
+            if stream_id is not None or objid == 0:
+                continue
+            if not re.match(rb"\s*%d\s+%d\s+obj\b" % (objid, gen), data[pos : pos + 48]):
+                return False
+    return True
+
+
+_OBJ_HEADER = re.compile(rb"(?:(?<=[\r\n])|^)(\d{1,10})[ \t]+(\d{1,5})[ \t]+obj\b")
+_PREV = re.compile(rb"/Prev\s+\d+")
+
+
+def _rebuild_xref(data: bytes) -> bytes | None:
+    """Append a fresh xref table built by scanning ``N G obj`` headers; ``None`` when no trailer is found.
+
+    Appending (like an incremental update) leaves every original byte in place; the new trailer copies the
+    last original trailer dictionary without ``/Prev``, so pdfminer reads only the rebuilt table.
+    """
+    t = data.rfind(b"trailer")
+    if t < 0:
+        return None
+    end = data.find(b"startxref", t)
+    trailer = data[t + len(b"trailer") : end if end >= 0 else len(data)].strip()
+    if not (trailer.startswith(b"<<") and trailer.endswith(b">>")):
+        return None
+    positions: dict[int, tuple[int, int]] = {}
+    for m in _OBJ_HEADER.finditer(data):
+        positions[int(m.group(1))] = (m.start(1), int(m.group(2)))  # a later definition wins (updates)
+    if not positions:
+        return None
+    size = max(positions) + 1
+    out = bytearray(data)
+    if not out.endswith(b"\n"):
+        out += b"\n"
+    xref_at = len(out)
+    out += b"xref\n0 %d\n" % size
+    for objid in range(size):
+        if objid in positions:
+            pos, gen = positions[objid]
+            out += b"%010d %05d n \n" % (pos, gen)
+        else:
+            out += b"0000000000 65535 f \n"
+    out += b"trailer\n" + _PREV.sub(b"", trailer) + b"\nstartxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)
+
+
+def _open(data: bytes) -> Any:
+    import io
+
+    import pdfplumber
+
+    try:
+        return pdfplumber.open(io.BytesIO(data))
+    except Exception as exc:  # pdfminer raises many unrelated types; translated once, here
+        raise _translate_open_error(exc) from exc
+
+
 def parse_pdf(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
     """Parse a lab report PDF into a :class:`LabReport` with page+bbox provenance.
 
-    Raises :class:`LimitExceeded` (``max_bytes``, ``max_pages``, ``max_seconds``), :class:`NeedsOCR` when no
-    page has a text layer, :class:`MalformedInput` / :class:`HostileInput` for broken or hostile files.
+    Raises :class:`LimitExceeded` (``max_bytes``, ``max_uncompressed_bytes``, ``max_pages``, ``max_seconds``),
+    :class:`NeedsOCR` when no page has a text layer, :class:`MalformedInput` / :class:`HostileInput` for broken
+    or hostile files. A cross-reference table whose offsets do not point at their objects is rebuilt by
+    scanning the file (pdfminer's fallback); the report then carries a warning saying so.
     """
-    import pdfplumber
     from pdfminer.pdftypes import resolve1
 
     start = time.monotonic()
@@ -147,12 +413,23 @@ def parse_pdf(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
         )
     if not data.lstrip()[:5].startswith(b"%PDF"):
         raise MalformedInput("not a PDF: the file does not start with %PDF")
-    import io
-
+    check_pdf_streams(data, limits)
+    warnings: list[str] = []
+    pdf = _open(data)
     try:
-        pdf = pdfplumber.open(io.BytesIO(data))
-    except Exception as exc:  # pdfminer raises many unrelated types; translated once, here
-        raise _translate_open_error(exc) from exc
+        consistent = _xref_is_consistent(pdf.doc, data)
+    except Exception:  # a table too broken to inspect: let the rebuild decide
+        consistent = False
+    if not consistent:
+        rebuilt = _rebuild_xref(data)
+        if rebuilt is None:
+            pdf.close()
+            raise MalformedInput("PDF cross-reference table does not match the file and no trailer was found "
+                                 "to rebuild it")
+        pdf.close()
+        pdf = _open(rebuilt)
+        warnings.append("PDF cross-reference table does not match the file; it was rebuilt by scanning the "
+                        "file for objects")
     try:
         try:
             pages_node = resolve1(pdf.doc.catalog.get("Pages"))
@@ -165,9 +442,15 @@ def parse_pdf(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
                 limit="max_pages", allowed=limits.max_pages, actual=declared,
             )
         try:
+            _count_pages_bounded(pdf.doc, limits, start)
             pages = pdf.pages
+        except LimitExceeded:
+            raise
         except Exception as exc:
             raise _translate_open_error(exc) from exc
+        if not pages:
+            raise MalformedInput("PDF has no pages: its page tree is empty or cannot be reached "
+                                 "(broken catalog, page tree or cross-reference table)")
         if len(pages) > limits.max_pages:
             raise LimitExceeded(
                 f"PDF has {len(pages)} pages, more than max_pages={limits.max_pages}",
@@ -176,7 +459,9 @@ def parse_pdf(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
         from pdfminer.pdfinterp import PDFResourceManager
 
         rsrcmgr = PDFResourceManager(caching=True)
-        return _parse_pages(pages, source=source, limits=limits, start=start, rsrcmgr=rsrcmgr)
+        report = _parse_pages(pages, source=source, limits=limits, start=start, rsrcmgr=rsrcmgr)
+        report.warnings[:0] = warnings
+        return report
     finally:
         pdf.close()
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from lxml import etree
 
-from parsers._safe import local_name, parse_xml, xpath_of
+from parsers._safe import Deadline, local_name, parse_xml, xpath_of
 from parsers.errors import EmptyInput, InvalidValue, LimitExceeded, UnsupportedFormat
 from parsers.limits import Limits
 from parsers.model import CharacteristicSpec, InspectionBatch, Measurement
@@ -85,6 +85,7 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
     :class:`UnsupportedFormat` (not a QIFDocument), :class:`EmptyInput` (no measured values),
     :class:`InvalidValue` (non-numeric ``Value``, with XPath), :class:`LimitExceeded`.
     """
+    deadline = Deadline(limits, what="QIF")
     tree = parse_xml(data, limits=limits, what="QIF document")
     root = tree.getroot()
     if local_name(root) != "QIFDocument":
@@ -92,6 +93,7 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
     warnings: list[str] = []
     by_id: dict[str, etree._Element] = {}
     for el in root.iter():
+        deadline.tick()
         if isinstance(el.tag, str):
             ident = el.get("id")
             if ident is not None:
@@ -172,6 +174,7 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
         if block is None:
             continue
         for meas in block:
+            deadline.tick(xpath_of(meas) if deadline.due else None)
             if not isinstance(meas.tag, str):
                 continue
             tag = local_name(meas)
@@ -219,6 +222,7 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
     if not measurements:
         where = "no MeasurementResults" if not results else "no characteristic measurement with a Value"
         raise EmptyInput(f"QIF document has {where}", location="/QIFDocument/Results")
+    deadline.check("end of file")
     return InspectionBatch(
         part_number=part_number,
         part_revision=part_revision,

@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from parsers._safe import open_zip
+from parsers._safe import Deadline, open_zip
 from parsers.csv_ import table_to_batch
 from parsers.errors import EmptyInput, HostileInput, MalformedInput, ParseError
 from parsers.limits import Limits
@@ -56,18 +56,20 @@ def _rows(ws: Any) -> Iterator[tuple[int, Sequence[Any]]]:
 
 
 def _sheet_batch(
-    ws: Any, *, source: SourceFile, limits: Limits, warns: list[str], sheet: str
+    ws: Any, *, source: SourceFile, limits: Limits, warns: list[str], sheet: str, deadline: Deadline
 ) -> InspectionBatch:
     rows = _rows(ws)
     header: Sequence[Any] | None = None
-    for _n, row in rows:
+    for n, row in rows:
+        deadline.tick(f"sheet {sheet!r}, row {n}")
         if any(c is not None and str(c).strip() for c in row):
             header = row
             break
     if header is None:
         raise EmptyInput(f"sheet {sheet!r} is empty", location=f"sheet {sheet!r}")
     try:
-        return table_to_batch(header, rows, source=source, limits=limits, pad_short_rows=True, warnings=warns)
+        return table_to_batch(header, rows, source=source, limits=limits, pad_short_rows=True, warnings=warns,
+                              deadline=deadline)
     except ParseError as exc:
         exc.location = f"sheet {sheet!r}, {exc.location}" if exc.location else f"sheet {sheet!r}"
         exc.facts.setdefault("sheet", sheet)
@@ -79,8 +81,9 @@ def parse_xlsx(data: bytes, *, source: SourceFile, limits: Limits = Limits()) ->
 
     Raises :class:`LimitExceeded`/:class:`HostileInput` for zip bombs (naming the limit),
     :class:`MalformedInput` for truncated/corrupt workbooks, and the CSV table errors with the sheet name
-    prefixed to ``location``.
+    prefixed to ``location``; :class:`LimitExceeded` naming ``max_seconds`` when reading takes too long.
     """
+    deadline = Deadline(limits, what="XLSX")
     zf = open_zip(data, limits=limits, what="XLSX workbook")
     if "xl/workbook.xml" not in zf.namelist():
         raise MalformedInput("XLSX workbook lacks xl/workbook.xml")
@@ -107,7 +110,8 @@ def parse_xlsx(data: bytes, *, source: SourceFile, limits: Limits = Limits()) ->
                         continue
                     ws = wb[name]
                     ws.reset_dimensions()  # a wrong <dimension> must not truncate rows
-                    part = _sheet_batch(ws, source=source, limits=limits, warns=warns, sheet=name)
+                    part = _sheet_batch(ws, source=source, limits=limits, warns=warns, sheet=name,
+                                        deadline=deadline)
                     if result is None:
                         result = part
                     else:

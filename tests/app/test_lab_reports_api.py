@@ -151,7 +151,10 @@ def test_scanned_report_is_refused_as_needing_ocr_and_nothing_is_stored(gateway:
 
 
 def test_hostile_xml_report_is_refused(gateway: Gateway) -> None:
-    xxe = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><dcc:digitalCalibrationCertificate xmlns:dcc="https://ptb.de/dcc">&x;</dcc:digitalCalibrationCertificate>'
+    xxe = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<dcc:digitalCalibrationCertificate xmlns:dcc="https://ptb.de/dcc">&x;</dcc:digitalCalibrationCertificate>'
+    )
     resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("cert.xml", xxe)])
     assert resp.status_code == 422
     assert resp.json()["error"]["code"] == "hostile_input"
