@@ -17,8 +17,11 @@ Measured values, in either notation:
   machine, process parameter, gauge.
 
 Sample id: ``K0014`` (part ident) when given, else the 1-based ordinal of the value (DFQ line / K0001
-occurrence). Date/time ``dd.mm.yyyy/HH:MM:SS`` (or ISO 8601). Text must be UTF-8 or GB18030 (see
-:func:`parsers.csv_.decode_text`); pass ``encoding`` for legacy code pages.
+occurrence). Date/time ``dd.mm.yyyy/HH:MM:SS`` (or ISO 8601).
+
+Encoding (see :func:`decode_aqdef`): UTF-8 first; then GB18030 when the bytes are GBK-plausible (every
+high byte pairs with another high byte); else Windows-1252, which Q-DAS tools on Windows write. Both
+fallbacks add a warning naming the encoding used; ``encoding=`` overrides detection.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from parsers.limits import Limits
 from parsers.model import CharacteristicSpec, InspectionBatch, Measurement
 from parsers.provenance import Provenance, SourceFile
 
-__all__ = ["CHAR_SEP", "FIELD_SEP", "VALUE_FIELDS", "parse_aqdef"]
+__all__ = ["CHAR_SEP", "FIELD_SEP", "VALUE_FIELDS", "decode_aqdef", "parse_aqdef"]
 
 CHAR_SEP = "\x0f"
 FIELD_SEP = "\x14"
@@ -85,6 +88,34 @@ def _datetime(text: str) -> datetime | None:
     return datetime.fromisoformat(t)
 
 
+_CP1252_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e\x10-\x13\x15-\x1f\x7f]")
+
+
+def decode_aqdef(data: bytes, encoding: str | None = None) -> tuple[str, list[str]]:
+    """Decode an AQDEF file; return ``(text, warnings)``.
+
+    UTF-8 (BOM stripped) first, then GB18030 when plausible (:func:`parsers.csv_.decode_text`), then
+    Windows-1252. A file that is none of these -- a byte cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90,
+    0x9D) or control characters other than the AQDEF separators -- raises :class:`MalformedInput` naming
+    the first byte that is not UTF-8.
+    """
+    if encoding is not None:
+        text, _used = decode_text(data, encoding)
+        return text, []
+    try:
+        text, used = decode_text(data)
+    except MalformedInput as not_utf8:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            raise not_utf8 from None
+        if _CP1252_CONTROL.search(text):
+            raise not_utf8 from None
+        return text, ["file is not UTF-8 and not GBK-plausible; decoded as Windows-1252 (cp1252), the "
+                      "code page Q-DAS tools write -- pass encoding= if that is wrong"]
+    return text, (["file is not UTF-8; decoded as GB18030"] if used == "gb18030" else [])
+
+
 def parse_aqdef(
     data: bytes,
     *,
@@ -100,8 +131,7 @@ def parse_aqdef(
     """
     deadline = Deadline(limits, what="AQDEF")
     check_size(data, limits)
-    text, used = decode_text(data, encoding)
-    warnings = ["file is not UTF-8; decoded as GB18030"] if used == "gb18030" else []
+    text, warnings = decode_aqdef(data, encoding)
     header: dict[str, str] = {}
     chars: dict[int, dict[str, tuple[str, int]]] = {}
     all_chars: dict[str, tuple[str, int]] = {}

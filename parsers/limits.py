@@ -20,3 +20,5 @@ class Limits(BaseModel):
     max_compression_ratio: float = 200.0
     max_xml_depth: int = 200
     max_json_depth: int = 64  # nesting of objects/arrays in JSON uploads
+    # what parsing one file may add to the worker's address space; enforced only by parsers.guarded
+    max_memory_bytes: int = 1024 * 1024 * 1024

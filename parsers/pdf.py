@@ -277,14 +277,14 @@ def check_pdf_streams(data: bytes, limits: Limits) -> int:
         start = m.end()
         i = bisect.bisect_right(headers, m.start()) - 1
         dict_bytes = data[headers[i] if i >= 0 else 0 : m.start() + 2]
-        fm = None
-        for fm in _FILTER.finditer(dict_bytes):
-            pass  # the stream dictionary's own /Filter is the last one before "stream"
+        # the stream dictionary's own /Filter is the last one before "stream"
+        filters = _FILTER.findall(dict_bytes)
+        fm = filters[-1] if filters else None
         end = data.find(b"endstream", start)
         body = data[start : end if end >= 0 else len(data)]
         budget.where = start
         if fm is not None:
-            names = _FILTER_NAME.findall(fm.group(1))
+            names = _FILTER_NAME.findall(fm)
         elif _looks_like_zlib(body[:2]):
             names = [b"FlateDecode"]
         else:

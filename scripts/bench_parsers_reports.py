@@ -3,7 +3,11 @@
 * ``pdf_pages_per_s``: :func:`parsers.pdf.parse_pdf` over the corpus + PTB PDFs (text PDFs only);
 * ``pdfplumber_plain_pages_per_s``: plain ``extract_text()`` + ``extract_tables()`` on every page of the
   same files, same run (the baseline); ``pdf_speedup`` = ours / plain;
-* ``dcc_docs_per_s``: :func:`parsers.dcc.parse_dcc` incl. XSD validation (schema load excluded, cached);
+* ``dcc_docs_per_s``: :func:`parsers.dcc.parse_dcc` incl. XSD validation (schema load excluded, cached),
+  over the PTB DCC 2.4.0 samples and the DCC 3.1.2/3.3.0 fixtures;
+* ``guarded_parse_ms`` / ``inprocess_parse_ms``: median wall time of :func:`parsers.guarded.parse_guarded`
+  vs :func:`parsers.parse` on the same small files (forkserver already warm), i.e. the per-file cost of
+  the memory/time guard;
 * ``field_accuracy`` / ``corpus_layouts`` from :func:`parsers.pdf_accuracy.measure_accuracy`.
 
 Usage: ``.venv/bin/python scripts/bench_parsers_reports.py [--rounds N]``
@@ -39,10 +43,31 @@ def _plain(data: bytes) -> int:
         return len(pdf.pages)
 
 
+def _guard_cost(dcc: bytes, pdf: bytes, rounds: int) -> tuple[float, float]:
+    import statistics
+
+    from parsers import parse
+    from parsers.guarded import parse_guarded
+
+    parse_guarded(dcc, filename="warm.xml")  # starts the forkserver (not counted)
+    g: list[float] = []
+    p: list[float] = []
+    for _ in range(max(3, rounds * 3)):
+        for data, name in ((dcc, "x.xml"), (pdf, "x.pdf")):
+            t = time.perf_counter()
+            parse_guarded(data, filename=name)
+            g.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            parse(data, filename=name)
+            p.append(time.perf_counter() - t)
+    return round(statistics.median(g) * 1000, 1), round(statistics.median(p) * 1000, 1)
+
+
 def measure_reports(rounds: int = 3) -> dict[str, Any]:
     """Run the benchmark and return the figures (see the module docstring)."""
     pdfs = [(p, p.read_bytes()) for p, _layout, err, _f in corpus_files() if err is None]
     dccs = [p.read_bytes() for p in sorted((CORPUS_DIR / "ptb").glob("*.xml"))]
+    dccs += [p.read_bytes() for p in sorted((CORPUS_DIR / "dcc3").glob("*.xml"))]
     limits = Limits()
     pages = sum(_plain(d) for _p, d in pdfs)  # also warms pdfminer imports
 
@@ -57,7 +82,8 @@ def measure_reports(rounds: int = 3) -> dict[str, Any]:
             _plain(d)
         best_plain = min(best_plain, time.perf_counter() - t)
 
-    parse_dcc(dccs[0], source=source_of(dccs[0], "dcc"), limits=limits)  # loads + caches the XSD
+    for d in dccs:  # loads + caches the XSD of every version
+        parse_dcc(d, source=source_of(d, "dcc"), limits=limits)
     n_dcc = 0
     t = time.perf_counter()
     for _ in range(rounds):
@@ -66,6 +92,7 @@ def measure_reports(rounds: int = 3) -> dict[str, Any]:
             n_dcc += 1
     dcc_s = time.perf_counter() - t
 
+    guarded_ms, inproc_ms = _guard_cost(dccs[-1], pdfs[0][1], rounds)
     acc = measure_accuracy()
     return {
         "pdf_files": len(pdfs),
@@ -74,6 +101,8 @@ def measure_reports(rounds: int = 3) -> dict[str, Any]:
         "pdfplumber_plain_pages_per_s": round(pages / best_plain, 2),
         "pdf_speedup": round(best_plain / best_ours, 2),
         "dcc_docs_per_s": round(n_dcc / dcc_s, 2),
+        "guarded_parse_ms": guarded_ms,
+        "inprocess_parse_ms": inproc_ms,
         "field_accuracy": acc["field_accuracy"],
         "fields_total": acc["fields_total"],
         "corpus_layouts": acc["corpus_layouts"],

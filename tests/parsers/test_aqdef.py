@@ -94,3 +94,41 @@ def test_annotation_before_value_is_malformed() -> None:
     data = b"K0100 1\nK2142/1 mm\nK0004/1 04.03.2025/08:15:00\nK0001/1 1\n"
     with pytest.raises(MalformedInput, match="no K0001/1 came before"):
         parse_aqdef(data, source=source_file(data, format="aqdef"))
+
+
+def test_cp1252_kfield_file_is_detected_without_encoding_and_warned() -> None:
+    data = (FIXTURES / "aqdef/cp1252_umlauts_micro_sign.dfq").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")  # the fixture really is not UTF-8
+    parsed = parse(data, filename="export.dfq")  # no encoding passed
+    batch = parsed.inspection
+    assert batch is not None
+    assert batch.part_number == "Gehäuse-7"
+    assert [(m.characteristic, m.value, m.unit) for m in batch.measurements] == [
+        ("Bohrung Ø 12", 12.003, "mm"),
+        ("Oberflächenrauheit Ra", 0.8, "µm"),
+    ]
+    assert batch.measurements[0].extra["operator"] == "Jürgen Weiß"
+    assert any("Windows-1252" in w for w in batch.warnings)
+
+
+def test_cp1252_and_explicit_encoding_agree() -> None:
+    data = (FIXTURES / "aqdef/cp1252_umlauts_micro_sign.dfq").read_bytes()
+    src = source_file(data, format="aqdef")
+    detected = parse_aqdef(data, source=src, limits=Limits())
+    declared = parse_aqdef(data, source=src, limits=Limits(), encoding="cp1252")
+    assert detected.measurements == declared.measurements
+    assert declared.warnings == []
+
+
+def test_gbk_plausible_file_still_decodes_as_gb18030_not_cp1252() -> None:
+    batch = load("aqdef/gbk_characteristic_names.dfq")
+    assert [m.characteristic for m in batch.measurements] == ["外径"]
+    assert not any("1252" in w for w in batch.warnings)
+
+
+def test_byte_undefined_in_cp1252_is_still_malformed_with_offset() -> None:
+    with pytest.raises(MalformedInput) as exc:
+        load("aqdef/undefined_cp1252_byte.dfq")
+    data = (FIXTURES / "aqdef/undefined_cp1252_byte.dfq").read_bytes()
+    assert exc.value.facts["byte_offset"] == data.index(b"\x81")

@@ -1,0 +1,30 @@
+"""Imported once by the forkserver of :mod:`parsers.guarded`, so every forked parse starts warm.
+
+Loads every parser module and the heavy libraries they import lazily, and compiles the shipped DCC
+schemas into ``parsers.dcc``'s cache; forked children inherit all of it. Never imported by ``parsers``
+itself (importing it costs about two seconds).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_MODULES = (
+    "parsers.csv_", "parsers.json_", "parsers.xlsx", "parsers.aqdef", "parsers.qif", "parsers.dcc",
+    "parsers.pdf", "pdfplumber", "openpyxl", "xmlschema",
+)
+
+
+def _warm() -> None:
+    for name in _MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional format missing only costs that format its warm start
+            continue
+    from parsers import dcc
+
+    for version in dcc.VALIDATED_VERSIONS:
+        dcc._schema(version)
+
+
+_warm()
