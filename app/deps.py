@@ -53,6 +53,7 @@ def _limits(settings: SettingsDep) -> Limits:
         max_pages=settings.parse_max_pages,
         max_rows=settings.parse_max_rows,
         max_seconds=settings.parse_max_seconds,
+        max_memory_bytes=settings.parse_max_memory_bytes,
     )
 
 

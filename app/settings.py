@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     parse_max_pages: int = 500
     parse_max_rows: int = 1_000_000
     parse_max_seconds: float = 60.0
+    parse_max_memory_bytes: int = 1024 * 1024 * 1024
+    parse_isolated: bool = Field(
+        default=True, description="parse each upload in a child process with memory and time limits (recommended)"
+    )
 
     anchor_max_batches_per_tx: int = 50
     anchor_poll_interval_s: float = 0.05

@@ -70,7 +70,12 @@ def upload_batch(
     uploads = read_limited(files, request, settings.max_upload_bytes)
     supplier = service.supplier_party(session=session, principal=principal)
     batch, created = service.create_batch(
-        session=session, supplier=supplier, uploads=uploads, idempotency_key=idempotency_key, limits=limits
+        session=session,
+        supplier=supplier,
+        uploads=uploads,
+        idempotency_key=idempotency_key,
+        limits=limits,
+        isolated=settings.parse_isolated,
     )
     if not created:
         response.status_code = status.HTTP_200_OK

@@ -22,6 +22,7 @@ from app.errors import Conflict, InvalidRequest, NotFound
 from chain.canonical import canonical_bytes
 from chain.merkle import build_batch_tree
 from parsers import parse
+from parsers.guarded import parse_guarded
 from parsers.errors import EmptyInput
 from parsers.limits import Limits
 from parsers.model import ParsedFile
@@ -63,11 +64,10 @@ def _report_hash(reports: list[Upload]) -> str:
     )
 
 
-def _parse_all(uploads: list[Upload], limits: Limits) -> list[ParsedFile]:
-    parsed = []
-    for upload in uploads:
-        parsed.append(parse(upload.data, filename=upload.filename, limits=limits))
-    return parsed
+def _parse_all(uploads: list[Upload], limits: Limits, isolated: bool) -> list[ParsedFile]:
+    """Parse every file; ``isolated`` runs each in a child process bounded by the memory/time limits."""
+    run = parse_guarded if isolated else parse
+    return [run(upload.data, filename=upload.filename, limits=limits) for upload in uploads]
 
 
 def _lab_trust(session: Session) -> tuple[list[bytes], dict[str, str]]:
@@ -102,6 +102,7 @@ def create_batch(
     uploads: list[Upload],
     idempotency_key: str | None,
     limits: Limits,
+    isolated: bool = False,
     agreement_id: str = ZERO32,
 ) -> tuple[Batch, bool]:
     """Store a new batch (or return the identical earlier one). Returns ``(batch, created)``.
@@ -126,7 +127,7 @@ def create_batch(
             )
         return existing, False
 
-    parsed = _parse_all(uploads, limits)
+    parsed = _parse_all(uploads, limits, isolated)
     inspections = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "inspection"]
     reports = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "report"]
     if len(inspections) != 1:

@@ -126,3 +126,14 @@ def test_no_file_is_a_clear_error(gateway: Gateway) -> None:
     resp = gateway.client.post("/v1/batches", headers=gateway.auth("supplier"))
     assert resp.status_code == 422
     assert "files" in resp.json()["error"]["message"]
+
+
+def test_memory_limit_per_file_is_enforced_in_the_parsing_child_and_named(gateway: Gateway) -> None:
+    settings = gateway.client.app.state.settings  # type: ignore[attr-defined]
+    settings.parse_max_memory_bytes = 1024  # 1 KiB more than the child's own size: parsing cannot fit
+    before = _counts(gateway)
+    resp = gateway.upload("supplier", CSV_OK)
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "limit_exceeded" and error["limit"] == "max_memory_bytes"
+    assert _counts(gateway) == before
