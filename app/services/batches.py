@@ -22,8 +22,8 @@ from app.errors import Conflict, InvalidRequest, NotFound
 from chain.canonical import canonical_bytes
 from chain.merkle import build_batch_tree
 from parsers import parse
-from parsers.guarded import parse_guarded
 from parsers.errors import EmptyInput
+from parsers.guarded import parse_guarded
 from parsers.limits import Limits
 from parsers.model import ParsedFile
 
