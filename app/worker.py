@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.chainctx import ChainContext, ChainHolder, b32
+from app.chainctx import AnchorResult, ChainContext, ChainHolder, b32
 from app.db import Batch, Lease, OutboxItem, Party, utcnow
 from app.settings import Settings
 from chain.clients import BatchIn
@@ -168,9 +168,30 @@ class AnchorWorker:
             self._backoff([i.id for i, _ in to_send], exc)
             return adopted
         self.stats.transactions += 1
+        self._mark_anchored([(item, batch, receipts[batch.batch_id]) for item, batch in to_send])
+        self.stats.anchored += len(to_send)
+        log.info("anchored %d batch(es) for %s", len(to_send), account)
+        return adopted + len(to_send)
+
+    def _adopt(self, item: OutboxItem, batch: Batch) -> int:
+        """The chain already has this batch: take its receipt if it is ours (same root), else flag a conflict."""
+        try:
+            found = self.chain.find_anchor(batch.batch_id)
+        except ChainError as exc:
+            self._backoff([item.id], exc)
+            return 0
+        if found is None or found.root != batch.root:
+            msg = f"batch id {batch.batch_id} is anchored on chain with a different root; not re-anchoring"
+            self._backoff([item.id], ChainError(msg), permanent=True)
+            return 0
+        self._mark_anchored([(item, batch, found)])
+        self.stats.adopted += 1
+        return 1
+
+    def _mark_anchored(self, done: list[tuple[OutboxItem, Batch, AnchorResult]]) -> None:
+        """Record receipts and close the outbox rows, all in one transaction."""
         with self.sessions() as s, s.begin():
-            for item, batch in to_send:
-                r = receipts[batch.batch_id]
+            for item, batch, r in done:
                 s.execute(
                     update(Batch)
                     .where(Batch.id == batch.id)
@@ -187,36 +208,6 @@ class AnchorWorker:
                     .where(OutboxItem.id == item.id)
                     .values(status="done", tx_hash=r.tx_hash, last_error=None)
                 )
-        self.stats.anchored += len(to_send)
-        log.info("anchored %d batch(es) for %s", len(to_send), account)
-        return adopted + len(to_send)
-
-    def _adopt(self, item: OutboxItem, batch: Batch) -> int:
-        """The chain already has this batch: take its receipt if it is ours (same root), else flag a conflict."""
-        try:
-            found = self.chain.find_anchor(batch.batch_id)
-        except ChainError as exc:
-            self._backoff([item.id], exc)
-            return 0
-        if found is None or found.root != batch.root:
-            msg = f"batch id {batch.batch_id} is anchored on chain with a different root; not re-anchoring"
-            self._backoff([item.id], ChainError(msg), permanent=True)
-            return 0
-        with self.sessions() as s, s.begin():
-            s.execute(
-                update(Batch)
-                .where(Batch.id == batch.id)
-                .values(
-                    status="anchored",
-                    tx_hash=found.tx_hash,
-                    block_number=found.block_number,
-                    anchored_at=found.anchored_at,
-                    commitment=found.commitment,
-                )
-            )
-            s.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(status="done", tx_hash=found.tx_hash))
-        self.stats.adopted += 1
-        return 1
 
     def _backoff(self, item_ids: list[int], exc: Exception, *, permanent: bool = False) -> None:
         level = logging.WARNING if isinstance(exc, NodeUnavailable) else logging.ERROR
