@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IPartyRegistry} from "./interfaces/IPartyRegistry.sol";
+
+/// @title PartyRegistry
+/// @notice Party registry part of the consortium registry (see {IPartyRegistry}).
+/// @dev Abstract: deployed as part of {ConsortiumRegistry}. `_time()` is the single clock, overridable in
+///      test harnesses.
+abstract contract PartyRegistry is AccessControl, IPartyRegistry {
+    /// @notice Role allowed to register, renew and deactivate parties (the consortium admin).
+    bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+
+    mapping(address account => Party) private _parties;
+    mapping(address supplier => mapping(address relayer => bool)) private _relayers;
+
+    /// @param admin Consortium admin: gets DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE.
+    constructor(address admin) {
+        if (admin == address(0)) revert InvalidAccount(admin);
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(REGISTRAR_ROLE, admin);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function registerParty(
+        address account,
+        PartyKind kind,
+        bytes32 name,
+        address signer,
+        bytes32 accreditationId,
+        uint64 accreditationExpiry
+    ) external onlyRole(REGISTRAR_ROLE) {
+        if (account == address(0)) revert InvalidAccount(account);
+        if (kind == PartyKind.None) revert InvalidPartyKind(kind);
+        if (signer == address(0)) revert InvalidSigner(account, signer);
+        PartyKind existing = _parties[account].kind;
+        if (existing != PartyKind.None) revert PartyAlreadyRegistered(account, existing);
+        if (kind == PartyKind.Lab) {
+            _checkAccreditation(account, accreditationId, accreditationExpiry);
+        } else if (accreditationId != 0 || accreditationExpiry != 0) {
+            revert InvalidAccreditation(account, accreditationId, accreditationExpiry);
+        }
+        _parties[account] = Party({
+            kind: kind,
+            active: true,
+            accreditationExpiry: accreditationExpiry,
+            signer: signer,
+            name: name,
+            accreditationId: accreditationId
+        });
+        emit PartyRegistered(account, kind, name, signer, accreditationId, accreditationExpiry);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function setSigner(address account, address newSigner) external {
+        Party storage p = _existingParty(account);
+        bool registrar = hasRole(REGISTRAR_ROLE, msg.sender);
+        if (!registrar) {
+            if (msg.sender != account) revert NotPartyOrRegistrar(account, msg.sender);
+            if (!p.active) revert PartyInactive(account);
+        }
+        if (newSigner == address(0)) revert InvalidSigner(account, newSigner);
+        address previous = p.signer;
+        if (previous == newSigner) revert SignerUnchanged(account, newSigner);
+        p.signer = newSigner;
+        emit SignerRotated(account, previous, newSigner, msg.sender);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function setAccreditation(
+        address lab,
+        bytes32 accreditationId,
+        uint64 accreditationExpiry
+    ) external onlyRole(REGISTRAR_ROLE) {
+        Party storage p = _existingParty(lab);
+        if (p.kind != PartyKind.Lab) revert NotALab(lab, p.kind);
+        if (!p.active) revert PartyInactive(lab);
+        _checkAccreditation(lab, accreditationId, accreditationExpiry);
+        p.accreditationId = accreditationId;
+        p.accreditationExpiry = accreditationExpiry;
+        emit AccreditationUpdated(lab, accreditationId, accreditationExpiry);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function deactivateParty(address account) external onlyRole(REGISTRAR_ROLE) {
+        Party storage p = _existingParty(account);
+        if (!p.active) revert PartyInactive(account);
+        p.active = false;
+        emit PartyDeactivated(account, msg.sender);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function approveRelayer(address supplier, address relayer) external {
+        _checkSupplierOrRegistrar(supplier);
+        Party storage p = _parties[supplier];
+        if (p.kind != PartyKind.Supplier || !p.active) revert NotSupplier(supplier);
+        if (relayer == address(0)) revert InvalidAccount(relayer);
+        if (_relayers[supplier][relayer]) revert RelayerAlreadyApproved(supplier, relayer);
+        _relayers[supplier][relayer] = true;
+        emit RelayerApproved(supplier, relayer, msg.sender);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function revokeRelayer(address supplier, address relayer) external {
+        _checkSupplierOrRegistrar(supplier);
+        if (!_relayers[supplier][relayer]) revert RelayerNotApproved(supplier, relayer);
+        _relayers[supplier][relayer] = false;
+        emit RelayerRevoked(supplier, relayer, msg.sender);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function party(address account) external view returns (Party memory) {
+        return _parties[account];
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function isActive(address account, PartyKind kind) external view returns (bool) {
+        Party storage p = _parties[account];
+        return kind != PartyKind.None && p.kind == kind && p.active;
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function isRelayerFor(address supplier, address relayer) external view returns (bool) {
+        return _relayers[supplier][relayer];
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function accreditationValid(address lab, uint64 at) external view returns (bool) {
+        Party storage p = _parties[lab];
+        return p.kind == PartyKind.Lab && p.active && at <= p.accreditationExpiry;
+    }
+
+    /// @dev True if `supplier` is an active SUPPLIER party (one storage read).
+    function _isActiveSupplier(address supplier) internal view returns (bool) {
+        Party storage p = _parties[supplier];
+        return p.kind == PartyKind.Supplier && p.active;
+    }
+
+    /// @dev True if `relayer` is approved for `supplier`.
+    function _isRelayer(address supplier, address relayer) internal view returns (bool) {
+        return _relayers[supplier][relayer];
+    }
+
+    /// @dev Current contract time; tests override it.
+    function _time() internal view virtual returns (uint64) {
+        return uint64(block.timestamp);
+    }
+
+    function _existingParty(address account) private view returns (Party storage p) {
+        p = _parties[account];
+        if (p.kind == PartyKind.None) revert UnknownParty(account);
+    }
+
+    function _checkSupplierOrRegistrar(address supplier) private view {
+        if (msg.sender != supplier && !hasRole(REGISTRAR_ROLE, msg.sender)) {
+            revert NotPartyOrRegistrar(supplier, msg.sender);
+        }
+    }
+
+    function _checkAccreditation(address lab, bytes32 accreditationId, uint64 accreditationExpiry) private view {
+        if (accreditationId == 0 || accreditationExpiry == 0) {
+            revert InvalidAccreditation(lab, accreditationId, accreditationExpiry);
+        }
+        uint64 now_ = _time();
+        if (accreditationExpiry < now_) revert AccreditationExpired(lab, accreditationExpiry, now_);
+    }
+}
