@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.chainctx import AnchorResult, ChainContext, ChainHolder, b32
 from app.db import Batch, Lease, OutboxItem, Party, utcnow
+from app.services import analysis
 from app.settings import Settings
 from chain.clients import BatchIn
 from chain.errors import ChainError, NodeUnavailable, TransactionFailed
@@ -117,6 +118,7 @@ class AnchorWorker:
         for (account, _agreement), group in by_supplier.items():
             for start in range(0, len(group), self.settings.anchor_max_batches_per_tx):
                 done += self._anchor_group(account, group[start : start + self.settings.anchor_max_batches_per_tx])
+        done += analysis.run_due(sessions=self.sessions, settings=self.settings)
         if time.monotonic() - self._last_reconcile >= self.settings.reconcile_interval_s:
             self.reconcile()
         return done
