@@ -1,5 +1,5 @@
 """Typed clients of the consortium registry: parties (``PartyRegistryClient``) and anchors
-(``AnchorRegistryClient``), plus the pure ``header_commitment``.
+(``AnchorRegistryClient``). The header and its commitment are :mod:`chain.proof`'s (re-exported here).
 
 Values are ``bytes`` (32 long) inside Python and ``0x`` hex only at the edges (JSON, logs). Writes go
 through a ``chain.tx.TxSender``; every failure is a ``chain.errors.ChainError`` (reverts decoded, e.g.
@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 
 from chain.contracts import REGISTRY, Deployment, contract_at
 from chain.errors import ChainError, InvalidInput, TransactionFailed, translate_exception
+from chain.proof import HEADER_ABI_TYPES, BatchHeader, header_commitment
 from chain.tx import SentTx, TxSender
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 ZERO32 = b"\x00" * 32
-HEADER_ABI_TYPES = ("bytes32", "bytes32", "bytes32", "address", "uint32", "uint8", "uint64", "bytes32")
 _EV_ANCHORED = keccak(text="BatchAnchored(bytes32,bytes32,bytes32,bytes32,uint256)")
 _EV_CORRECTED = keccak(text="BatchCorrected(bytes32,bytes32,bytes32,bytes32,bytes32,uint256)")
 _ADDRESS_MASK = (1 << 160) - 1
@@ -89,49 +88,6 @@ def _uint(value: int, bits: int, field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < (1 << bits):
         raise InvalidInput(field, f"must be an integer in 0..2^{bits}-1, got {value!r}")
     return value
-
-
-@dataclass(frozen=True)
-class BatchHeader:
-    """The header a batch commitment binds (field order = the Solidity struct)."""
-
-    root: bytes
-    report_hash: bytes
-    agreement_id: bytes
-    supplier: str
-    record_count: int
-    verdict: int
-    anchored_at: int
-    supersedes: bytes = ZERO32
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", _b32(self.root, "root"))
-        object.__setattr__(self, "report_hash", _b32(self.report_hash, "report_hash"))
-        object.__setattr__(self, "agreement_id", _b32(self.agreement_id, "agreement_id"))
-        object.__setattr__(self, "supplier", _address(self.supplier, "supplier"))
-        object.__setattr__(self, "supersedes", _b32(self.supersedes, "supersedes"))
-        _uint(self.record_count, 32, "record_count")
-        _uint(self.verdict, 8, "verdict")
-        _uint(self.anchored_at, 64, "anchored_at")
-
-    def as_tuple(self) -> tuple[bytes, bytes, bytes, str, int, int, int, bytes]:
-        """Values in struct order, as web3 takes a ``BatchHeader`` argument."""
-        return (
-            self.root,
-            self.report_hash,
-            self.agreement_id,
-            self.supplier,
-            self.record_count,
-            self.verdict,
-            self.anchored_at,
-            self.supersedes,
-        )
-
-
-def header_commitment(header: BatchHeader) -> bytes:
-    """``keccak256(abi.encode(root, reportHash, agreementId, supplier, recordCount, verdict, anchoredAt,
-    supersedes))``, the word the registry stores for the batch."""
-    return keccak(abi_encode(list(HEADER_ABI_TYPES), list(header.as_tuple())))
 
 
 def pack_meta(supplier: str, record_count: int, verdict: int, anchored_at: int) -> int:
@@ -469,7 +425,7 @@ class AnchorRegistryClient(_RegistryClient):
         anchored header of ``supersedes`` (e.g. ``AnchoredEvent.header``)."""
         prev = _b32(supersedes, "supersedes")
         call = self.contract.functions.anchorCorrection(
-            batch.supplier, batch.agreement_id, batch.request_tuple(), prev, predecessor.as_tuple()
+            batch.supplier, batch.agreement_id, batch.request_tuple(), prev, predecessor.as_abi_tuple()
         )
         sent = self._send(call, gas=GAS_CORRECTION)
         return self._receipts(sent, [batch], supersedes=prev)[0]
@@ -487,7 +443,7 @@ class AnchorRegistryClient(_RegistryClient):
 
     def onchain_commitment(self, header: BatchHeader) -> bytes:
         """The contract's own ``headerCommitment(header)`` (cross-check of ``header_commitment``)."""
-        return bytes(self._call(lambda: self.contract.functions.headerCommitment(header.as_tuple()).call()))
+        return bytes(self._call(lambda: self.contract.functions.headerCommitment(header.as_abi_tuple()).call()))
 
     def verify(
         self, batch_id: bytes | str, header: BatchHeader, salt: bytes, digest: bytes, proof: Iterable[bytes]
@@ -496,7 +452,9 @@ class AnchorRegistryClient(_RegistryClient):
         bid = _b32(batch_id, "batch_id")
         siblings = [_b32(p, f"proof[{i}]") for i, p in enumerate(proof)]
         s, d = _b32(salt, "salt"), _b32(digest, "digest")
-        return bool(self._call(lambda: self.contract.functions.verify(bid, header.as_tuple(), s, d, siblings).call()))
+        return bool(
+            self._call(lambda: self.contract.functions.verify(bid, header.as_abi_tuple(), s, d, siblings).call())
+        )
 
     def anchored_events(self, from_block: int, to_block: int | str = "latest") -> list[AnchoredEvent]:
         """``BatchAnchored`` and ``BatchCorrected`` events in ``[from_block, to_block]``, in chain order."""

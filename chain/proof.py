@@ -175,6 +175,10 @@ class BatchHeader(BaseModel):
             self.supersedes,
         )
 
+    def as_tuple(self) -> tuple[bytes, bytes, bytes, str, int, int, int, bytes]:
+        """Alias of :meth:`as_abi_tuple` (what web3 takes for a ``BatchHeader`` argument)."""
+        return self.as_abi_tuple()
+
     @property
     def anchored_at_iso(self) -> str:
         """`anchored_at` (block time, Unix seconds) as a UTC ISO-8601 string."""

@@ -285,17 +285,18 @@ def test_anchored_events_decodes_all_fields(chain):
     assert [e.log_index for e in events] == sorted(e.log_index for e in events)
 
 
-header_strategy = st.builds(
-    BatchHeader,
-    root=st.binary(min_size=32, max_size=32),
-    report_hash=st.binary(min_size=32, max_size=32),
-    agreement_id=st.binary(min_size=32, max_size=32),
-    supplier=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
-    record_count=st.integers(0, 2**32 - 1),
-    verdict=st.integers(0, 255),
-    anchored_at=st.integers(0, 2**64 - 1),
-    supersedes=st.binary(min_size=32, max_size=32),
-)
+header_strategy = st.fixed_dictionaries(
+    dict(
+        root=st.binary(min_size=32, max_size=32),
+        report_hash=st.binary(min_size=32, max_size=32),
+        agreement_id=st.binary(min_size=32, max_size=32),
+        supplier=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
+        record_count=st.integers(0, 2**32 - 1),
+        verdict=st.integers(0, 255),
+        anchored_at=st.integers(0, 2**64 - 1),
+        supersedes=st.binary(min_size=32, max_size=32),
+    )
+).map(lambda fields: BatchHeader(**fields))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
