@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {IAgreementRegistry} from "./interfaces/IAgreementRegistry.sol";
 import {IBatchAnchorRegistry} from "./interfaces/IBatchAnchorRegistry.sol";
 import {IConsortiumRegistry} from "./interfaces/IConsortiumRegistry.sol";
 import {IPartyRegistry} from "./interfaces/IPartyRegistry.sol";
@@ -15,13 +16,25 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
     uint8 private constant _MAX_VERDICT = 2;
 
     mapping(bytes32 batchId => bytes32 commitment) private _commitments;
+    address private _agreementRegistry;
 
     /// @param admin Consortium admin (DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE).
     constructor(address admin) PartyRegistry(admin) {}
 
     /// @inheritdoc IConsortiumRegistry
     function version() external pure returns (string memory) {
-        return "1.0.0";
+        return "1.1.0";
+    }
+
+    /// @inheritdoc IConsortiumRegistry
+    function linkAgreementRegistry(address registry) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _agreementRegistry = registry;
+        emit AgreementRegistryLinked(registry, msg.sender);
+    }
+
+    /// @inheritdoc IConsortiumRegistry
+    function agreementRegistry() external view returns (address) {
+        return _agreementRegistry;
     }
 
     /// @inheritdoc IBatchAnchorRegistry
@@ -36,6 +49,7 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
             offset := request
         }
         commitment = _anchorAll(supplier, agreementId, offset, 1);
+        if (agreementId != 0) _count(agreementId, supplier, 1, request.verdict == _MAX_VERDICT ? 1 : 0);
     }
 
     /// @inheritdoc IBatchAnchorRegistry
@@ -47,6 +61,13 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
             offset := requests.offset
         }
         _anchorAll(supplier, agreementId, offset, requests.length);
+        if (agreementId != 0) {
+            uint256 rejected;
+            for (uint256 i; i < requests.length; ++i) {
+                if (requests[i].verdict == _MAX_VERDICT) ++rejected;
+            }
+            _count(agreementId, supplier, requests.length, rejected);
+        }
     }
 
     /// @inheritdoc IBatchAnchorRegistry
@@ -122,6 +143,14 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
             || interfaceId == type(IBatchAnchorRegistry).interfaceId
             || interfaceId == type(IConsortiumRegistry).interfaceId
             || super.supportsInterface(interfaceId);
+    }
+
+    /// @dev Counts anchored batches in the linked agreement registry (which enforces the agreement); the
+    ///      storage read happens only for batches under an agreement, so plain anchors pay nothing for it.
+    function _count(bytes32 agreementId, address supplier, uint256 count, uint256 rejected) private {
+        address registry = _agreementRegistry;
+        if (registry == address(0)) return;
+        IAgreementRegistry(registry).recordBatches(agreementId, supplier, uint32(count), uint32(rejected));
     }
 
     /// @dev Reverts unless `supplier` is an active SUPPLIER and the caller is it or one of its relayers.

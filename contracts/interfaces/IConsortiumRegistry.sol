@@ -8,6 +8,17 @@ import {IBatchAnchorRegistry} from "./IBatchAnchorRegistry.sol";
 /// @notice The qcn consortium registry: parties and batch anchors in one deployment, so anchoring checks the
 ///         supplier with an internal storage read instead of an external call (gas budget of an anchor).
 interface IConsortiumRegistry is IPartyRegistry, IBatchAnchorRegistry {
-    /// @notice Semantic version of the deployed code, e.g. "1.0.0".
+    /// @notice The admin linked the agreement registry that counts batches anchored under an agreement.
+    event AgreementRegistryLinked(address indexed registry, address indexed linkedBy);
+
+    /// @notice Semantic version of the deployed code, e.g. "1.1.0".
     function version() external pure returns (string memory);
+
+    /// @notice Links the agreement registry (admin only). From then on every anchor with a non-zero
+    ///         agreement id is counted there in the same transaction (and refused there when the agreement is
+    ///         not active or not the supplier's). Zero unlinks: agreement ids are then recorded, not enforced.
+    function linkAgreementRegistry(address registry) external;
+
+    /// @notice The linked agreement registry (zero if none).
+    function agreementRegistry() external view returns (address);
 }

@@ -27,7 +27,7 @@ def test_deploy_production_registry(chain):
     assert receipt["contractAddress"] == deployment.registry
     assert receipt["blockNumber"] == deployment.block_number
     registry = contract_at(chain.w3, REGISTRY, deployment.registry)
-    assert registry.functions.version().call() == "1.0.0"
+    assert registry.functions.version().call() == "1.1.0"
     assert registry.functions.hasRole(DEFAULT_ADMIN_ROLE, chain.addr("admin")).call()
     assert registry.functions.hasRole(REGISTRAR_ROLE, chain.addr("admin")).call()
     assert not registry.functions.hasRole(REGISTRAR_ROLE, chain.addr("newcomer")).call()
