@@ -125,12 +125,18 @@ def _matrix(data: pd.DataFrame | np.ndarray, features: Sequence[str]) -> np.ndar
         extra = [c for c in cols if c not in features]
         if extra:
             raise InvalidInput(f"unexpected feature {extra[0]!r} (model expects {', '.join(features)})", field=extra[0])
-        frame = data.loc[:, list(features)]
+        if len(set(cols)) != len(cols):
+            dup = next(c for c in cols if cols.count(c) > 1)
+            raise InvalidInput(f"duplicate feature column {dup!r}", field=dup)
+        # whole-frame to_numpy + column positions: ~10x cheaper than .loc[:, features] on one row
         try:
-            arr = frame.to_numpy(dtype=np.float64)
+            arr = data.to_numpy(dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            bad = next((f for f in features if not pd.api.types.is_numeric_dtype(frame[f])), features[0])
+            bad = next((f for f in features if not pd.api.types.is_numeric_dtype(data[f])), features[0])
             raise InvalidInput(f"feature {bad!r} is not numeric", field=bad) from exc
+        pos = [cols.index(f) for f in features]
+        if pos != list(range(len(features))):
+            arr = arr[:, pos]
     else:
         try:
             arr = np.asarray(data, dtype=np.float64)

@@ -23,14 +23,15 @@ import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from models.anomaly import IsolationForestModel, LoadedModel, onnx_param_count
+from models.anomaly import LoadedModel, onnx_param_count
 from models.base import ModelVersion, sha256_bytes
 from models.errors import InvalidInput, ModelError, ModelIntegrityError
 
 __all__ = [
     "META_FORMAT",
+    "ExportableModel",
     "ModelNotFound",
     "ModelRegistry",
     "ModelVersionExists",
@@ -40,6 +41,30 @@ __all__ = [
 META_FORMAT = "qcn-model/1"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _LIBS = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas")
+
+
+_SCORE_DOC = {
+    "isolation_forest": "IsolationForest.score_samples; lower is more anomalous; flag if score < threshold",
+    "pca_mahalanobis": "-max(T2_leading / c_lead, Mahalanobis d2 / c_full); lower is more anomalous; "
+    "flag if score < threshold",
+}
+
+
+class ExportableModel(Protocol):
+    """What :meth:`ModelRegistry.save` needs from a fitted anomaly model (IsolationForest, PCA-Mahalanobis)."""
+
+    name: str
+    features: list[str]
+    threshold: float
+    training_data_sha256: str | None
+    n_training_rows: int
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    def _check_fitted(self) -> None: ...
+
+    def to_onnx(self) -> bytes: ...
 
 
 class ModelNotFound(ModelError):
@@ -128,7 +153,7 @@ class ModelRegistry:
 
     def save(
         self,
-        model: IsolationForestModel,
+        model: ExportableModel,
         name: str,
         version: str,
         *,
@@ -150,12 +175,12 @@ class ModelRegistry:
             "format": META_FORMAT,
             "name": name,
             "version": version,
-            "kind": "isolation_forest",
+            "kind": model.name,
             "sha256": digest,
             "created_at": created.isoformat(),
             "features": list(model.features),
             "threshold": model.threshold,
-            "score": "IsolationForest.score_samples; lower is more anomalous; flag if score < threshold",
+            "score": _SCORE_DOC.get(model.name, "lower is more anomalous; flag if score < threshold"),
             "output": "score_samples",
             "training_data_sha256": model.training_data_sha256,
             "n_training_rows": model.n_training_rows,

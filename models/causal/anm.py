@@ -37,14 +37,14 @@ def _features(z: np.ndarray, degree: int, lo: np.ndarray | None = None,
               hi: np.ndarray | None = None) -> np.ndarray:
     """Polynomial features of standardised parents ``z`` (rows x k).
 
-    The linear term uses ``z`` as is; for degree 3 the higher-order terms use ``z`` clipped to
-    ``[lo, hi]`` (training range + 1 sd) so a cubic continues linearly outside the data instead of
-    exploding (a cubic fitted on +/-3 sd is meaningless at 8 sd, which is where faults put a parent).
-    Quadratics are left unclipped: they extrapolate sanely and clipping them hid real effects.
+    Linear, square and pairwise-product terms use ``z`` as is; only the cubic term uses ``z`` clipped
+    to ``[lo, hi]`` (training range + 1 sd), so a cubic does not explode outside the data (a cubic
+    fitted on +/-3 sd is meaningless at 8 sd, which is where faults put a parent). Quadratics are
+    left unclipped even in degree-3 fits: they extrapolate sanely, and clipping them made a child of
+    a far-out parent look like the root cause (plasma: matching-network temperature -> reflected
+    power, a quadratic mechanism).
     """
     cols = [z]
-    if degree >= 3 and lo is not None and hi is not None:
-        z = np.clip(z, lo, hi)
     if degree >= 2:
         cols.append(z * z)
         k = z.shape[1]
@@ -52,7 +52,8 @@ def _features(z: np.ndarray, degree: int, lo: np.ndarray | None = None,
             iu = np.triu_indices(k, 1)
             cols.append(z[:, iu[0]] * z[:, iu[1]])
     if degree >= 3:
-        cols.append(z * z * z)
+        zc = np.clip(z, lo, hi) if lo is not None and hi is not None else z
+        cols.append(zc * zc * zc)
     return np.concatenate(cols, axis=1)
 
 

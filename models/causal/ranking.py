@@ -2,8 +2,10 @@
 
 For the anomalous characteristic ``T`` and every candidate ``j`` in ``ancestors(T) + {T}``:
 
-1. **How unusual is j's own noise?** ``z_j = n_j / sd(n_j)`` where ``n_j = x_j - f_j(parents)``
-   (abduction on the ANM); its two-sided tail probability is reported as evidence.
+1. **How unusual is j's own noise?** ``z_j = n_j / sd_eff(n_j)`` where ``n_j = x_j - f_j(parents)``
+   (abduction on the ANM); its two-sided tail probability is reported as evidence. ``sd_eff`` is the
+   residual sd, widened by how much ``f_j`` extrapolates when a parent lies outside the training
+   range (see ``_effective_sd``): otherwise the child of a far-out parent takes the blame.
 2. **How much of T's deviation does it explain?** Counterfactual contribution
    ``c_j = T_obs - T_cf(n_j := 0)``: reset j's noise to its typical value and propagate through the
    fitted mechanisms with all other noises kept. All candidates are evaluated in one vectorised
@@ -32,7 +34,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from models.causal.anm import AdditiveNoiseModel
+from models.causal.anm import AdditiveNoiseModel, _features
 from models.errors import InvalidInput
 
 __all__ = ["RootCause", "RootCauseReport", "rank_root_causes"]
@@ -106,6 +108,33 @@ def _surprise(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return -np.log10(np.maximum(tail, 1e-300)), tail
 
 
+def _effective_sd(anm: AdditiveNoiseModel, x: np.ndarray, cands: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Residual sd of each candidate, widened where its mechanism extrapolates beyond the training data.
+
+    ``sd_eff = sqrt(sd**2 + (f(z) - f(clip(z)))**2)`` with ``z`` the standardised parents and
+    ``clip`` to the training range (+1 sd): the gap between the mechanism at the observed parents and
+    at the nearest point it was fitted on is how much its prediction is a guess. A child of a far-out
+    parent (a saturating tanh mechanism fitted by a polynomial) otherwise shows a huge residual and
+    takes the blame for its parent's fault; inside the training range nothing changes.
+    """
+    out = sd[cands].astype(float)
+    for i, j in enumerate(cands):
+        m = anm.mechanisms[int(j)]
+        if m.degree == 0 or m.zlo is None or m.zhi is None:
+            continue
+        zp = (x[:, m.pidx] - m.mu) / m.sd
+        zc = np.clip(zp, m.zlo, m.zhi)
+        if np.array_equal(zp, zc):
+            continue
+        gap = float((_poly(zp, m) - _poly(zc, m))[0])
+        out[i] = math.hypot(out[i], gap)
+    return out
+
+
+def _poly(z: np.ndarray, m: Any) -> np.ndarray:
+    return _features(z, m.degree, m.zlo, m.zhi) @ m.coef + m.intercept
+
+
 def rank_root_causes(anm: AdditiveNoiseModel, observation: Mapping[str, float] | pd.Series,
                      characteristic: str, k: int = 5) -> RootCauseReport:
     """Rank the upstream causes of ``characteristic``'s deviation in ``observation`` (top ``k``)."""
@@ -131,7 +160,7 @@ def rank_root_causes(anm: AdditiveNoiseModel, observation: Mapping[str, float] |
     sign = 1.0 if dev >= 0 else -1.0
     pos = np.maximum(contrib * sign, 0.0)
     share = pos / pos.sum() if pos.sum() > 0 else np.zeros(m)
-    z = noise[cands] / sd[cands]
+    z = noise[cands] / _effective_sd(anm, x, cands, sd)
     _, tail = _surprise(z)
     score = z * z / 2.0 + np.log(np.maximum(share, _SHARE_FLOOR))
     order = np.argsort(-score, kind="stable")[:k]

@@ -149,3 +149,12 @@ def test_simulator_is_deterministic_and_hash_tracks_data() -> None:
     with pytest.raises(InvalidInput) as err:
         simulate_characteristics(5, shift={"voltage": 1.0})
     assert err.value.field == "voltage"
+
+
+def test_duplicate_input_column_is_named(fitted) -> None:
+    _, loaded, _ = fitted
+    x = simulate_characteristics(3, seed=3)
+    dup = pd.concat([x, x[["thickness_nm"]]], axis=1)
+    with pytest.raises(InvalidInput) as err:
+        loaded.score(dup)
+    assert err.value.field == "thickness_nm" and "duplicate" in str(err.value)
