@@ -234,3 +234,85 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step 4 analysis tables (owned by the analysis engineer; migration 0003)
+# ---------------------------------------------------------------------------------------------------------------
+from sqlalchemy import Boolean, Float  # noqa: E402 - kept with the section that needs them
+
+__all__ += ["AnalysisJob", "AnalysisResult", "CausalModelRecord", "Observation"]
+
+
+class Observation(Base):
+    """One value linked to a batch: a measured quality characteristic or a process/material/equipment/
+    environment variable, for one sample (``sample_id``) or the whole batch (``sample_id`` NULL)."""
+
+    __tablename__ = "observations"
+    __table_args__ = (Index("ix_observations_batch_var", "batch_pk", "variable"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    sample_id: Mapped[str | None] = mapped_column(String(200))
+    variable: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(16))  # quality | material | equipment | process | environment
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(32))
+
+
+class AnalysisJob(Base):
+    """One analysis job per batch, written in the upload transaction; the worker runs it exactly once."""
+
+    __tablename__ = "analysis_jobs"
+    __table_args__ = (Index("ix_analysis_jobs_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), unique=True)
+    profile: Mapped[str | None] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
+    outcome: Mapped[str | None] = mapped_column(String(16))  # clean | anomalous (of the latest analysis)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class AnalysisResult(Base):
+    """A stored analysis of a batch (versioned by ``seq``): verdict + root cause, canonical JSON + hashes."""
+
+    __tablename__ = "analyses"
+    __table_args__ = (UniqueConstraint("batch_pk", "seq", name="uq_analysis_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    profile: Mapped[str | None] = mapped_column(String(100))
+    anomalous: Mapped[bool] = mapped_column(Boolean)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    root_cause_status: Mapped[str] = mapped_column(String(32))  # done | not_anomalous | insufficient_data | ...
+    top_cause: Mapped[str | None] = mapped_column(String(200))
+    document: Mapped[str] = mapped_column(Text)  # canonical JSON of the whole analysis
+    sha256: Mapped[str] = mapped_column(String(64))
+    input_sha256: Mapped[str] = mapped_column(String(64))
+    graph_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CausalModelRecord(Base):
+    """A causal model version of a profile: the stored graph (GraphStore version + hash) and what it saw."""
+
+    __tablename__ = "causal_models"
+    __table_args__ = (UniqueConstraint("profile", "graph_version", name="uq_causal_model_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile: Mapped[str] = mapped_column(String(100), index=True)
+    graph_version: Mapped[int] = mapped_column(Integer)
+    graph_sha256: Mapped[str] = mapped_column(String(64))
+    anm_sha256: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    n_batches: Mapped[int] = mapped_column(Integer)
+    through_job_id: Mapped[int] = mapped_column(Integer)  # trained on clean batches with job id <= this
+    training_sha256: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(32))  # fit | refresh
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -53,6 +53,30 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = 30.0
     tx_receipt_timeout_s: float = 30.0
 
+    # --- Step 4 analysis (app/analysis) ---
+    analysis_profiles: dict[str, str] = Field(
+        default_factory=lambda: {"EC-LINE-1": "electrode_coating"},
+        description="part number -> process profile (FMEA YAML name); unmapped parts are matched by characteristics",
+    )
+    analysis_fmea_dir: Path | None = Field(default=None, description="FMEA YAML directory; default models/fmea")
+    analysis_min_history: int = Field(default=20, description="SPC baseline points needed per characteristic")
+    analysis_history_batches: int = Field(default=200, description="earlier clean batches used as SPC history")
+    analysis_spc_rules: list[int] = Field(
+        default_factory=lambda: [1],
+        description="Nelson rules that make a batch anomalous (all 8: ~33 % false alarms per 10-sample batch)",
+    )
+    analysis_model_threshold_quantile: float = 0.001
+    analysis_model_min_rows: int = Field(default=200, description="in-control samples before a model is trained")
+    analysis_causal_min_rows: int = Field(default=120, description="per-sample rows before a causal model is learned")
+    analysis_causal_alpha: float = Field(default=0.05, description="PC significance level (small histories: lenient)")
+    analysis_causal_min_effect: float = Field(default=0.0, description="smallest partial correlation kept as an edge")
+    analysis_causal_refresh_every: int = Field(default=5, description="refresh the causal model every N clean batches")
+    analysis_top_k: int = 5
+    analysis_cf_within_pct: float = Field(default=0.8, description="counterfactual window: +/- pct of nominal")
+    analysis_max_per_pass: int = 20
+    analysis_max_attempts: int = 5
+    analysis_retry_base_s: float = 1.0
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         if self.env != "production":

@@ -66,6 +66,7 @@ class WorkerStats:
     failed_attempts: int = 0
     requeued: int = 0
     transactions: int = 0
+    analysed: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -77,6 +78,7 @@ class AnchorWorker:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = WorkerStats()
         self._last_reconcile = 0.0
+        self.last_analysed = 0
 
     # -- lease -----------------------------------------------------------------------------------------------
     def acquire_lease(self) -> bool:
@@ -106,7 +108,8 @@ class AnchorWorker:
 
     # -- one pass ----------------------------------------------------------------------------------------------
     def run_once(self) -> int:
-        """Anchor what is due now; returns how many batches reached the anchored state in this pass."""
+        """Anchor what is due now and run due analyses; returns how many batches reached the anchored state."""
+        self.last_analysed = 0
         if not self.acquire_lease():
             return 0
         done = 0
@@ -118,7 +121,8 @@ class AnchorWorker:
         for (account, _agreement), group in by_supplier.items():
             for start in range(0, len(group), self.settings.anchor_max_batches_per_tx):
                 done += self._anchor_group(account, group[start : start + self.settings.anchor_max_batches_per_tx])
-        done += analysis.run_due(sessions=self.sessions, settings=self.settings)
+        self.last_analysed = analysis.run_due(sessions=self.sessions, settings=self.settings)
+        self.stats.analysed += self.last_analysed
         if time.monotonic() - self._last_reconcile >= self.settings.reconcile_interval_s:
             self.reconcile()
         return done
@@ -287,7 +291,7 @@ class AnchorWorker:
                 except ChainError as exc:
                     log.warning("worker pass failed: %s", exc)
                     busy = 0
-                if not busy:
+                if not busy and not self.last_analysed:
                     stop.wait(self.settings.anchor_poll_interval_s)
         finally:
             self.release_lease()

@@ -129,8 +129,16 @@ def create_batch(
         return existing, False
 
     parsed = _parse_all(uploads, limits, isolated)
-    inspections = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "inspection"]
+    tabular = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "inspection"]
     reports = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "report"]
+    # process-data files (process values, no measurements) ride along with the one measurement file
+    process_files = [
+        (u, p)
+        for u, p in tabular
+        if p.inspection is not None and not p.inspection.measurements and p.inspection.process
+    ]
+    process_ids = {id(u) for u, _ in process_files}
+    inspections = [(u, p) for u, p in tabular if id(u) not in process_ids] or tabular[:1]
     if len(inspections) != 1:
         raise InvalidRequest(
             f"a batch needs exactly one measurement file (CSV, JSON, XLSX, QIF or AQDEF); got {len(inspections)}",
@@ -138,6 +146,10 @@ def create_batch(
         )
     inspection = inspections[0][1].inspection
     assert inspection is not None
+    if process_files and id(inspections[0][0]) not in process_ids:
+        extra = [pv for _, p in process_files if p.inspection is not None for pv in p.inspection.process]
+        inspection = inspection.model_copy(update={"process": [*inspection.process, *extra]})
+        inspections = [*inspections, *process_files]
     if not inspection.measurements:
         raise EmptyInput("the measurement file has no measurements", location=inspections[0][0].filename)
 
