@@ -27,7 +27,10 @@ from chain.clients import (
     decode_anchor_log,
     short_name,
 )
-from chain.contracts import AddressBook, Deployment, check_deployment, deploy
+from chain.agreements import AgreementRegistryClient
+from chain.cases import TracingCasesClient
+from chain.contracts import AddressBook, Deployment, check_deployment
+from chain.stack import deploy_stack
 from chain.errors import AddressBookError, ChainError, ContractRevert, NodeUnavailable, translate_exception
 from chain.tx import TxSender, http_web3
 
@@ -76,6 +79,9 @@ class ChainContext:
         self.relayer = TxSender(w3, settings.relayer_key.get_secret_value(), receipt_timeout=timeout)
         self.parties = PartyRegistryClient.from_deployment(w3, deployment, self.admin)
         self.anchors = AnchorRegistryClient.from_deployment(w3, deployment, self.relayer)
+        self.agreements = AgreementRegistryClient(w3, deployment.address_of("AgreementRegistry"), self.relayer)
+        self.cases = TracingCasesClient(w3, deployment.address_of("TracingCases"), self.relayer)
+        self.token_address = deployment.address_of("SettlementToken")
 
     @property
     def anchor_registry_address(self) -> str:
@@ -223,7 +229,10 @@ def deploy_contracts(settings: Settings, *, force: bool = False) -> dict[str, An
         except AddressBookError:
             pass  # the chain was reset since: deploy anew
     admin = TxSender(w3, settings.admin_key.get_secret_value())
-    deployment = deploy(w3, admin)
+    if settings.env == "production" and not settings.settlement_token:
+        raise AddressBookError("settings", "QCN_SETTLEMENT_TOKEN must name the settlement ERC-20 in production")
+    relayer = ChainHolder.relayer_address(settings)
+    deployment = deploy_stack(admin, relayer=relayer, token=settings.settlement_token)
     path = book.save(deployment)
     return {"chain_id": chain_id, "contracts": deployment.contracts, "deployed": True, "address_book": str(path)}
 

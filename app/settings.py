@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     admin_key: SecretStr = SecretStr(DEV_ADMIN_KEY)
     relayer_key: SecretStr = SecretStr(DEV_RELAYER_KEY)
     api_admin_token: SecretStr = SecretStr(_DEV_API_TOKEN)
+    settlement_token: str | None = Field(
+        default=None, description="ERC-20 for deposits and penalties; unset on dev chains: a test token is deployed"
+    )
 
     max_upload_bytes: int = 50 * 1024 * 1024
     parse_max_pages: int = 500

@@ -48,7 +48,14 @@ COMPILER_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 1_000_000},
     "metadata": {"bytecodeHash": "none"},
     "outputSelection": {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]},
+        "*": {
+            "*": [
+                "abi",
+                "evm.bytecode.object",
+                "evm.deployedBytecode.object",
+                "evm.deployedBytecode.immutableReferences",
+            ]
+        },
     },
 }
 
@@ -122,6 +129,13 @@ def compile_contracts(root: Path = PROJECT_ROOT) -> dict[str, dict[str, Any]]:
                 "abi": contract["abi"],
                 "bytecode": "0x" + bytecode,
                 "deployedBytecode": "0x" + contract["evm"]["deployedBytecode"]["object"],
+                # byte ranges of the runtime code that the constructor fills in (immutables): masked when the
+                # address book is checked against the chain
+                "immutableRanges": sorted(
+                    [int(r["start"]), int(r["length"])]
+                    for refs in contract["evm"]["deployedBytecode"].get("immutableReferences", {}).values()
+                    for r in refs
+                ),
                 "compiler": {"name": "solc-js", "version": version, "settings": settings},
             }
     return artifacts

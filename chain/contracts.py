@@ -56,6 +56,17 @@ class Artifact:
     compiler_version: str
     source_hash: str
     path: str
+    immutable_ranges: tuple[tuple[int, int], ...] = ()
+
+    def runtime_matches(self, code: bytes) -> bool:
+        """True if ``code`` is this contract's runtime code, whatever its constructor put in the immutables."""
+        expected = bytearray(bytes.fromhex(self.deployed_bytecode.removeprefix("0x")))
+        actual = bytearray(code)
+        if len(actual) != len(expected):
+            return False
+        for start, length in self.immutable_ranges:
+            actual[start : start + length] = expected[start : start + length]
+        return actual == expected
 
 
 def load_artifact(name: str, artifacts_dir: Path | None = None) -> Artifact:
@@ -78,6 +89,7 @@ def _load_artifact(name: str, artifacts_dir: Path) -> Artifact:
             abi=list(raw["abi"]),
             bytecode=str(raw["bytecode"]),
             deployed_bytecode=str(raw["deployedBytecode"]),
+            immutable_ranges=tuple((int(a), int(b)) for a, b in raw.get("immutableRanges", [])),
             compiler_version=str(raw["compiler"]["version"]),
             source_hash=str(raw["sourceHash"]),
             path=str(path),
@@ -189,12 +201,15 @@ def check_deployment(w3: Web3, deployment: Deployment, artifacts_dir: Path | Non
     if chain_id != deployment.chain_id:
         raise AddressBookError(f"chain {deployment.chain_id}", f"node is on chain {chain_id}")
     for role, address in sorted(deployment.contracts.items()):
-        expected = load_artifact(deployment.artifacts[role], artifacts_dir).deployed_bytecode
         try:
             code = bytes(w3.eth.get_code(to_checksum_address(address)))
         except Exception as exc:
             raise translate_exception(exc) from exc
-        if "0x" + code.hex() != expected:
+        if role not in deployment.artifacts:  # e.g. an external settlement token: it must at least exist
+            if not code:
+                raise AddressBookError(f"chain {deployment.chain_id}", f"{role} at {address}: no code on chain")
+            continue
+        if not load_artifact(deployment.artifacts[role], artifacts_dir).runtime_matches(code):
             what = "no code" if not code else "different code"
             raise AddressBookError(f"chain {deployment.chain_id}", f"{role} at {address}: {what} on chain")
 
