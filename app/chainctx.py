@@ -18,6 +18,8 @@ from web3 import Web3
 
 from app.schemas import ChainInfo
 from app.settings import Settings
+from chain.agreements import AgreementRegistryClient
+from chain.cases import TracingCasesClient
 from chain.clients import (
     AnchoredEvent,
     AnchorRegistryClient,
@@ -27,11 +29,9 @@ from chain.clients import (
     decode_anchor_log,
     short_name,
 )
-from chain.agreements import AgreementRegistryClient
-from chain.cases import TracingCasesClient
 from chain.contracts import AddressBook, Deployment, check_deployment
-from chain.stack import deploy_stack
 from chain.errors import AddressBookError, ChainError, ContractRevert, NodeUnavailable, translate_exception
+from chain.stack import deploy_stack
 from chain.tx import TxSender, http_web3
 
 __all__ = ["AnchorFound", "AnchorResult", "ChainContext", "ChainHolder", "b32", "deploy_contracts"]

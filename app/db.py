@@ -124,6 +124,9 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
+    lot_size: Mapped[int | None] = mapped_column(Integer)
+    assessment: Mapped[str | None] = mapped_column(Text)  # JSON of the acceptance check against the agreement
+
     supplier: Mapped[Party] = relationship()
     files: Mapped[list[BatchFile]] = relationship(back_populates="batch", order_by="BatchFile.id")
 
@@ -316,3 +319,49 @@ class CausalModelRecord(Base):
     training_sha256: Mapped[str] = mapped_column(String(64))
     method: Mapped[str] = mapped_column(String(32))  # fit | refresh
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------------- Step 2
+class TemplateRecord(Base):
+    """A published OEM template: the full document (canonical JSON), its hash and the on-chain terms."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("template_id", "version", name="uq_template_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    oem_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    chain_template_id: Mapped[str] = mapped_column(String(66))  # bytes32 key on chain
+    document: Mapped[str] = mapped_column(Text)  # canonical JSON (RFC 8785) of the template document
+    document_hash: Mapped[str] = mapped_column(String(66))
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | published
+    chain_tx: Mapped[str | None] = mapped_column(String(66))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    oem: Mapped[Party] = relationship()
+
+
+class AgreementRecord(Base):
+    """An OEM-supplier agreement on a template: the signed terms, both signatures, its state on chain."""
+
+    __tablename__ = "agreements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(String(66), unique=True)  # bytes32 on chain
+    template_pk: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    oem_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    lab_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
+    terms: Mapped[str] = mapped_column(Text)  # the EIP-712 message both parties sign (JSON)
+    oem_signature: Mapped[str | None] = mapped_column(String(140))
+    supplier_signature: Mapped[str | None] = mapped_column(String(140))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed | active | suspended | terminated
+    chain_tx: Mapped[str | None] = mapped_column(String(66))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    template: Mapped[TemplateRecord] = relationship()
+    oem: Mapped[Party] = relationship(foreign_keys=[oem_id])
+    supplier: Mapped[Party] = relationship(foreign_keys=[supplier_id])
+    lab: Mapped[Party | None] = relationship(foreign_keys=[lab_id])

@@ -12,7 +12,8 @@
     └── ServiceUnavailable       503: the chain node or another dependency is down
 
 Errors of the other packages are translated here too: :class:`parsers.errors.ParseError` -> 422/413,
-:class:`chain.errors.ChainError` -> 502/503, :class:`models.errors.ModelError` -> 422. Bodies are always
+:class:`chain.errors.ChainError` -> 409 for a contract revert (named), 503 node down, 502 otherwise,
+:class:`models.errors.ModelError` -> 422. Bodies are always
 ``{"error": {"code": ..., "message": ..., ...facts}}`` and never carry a raw library traceback.
 """
 
@@ -25,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from chain.errors import ChainError
+from chain.errors import ChainError, ContractRevert, NodeUnavailable
 from parsers.errors import LimitExceeded, ParseError
 
 __all__ = [
@@ -113,8 +114,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ChainError)
     async def _chain_error(_: Request, exc: ChainError) -> JSONResponse:
+        if isinstance(exc, ContractRevert):
+            # the contract said no: a client error naming the custom error and its arguments
+            args = {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in exc.arguments.items()}
+            body = {"code": "contract_revert", "message": str(exc), "revert": exc.name, "arguments": args}
+            return _json(409, {"error": body})
         log.warning("chain error while serving a request: %s", exc)
-        return _json(503, {"error": {"code": "chain_unavailable", "message": str(exc)}})
+        status = 503 if isinstance(exc, NodeUnavailable) else 502
+        return _json(
+            status, {"error": {"code": "chain_unavailable" if status == 503 else "chain_error", "message": str(exc)}}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
