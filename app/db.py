@@ -365,3 +365,148 @@ class AgreementRecord(Base):
     oem: Mapped[Party] = relationship(foreign_keys=[oem_id])
     supplier: Mapped[Party] = relationship(foreign_keys=[supplier_id])
     lab: Mapped[Party | None] = relationship(foreign_keys=[lab_id])
+
+
+# ---------------------------------------------------------------------------------------------------- Step 5
+# Tracing cases in the gateway (migration 0005): cases (also the outbox of the case-opening transaction),
+# the chain events the indexer followed, its cursors, evidence files, webhook subscriptions and deliveries.
+__all__ += [
+    "CaseEvidence",
+    "CaseRecord",
+    "ChainCursor",
+    "ChainEventRecord",
+    "WebhookDelivery",
+    "WebhookSubscription",
+]
+
+
+class CaseRecord(Base):
+    """A tracing case: the row is written when an anomalous analysis calls for a case (``open_status``
+    pending = the outbox of ``openCase``); every later field is folded from the indexed contract events."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_open_due", "open_status", "next_attempt_at"), Index("ix_cases_state", "state"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str | None] = mapped_column(String(66), unique=True)  # bytes32 on chain (predicted, then real)
+    batch_pk: Mapped[str | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"), index=True)
+    analysis_pk: Mapped[int | None] = mapped_column(ForeignKey("analyses.id", ondelete="SET NULL"), unique=True)
+    batch_id: Mapped[str] = mapped_column(String(66), index=True)
+    agreement_id: Mapped[str] = mapped_column(String(66), index=True)
+    oem_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    lab_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    lab_account: Mapped[str | None] = mapped_column(String(42))
+    analysis_hash: Mapped[str | None] = mapped_column(String(66))
+    lab_fee: Mapped[str] = mapped_column(String(80), default="0")  # uint96 as decimal text
+    # outbox of the opening transaction
+    open_status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    open_tx: Mapped[str | None] = mapped_column(String(66))
+    # folded from events
+    state: Mapped[str] = mapped_column(String(24), default="pending_open")
+    deadline: Mapped[int | None] = mapped_column(BigInteger)  # chain time of the current state's deadline
+    opened_at: Mapped[int | None] = mapped_column(BigInteger)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    verdict_hash: Mapped[str | None] = mapped_column(String(66))
+    root_cause_code: Mapped[str | None] = mapped_column(String(66))
+    responsible_party: Mapped[int | None] = mapped_column(Integer)
+    nc_class: Mapped[int | None] = mapped_column(Integer)
+    oem_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    supplier_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    lab_deadline_missed: Mapped[bool] = mapped_column(Boolean, default=False)
+    penalized: Mapped[bool | None] = mapped_column(Boolean)
+    lab_fee_paid: Mapped[str | None] = mapped_column(String(80))
+    scheduler_blocked_until: Mapped[int | None] = mapped_column(BigInteger)  # chain time; after a failed action
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class CaseEvidence(Base):
+    """An evidence file a party attached to a case (bytes in ``blobs``); the evidence hash goes on chain."""
+
+    __tablename__ = "case_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_pk: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    evidence_hash: Mapped[str] = mapped_column(String(66), index=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChainCursor(Base):
+    """How far the indexer has read one contract's logs (block and its hash, to notice the chain going back)."""
+
+    __tablename__ = "chain_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(66))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ChainEventRecord(Base):
+    """One decoded contract event; (block, tx, log index) is unique so an event is processed once."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (
+        UniqueConstraint("block_number", "tx_hash", "log_index", name="uq_chain_event"),
+        Index("ix_chain_events_case", "case_id", "block_number", "log_index"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    contract: Mapped[str] = mapped_column(String(32))  # TracingCases | AgreementRegistry | Registry
+    name: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str | None] = mapped_column(String(66))
+    agreement_id: Mapped[str | None] = mapped_column(String(66), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(66), index=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    block_time: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    args: Mapped[str] = mapped_column(Text)  # JSON, bytes as 0x hex, ints as decimal text when > 2^53
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookSubscription(Base):
+    """A party's endpoint for case/evaluation notifications; the secret keys the HMAC of every delivery."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[str | None] = mapped_column(Text)  # JSON list of event types; NULL = all
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One notification to one subscription (the delivery log): exact body, attempts, last answer."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_key", name="uq_webhook_delivery"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = mapped_column(String(100))
+    event_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

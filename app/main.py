@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from app.chainctx import ChainHolder
 from app.db import make_engine, make_session_factory, upgrade
 from app.errors import install_error_handlers
-from app.routers import analysis, batches, parties, system, verify
+from app.routers import agreements, analysis, batches, parties, system, verify
 from app.services.parties import ensure_admin_party
 from app.settings import Settings, get_settings
 
@@ -58,8 +58,12 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.state.session_factory = session_factory
     app.state.chain_holder = holder
     install_error_handlers(app)
-    for router in (system.router, parties.router, batches.router, verify.router, analysis.router):
-        app.include_router(router)
+    for module in (system, parties, batches, verify, analysis, agreements):
+        app.include_router(module.router)
+    from app.routers import cases, webhooks  # Step 5: tracing cases and webhooks
+
+    for module in (cases, webhooks):
+        app.include_router(module.router)
     return app
 
 

@@ -121,6 +121,10 @@ class BatchPublic(BaseModel):
     root: str
     report_hash: str
     status: Literal["pending", "anchored"]
+    agreement_id: str | None = None
+    lot_size: int | None = None
+    verdict: Literal["none", "accept", "reject"] = "none"
+    assessment: dict[str, Any] | None = Field(default=None, description="acceptance check against the template")
     receipt: AnchorReceiptPublic | None
     anchor_attempts: int
     anchor_error: str | None
@@ -152,3 +156,87 @@ class VerificationPublic(BaseModel):
     anchored_at: datetime | None = None
     tx_hash: str | None = None
     block_number: int | None = None
+
+
+# -- Step 2: templates, agreements, deposits -----------------------------------------------------------------
+class PreparedTxPublic(BaseModel):
+    """An unsigned transaction for the calling party to sign with its own key and post back."""
+
+    description: str
+    tx: dict[str, Any]
+
+
+class TemplateCreate(BaseModel):
+    document: dict[str, Any] = Field(description="the template document (schema qcn-template/1)")
+
+
+class TemplatePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    template_id: str
+    version: int
+    oem_id: int
+    chain_template_id: str
+    document_hash: str
+    status: str
+    chain_tx: str | None
+    created_at: datetime
+
+
+class TemplateDetail(TemplatePublic):
+    document: dict[str, Any]
+
+
+class TemplateDraft(BaseModel):
+    template: TemplatePublic
+    transactions: list[PreparedTxPublic]
+
+
+class SignedTxIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    raw: list[str] = Field(min_length=1, description="raw signed transactions (0x hex), in nonce order")
+
+
+class AmountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int = Field(gt=0, description="token units (the settlement token's smallest unit)")
+
+
+class AgreementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: int = Field(description="template id (as listed by GET /v1/templates), published")
+    supplier_id: int
+    lab_id: int | None = Field(default=None, description="lab assigned to tracing cases under this agreement")
+
+
+class SignatureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signature: str = Field(description="EIP-712 signature (0x hex, 65 bytes) over the agreement's typed data")
+
+
+class AgreementPublic(BaseModel):
+    id: int
+    agreement_id: str
+    template: TemplatePublic
+    oem_id: int
+    supplier_id: int
+    lab_id: int | None
+    status: str
+    signed_by_oem: bool
+    signed_by_supplier: bool
+    chain_tx: str | None
+    on_chain: dict[str, Any] | None = None
+    typed_data: dict[str, Any] | None = None
+    created_at: datetime
+
+
+class RelayedTxPublic(BaseModel):
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    function: str

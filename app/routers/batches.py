@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile, status
 
 from app.auth import require_role
 from app.deps import CurrentPrincipal, DbSession, ParseLimits, SettingsDep
 from app.errors import PayloadTooLarge
 from app.schemas import BatchFileDetail, BatchPublic, RecordPublic
+from app.services import agreements, proofs
 from app.services import batches as service
-from app.services import proofs
 from app.services.batches import Upload
 from app.services.views import batch_file_detail, batch_public
 from app.state import ChainDep, OptionalChainDep
@@ -60,6 +60,8 @@ def upload_batch(
     limits: ParseLimits,
     chain: OptionalChainDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    agreement_id: Annotated[str | None, Form(description="deliver under this agreement (0x id): validated")] = None,
+    lot_size: Annotated[int | None, Form(gt=0, description="lot size, for the ISO 2859-1 sampling plan")] = None,
 ) -> BatchPublic:
     """Upload one batch: a measurement file (CSV/JSON/...) plus optional lab reports, as multipart ``files``.
 
@@ -69,6 +71,12 @@ def upload_batch(
     require_role(principal, "supplier")
     uploads = read_limited(files, request, settings.max_upload_bytes)
     supplier = service.supplier_party(session=session, principal=principal)
+    agreement = None
+    if agreement_id:
+        record, template = agreements.template_for_batch(
+            session=session, supplier=supplier, agreement_ref=agreement_id, chain=chain
+        )
+        agreement = (record.agreement_id, template)
     batch, created = service.create_batch(
         session=session,
         supplier=supplier,
@@ -76,6 +84,8 @@ def upload_batch(
         idempotency_key=idempotency_key,
         limits=limits,
         isolated=settings.parse_isolated,
+        agreement=agreement,
+        lot_size=lot_size,
     )
     if not created:
         response.status_code = status.HTTP_200_OK

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.auth import Principal
 from app.db import Batch, BatchFile, Blob, OutboxItem, Party, Record
 from app.errors import Conflict, InvalidRequest, NotFound
+from app.quality import AssessmentInputError, Template, assess_inspection
 from app.services import analysis
 from chain.canonical import canonical_bytes
 from chain.merkle import build_batch_tree
@@ -104,9 +105,14 @@ def create_batch(
     idempotency_key: str | None,
     limits: Limits,
     isolated: bool = False,
-    agreement_id: str = ZERO32,
+    agreement: tuple[str, Template] | None = None,
+    lot_size: int | None = None,
 ) -> tuple[Batch, bool]:
     """Store a new batch (or return the identical earlier one). Returns ``(batch, created)``.
+
+    Under an ``agreement`` (its on-chain id and template) the batch is assessed against the template: per
+    record verdicts, sample size by the ISO 2859-1 plan for ``lot_size``, accept/reject by the AQL numbers; the
+    verdict is anchored with the batch and counted on chain in that agreement's quarter.
 
     Exactly one inspection file (measurements) is required; lab reports are optional and become leaves too.
     Reusing an idempotency key with different content is a :class:`Conflict`.
@@ -158,6 +164,15 @@ def create_batch(
         for upload, report in reports:
             _check_signature(upload, report, trust, limits)
 
+    assessment = None
+    verdict = 0
+    if agreement is not None:
+        try:
+            assessment = assess_inspection(agreement[1], inspection, lot_size=lot_size)
+        except AssessmentInputError as exc:
+            raise InvalidRequest(f"cannot assess the batch against the agreement: {exc}", field=exc.field) from exc
+        verdict = 1 if assessment.verdict == "accept" else 2
+
     batch_id = batch_id_for(supplier.account, key)
     records = [{"batch": batch_id, **r} for r in inspection.records()]
     # each lab report is anchored twice: the exact file (by SHA-256) and its parsed content (canonical JSON)
@@ -200,8 +215,10 @@ def create_batch(
         leaf_count=len(tree),
         root="0x" + tree.root.hex(),
         report_hash=_report_hash([u for u, _ in reports]),
-        agreement_id=agreement_id,
-        verdict=0,
+        agreement_id=agreement[0] if agreement else ZERO32,
+        verdict=verdict,
+        lot_size=assessment.lot_size if assessment else lot_size,
+        assessment=assessment.model_dump_json() if assessment else None,
         supersedes=ZERO32,
         status="pending",
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 
 from app.auth import Principal
@@ -94,7 +94,8 @@ def _selectors(chain: ChainContext, address: str) -> dict[bytes, str]:
         contract = contract_at(chain.w3, "TestToken", address)
     if contract is None:
         return {}
-    return {bytes(HexBytes(fn.selector)): fn.fn_name for fn in contract.all_functions()}
+    functions: list[Any] = [item for item in contract.abi if item.get("type") == "function"]
+    return {bytes(function_abi_to_4byte_selector(item)): str(item["name"]) for item in functions}
 
 
 def submit(*, chain: ChainContext, principal: Principal, raw: str, allowed: set[str]) -> RelayedTx:

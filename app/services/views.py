@@ -8,12 +8,19 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from app.chainctx import ChainContext
-from app.db import Batch, BatchFile
+from app.db import AgreementRecord, Batch, BatchFile
 from app.errors import NotFound
-from app.schemas import AnchorReceiptPublic, BatchFileDetail, BatchFilePublic, BatchPublic
+from app.schemas import (
+    AgreementPublic,
+    AnchorReceiptPublic,
+    BatchFileDetail,
+    BatchFilePublic,
+    BatchPublic,
+    TemplatePublic,
+)
 from app.services.batches import outbox_attempts
 
-__all__ = ["batch_file_detail", "batch_public", "file_public"]
+__all__ = ["agreement_public", "batch_file_detail", "batch_public", "file_public"]
 
 
 def file_public(f: BatchFile) -> BatchFilePublic:
@@ -66,10 +73,36 @@ def batch_public(*, session: Session, batch: Batch, chain: ChainContext | None, 
         root=batch.root,
         report_hash=batch.report_hash,
         status="anchored" if batch.status == "anchored" else "pending",
+        agreement_id=batch.agreement_id if batch.agreement_id != "0x" + "00" * 32 else None,
+        lot_size=batch.lot_size,
+        verdict=("none", "accept", "reject")[batch.verdict],
+        assessment=json.loads(batch.assessment) if batch.assessment else None,
         receipt=receipt,
         anchor_attempts=attempts,
         anchor_error=error if batch.status != "anchored" else None,
         files=[file_public(f) for f in batch.files],
         created_at=batch.created_at,
         created=created,
+    )
+
+
+def agreement_public(*, record: AgreementRecord, chain: ChainContext | None, typed: bool = False) -> AgreementPublic:
+    from app.services import agreements
+
+    return AgreementPublic(
+        id=record.id,
+        agreement_id=record.agreement_id,
+        template=TemplatePublic.model_validate(record.template),
+        oem_id=record.oem_id,
+        supplier_id=record.supplier_id,
+        lab_id=record.lab_id,
+        status=record.status,
+        signed_by_oem=record.oem_signature is not None,
+        signed_by_supplier=record.supplier_signature is not None,
+        chain_tx=record.chain_tx,
+        on_chain=agreements.agreement_status(chain=chain, record=record)
+        if chain and record.status != "proposed"
+        else None,
+        typed_data=agreements.typed_data(chain=chain, record=record) if chain and typed else None,
+        created_at=record.created_at,
     )
