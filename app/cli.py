@@ -8,11 +8,13 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from app.partyclient import PartyClient
 from app.settings import get_settings
 from chain.node import LocalNode
 
@@ -209,6 +211,141 @@ def demo(
     from app.demo import run_demo
 
     sys.exit(run_demo(gateway_port=port, chain_port=chain_port))
+
+
+# -- party commands: talk to a gateway with an API key, sign locally with the party's own key ----------------
+template_cli = typer.Typer(no_args_is_help=True, help="OEM contract templates.")
+agreement_cli = typer.Typer(no_args_is_help=True, help="Agreements, deposits and quarterly evaluations.")
+cli.add_typer(template_cli, name="template")
+cli.add_typer(agreement_cli, name="agreement")
+
+ApiOpt = Annotated[str, typer.Option("--api", envvar="QCN_API", help="gateway URL")]
+ApiKeyOpt = Annotated[str, typer.Option("--api-key", envvar="QCN_API_KEY", help="your API key")]
+PartyKeyOpt = Annotated[
+    str | None, typer.Option("--key", envvar="QCN_PARTY_KEY", help="your signing key (hex); stays on this machine")
+]
+
+
+def _party(api: str, api_key: str, key: str | None) -> PartyClient:
+    import httpx
+
+    return PartyClient(httpx.Client(base_url=api, timeout=60), api_key, key)
+
+
+def _show(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2))
+
+
+def _run(fn: Callable[[], object]) -> None:
+    from app.partyclient import ApiError
+
+    try:
+        _show(fn())
+    except ApiError as exc:
+        _fail(f"{exc} {json.dumps({k: v for k, v in exc.error.items() if k != 'message'})}")
+
+
+@template_cli.command("publish")
+def template_publish(
+    file: Path, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
+) -> None:
+    """Validate a template document (JSON) and publish it on chain from your OEM account."""
+    party = _party(api, api_key, key)
+
+    def go() -> object:
+        draft = party.post("/v1/templates", json={"document": json.loads(file.read_text())})
+        return party.post(
+            f"/v1/templates/{draft['template']['id']}/publish",
+            json={"raw": party.sign_transactions(draft["transactions"])},
+        )
+
+    _run(go)
+
+
+@template_cli.command("list")
+def template_list(api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
+    """Templates you may see (OEM: yours, every version; supplier/lab: those of your agreements)."""
+    _run(lambda: _party(api, api_key, None).get("/v1/templates"))
+
+
+@agreement_cli.command("propose")
+def agreement_propose(
+    template: int,
+    supplier: int,
+    lab: Annotated[int | None, typer.Option()] = None,
+    api: ApiOpt = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = "",
+) -> None:
+    """OEM: propose an agreement on a published template with a supplier (and the lab for tracing cases)."""
+    body = {"template": template, "supplier_id": supplier, "lab_id": lab}
+    _run(lambda: _party(api, api_key, None).post("/v1/agreements", json=body))
+
+
+@agreement_cli.command("sign")
+def agreement_sign(
+    ref: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
+) -> None:
+    """OEM or supplier: sign the agreement's EIP-712 typed data locally and submit the signature."""
+    party = _party(api, api_key, key)
+
+    def go() -> object:
+        typed = party.get(f"/v1/agreements/{ref}")["typed_data"]
+        return party.post(f"/v1/agreements/{ref}/signatures", json={"signature": party.sign_typed_data(typed)})
+
+    _run(go)
+
+
+@agreement_cli.command("show")
+def agreement_show(ref: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
+    """State, ratio, deposit balance and this quarter's counters."""
+    _run(lambda: _party(api, api_key, None).get(f"/v1/agreements/{ref}"))
+
+
+@agreement_cli.command("deposit")
+def agreement_deposit(
+    ref: str, amount: int, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
+) -> None:
+    """Supplier: deposit or top up (approve + deposit, signed locally, relayed by the gateway)."""
+    party = _party(api, api_key, key)
+    _run(
+        lambda: party.sign_and_relay(
+            party.post(f"/v1/agreements/{ref}/deposits/prepare", json={"amount": amount}),
+            f"/v1/agreements/{ref}/transactions",
+        )
+    )
+
+
+@agreement_cli.command("withdraw")
+def agreement_withdraw(
+    ref: str, amount: int, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
+) -> None:
+    """Supplier: withdraw deposit above the required amount."""
+    party = _party(api, api_key, key)
+    _run(
+        lambda: party.sign_and_relay(
+            party.post(f"/v1/agreements/{ref}/withdrawals/prepare", json={"amount": amount}),
+            f"/v1/agreements/{ref}/transactions",
+        )
+    )
+
+
+@agreement_cli.command("claim")
+def agreement_claim(
+    ref: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
+) -> None:
+    """OEM: claim the penalties owed to you."""
+    party = _party(api, api_key, key)
+    _run(
+        lambda: party.sign_and_relay(
+            party.post(f"/v1/agreements/{ref}/claims/prepare"), f"/v1/agreements/{ref}/transactions"
+        )
+    )
+
+
+@agreement_cli.command("evaluate")
+def agreement_evaluate(ref: str, quarter: int, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
+    """Evaluate an ended quarter (once; the gateway's scheduler also does it)."""
+    _run(lambda: _party(api, api_key, None).post(f"/v1/agreements/{ref}/evaluations/{quarter}"))
 
 
 def main() -> None:
