@@ -2,8 +2,9 @@
 
 Everything runs for real: a local anvil chain (state on disk), the contracts deployed from the committed
 artifacts, the gateway as its own process with the anchoring worker inside, parties registered through the
-API, a batch uploaded, anchored, proven and verified by the ``qcn verify`` command. The demo uses its own data
-directory and ports, wipes them at the start, and stops what it started, so running it twice just works.
+API, each party signing with its own key (anvil's public development keys stand in for their wallets), batches
+uploaded, validated, anchored, proven and verified by the ``qcn verify`` command. The demo uses its own data
+directory and ports, wipes them at the start and stops what it started, so running it twice just works.
 """
 
 from __future__ import annotations
@@ -20,28 +21,46 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_account import Account
+
+from app.partyclient import PartyClient
 
 __all__ = ["run_demo"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 _SAMPLES = _ROOT / "scripts" / "sample_data"
-# anvil dev accounts 2..4 (mnemonic "test ... junk"): public keys of a dev chain, stand-ins for the parties' wallets
-_PARTY_ACCOUNTS = {
-    "oem": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
-    "supplier": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
-    "lab": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+_DEV_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's public dev mnemonic
+_PARTIES = {
+    "oem": (2, {"name": "Voltaris Automotive (OEM)", "kind": "oem"}),
+    "supplier": (3, {"name": "Cathodic Coatings GmbH (supplier)", "kind": "supplier"}),
+    "lab": (
+        4,
+        {
+            "name": "Rheinland Test Lab (ISO/IEC 17025)",
+            "kind": "lab",
+            "accreditation_id": "D-PL-12345-01-00",
+            "accreditation_expires": "2030-06-30T00:00:00Z",
+        },
+    ),
 }
+_QUARTER_S = 7_862_400
+_LOT_SIZE = 2000  # ISO 2859-1 S-4 -> code G, n = 32: what the sample files carry
 
 
 @dataclass
 class Story:
     t0: float = field(default_factory=time.monotonic)
-    lines: list[str] = field(default_factory=list)
+    checks: dict[str, bool] = field(default_factory=dict)
+
+    def act(self, title: str) -> None:
+        print(f"\n== {title} ==", flush=True)
 
     def step(self, text: str) -> None:
-        line = f"[{time.monotonic() - self.t0:6.1f}s] {text}"
-        self.lines.append(line)
-        print(line, flush=True)
+        print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
+
+    def check(self, name: str, ok: bool, text: str) -> None:
+        self.checks[name] = ok
+        self.step(("ok   " if ok else "FAIL ") + text)
 
 
 def _wait(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -70,11 +89,241 @@ def _qcn(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
+@dataclass
+class Demo:
+    story: Story
+    http: httpx.Client
+    parties: dict[str, PartyClient]
+    ids: dict[str, int]
+    env: dict[str, str]
+    rpc_url: str
+    data_dir: Path
+    chain: Any  # Web3 of the local node
+    admin: Any  # TxSender of the consortium admin (dev faucet)
+    token_address: str
+
+    def mint(self, to: str, amount: int) -> None:
+        """Dev faucet: the open-mint test settlement token (dev chains only)."""
+        from chain.contracts import contract_at
+
+        token = contract_at(self.chain, "TestToken", self.token_address)
+        self.admin.send(token.functions.mint(to, amount))
+
+    def upload(self, who: str, files: list[tuple[str, bytes]], key: str, **form: str) -> dict[str, Any]:
+        body = [("files", (name, data, "application/octet-stream")) for name, data in files]
+        out: dict[str, Any] = self.parties[who].post(
+            "/v1/batches", files=body, data=form, headers={"Idempotency-Key": key}
+        )
+        return out
+
+    def anchored(self, who: str, batch_id: str, timeout: float = 60) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            b: dict[str, Any] = self.parties[who].get(f"/v1/batches/{batch_id}")
+            return b if b["status"] == "anchored" else None
+
+        out: dict[str, Any] = _wait(done, timeout, f"batch {batch_id} to be anchored", interval=0.05)
+        return out
+
+    def time_travel(self, seconds: int) -> None:
+        """Dev chain only: move block time forward (a quarter passes in a second)."""
+        self.chain.provider.make_request("evm_increaseTime", [seconds])
+        self.chain.provider.make_request("evm_mine", [])
+
+
+def _act_parties(demo: Demo, admin_token: str) -> None:
+    demo.story.act("1. consortium: parties register")
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    Account.enable_unaudited_hdwallet_features()
+    for who, (index, body) in _PARTIES.items():
+        key = Account.from_mnemonic(_DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key
+        account = Account.from_key(key).address
+        resp = demo.http.post("/v1/parties", json={**body, "account": account}, headers=admin)
+        resp.raise_for_status()
+        party = resp.json()
+        demo.parties[who] = PartyClient(demo.http, party["api_key"], key)
+        demo.ids[who] = int(party["id"])
+        demo.story.step(f"registered {who:8s} {party['name']} ({account}) in tx {party['chain_tx']}")
+
+
+def _act_agreement(demo: Demo) -> dict[str, Any]:
+    from app.quality import library_template
+
+    demo.story.act("2. quality contract: template, signed agreement, deposit")
+    oem, supplier = demo.parties["oem"], demo.parties["supplier"]
+    template = library_template("battery_electrode_coating")
+    draft = oem.post("/v1/templates", json={"document": template.document()})
+    published = oem.post(
+        f"/v1/templates/{draft['template']['id']}/publish", json={"raw": oem.sign_transactions(draft["transactions"])}
+    )
+    demo.story.step(
+        f"OEM published template {published['template_id']} v{published['version']} "
+        f"(document hash {published['document_hash'][:18]}...) in tx {published['chain_tx']}"
+    )
+    proposed = oem.post(
+        "/v1/agreements",
+        json={"template": published["id"], "supplier_id": demo.ids["supplier"], "lab_id": demo.ids["lab"]},
+    )
+    ref = proposed["agreement_id"]
+    supplier.post(
+        f"/v1/agreements/{ref}/signatures", json={"signature": supplier.sign_typed_data(proposed["typed_data"])}
+    )
+    active = oem.post(
+        f"/v1/agreements/{ref}/signatures", json={"signature": oem.sign_typed_data(proposed["typed_data"])}
+    )
+    status = active["on_chain"]
+    demo.story.check(
+        "agreement_active",
+        active["status"] == "active",
+        f"OEM and supplier signed (EIP-712, own keys); agreement {ref[:18]}... active in tx "
+        f"{active['chain_tx']}; ratio {status['ratio_bps'] / 100:.0f} %, required deposit "
+        f"{int(status['required']) / 1e18:,.0f} tokens",
+    )
+    required = int(status["required"])
+    assert supplier.account is not None
+    demo.mint(supplier.account.address, required * 2)
+    demo.story.step(f"dev faucet: the supplier received {required * 2 / 1e18:,.0f} test settlement tokens")
+    prepared = supplier.post(f"/v1/agreements/{ref}/deposits/prepare", json={"amount": required})
+    relayed = supplier.sign_and_relay(prepared, f"/v1/agreements/{ref}/transactions")
+    deposit = supplier.get(f"/v1/agreements/{ref}/deposits")["status"]
+    demo.story.check(
+        "deposit",
+        int(deposit["deposited"]) == required,
+        f"supplier signed approve + deposit locally; gateway relayed {[r['function'] for r in relayed]}; "
+        f"deposited {int(deposit['deposited']) / 1e18:,.0f} tokens, shortfall {deposit['shortfall']}",
+    )
+    return {"ref": ref, "template": template}
+
+
+def _act_batches(demo: Demo, agreement: dict[str, Any]) -> dict[str, Any]:
+    demo.story.act("3. deliveries: batches validated against the agreement, anchored, proven")
+    ref = agreement["ref"]
+    sample = _SAMPLES / "coating_lot_A.csv"
+    good = demo.upload(
+        "supplier", [(sample.name, sample.read_bytes())], "LOT-2026-1127-A", agreement_id=ref, lot_size=str(_LOT_SIZE)
+    )
+    demo.story.step(
+        f"supplier uploaded {sample.name}: {good['record_count']} records, verdict {good['verdict']} "
+        f"({good['assessment']['classes'][0]['plan']['code']} plan), status {good['status']}"
+    )
+    again = demo.http.post(
+        "/v1/batches",
+        files=[("files", (sample.name, sample.read_bytes(), "text/csv"))],
+        data={"agreement_id": ref, "lot_size": str(_LOT_SIZE)},
+        headers=demo.parties["supplier"].headers | {"Idempotency-Key": "LOT-2026-1127-A"},
+    )
+    demo.story.check(
+        "idempotent",
+        again.status_code == 200 and again.json()["id"] == good["id"],
+        f"the same upload again -> HTTP {again.status_code}, the same batch",
+    )
+    bad_csv = sample.read_text().replace("S001,areal_mass,21.577", "S001,areal_mass,22.900")
+    bad = demo.upload(
+        "supplier",
+        [("coating_lot_B.csv", bad_csv.encode())],
+        "LOT-2026-1127-B",
+        agreement_id=ref,
+        lot_size=str(_LOT_SIZE),
+    )
+    reasons = [f["message"] for f in bad["assessment"]["findings"] if f["severity"] == "error"]
+    demo.story.check(
+        "rejected",
+        bad["verdict"] == "reject",
+        f"lot B (one areal mass at 22.9 > USL 22.2) -> verdict {bad['verdict']}: {reasons[0] if reasons else ''}",
+    )
+    t_up = time.monotonic()
+    good = demo.anchored("supplier", good["id"])
+    demo.anchored("supplier", bad["id"])
+    rc = good["receipt"]
+    demo.story.step(
+        f"both anchored in {time.monotonic() - t_up:.2f} s: lot A tx {rc['tx_hash']} block {rc['block_number']}"
+    )
+    counters = demo.parties["supplier"].get(f"/v1/agreements/{ref}")["on_chain"]["counters"]
+    demo.story.check(
+        "counted",
+        counters["batches"] == 2 and counters["rejected"] == 1,
+        f"counted on chain in the anchoring tx: {counters['batches']} batches, "
+        f"{counters['rejected']} rejected this quarter",
+    )
+
+    supplier = demo.parties["supplier"]
+    proof = supplier.get(f"/v1/batches/{good['id']}/records/0/proof")
+    proof_path = demo.data_dir / "proof-record-0.json"
+    proof_path.write_text(json.dumps(proof, indent=2))
+    ok = _qcn(["verify", str(proof_path), "--rpc", demo.rpc_url], demo.env)
+    demo.story.check(
+        "verify_proof",
+        ok.returncode == 0,
+        f"qcn verify {proof_path.relative_to(_ROOT)} -> "
+        + ("VERIFIED" if ok.returncode == 0 else f"FAILED {ok.stdout}{ok.stderr}"),
+    )
+    tampered = json.loads(proof_path.read_text())
+    tampered["leaf"]["record"]["value"] += 0.5
+    bad_path = demo.data_dir / "proof-record-0-tampered.json"
+    bad_path.write_text(json.dumps(tampered, indent=2))
+    rejected = _qcn(["verify", str(bad_path), "--rpc", demo.rpc_url], demo.env)
+    last = rejected.stderr.strip().splitlines()[-1] if rejected.stderr.strip() else ""
+    demo.story.check("tamper_detected", rejected.returncode != 0, f"a tampered copy (value +0.5) -> rejected: {last}")
+    filecheck = _qcn(
+        ["verify", str(sample), "--batch", good["batch_id"], "--rpc", demo.rpc_url, "--api", str(demo.http.base_url)],
+        demo.env,
+    )
+    demo.story.check(
+        "verify_file",
+        filecheck.returncode == 0,
+        "qcn verify coating_lot_A.csv --batch ... -> "
+        + ("VERIFIED" if filecheck.returncode == 0 else f"FAILED {filecheck.stdout}{filecheck.stderr}"),
+    )
+    return {"good": good, "proof_path": proof_path}
+
+
+def _act_quarter(demo: Demo, agreement: dict[str, Any]) -> None:
+    demo.story.act("4. the quarter ends: score from on-chain counters, deposit ratio moves")
+    ref = agreement["ref"]
+    supplier = demo.parties["supplier"]
+    before = supplier.get(f"/v1/agreements/{ref}")["on_chain"]
+    demo.time_travel(_QUARTER_S + 60)
+    demo.story.step("dev chain: block time moved forward by one quarter (91 days)")
+    supplier.post(f"/v1/agreements/{ref}/evaluations/0")
+    evaluation = supplier.get(f"/v1/agreements/{ref}/evaluations")[-1]
+    after = supplier.get(f"/v1/agreements/{ref}")["on_chain"]
+    demo.story.check(
+        "evaluated",
+        after["ratio_bps"] != before["ratio_bps"],
+        f"quarter 0 evaluated: score {evaluation['score']}, deposit ratio "
+        f"{evaluation['oldRatioBps'] / 100:.0f} % -> {evaluation['newRatioBps'] / 100:.0f} %, required "
+        f"{int(before['required']) / 1e18:,.0f} -> {int(after['required']) / 1e18:,.0f} tokens",
+    )
+    shortfall = int(after["shortfall"])
+    if shortfall:
+        prepared = supplier.post(f"/v1/agreements/{ref}/deposits/prepare", json={"amount": shortfall})
+        supplier.sign_and_relay(prepared, f"/v1/agreements/{ref}/transactions")
+        topped = supplier.get(f"/v1/agreements/{ref}")["on_chain"]
+        demo.story.check(
+            "topped_up",
+            topped["shortfall"] == "0",
+            f"supplier topped up {shortfall / 1e18:,.0f} tokens within the grace period",
+        )
+
+
+def _act_restart(demo: Demo, node: Any, proof_path: Path) -> None:
+    demo.story.act("5. the chain is killed and restarted from its state file")
+    node.stop(hard=True)
+    time.sleep(0.2)
+    node.start()
+    again = _qcn(["verify", str(proof_path), "--rpc", demo.rpc_url], demo.env)
+    demo.story.check(
+        "survives_kill",
+        again.returncode == 0,
+        "SIGKILL + restart -> the proof still " + ("VERIFIES" if again.returncode == 0 else "FAILS"),
+    )
+
+
 def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
     """Run the story; returns the process exit code (0 when every step checked out)."""
     from app.chainctx import deploy_contracts
     from app.settings import Settings
     from chain.node import LocalNode
+    from chain.tx import TxSender, http_web3
 
     story = Story()
     data_dir = _ROOT / ".qcn" / "demo"
@@ -91,122 +340,62 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
         "QCN_EMBEDDED_WORKER": "1",
     }
     settings = Settings(data_dir=data_dir, rpc_url=node.url, deployments_dir=data_dir / "deployments")
-    admin_token = settings.api_admin_token.get_secret_value()
     gateway: subprocess.Popen[bytes] | None = None
     try:
+        story.act("0. set-up")
         st = node.start()
-        story.step(f"local chain up: anvil at {st.url}, chain id {st.chain_id}, state file {st.state_file}")
+        story.step(f"local chain up: anvil at {st.url}, chain id {st.chain_id}, state in {st.state_file}")
         book = deploy_contracts(settings)
-        story.step(f"contracts deployed: {json.dumps(book['contracts'])}")
-
-        gateway_log = (data_dir / "gateway.log").open("wb")
-        gateway = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app_from_env",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(gateway_port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=_ROOT,
-            stdout=gateway_log,
-            stderr=subprocess.STDOUT,
-        )
+        story.step("contracts deployed: " + ", ".join(f"{k} {v[:10]}..." for k, v in book["contracts"].items()))
+        with (data_dir / "gateway.log").open("wb") as log:
+            gateway = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "app.main:app_from_env",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(gateway_port),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                cwd=_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         api = f"http://127.0.0.1:{gateway_port}"
-        http = httpx.Client(base_url=api, timeout=30)
-        _wait(lambda: http.get("/health").status_code == 200, 60, "the gateway to answer /health")
-        story.step(f"gateway up at {api} (OpenAPI at {api}/docs), anchoring worker running inside")
+        http = httpx.Client(base_url=api, timeout=60)
+        _wait(lambda: http.get("/health").status_code == 200, 90, "the gateway to answer /health")
+        story.step(f"gateway up at {api} (OpenAPI at {api}/docs), anchoring worker inside")
 
-        admin = {"Authorization": f"Bearer {admin_token}"}
-        keys: dict[str, str] = {}
-        for kind, body in {
-            "oem": {"name": "Voltaris Automotive (OEM)", "kind": "oem"},
-            "supplier": {"name": "Cathodic Coatings GmbH (supplier)", "kind": "supplier"},
-            "lab": {
-                "name": "Rheinland Test Lab (ISO/IEC 17025)",
-                "kind": "lab",
-                "accreditation_id": "D-PL-12345-01-00",
-                "accreditation_expires": "2028-06-30T00:00:00Z",
-            },
-        }.items():
-            resp = http.post("/v1/parties", json={**body, "account": _PARTY_ACCOUNTS[kind]}, headers=admin)
-            resp.raise_for_status()
-            party = resp.json()
-            keys[kind] = party["api_key"]
-            story.step(f"registered {kind:8s} {party['name']} ({party['account']}) in tx {party['chain_tx']}")
+        w3 = http_web3(node.url)
+        admin = TxSender(w3, settings.admin_key.get_secret_value())
+        demo = Demo(story, http, {}, {}, env, node.url, data_dir, w3, admin, book["contracts"]["SettlementToken"])
 
-        supplier = {"Authorization": f"Bearer {keys['supplier']}", "Idempotency-Key": "LOT-2026-1127-A"}
-        sample = _SAMPLES / "coating_lot_A.csv"
-        with sample.open("rb") as fh:
-            resp = http.post("/v1/batches", files=[("files", (sample.name, fh, "text/csv"))], headers=supplier)
-        resp.raise_for_status()
-        batch = resp.json()
-        story.step(
-            f"supplier uploaded {sample.name}: {batch['record_count']} records, root {batch['root'][:18]}..., "
-            f"status {batch['status']}"
-        )
-        with sample.open("rb") as fh:
-            again = http.post("/v1/batches", files=[("files", (sample.name, fh, "text/csv"))], headers=supplier)
-        story.step(f"same upload again -> HTTP {again.status_code}, same batch: {again.json()['id'] == batch['id']}")
+        _act_parties(demo, settings.api_admin_token.get_secret_value())
+        agreement = _act_agreement(demo)
+        batches = _act_batches(demo, agreement)
+        _act_quarter(demo, agreement)
+        _act_restart(demo, node, batches["proof_path"])
 
-        def anchored() -> dict[str, Any] | None:
-            b = http.get(f"/v1/batches/{batch['id']}", headers=supplier).json()
-            return b if b["status"] == "anchored" else None
-
-        t_up = time.monotonic()
-        batch = _wait(anchored, 60, "the batch to be anchored", interval=0.05)
-        rc = batch["receipt"]
-        story.step(f"anchored in {time.monotonic() - t_up:.2f} s: tx {rc['tx_hash']} block {rc['block_number']}")
-
-        proof = http.get(f"/v1/batches/{batch['id']}/records/0/proof", headers=supplier).json()
-        proof_path = data_dir / "proof-record-0.json"
-        proof_path.write_text(json.dumps(proof, indent=2))
-        story.step(f"proof for record 0 written to {proof_path.relative_to(_ROOT)} ({len(proof['siblings'])} siblings)")
-
-        ok = _qcn(["verify", str(proof_path), "--rpc", node.url], env)
-        story.step(
-            "qcn verify PROOF.json -> " + ("VERIFIED" if ok.returncode == 0 else f"FAILED\n{ok.stdout}{ok.stderr}")
-        )
-        tampered = json.loads(proof_path.read_text())
-        tampered["leaf"]["record"]["value"] = tampered["leaf"]["record"]["value"] + 0.5
-        bad_path = data_dir / "proof-record-0-tampered.json"
-        bad_path.write_text(json.dumps(tampered, indent=2))
-        bad = _qcn(["verify", str(bad_path), "--rpc", node.url], env)
-        story.step(
-            "a tampered copy (value +0.5) -> "
-            + ("rejected: " + bad.stderr.strip().splitlines()[-1] if bad.returncode != 0 else "ACCEPTED (wrong!)")
-        )
-        filecheck = _qcn(["verify", str(sample), "--batch", batch["batch_id"], "--rpc", node.url, "--api", api], env)
-        story.step(
-            "qcn verify FILE --batch -> "
-            + ("VERIFIED" if filecheck.returncode == 0 else f"FAILED {filecheck.stdout}{filecheck.stderr}")
-        )
-
-        node.stop(hard=True)
-        time.sleep(0.2)
-        node.start()
-        again_ok = _qcn(["verify", str(proof_path), "--rpc", node.url], env)
-        story.step(
-            "chain killed with SIGKILL and restarted from its state file -> proof "
-            + ("still VERIFIED" if again_ok.returncode == 0 else "FAILED")
-        )
-
-        success = ok.returncode == 0 and bad.returncode != 0 and filecheck.returncode == 0 and again_ok.returncode == 0
+        failed = [name for name, ok in story.checks.items() if not ok]
         print("\n== summary ==")
+        good = batches["good"]
+        print(f"agreement {agreement['ref']} ({agreement['template'].template_id} v{agreement['template'].version})")
         print(
-            f"batch {batch['batch_id']} of {batch['supplier']}: {batch['record_count']} records + 1 file, "
-            f"anchored in block {rc['block_number']} (tx {rc['tx_hash']})"
+            f"lot A {good['batch_id']}: {good['record_count']} records, anchored in block "
+            f"{good['receipt']['block_number']} (tx {good['receipt']['tx_hash']})"
         )
-        print(f"proof: {proof_path}; verify it yourself: qcn verify {proof_path} --rpc {node.url}")
-        print("result:", "all checks passed" if success else "SOME CHECKS FAILED")
-        return 0 if success else 1
+        print(f"verify it yourself: qcn verify {batches['proof_path']} --rpc {node.url}")
+        print(
+            f"checks: {len(story.checks) - len(failed)} of {len(story.checks)} passed"
+            + (f"; FAILED: {', '.join(failed)}" if failed else "")
+        )
+        return 0 if not failed else 1
     finally:
         if gateway is not None:
             gateway.terminate()
