@@ -124,8 +124,9 @@ class PcaMahalanobisModel(AnalysisModel):
         mean, sd = x.mean(axis=0), x.std(axis=0)
         const = np.flatnonzero(sd <= 1e-12 * np.maximum(np.abs(mean), 1.0))
         if const.size:
-            raise InvalidInput(f"feature {features[int(const[0])]!r} is constant in the training data",
-                               field=features[int(const[0])])
+            raise InvalidInput(
+                f"feature {features[int(const[0])]!r} is constant in the training data", field=features[int(const[0])]
+            )
         pca = PCA(svd_solver="full").fit((x - mean) / sd)
         if float(pca.explained_variance_[-1]) <= 1e-12:
             raise InvalidInput("training features are linearly dependent (singular covariance)", field="data")

@@ -139,9 +139,7 @@ def parse_inspection(
     check_size(data, limits)
     fmt = declared_format or detect_format(data, filename)
     if fmt in REPORT_FORMATS:
-        raise UnsupportedFormat(
-            f"{fmt!r} is a lab report format, not inspection data", detected=fmt
-        )
+        raise UnsupportedFormat(f"{fmt!r} is a lab report format, not inspection data", detected=fmt)
     parsed = parse(data, filename=filename, declared_format=declared_format, limits=limits)
     if parsed.inspection is None:  # pragma: no cover - guarded above
         raise UnsupportedFormat(f"{parsed.format!r} did not produce inspection data")

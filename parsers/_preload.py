@@ -10,8 +10,16 @@ from __future__ import annotations
 import importlib
 
 _MODULES = (
-    "parsers.csv_", "parsers.json_", "parsers.xlsx", "parsers.aqdef", "parsers.qif", "parsers.dcc",
-    "parsers.pdf", "pdfplumber", "openpyxl", "xmlschema",
+    "parsers.csv_",
+    "parsers.json_",
+    "parsers.xlsx",
+    "parsers.aqdef",
+    "parsers.qif",
+    "parsers.dcc",
+    "parsers.pdf",
+    "pdfplumber",
+    "openpyxl",
+    "xmlschema",
 )
 
 

@@ -168,10 +168,8 @@ def parse_xml(data: bytes, *, limits: Limits, what: str = "XML") -> etree._Eleme
                 depth -= 1
         root = context.root
     except etree.XMLSyntaxError as exc:
-        line, col = (exc.position if exc.position else (None, None))
-        raise MalformedInput(
-            f"{what} is not well-formed: {exc.msg}", location=f"line {line}, column {col}"
-        ) from exc
+        line, col = exc.position if exc.position else (None, None)
+        raise MalformedInput(f"{what} is not well-formed: {exc.msg}", location=f"line {line}, column {col}") from exc
     if root is None:
         raise MalformedInput(f"{what} has no root element")
     tree = root.getroottree()
@@ -254,8 +252,7 @@ def open_zip(data: bytes, *, limits: Limits, what: str = "zip archive") -> zipfi
                 )
     if total > limits.max_uncompressed_bytes:
         raise LimitExceeded(
-            f"{what} would expand to {total} bytes, more than "
-            f"max_uncompressed_bytes={limits.max_uncompressed_bytes}",
+            f"{what} would expand to {total} bytes, more than max_uncompressed_bytes={limits.max_uncompressed_bytes}",
             limit="max_uncompressed_bytes",
             allowed=limits.max_uncompressed_bytes,
             actual=total,

@@ -111,8 +111,10 @@ def decode_aqdef(data: bytes, encoding: str | None = None) -> tuple[str, list[st
             raise not_utf8 from None
         if _CP1252_CONTROL.search(text):
             raise not_utf8 from None
-        return text, ["file is not UTF-8 and not GBK-plausible; decoded as Windows-1252 (cp1252), the "
-                      "code page Q-DAS tools write -- pass encoding= if that is wrong"]
+        return text, [
+            "file is not UTF-8 and not GBK-plausible; decoded as Windows-1252 (cp1252), the "
+            "code page Q-DAS tools write -- pass encoding= if that is wrong"
+        ]
     return text, (["file is not UTF-8; decoded as GB18030"] if used == "gb18030" else [])
 
 
@@ -264,9 +266,7 @@ def parse_aqdef(
             lower_limit=num("K2110"),
             upper_limit=num("K2111"),
             unit=unit or None,
-            provenance=Provenance(file_sha256=sha, kind="table", row=anchor, column=f"K2001/{ci}")
-            if anchor
-            else None,
+            provenance=Provenance(file_sha256=sha, kind="table", row=anchor, column=f"K2001/{ci}") if anchor else None,
         )
         specs[ci] = spec
         return spec
@@ -334,6 +334,9 @@ def parse_aqdef(
         characteristics=chars_out,
         source=source,
         warnings=warnings
-        + ([f"values carry {len(batches)} different batch numbers (K0006); lot_id left empty"]
-           if len(batches) > 1 else []),
+        + (
+            [f"values carry {len(batches)} different batch numbers (K0006); lot_id left empty"]
+            if len(batches) > 1
+            else []
+        ),
     )

@@ -65,26 +65,71 @@ PROCESS_OPTIONAL = ("unit", "sample_id")
 
 # canonical name -> accepted header spellings (after normalisation: lower case, spaces/hyphens -> "_")
 MEASUREMENT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "sample_id": ("sample_id", "sample", "sampleid", "sample_no", "sample_number", "serial", "serial_number",
-                  "specimen", "part_serial", "样品", "样品编号", "样本", "样本编号", "probe", "probennummer",
-                  "proben_nr"),
-    "characteristic": ("characteristic", "char", "characteristic_name", "feature", "merkmal", "特性",
-                       "检验项目", "测量项目"),
-    "value": ("value", "measured_value", "measurement", "actual", "result", "messwert", "wert", "测量值",
-              "实测值"),
+    "sample_id": (
+        "sample_id",
+        "sample",
+        "sampleid",
+        "sample_no",
+        "sample_number",
+        "serial",
+        "serial_number",
+        "specimen",
+        "part_serial",
+        "样品",
+        "样品编号",
+        "样本",
+        "样本编号",
+        "probe",
+        "probennummer",
+        "proben_nr",
+    ),
+    "characteristic": (
+        "characteristic",
+        "char",
+        "characteristic_name",
+        "feature",
+        "merkmal",
+        "特性",
+        "检验项目",
+        "测量项目",
+    ),
+    "value": ("value", "measured_value", "measurement", "actual", "result", "messwert", "wert", "测量值", "实测值"),
     "unit": ("unit", "units", "unit_of_measure", "uom", "einheit", "单位"),
-    "uncertainty": ("uncertainty", "measurement_uncertainty", "expanded_uncertainty", "u",
-                    "messunsicherheit", "不确定度"),
+    "uncertainty": (
+        "uncertainty",
+        "measurement_uncertainty",
+        "expanded_uncertainty",
+        "u",
+        "messunsicherheit",
+        "不确定度",
+    ),
     "coverage_factor": ("coverage_factor", "k", "erweiterungsfaktor", "包含因子"),
-    "measured_at": ("measured_at", "timestamp", "datetime", "date_time", "measured", "messzeitpunkt",
-                    "zeitpunkt", "测量时间"),
+    "measured_at": (
+        "measured_at",
+        "timestamp",
+        "datetime",
+        "date_time",
+        "measured",
+        "messzeitpunkt",
+        "zeitpunkt",
+        "测量时间",
+    ),
     "part_number": ("part_number", "part_no", "part", "teilenummer", "sachnummer", "零件号", "零件编号"),
     "part_revision": ("part_revision", "revision", "rev", "änderungsstand", "版本"),
     "lot_id": ("lot_id", "lot", "lot_number", "batch", "batch_id", "charge", "los", "批号", "批次"),
     "lot_size": ("lot_size", "batch_size", "lot_qty", "losgröße", "losgroesse", "批量"),
     "operator": ("operator", "inspector", "prüfer", "bediener", "操作员", "检验员"),
-    "gauge_id": ("gauge_id", "gauge", "instrument", "instrument_id", "equipment_id", "prüfmittel",
-                 "messmittel", "量具", "量具编号"),
+    "gauge_id": (
+        "gauge_id",
+        "gauge",
+        "instrument",
+        "instrument_id",
+        "equipment_id",
+        "prüfmittel",
+        "messmittel",
+        "量具",
+        "量具编号",
+    ),
 }
 PROCESS_COLUMNS: dict[str, tuple[str, ...]] = {
     "variable": ("variable", "variable_name", "process_variable", "变量", "参数"),
@@ -268,9 +313,7 @@ def _resolve_header(header: Sequence[Any]) -> tuple[str, list[str | None], list[
                 accepted=list(required + optional),
             )
         if c in seen:
-            raise MalformedInput(
-                f"columns {seen[c]!r} and {lbl!r} both mean {c!r}", location="row 1", field=c
-            )
+            raise MalformedInput(f"columns {seen[c]!r} and {lbl!r} both mean {c!r}", location="row 1", field=c)
         seen[c] = lbl
         canon.append(c)
     for r in required:
@@ -413,7 +456,11 @@ def table_to_batch(
             seen_keys[key] = rownum
             process.append(
                 ProcessValue(
-                    variable=variable, tier=tier, value=pvalue, unit=unit, sample_id=sample,  # type: ignore[arg-type]
+                    variable=variable,
+                    tier=tier,
+                    value=pvalue,
+                    unit=unit,
+                    sample_id=sample,  # type: ignore[arg-type]
                     provenance=prov("value"),
                 )
             )
@@ -509,7 +556,11 @@ def _csv_rows(reader: Any) -> Iterable[tuple[int, list[str]]]:
 
 
 def parse_csv(
-    data: bytes, *, source: SourceFile, limits: Limits = Limits(), encoding: str | None = None  # noqa: B008
+    data: bytes,
+    *,
+    source: SourceFile,
+    limits: Limits = Limits(),
+    encoding: str | None = None,  # noqa: B008
 ) -> InspectionBatch:
     """Parse a long-format measurement CSV or a process-data CSV into an :class:`InspectionBatch`.
 

@@ -124,8 +124,9 @@ class _Mapper:
                 parts[name] = txt
         street = " ".join(p for p in (parts.get("street"), parts.get("streetNo")) if p)
         city = " ".join(p for p in (parts.get("postCode"), parts.get("city")) if p)
-        lines = [s for s in (street, parts.get("postOfficeBox"), city, parts.get("state"),
-                             parts.get("countryCode")) if s]
+        lines = [
+            s for s in (street, parts.get("postOfficeBox"), city, parts.get("state"), parts.get("countryCode")) if s
+        ]
         if not lines:
             return None
         return Field[str](value=", ".join(lines), provenance=self.prov(loc))
@@ -217,8 +218,7 @@ def _map(root: etree._Element, *, source: SourceFile, check: SchemaCheck, warnin
 
     methods: list[Method] = []
     for um in root.iterfind(".//dcc:usedMethods/dcc:usedMethod", _NS):
-        methods.append(Method(name=m.text_block(um.find("dcc:name", _NS)),
-                              standard=m.field(um.find("dcc:norm", _NS))))
+        methods.append(Method(name=m.text_block(um.find("dcc:name", _NS)), standard=m.field(um.find("dcc:norm", _NS))))
 
     amends: Field[str] | None = None
     if core is not None:

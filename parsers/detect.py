@@ -108,9 +108,7 @@ def detect_format(data: bytes, filename: str | None = None) -> str:
             raise UnsupportedFormat(f"zip archive that cannot be read: {exc}") from exc
         if "xl/workbook.xml" in names:
             return "xlsx"
-        raise UnsupportedFormat(
-            "zip archive without xl/workbook.xml (not an XLSX workbook)", members=names[:10]
-        )
+        raise UnsupportedFormat("zip archive without xl/workbook.xml (not an XLSX workbook)", members=names[:10])
     if head.startswith((b"\xd0\xcf\x11\xe0", b"\xff\xfe", b"\xfe\xff")):
         what = "legacy .xls (OLE2) workbook" if head.startswith(b"\xd0\xcf") else "UTF-16 text"
         raise UnsupportedFormat(f"{what} is not supported; save as XLSX or UTF-8 CSV")
@@ -128,7 +126,6 @@ def detect_format(data: bytes, filename: str | None = None) -> str:
         return ext
     preview = stripped[:16]
     raise UnsupportedFormat(
-        f"unrecognised content (starts with {preview!r}); "
-        "expected PDF, XLSX, DCC/QIF XML, AQDEF, JSON or CSV",
+        f"unrecognised content (starts with {preview!r}); expected PDF, XLSX, DCC/QIF XML, AQDEF, JSON or CSV",
         starts_with=preview.decode("latin-1"),
     )

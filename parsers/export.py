@@ -63,13 +63,34 @@ def measurement_rows(batch: InspectionBatch) -> Iterator[list[Cell]]:
     ``part_number, part_revision, lot_id, lot_size`` when the batch has them, then every ``extra`` key in
     first-seen order (e.g. ``operator``, ``gauge_id``).
     """
-    batch_cols = [(name, getattr(batch, name)) for name in ("part_number", "part_revision", "lot_id", "lot_size")
-                  if getattr(batch, name) is not None]
+    batch_cols = [
+        (name, getattr(batch, name))
+        for name in ("part_number", "part_revision", "lot_id", "lot_size")
+        if getattr(batch, name) is not None
+    ]
     extra_keys: list[str] = []
     for m in batch.measurements:
         extra_keys.extend(k for k in m.extra if k not in extra_keys)
-    yield ["sample_id", "characteristic", "value", "unit", "uncertainty", "coverage_factor", "measured_at",
-           *(name for name, _v in batch_cols), *extra_keys]
+    yield [
+        "sample_id",
+        "characteristic",
+        "value",
+        "unit",
+        "uncertainty",
+        "coverage_factor",
+        "measured_at",
+        *(name for name, _v in batch_cols),
+        *extra_keys,
+    ]
     for m in batch.measurements:
-        yield [m.sample_id, m.characteristic, m.value, m.unit, m.uncertainty, m.coverage_factor, m.measured_at,
-               *(v for _name, v in batch_cols), *(m.extra.get(k) for k in extra_keys)]
+        yield [
+            m.sample_id,
+            m.characteristic,
+            m.value,
+            m.unit,
+            m.uncertainty,
+            m.coverage_factor,
+            m.measured_at,
+            *(v for _name, v in batch_cols),
+            *(m.extra.get(k) for k in extra_keys),
+        ]

@@ -119,9 +119,7 @@ def _load(data: bytes, limits: Limits) -> Any:
     return doc
 
 
-def _check_keys(
-    obj: Any, pointer: str, required: tuple[str, ...], optional: tuple[str, ...], what: str
-) -> None:
+def _check_keys(obj: Any, pointer: str, required: tuple[str, ...], optional: tuple[str, ...], what: str) -> None:
     if not isinstance(obj, dict):
         raise MalformedInput(f"{what} at {pointer or '/'} must be an object", location=pointer or "/")
     for k in obj:
@@ -160,9 +158,7 @@ def _number(obj: dict[str, Any], key: str, pointer: str, *, required: bool) -> f
     return f
 
 
-def _string(
-    obj: dict[str, Any], key: str, pointer: str, *, required: bool, allow_int: bool = False
-) -> str | None:
+def _string(obj: dict[str, Any], key: str, pointer: str, *, required: bool, allow_int: bool = False) -> str | None:
     v = obj.get(key)
     p = _ptr_join(pointer, key)
     if v is None:

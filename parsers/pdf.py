@@ -46,12 +46,22 @@ from parsers.report_model import (
 
 __all__ = ["check_pdf_streams", "normalise_date", "parse_pdf"]
 
-_RESULT_KEYS = ("quantity", "value", "unit", "uncertainty", "coverage_factor", "coverage_probability",
-                "verdict", "sample_id")
+_RESULT_KEYS = (
+    "quantity",
+    "value",
+    "unit",
+    "uncertainty",
+    "coverage_factor",
+    "coverage_probability",
+    "verdict",
+    "sample_id",
+)
 _K_IN_HEADER = re.compile(r"k\s*=\s*(\d+(?:[.,]\d+)?)", re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"^[-+<>≤≥]?\s*\d+,\d+$")
-_MONTHS = {m: i for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)
+}
 _RANGE_SPLIT = re.compile(r"\s+(?:to|bis|until|-|–|—|~|至)\s+|\s*(?:至|~)\s*")
 
 
@@ -121,8 +131,7 @@ class _Compiled:
             regs.extend(re.compile(p, re.IGNORECASE) for p in spec.patterns)
             self.fields.append((path, spec, regs))
         self.columns = {
-            key: [[t.lower() for t in syn.split()] for syn in syns]
-            for key, syns in profile.results.columns.items()
+            key: [[t.lower() for t in syn.split()] for syn in syns] for key, syns in profile.results.columns.items()
         }
         self.value_re = re.compile(profile.results.value_pattern, re.IGNORECASE)
 
@@ -135,8 +144,13 @@ def _label_regex(label: str) -> str:
 _STREAM_START = re.compile(rb">>\s*stream(?:\r\n|\n|\r)")
 _FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[A-Za-z0-9]+)")
 _FILTER_NAME = re.compile(rb"/([A-Za-z0-9]+)")
-_FILTER_ALIASES = {b"Fl": b"FlateDecode", b"A85": b"ASCII85Decode", b"AHx": b"ASCIIHexDecode",
-                   b"LZW": b"LZWDecode", b"RL": b"RunLengthDecode"}
+_FILTER_ALIASES = {
+    b"Fl": b"FlateDecode",
+    b"A85": b"ASCII85Decode",
+    b"AHx": b"ASCIIHexDecode",
+    b"LZW": b"LZWDecode",
+    b"RL": b"RunLengthDecode",
+}
 _INFLATE_CHUNK = 64 * 1024
 
 
@@ -163,14 +177,18 @@ class _Budget:
             raise LimitExceeded(
                 f"PDF streams inflate to more than max_uncompressed_bytes={self.allowed} "
                 f"(stream at byte {self.where}): refused as a decompression bomb",
-                limit="max_uncompressed_bytes", allowed=self.allowed, actual=f">{self.allowed}",
+                limit="max_uncompressed_bytes",
+                allowed=self.allowed,
+                actual=f">{self.allowed}",
                 location=f"byte {self.where}",
             )
         self.total += n
         if time.monotonic() - self.start > self.max_seconds:
             raise LimitExceeded(
                 f"PDF stream check exceeded max_seconds={self.max_seconds}",
-                limit="max_seconds", allowed=self.max_seconds, actual=round(time.monotonic() - self.start, 2),
+                limit="max_seconds",
+                allowed=self.max_seconds,
+                actual=round(time.monotonic() - self.start, 2),
             )
 
 
@@ -315,12 +333,15 @@ def _count_pages_bounded(doc: Any, limits: Limits, start: float) -> int:
         if count > limits.max_pages:
             raise LimitExceeded(
                 f"PDF page tree has more than max_pages={limits.max_pages} pages",
-                limit="max_pages", allowed=limits.max_pages, actual=f">{limits.max_pages}",
+                limit="max_pages",
+                allowed=limits.max_pages,
+                actual=f">{limits.max_pages}",
             )
         if count % 256 == 0 and time.monotonic() - start > limits.max_seconds:
             raise LimitExceeded(
                 f"PDF page tree walk exceeded max_seconds={limits.max_seconds}",
-                limit="max_seconds", allowed=limits.max_seconds,
+                limit="max_seconds",
+                allowed=limits.max_seconds,
                 actual=round(time.monotonic() - start, 2),
             )
     return count
@@ -409,7 +430,9 @@ def parse_pdf(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
     if len(data) > limits.max_bytes:
         raise LimitExceeded(
             f"PDF is {len(data)} bytes, larger than max_bytes={limits.max_bytes}",
-            limit="max_bytes", allowed=limits.max_bytes, actual=len(data),
+            limit="max_bytes",
+            allowed=limits.max_bytes,
+            actual=len(data),
         )
     if not data.lstrip()[:5].startswith(b"%PDF"):
         raise MalformedInput("not a PDF: the file does not start with %PDF")
@@ -424,12 +447,14 @@ def parse_pdf(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
         rebuilt = _rebuild_xref(data)
         if rebuilt is None:
             pdf.close()
-            raise MalformedInput("PDF cross-reference table does not match the file and no trailer was found "
-                                 "to rebuild it")
+            raise MalformedInput(
+                "PDF cross-reference table does not match the file and no trailer was found to rebuild it"
+            )
         pdf.close()
         pdf = _open(rebuilt)
-        warnings.append("PDF cross-reference table does not match the file; it was rebuilt by scanning the "
-                        "file for objects")
+        warnings.append(
+            "PDF cross-reference table does not match the file; it was rebuilt by scanning the file for objects"
+        )
     try:
         try:
             pages_node = resolve1(pdf.doc.catalog.get("Pages"))
@@ -439,7 +464,9 @@ def parse_pdf(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
         if declared is not None and declared > limits.max_pages:
             raise LimitExceeded(
                 f"PDF declares {declared} pages, more than max_pages={limits.max_pages}",
-                limit="max_pages", allowed=limits.max_pages, actual=declared,
+                limit="max_pages",
+                allowed=limits.max_pages,
+                actual=declared,
             )
         try:
             _count_pages_bounded(pdf.doc, limits, start)
@@ -449,12 +476,16 @@ def parse_pdf(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
         except Exception as exc:
             raise _translate_open_error(exc) from exc
         if not pages:
-            raise MalformedInput("PDF has no pages: its page tree is empty or cannot be reached "
-                                 "(broken catalog, page tree or cross-reference table)")
+            raise MalformedInput(
+                "PDF has no pages: its page tree is empty or cannot be reached "
+                "(broken catalog, page tree or cross-reference table)"
+            )
         if len(pages) > limits.max_pages:
             raise LimitExceeded(
                 f"PDF has {len(pages)} pages, more than max_pages={limits.max_pages}",
-                limit="max_pages", allowed=limits.max_pages, actual=len(pages),
+                limit="max_pages",
+                allowed=limits.max_pages,
+                actual=len(pages),
             )
         from pdfminer.pdfinterp import PDFResourceManager
 
@@ -476,9 +507,7 @@ def _page_has_fonts(page: Any) -> bool:
         return False
 
 
-def _parse_pages(
-    pages: list[Any], *, source: SourceFile, limits: Limits, start: float, rsrcmgr: Any
-) -> LabReport:
+def _parse_pages(pages: list[Any], *, source: SourceFile, limits: Limits, start: float, rsrcmgr: Any) -> LabReport:
     needs_ocr: list[int] = []
     state: _State | None = None
     compiled: _Compiled | None = None
@@ -489,7 +518,10 @@ def _parse_pages(
         if elapsed > limits.max_seconds:
             raise LimitExceeded(
                 f"PDF parsing exceeded max_seconds={limits.max_seconds} before page {index}",
-                limit="max_seconds", allowed=limits.max_seconds, actual=round(elapsed, 2), page=index,
+                limit="max_seconds",
+                allowed=limits.max_seconds,
+                actual=round(elapsed, 2),
+                page=index,
             )
         if stopped_at is not None:
             if not _page_has_fonts(page):
@@ -500,8 +532,9 @@ def _parse_pages(
         except RecursionError as exc:
             raise HostileInput(f"PDF page {index} content is recursive; refused", page=index) from exc
         except Exception as exc:
-            raise MalformedInput(f"PDF page {index} cannot be read: {type(exc).__name__}: {exc}",
-                                 location=f"page {index}", page=index) from exc
+            raise MalformedInput(
+                f"PDF page {index} cannot be read: {type(exc).__name__}: {exc}", location=f"page {index}", page=index
+            ) from exc
         finally:
             page.close()
         if not words:
@@ -515,9 +548,7 @@ def _parse_pages(
         assert compiled is not None
         rotated = sum(1 for w in words if not w.upright)
         if rotated * 2 > len(words):
-            state.warnings.append(
-                f"page {index}: most text is rotated (non-upright); fields on it may be missed"
-            )
+            state.warnings.append(f"page {index}: most text is rotated (non-upright); fields on it may be missed")
         for line in lines:
             _consume(line, state, compiled)
         if _complete(state, compiled) and index < len(pages):
@@ -629,8 +660,7 @@ def _match_columns(line: Line, compiled: _Compiled) -> list[_Column]:
         if best:
             i, n = best
             taken.update(range(i, i + n))
-            cols.append(_Column(key=key, x0=line.words[i].x0,
-                                header=" ".join(w.text for w in line.words[i : i + n])))
+            cols.append(_Column(key=key, x0=line.words[i].x0, header=" ".join(w.text for w in line.words[i : i + n])))
     return sorted(cols, key=lambda c: c.x0)
 
 
@@ -645,7 +675,7 @@ def _try_header(line: Line, state: _State, compiled: _Compiled) -> bool:
     coverage: Field[str] | None = None
     for col in cols:
         if col.key == "uncertainty":
-            mk = _K_IN_HEADER.search(line.text[line.text.find(col.header):])
+            mk = _K_IN_HEADER.search(line.text[line.text.find(col.header) :])
             if mk:
                 coverage = Field[str](value=mk.group(1).replace(",", "."), provenance=_prov(state, line))
     if state.table is not None and state.table.rows:
@@ -721,17 +751,20 @@ def _build(state: _State, *, pages: int, needs_ocr: list[int]) -> LabReport:
             methods[i] = methods[i].model_copy(update={"name": name})
         else:
             methods.append(Method(name=name))
-    item = ReportItem(id=one("items[0].id"), description=one("items[0].description"),
-                      condition=one("items[0].condition"))
+    item = ReportItem(
+        id=one("items[0].id"), description=one("items[0].description"), condition=one("items[0].condition")
+    )
     persons: list[Person] = []
     roles = many("authorised_by[].role")
     for i, name in enumerate(many("authorised_by[].name")):
         m = re.match(r"^(?P<name>.+?)\s*\((?P<role>[^()]+)\)$", name.value)
         if m:
-            persons.append(Person(
-                name=Field[str](value=m.group("name"), provenance=name.provenance),
-                role=Field[str](value=m.group("role"), provenance=name.provenance),
-            ))
+            persons.append(
+                Person(
+                    name=Field[str](value=m.group("name"), provenance=name.provenance),
+                    role=Field[str](value=m.group("role"), provenance=name.provenance),
+                )
+            )
         else:
             persons.append(Person(name=name, role=roles[i] if i < len(roles) else None))
     external = many("external_providers[]")

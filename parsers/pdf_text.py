@@ -164,8 +164,13 @@ def words_of_page_fast(page: Any, rsrcmgr: Any) -> list[Word]:
 def _emit(cur: list[tuple[float, float, float, float, str, bool]], words: list[Word]) -> None:
     if not cur:
         return
-    words.append(Word(
-        "".join(c[4] for c in cur),
-        min(c[1] for c in cur), min(c[0] for c in cur), max(c[2] for c in cur), max(c[3] for c in cur),
-        sum(1 for c in cur if c[5]) * 2 >= len(cur),
-    ))
+    words.append(
+        Word(
+            "".join(c[4] for c in cur),
+            min(c[1] for c in cur),
+            min(c[0] for c in cur),
+            max(c[2] for c in cur),
+            max(c[3] for c in cur),
+            sum(1 for c in cur if c[5]) * 2 >= len(cur),
+        )
+    )

@@ -66,9 +66,7 @@ def _float(el: etree._Element | None) -> float | None:
     try:
         v = float(t)
     except ValueError:
-        raise InvalidValue(
-            f"{xpath_of(el)}: {t!r} is not a number", location=xpath_of(el)
-        ) from None
+        raise InvalidValue(f"{xpath_of(el)}: {t!r} is not a number", location=xpath_of(el)) from None
     if not math.isfinite(v):
         raise InvalidValue(f"{xpath_of(el)}: {t!r} is not finite", location=xpath_of(el))
     return v
@@ -150,9 +148,7 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
                 lower_limit=lower,
                 upper_limit=upper,
                 unit=angular_unit if qif_type.startswith("Angle") else linear_unit,
-                provenance=Provenance(file_sha256=sha, kind="xml", xpath=xpath_of(item))
-                if item is not None
-                else None,
+                provenance=Provenance(file_sha256=sha, kind="xml", xpath=xpath_of(item)) if item is not None else None,
             )
         return name
 

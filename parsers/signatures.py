@@ -61,10 +61,12 @@ def _registry(info: SignatureInfo, trusted_signers: Mapping[str, str] | None) ->
     if lab_id is not None:
         return info.model_copy(update={"lab_id": lab_id})
     if info.verdict == "intact":
-        return info.model_copy(update={
-            "verdict": "untrusted_signer",
-            "detail": "signer certificate fingerprint is not registered to any lab",
-        })
+        return info.model_copy(
+            update={
+                "verdict": "untrusted_signer",
+                "detail": "signer certificate fingerprint is not registered to any lab",
+            }
+        )
     return info
 
 
@@ -88,9 +90,7 @@ def verify_pdf_signature(
     if not sigs:
         return SignatureInfo(verdict="unsigned")
     sig = sigs[-1]
-    roots = [
-        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in _load_roots(trust_roots)
-    ]
+    roots = [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in _load_roots(trust_roots)]
     ctx = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
     try:
         status = validate_pdf_signature(sig, ctx)
@@ -101,8 +101,9 @@ def verify_pdf_signature(
     fp = _fingerprint(cert.dump()) if cert is not None else None
     base = SignatureInfo(verdict="intact", signer_subject=subject, signer_sha256=fp)
     if not status.intact:
-        return base.model_copy(update={"verdict": "modified_after_signing",
-                                       "detail": "signed byte range does not match the signed digest"})
+        return base.model_copy(
+            update={"verdict": "modified_after_signing", "detail": "signed byte range does not match the signed digest"}
+        )
     if not status.valid:
         return base.model_copy(update={"verdict": "invalid", "detail": "cryptographic signature does not verify"})
     from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -111,13 +112,17 @@ def verify_pdf_signature(
         status.modification_level is None or status.modification_level.name not in {"NONE", "LTA_UPDATES"}
     )
     if modified:
-        return base.model_copy(update={
-            "verdict": "modified_after_signing",
-            "detail": f"content appended after signing ({status.modification_level})",
-        })
+        return base.model_copy(
+            update={
+                "verdict": "modified_after_signing",
+                "detail": f"content appended after signing ({status.modification_level})",
+            }
+        )
     if not status.trusted:
-        return _registry(base.model_copy(update={
-            "verdict": "untrusted_signer", "detail": "signer does not chain to a trust root"}), trusted_signers)
+        return _registry(
+            base.model_copy(update={"verdict": "untrusted_signer", "detail": "signer does not chain to a trust root"}),
+            trusted_signers,
+        )
     return _registry(base, trusted_signers)
 
 
@@ -143,8 +148,9 @@ def verify_dcc_signature(
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
         return SignatureInfo(verdict="invalid", detail=f"signer certificate unreadable: {exc}")
-    base = SignatureInfo(verdict="intact", signer_subject=cert.subject.rfc4514_string(),
-                         signer_sha256=_fingerprint(der))
+    base = SignatureInfo(
+        verdict="intact", signer_subject=cert.subject.rfc4514_string(), signer_sha256=_fingerprint(der)
+    )
     try:
         XMLVerifier().verify(data, x509_cert=cert)
     except InvalidDigest as exc:
@@ -152,8 +158,10 @@ def verify_dcc_signature(
     except (InvalidSignature, InvalidInput) as exc:
         return base.model_copy(update={"verdict": "invalid", "detail": str(exc)})
     if not _chains_to(cert, _load_roots(trust_roots)):
-        return _registry(base.model_copy(update={
-            "verdict": "untrusted_signer", "detail": "signer does not chain to a trust root"}), trusted_signers)
+        return _registry(
+            base.model_copy(update={"verdict": "untrusted_signer", "detail": "signer does not chain to a trust root"}),
+            trusted_signers,
+        )
     return _registry(base, trusted_signers)
 
 

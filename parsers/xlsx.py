@@ -68,8 +68,9 @@ def _sheet_batch(
     if header is None:
         raise EmptyInput(f"sheet {sheet!r} is empty", location=f"sheet {sheet!r}")
     try:
-        return table_to_batch(header, rows, source=source, limits=limits, pad_short_rows=True, warnings=warns,
-                              deadline=deadline)
+        return table_to_batch(
+            header, rows, source=source, limits=limits, pad_short_rows=True, warnings=warns, deadline=deadline
+        )
     except ParseError as exc:
         exc.location = f"sheet {sheet!r}, {exc.location}" if exc.location else f"sheet {sheet!r}"
         exc.facts.setdefault("sheet", sheet)
@@ -110,8 +111,7 @@ def parse_xlsx(data: bytes, *, source: SourceFile, limits: Limits = Limits()) ->
                         continue
                     ws = wb[name]
                     ws.reset_dimensions()  # a wrong <dimension> must not truncate rows
-                    part = _sheet_batch(ws, source=source, limits=limits, warns=warns, sheet=name,
-                                        deadline=deadline)
+                    part = _sheet_batch(ws, source=source, limits=limits, warns=warns, sheet=name, deadline=deadline)
                     if result is None:
                         result = part
                     else:
@@ -125,7 +125,13 @@ def parse_xlsx(data: bytes, *, source: SourceFile, limits: Limits = Limits()) ->
     except DefusedXmlException as exc:
         raise HostileInput(f"XLSX contains forbidden XML constructs: {exc}") from exc
     except (
-        InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError,
+        InvalidFileException,
+        zipfile.BadZipFile,
+        KeyError,
+        ValueError,
+        TypeError,
+        OSError,
+        EOFError,
         SyntaxError,  # xml.etree ParseError and lxml XMLSyntaxError
         IndexError,
     ) as exc:

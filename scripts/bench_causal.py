@@ -108,29 +108,39 @@ def measure_ranking(quick: bool) -> dict[str, Any]:
         sc_r += m_sc
         sh_r += m_sh
         out["models"][name] = {
-            "variables": len(scm.variables), "cases": len(cases),
-            "top1": float(np.mean([r == 1 for r in m_r])), "top3": float(np.mean([r <= 3 for r in m_r])),
+            "variables": len(scm.variables),
+            "cases": len(cases),
+            "top1": float(np.mean([r == 1 for r in m_r])),
+            "top3": float(np.mean([r <= 3 for r in m_r])),
             "baseline_scores_top1": frac(m_sc, 1),
             "baseline_shapley_top1": frac(m_sh, 1),
-            "by_kind_top1": {k: float(np.mean([r == 1 for r, c in zip(m_r, cases, strict=True) if c.kind == k]))
-                             for k in sorted({c.kind for c in cases})},
+            "by_kind_top1": {
+                k: float(np.mean([r == 1 for r, c in zip(m_r, cases, strict=True) if c.kind == k]))
+                for k in sorted({c.kind for c in cases})
+            },
         }
         print(name, out["models"][name], flush=True)
+
     def ms(xs: list[float], q: float) -> float | None:
         return float(np.percentile(np.array(xs) * 1e3, q)) if xs else None
 
-    out.update({
-        "cases": len(ours_r), "graph": "true",
-        "top1": float(np.mean([r == 1 for r in ours_r])), "top3": float(np.mean([r <= 3 for r in ours_r])),
-        "latency_ms_p50": ms(ours_lat, 50), "latency_ms_p95": ms(ours_lat, 95),
-        "baseline_scores_top1": frac(sc_r, 1),
-        "baseline_scores_top3": frac(sc_r, 3),
-        "baseline_scores_latency_ms_p50": ms(sc_lat, 50),
-        "baseline_shapley_cases": len(sh_r),
-        "baseline_shapley_top1": frac(sh_r, 1),
-        "baseline_shapley_top3": frac(sh_r, 3),
-        "baseline_shapley_latency_ms_p50": ms(sh_lat, 50),
-    })
+    out.update(
+        {
+            "cases": len(ours_r),
+            "graph": "true",
+            "top1": float(np.mean([r == 1 for r in ours_r])),
+            "top3": float(np.mean([r <= 3 for r in ours_r])),
+            "latency_ms_p50": ms(ours_lat, 50),
+            "latency_ms_p95": ms(ours_lat, 95),
+            "baseline_scores_top1": frac(sc_r, 1),
+            "baseline_scores_top3": frac(sc_r, 3),
+            "baseline_scores_latency_ms_p50": ms(sc_lat, 50),
+            "baseline_shapley_cases": len(sh_r),
+            "baseline_shapley_top1": frac(sh_r, 1),
+            "baseline_shapley_top3": frac(sh_r, 3),
+            "baseline_shapley_latency_ms_p50": ms(sh_lat, 50),
+        }
+    )
     if sh_lat:
         out["speedup_vs_shapley_p50"] = out["baseline_shapley_latency_ms_p50"] / out["latency_ms_p50"]
     return out
@@ -175,10 +185,17 @@ def measure_alarm(quick: bool, runs: int = 3) -> dict[str, Any]:
         ours_s.append(a)
         base_s.append(b)
         ratios.append(b / a)
-    return {"alarm_rows": len(df), "alarm_skeleton_f1": f1_ours, "alarm_seconds": float(np.median(ours_s)),
-            "baseline_pgmpy_pc_f1": f1_base, "baseline_pgmpy_pc_seconds": float(np.median(base_s)),
-            "alarm_speedup_median": float(np.median(ratios)), "alarm_runs": runs,
-            "alarm_seconds_runs": ours_s, "baseline_pgmpy_pc_seconds_runs": base_s}
+    return {
+        "alarm_rows": len(df),
+        "alarm_skeleton_f1": f1_ours,
+        "alarm_seconds": float(np.median(ours_s)),
+        "baseline_pgmpy_pc_f1": f1_base,
+        "baseline_pgmpy_pc_seconds": float(np.median(base_s)),
+        "alarm_speedup_median": float(np.median(ratios)),
+        "alarm_runs": runs,
+        "alarm_seconds_runs": ours_s,
+        "baseline_pgmpy_pc_seconds_runs": base_s,
+    }
 
 
 def measure_refresh(quick: bool) -> dict[str, Any]:
@@ -189,14 +206,22 @@ def measure_refresh(quick: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     g0 = learner.fit(scm.sample(rows, seed=1))
     learn_s = time.perf_counter() - t0
-    sensor = next(v for v in scm.variables if scm.by_name[v].tier.value == "equipment"
-                  and any(True for _ in scm.graph.successors(v)))
+    sensor = next(
+        v
+        for v in scm.variables
+        if scm.by_name[v].tier.value == "equipment" and any(True for _ in scm.graph.successors(v))
+    )
     res = learner.refresh(scm.sample(rows, seed=2, fault=Fault("stuck_sensor", sensor, 0.0, 0)))
     true = {frozenset(e) for e in scm.edges}
-    return {"refresh_vars": n_vars, "refresh_rows": rows, "learn_200vars_seconds": learn_s,
-            "learn_200vars_skeleton_f1": _f1(true, g0.skeleton()),
-            "refresh_200vars_seconds": res.seconds, "refresh_changed_variables": len(res.changed_variables),
-            "refresh_pairs_retested": res.pairs_retested}
+    return {
+        "refresh_vars": n_vars,
+        "refresh_rows": rows,
+        "learn_200vars_seconds": learn_s,
+        "learn_200vars_skeleton_f1": _f1(true, g0.skeleton()),
+        "refresh_200vars_seconds": res.seconds,
+        "refresh_changed_variables": len(res.changed_variables),
+        "refresh_pairs_retested": res.pairs_retested,
+    }
 
 
 def measure_causal(quick: bool = False) -> dict[str, Any]:

@@ -28,15 +28,22 @@ def _csv_bytes(rows: int) -> bytes:
     chars = ("bore_diameter", "flatness", "length", "width")
     for i in range(rows):
         s, c = divmod(i, len(chars))
-        out.append(f"S{s:06d};{chars[c]};{12 + (i % 97) / 1000:.3f}".replace(".", ",")
-                   + ";mm;0,004;2;2025-03-04T08:15:00")
+        out.append(
+            f"S{s:06d};{chars[c]};{12 + (i % 97) / 1000:.3f}".replace(".", ",") + ";mm;0,004;2;2025-03-04T08:15:00"
+        )
     return ("\n".join(out) + "\n").encode()
 
 
 def _json_bytes(rows: int) -> bytes:
     ms = [
-        {"sample_id": f"S{i // 4:06d}", "characteristic": f"c{i % 4}", "value": 12 + (i % 97) / 1000,
-         "unit": "mm", "uncertainty": 0.004, "coverage_factor": 2}
+        {
+            "sample_id": f"S{i // 4:06d}",
+            "characteristic": f"c{i % 4}",
+            "value": 12 + (i % 97) / 1000,
+            "unit": "mm",
+            "uncertainty": 0.004,
+            "coverage_factor": 2,
+        }
         for i in range(rows)
     ]
     return json.dumps({"lot_id": "L1", "measurements": ms}).encode()

@@ -38,11 +38,14 @@ CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 
 #: every shipped version of the default model and how it is built (all on the same seeded data)
 SHIPPED_VERSIONS: dict[str, dict[str, Any]] = {
-    "1.0.0": {"kind": "isolation_forest",
-              "params": {"n_estimators": 100, "max_samples": 256, "threshold_quantile": 0.005, "random_state": 0}},
-    "2.0.0": {"kind": "pca_mahalanobis",
-              "params": {"n_leading": 1, "lead_quantile": 0.99, "full_quantile": 0.999,
-                         "threshold_quantile": 0.005}},
+    "1.0.0": {
+        "kind": "isolation_forest",
+        "params": {"n_estimators": 100, "max_samples": 256, "threshold_quantile": 0.005, "random_state": 0},
+    },
+    "2.0.0": {
+        "kind": "pca_mahalanobis",
+        "params": {"n_leading": 1, "lead_quantile": 0.99, "full_quantile": 0.999, "threshold_quantile": 0.005},
+    },
 }
 
 
@@ -51,8 +54,9 @@ def build_model(version: str) -> IsolationForestModel | PcaMahalanobisModel:
     try:
         spec = SHIPPED_VERSIONS[version]
     except KeyError:
-        raise InvalidInput(f"unknown shipped version {version!r} (known: {', '.join(SHIPPED_VERSIONS)})",
-                           field="version") from None
+        raise InvalidInput(
+            f"unknown shipped version {version!r} (known: {', '.join(SHIPPED_VERSIONS)})", field="version"
+        ) from None
     if spec["kind"] == "isolation_forest":
         return IsolationForestModel(**spec["params"])
     return PcaMahalanobisModel(**spec["params"])
@@ -87,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="retrain in a temp dir and compare with the shipped file")
     ap.add_argument("--out", type=Path, default=None, help="registry root to write to")
-    ap.add_argument("--version", default=DEFAULT_MODEL_VERSION, choices=sorted(SHIPPED_VERSIONS),
-                    help=f"version to build (default {DEFAULT_MODEL_VERSION})")
+    ap.add_argument(
+        "--version",
+        default=DEFAULT_MODEL_VERSION,
+        choices=sorted(SHIPPED_VERSIONS),
+        help=f"version to build (default {DEFAULT_MODEL_VERSION})",
+    )
     args = ap.parse_args(argv)
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:

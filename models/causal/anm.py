@@ -33,8 +33,7 @@ __all__ = ["AdditiveNoiseModel", "Mechanism"]
 _MIN_ROWS = 30
 
 
-def _features(z: np.ndarray, degree: int, lo: np.ndarray | None = None,
-              hi: np.ndarray | None = None) -> np.ndarray:
+def _features(z: np.ndarray, degree: int, lo: np.ndarray | None = None, hi: np.ndarray | None = None) -> np.ndarray:
     """Polynomial features of standardised parents ``z`` (rows x k).
 
     Linear, square and pairwise-product terms use ``z`` as is; only the cubic term uses ``z`` clipped
@@ -143,8 +142,17 @@ class AdditiveNoiseModel(AnalysisModel):
             parents = tuple(sorted(g.predecessors(name), key=self.index.__getitem__))
             y = x[:, j]
             if not parents:
-                mech = Mechanism(name, (), np.array([], dtype=int), 0, np.empty(0), np.empty(0), np.empty(0),
-                                 float(y.mean()), float(max(y.std(), 1e-12)))
+                mech = Mechanism(
+                    name,
+                    (),
+                    np.array([], dtype=int),
+                    0,
+                    np.empty(0),
+                    np.empty(0),
+                    np.empty(0),
+                    float(y.mean()),
+                    float(max(y.std(), 1e-12)),
+                )
             else:
                 pidx = np.array([self.index[p] for p in parents])
                 mu, sd = x[:, pidx].mean(axis=0), np.maximum(x[:, pidx].std(axis=0), 1e-12)
@@ -200,8 +208,13 @@ class AdditiveNoiseModel(AnalysisModel):
             n[:, j] = x[:, j] - m.predict(x)
         return n
 
-    def propagate(self, noise: np.ndarray, fixed: Mapping[int, np.ndarray | float] | None = None,
-                  nodes: Sequence[int] | None = None, base: np.ndarray | None = None) -> np.ndarray:
+    def propagate(
+        self,
+        noise: np.ndarray,
+        fixed: Mapping[int, np.ndarray | float] | None = None,
+        nodes: Sequence[int] | None = None,
+        base: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Prediction: values from noises in topological order; ``fixed`` columns are held (do()).
 
         ``nodes`` restricts recomputation to those column indices (in topological order); other
@@ -209,7 +222,7 @@ class AdditiveNoiseModel(AnalysisModel):
         """
         x = np.array(base, dtype=float, copy=True) if base is not None else np.zeros_like(noise)
         fixed = fixed or {}
-        for j in (range(len(self.order)) if nodes is None else nodes):
+        for j in range(len(self.order)) if nodes is None else nodes:
             if j in fixed:
                 x[:, j] = fixed[j]
             else:
@@ -240,9 +253,13 @@ class AdditiveNoiseModel(AnalysisModel):
         assert self.graph is not None
         if self._version is not None:
             return self._version
-        params = {"graph_sha256": self.graph.sha256, "data_sha256": self.data_sha256,
-                  "max_degree": self.max_degree, "seed": self.seed,
-                  "degrees": {m.name: m.degree for m in self.mechanisms}}
+        params = {
+            "graph_sha256": self.graph.sha256,
+            "data_sha256": self.data_sha256,
+            "max_degree": self.max_degree,
+            "seed": self.seed,
+            "degrees": {m.name: m.degree for m in self.mechanisms},
+        }
         body = {**params, "coef": {m.name: [float(c) for c in m.coef] + [m.intercept] for m in self.mechanisms}}
         version = ModelVersion(name=self.name, version="1", sha256=sha256_json(body), params=params)
         self._version = version

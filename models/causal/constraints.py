@@ -106,12 +106,12 @@ class CausalConstraints:
             for u, v in edges:
                 for n in (u, v):
                     if n not in self.tiers:
-                        raise ConstraintError(f"{kind} edge {u}->{v} names unknown variable {n!r}",
-                                              field=kind)
+                        raise ConstraintError(f"{kind} edge {u}->{v} names unknown variable {n!r}", field=kind)
         for u, v in self.required:
             if not self._allowed_by_tiers(u, v) or (u, v) in self.forbidden:
-                raise ConstraintError(f"required edge {u}->{v} is forbidden by tiers or forbidden list",
-                                      field="required")
+                raise ConstraintError(
+                    f"required edge {u}->{v} is forbidden by tiers or forbidden list", field="required"
+                )
         for name in self.specs:
             if name not in self.tiers:
                 raise ConstraintError(f"spec given for unknown variable {name!r}", field="variables")
@@ -227,8 +227,7 @@ class CausalConstraints:
                 tiers[str(name)] = Tier(spec["tier"])
             except ValueError:
                 raise ConstraintError(
-                    f"variable {name!r} has unknown tier {spec['tier']!r} "
-                    f"(expected one of {[t.value for t in Tier]})",
+                    f"variable {name!r} has unknown tier {spec['tier']!r} (expected one of {[t.value for t in Tier]})",
                     field=f"variables.{name}.tier",
                 ) from None
             if "nominal" in spec:
@@ -237,8 +236,7 @@ class CausalConstraints:
                 lsl = None if spec.get("lsl") is None else float(spec["lsl"])
                 usl = None if spec.get("usl") is None else float(spec["usl"])
                 if lsl is not None and usl is not None and lsl >= usl:
-                    raise ConstraintError(f"variable {name!r}: lsl {lsl} >= usl {usl}",
-                                          field=f"variables.{name}")
+                    raise ConstraintError(f"variable {name!r}: lsl {lsl} >= usl {usl}", field=f"variables.{name}")
                 specs[str(name)] = Spec(lsl, usl)
             if "unit" in spec:
                 units[str(name)] = str(spec["unit"])

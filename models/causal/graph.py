@@ -112,17 +112,23 @@ class CausalGraph:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form including the hash and the descriptive metadata."""
         d = self.identity()
-        d.update({"sha256": self.sha256, "method": self.method, "params": dict(self.params),
-                  "created_at": self.created_at})
+        d.update(
+            {"sha256": self.sha256, "method": self.method, "params": dict(self.params), "created_at": self.created_at}
+        )
         return d
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> CausalGraph:
         """Inverse of :meth:`to_dict`; checks the recorded hash when present."""
-        g = cls(tuple(doc["variables"]), tuple((str(u), str(v)) for u, v in doc["edges"]),
-                constraints_sha256=doc.get("constraints_sha256", ""), data_sha256=doc.get("data_sha256", ""),
-                method=doc.get("method", ""), params=doc.get("params", {}),
-                created_at=doc.get("created_at", ""))
+        g = cls(
+            tuple(doc["variables"]),
+            tuple((str(u), str(v)) for u, v in doc["edges"]),
+            constraints_sha256=doc.get("constraints_sha256", ""),
+            data_sha256=doc.get("data_sha256", ""),
+            method=doc.get("method", ""),
+            params=doc.get("params", {}),
+            created_at=doc.get("created_at", ""),
+        )
         if "sha256" in doc and doc["sha256"] != g.sha256:
             raise ModelIntegrityError("<graph document>", str(doc["sha256"]), g.sha256)
         return g

@@ -26,8 +26,14 @@ from models.causal.anm import AdditiveNoiseModel
 from models.causal.constraints import Spec
 from models.errors import InvalidInput
 
-__all__ = ["CounterfactualResult", "InterventionResult", "SafeDomainResult", "counterfactual", "do_effect",
-           "safe_domain"]
+__all__ = [
+    "CounterfactualResult",
+    "InterventionResult",
+    "SafeDomainResult",
+    "counterfactual",
+    "do_effect",
+    "safe_domain",
+]
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,15 @@ def _require_spec(anm: AdditiveNoiseModel, name: str, spec: Spec | None) -> Spec
     return s
 
 
-def do_effect(anm: AdditiveNoiseModel, interventions: Mapping[str, float], characteristic: str, *,
-              n: int = 2000, seed: int = 0, spec: Spec | None = None) -> InterventionResult:
+def do_effect(
+    anm: AdditiveNoiseModel,
+    interventions: Mapping[str, float],
+    characteristic: str,
+    *,
+    n: int = 2000,
+    seed: int = 0,
+    spec: Spec | None = None,
+) -> InterventionResult:
     """Monte-Carlo ``do(interventions)`` effect on ``characteristic`` (deterministic by ``seed``)."""
     anm._check_fitted()
     t = anm.idx(characteristic)
@@ -90,14 +103,26 @@ def do_effect(anm: AdditiveNoiseModel, interventions: Mapping[str, float], chara
     s = anm.spec_for(characteristic, spec)
     p_in = None if s is None else float(np.mean([s.contains(v) for v in y]))
     qs = np.quantile(y, [0.05, 0.5, 0.95])
-    return InterventionResult(characteristic, {k: float(v) for k, v in interventions.items()}, float(y.mean()),
-                              float(y.std()), {"q05": float(qs[0]), "q50": float(qs[1]), "q95": float(qs[2])},
-                              p_in, n)
+    return InterventionResult(
+        characteristic,
+        {k: float(v) for k, v in interventions.items()},
+        float(y.mean()),
+        float(y.std()),
+        {"q05": float(qs[0]), "q50": float(qs[1]), "q95": float(qs[2])},
+        p_in,
+        n,
+    )
 
 
-def counterfactual(anm: AdditiveNoiseModel, observation: Mapping[str, float] | pd.Series,
-                   interventions: Mapping[str, float | tuple[float, float]], characteristic: str, *,
-                   spec: Spec | None = None, grid: int = 101) -> CounterfactualResult:
+def counterfactual(
+    anm: AdditiveNoiseModel,
+    observation: Mapping[str, float] | pd.Series,
+    interventions: Mapping[str, float | tuple[float, float]],
+    characteristic: str,
+    *,
+    spec: Spec | None = None,
+    grid: int = 101,
+) -> CounterfactualResult:
     """Abduction-action-prediction for one unit; ranges are integrated uniformly (midpoint grid)."""
     anm._check_fitted()
     t = anm.idx(characteristic)
@@ -128,14 +153,27 @@ def counterfactual(anm: AdditiveNoiseModel, observation: Mapping[str, float] | p
     s = anm.spec_for(characteristic, spec)
     value = float(y[-1])
     return CounterfactualResult(
-        characteristic, float(x[0, t]), value, None if s is None else s.contains(value),
+        characteristic,
+        float(x[0, t]),
+        value,
+        None if s is None else s.contains(value),
         None if s is None else float(np.mean([s.contains(v) for v in y[:-1]])),
-        float(y[:-1].min()), float(y[:-1].max()), dict(interventions))
+        float(y[:-1].min()),
+        float(y[:-1].max()),
+        dict(interventions),
+    )
 
 
-def safe_domain(anm: AdditiveNoiseModel, observation: Mapping[str, float] | pd.Series, variables: Sequence[str],
-                characteristic: str, *, spec: Spec | None = None,
-                ranges: Mapping[str, tuple[float, float]] | None = None, grid: int = 41) -> SafeDomainResult:
+def safe_domain(
+    anm: AdditiveNoiseModel,
+    observation: Mapping[str, float] | pd.Series,
+    variables: Sequence[str],
+    characteristic: str,
+    *,
+    spec: Spec | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    grid: int = 41,
+) -> SafeDomainResult:
     """Is the unit's current combination of ``variables`` (2-3) inside the in-spec region, and how far
     from its boundary? Distance in training-sd units of the variables, positive inside."""
     anm._check_fitted()
@@ -167,8 +205,15 @@ def safe_domain(anm: AdditiveNoiseModel, observation: Mapping[str, float] | pd.S
     mg = margin(pts)
     opposite = pts[(mg >= 0) != inside]
     if len(opposite) == 0:
-        return SafeDomainResult(characteristic, tuple(variables), dict(zip(variables, map(float, x0), strict=True)),
-                                inside, math.inf if inside else -math.inf, None, "grid: no boundary in box")
+        return SafeDomainResult(
+            characteristic,
+            tuple(variables),
+            dict(zip(variables, map(float, x0), strict=True)),
+            inside,
+            math.inf if inside else -math.inf,
+            None,
+            "grid: no boundary in box",
+        )
     # bisection along rays to every opposite grid point (vectorised)
     lo_t, hi_t = np.zeros(len(opposite)), np.ones(len(opposite))
     d = opposite - x0
@@ -196,7 +241,12 @@ def safe_domain(anm: AdditiveNoiseModel, observation: Mapping[str, float] | pd.S
         cand = x0 + u * sd
         if abs(float(margin(cand[None, :])[0])) <= 1e-6 * max(1.0, abs(m0)) and np.linalg.norm(u) < best_d:
             best, best_d = cand, float(np.linalg.norm(u))
-    return SafeDomainResult(characteristic, tuple(variables), dict(zip(variables, map(float, x0), strict=True)),
-                            inside, best_d if inside else -best_d,
-                            dict(zip(variables, map(float, best), strict=True)),
-                            f"grid {grid}^{len(idx)} + ray bisection + Hasofer-Lind refinement")
+    return SafeDomainResult(
+        characteristic,
+        tuple(variables),
+        dict(zip(variables, map(float, x0), strict=True)),
+        inside,
+        best_d if inside else -best_d,
+        dict(zip(variables, map(float, best), strict=True)),
+        f"grid {grid}^{len(idx)} + ray bisection + Hasofer-Lind refinement",
+    )

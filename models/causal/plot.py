@@ -21,12 +21,23 @@ from models.errors import InvalidInput
 
 __all__ = ["plot_graph"]
 
-_TIER_COLOURS = {Tier.MATERIAL: "#c7e9c0", Tier.ENVIRONMENT: "#c6dbef", Tier.EQUIPMENT: "#fdd0a2",
-                 Tier.PROCESS: "#dadaeb", Tier.QUALITY: "#fcbba1"}
+_TIER_COLOURS = {
+    Tier.MATERIAL: "#c7e9c0",
+    Tier.ENVIRONMENT: "#c6dbef",
+    Tier.EQUIPMENT: "#fdd0a2",
+    Tier.PROCESS: "#dadaeb",
+    Tier.QUALITY: "#fcbba1",
+}
 
 
-def plot_graph(graph: CausalGraph, tiers: Mapping[str, Tier], report: RootCauseReport | None = None, *,
-               fmt: str = "svg", title: str | None = None) -> bytes:
+def plot_graph(
+    graph: CausalGraph,
+    tiers: Mapping[str, Tier],
+    report: RootCauseReport | None = None,
+    *,
+    fmt: str = "svg",
+    title: str | None = None,
+) -> bytes:
     """Draw ``graph`` with one column per tier; highlight ``report``'s characteristic and top path."""
     if fmt not in ("svg", "png"):
         raise InvalidInput(f"fmt must be 'svg' or 'png', got {fmt!r}", field="fmt")
@@ -53,29 +64,61 @@ def plot_graph(graph: CausalGraph, tiers: Mapping[str, Tier], report: RootCauseR
             top = report.top.variable
             p = report.top.path
             path_edges = set(itertools.pairwise(p))
-        nx.draw_networkx_edges(g, pos, ax=ax, edgelist=[e for e in g.edges if e not in path_edges],
-                               edge_color="#999999", arrows=True, arrowsize=10, width=0.8,
-                               connectionstyle="arc3,rad=0.08", node_size=900)
+        nx.draw_networkx_edges(
+            g,
+            pos,
+            ax=ax,
+            edgelist=[e for e in g.edges if e not in path_edges],
+            edge_color="#999999",
+            arrows=True,
+            arrowsize=10,
+            width=0.8,
+            connectionstyle="arc3,rad=0.08",
+            node_size=900,
+        )
         if path_edges:
-            nx.draw_networkx_edges(g, pos, ax=ax, edgelist=sorted(path_edges), edge_color="#d62728",
-                                   arrows=True, arrowsize=16, width=2.8, connectionstyle="arc3,rad=0.08",
-                                   node_size=900)
+            nx.draw_networkx_edges(
+                g,
+                pos,
+                ax=ax,
+                edgelist=sorted(path_edges),
+                edge_color="#d62728",
+                arrows=True,
+                arrowsize=16,
+                width=2.8,
+                connectionstyle="arc3,rad=0.08",
+                node_size=900,
+            )
         edgecolors = ["#d62728" if n in (target, top) else "#555555" for n in g.nodes]
         widths = [3.0 if n in (target, top) else 0.8 for n in g.nodes]
-        nx.draw_networkx_nodes(g, pos, ax=ax, node_color=colours, edgecolors=edgecolors, linewidths=widths,
-                               node_size=900)
+        nx.draw_networkx_nodes(
+            g, pos, ax=ax, node_color=colours, edgecolors=edgecolors, linewidths=widths, node_size=900
+        )
         labels = {n: n.replace("_", "\n") for n in g.nodes}
         nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=6)
         for t, i in order.items():
             xs = [pos[n][0] for n in g.nodes if g.nodes[n]["layer"] // 100 == i]
             if xs:
-                ax.text(float(sum(xs) / len(xs)), 1.08, t.value, ha="center", fontsize=9, fontweight="bold",
-                        transform=ax.get_xaxis_transform())
+                ax.text(
+                    float(sum(xs) / len(xs)),
+                    1.08,
+                    t.value,
+                    ha="center",
+                    fontsize=9,
+                    fontweight="bold",
+                    transform=ax.get_xaxis_transform(),
+                )
         if report is not None:
             lines = [f"{c.rank}. {c.variable}  z={c.z:+.1f}  share={c.share:.0%}" for c in report.candidates[:3]]
-            ax.text(0.0, -0.02, f"anomalous: {report.characteristic} ({report.deviation:+.3g} from nominal)\n"
-                    + "\n".join(lines), transform=ax.transAxes, fontsize=8, va="top",
-                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#d62728"})
+            ax.text(
+                0.0,
+                -0.02,
+                f"anomalous: {report.characteristic} ({report.deviation:+.3g} from nominal)\n" + "\n".join(lines),
+                transform=ax.transAxes,
+                fontsize=8,
+                va="top",
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#d62728"},
+            )
         ax.set_title(title or f"causal graph {graph.sha256[:12]}")
         ax.axis("off")
         buf = io.BytesIO()

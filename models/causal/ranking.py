@@ -96,8 +96,9 @@ def _plan(anm: AdditiveNoiseModel, target: str) -> _Plan:
     anc = nx.ancestors(anm.nx_graph, target)
     members = {anm.index[a] for a in anc} | {t}
     sub = [j for j in range(len(anm.order)) if j in members]
-    children = {j: sorted(anm.index[c] for c in anm.nx_graph.successors(anm.order[j])
-                          if anm.index[c] in members) for j in sub}
+    children = {
+        j: sorted(anm.index[c] for c in anm.nx_graph.successors(anm.order[j]) if anm.index[c] in members) for j in sub
+    }
     plan = _Plan(sub, sub, children)
     anm._plans[target] = plan
     return plan
@@ -135,8 +136,9 @@ def _poly(z: np.ndarray, m: Any) -> np.ndarray:
     return _features(z, m.degree, m.zlo, m.zhi) @ m.coef + m.intercept
 
 
-def rank_root_causes(anm: AdditiveNoiseModel, observation: Mapping[str, float] | pd.Series,
-                     characteristic: str, k: int = 5) -> RootCauseReport:
+def rank_root_causes(
+    anm: AdditiveNoiseModel, observation: Mapping[str, float] | pd.Series, characteristic: str, k: int = 5
+) -> RootCauseReport:
     """Rank the upstream causes of ``characteristic``'s deviation in ``observation`` (top ``k``)."""
     anm._check_fitted()
     if k < 1:
@@ -174,8 +176,18 @@ def rank_root_causes(anm: AdditiveNoiseModel, observation: Mapping[str, float] |
             if not nxt:
                 break
             path.append(max(nxt, key=lambda c: (moved[c], c == t)))
-        out.append(RootCause(
-            variable=anm.order[j], rank=r, score=float(score[i]), observed=float(x[0, j]),
-            expected=float(x[0, j] - noise[j]), z=float(z[i]), tail_probability=float(tail[i]),
-            contribution=float(contrib[i]), share=float(share[i]), path=tuple(anm.order[p] for p in path)))
+        out.append(
+            RootCause(
+                variable=anm.order[j],
+                rank=r,
+                score=float(score[i]),
+                observed=float(x[0, j]),
+                expected=float(x[0, j] - noise[j]),
+                z=float(z[i]),
+                tail_probability=float(tail[i]),
+                contribution=float(contrib[i]),
+                share=float(share[i]),
+                path=tuple(anm.order[p] for p in path),
+            )
+        )
     return RootCauseReport(characteristic, t_obs, nominal, dev, tuple(out), anm.version().sha256)

@@ -133,8 +133,9 @@ class FisherZ:
         self._cache[key] = p
         return p
 
-    def __call__(self, X: Hashable, Y: Hashable, Z: Iterable[Hashable], significance_level: float = 0.01,
-                 **kwargs: Any) -> bool:
+    def __call__(
+        self, X: Hashable, Y: Hashable, Z: Iterable[Hashable], significance_level: float = 0.01, **kwargs: Any
+    ) -> bool:
         """True when independent at ``significance_level`` (pgmpy CI-test convention)."""
         return self.pvalue(X, Y, Z) > significance_level
 
@@ -217,19 +218,21 @@ class GTest:
         self._cache[key] = p
         return p
 
-    def __call__(self, X: Hashable, Y: Hashable, Z: Iterable[Hashable], significance_level: float = 0.01,
-                 **kwargs: Any) -> bool:
+    def __call__(
+        self, X: Hashable, Y: Hashable, Z: Iterable[Hashable], significance_level: float = 0.01, **kwargs: Any
+    ) -> bool:
         """True when independent at ``significance_level`` (pgmpy CI-test convention)."""
         return self.pvalue(X, Y, Z) > significance_level
 
 
 # --- learning --------------------------------------------------------------------------------------
 def _is_discrete(data: pd.DataFrame) -> bool:
-    kinds = {isinstance(data[c].dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(data[c])
-             for c in data.columns}
+    kinds = {
+        isinstance(data[c].dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(data[c])
+        for c in data.columns
+    }
     if len(kinds) > 1:
-        raise InvalidInput("mixed discrete and continuous columns are not supported; encode them one way",
-                           field="data")
+        raise InvalidInput("mixed discrete and continuous columns are not supported; encode them one way", field="data")
     return kinds.pop()
 
 
@@ -249,10 +252,16 @@ def _check_data(data: pd.DataFrame, constraints: CausalConstraints | None, min_r
         raise InvalidInput(f"column {col!r} contains missing values", field=col)
 
 
-def _pc_edges(data: pd.DataFrame, ci: Any, constraints: CausalConstraints | None, *, alpha: float,
-              max_cond_vars: int, fixed_adjacent: Iterable[tuple[str, str]] = (),
-              fixed_absent: Iterable[tuple[str, str]] = ()) -> tuple[set[tuple[str, str]],
-                                                                     set[tuple[str, str]]]:
+def _pc_edges(
+    data: pd.DataFrame,
+    ci: Any,
+    constraints: CausalConstraints | None,
+    *,
+    alpha: float,
+    max_cond_vars: int,
+    fixed_adjacent: Iterable[tuple[str, str]] = (),
+    fixed_absent: Iterable[tuple[str, str]] = (),
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """Run pgmpy PC; return (directed, undirected) edge sets of the resulting PDAG."""
     from pgmpy.causal_discovery import PC, ExpertKnowledge
 
@@ -279,9 +288,14 @@ def _pc_edges(data: pd.DataFrame, ci: Any, constraints: CausalConstraints | None
         # cannot separate a material variable from a characteristic through the process in between.
         # Variables later than *both* endpoints cannot be ancestors of either, so this is the sound cut.
         @staticmethod
-        def _get_potential_sepsets(u: Hashable, v: Hashable, temporal_ordering: dict[Hashable, int],
-                                   graph: Any, lim_neighbors: int,
-                                   neighbors: dict[Hashable, set[Hashable]] | None = None) -> set[tuple]:
+        def _get_potential_sepsets(
+            u: Hashable,
+            v: Hashable,
+            temporal_ordering: dict[Hashable, int],
+            graph: Any,
+            lim_neighbors: int,
+            neighbors: dict[Hashable, set[Hashable]] | None = None,
+        ) -> set[tuple]:
             nu = set(neighbors[u] if neighbors is not None else graph.neighbors(u)) - {v}
             nv = set(neighbors[v] if neighbors is not None else graph.neighbors(v)) - {u}
             if temporal_ordering:
@@ -289,7 +303,8 @@ def _pc_edges(data: pd.DataFrame, ci: Any, constraints: CausalConstraints | None
                 nu = {n for n in nu if temporal_ordering[n] <= top}
                 nv = {n for n in nv if temporal_ordering[n] <= top}
             return set(combinations(sorted(nu, key=repr), lim_neighbors)) | set(
-                combinations(sorted(nv, key=repr), lim_neighbors))
+                combinations(sorted(nv, key=repr), lim_neighbors)
+            )
 
     cols = [str(c) for c in data.columns]
     forbidden: set[tuple[str, str]] = set(fixed_absent)
@@ -299,7 +314,7 @@ def _pc_edges(data: pd.DataFrame, ci: Any, constraints: CausalConstraints | None
         # pgmpy removes a forbidden pair from the *undirected* skeleton, so only pairs no direction
         # allows go here; one-way prohibitions are handled by temporal order + _repair.
         for i, u in enumerate(cols):
-            for v in cols[i + 1:]:
+            for v in cols[i + 1 :]:
                 if not constraints.allows(u, v) and not constraints.allows(v, u):
                     forbidden.add((u, v))
         required |= {e for e in constraints.required if e[0] in cols and e[1] in cols}
@@ -308,9 +323,17 @@ def _pc_edges(data: pd.DataFrame, ci: Any, constraints: CausalConstraints | None
     required |= {(v, u) for u, v in required}
     missing = {frozenset(e) for e in forbidden}
     ek = ExpertKnowledge(forbidden_edges=forbidden, required_edges=required, temporal_order=temporal)
-    pc = _PC(variant="stable", ci_test=ci, return_type="pdag", significance_level=alpha,
-            max_cond_vars=max_cond_vars, expert_knowledge=ek, enforce_expert_knowledge=True,
-            show_progress=False, n_jobs=1)
+    pc = _PC(
+        variant="stable",
+        ci_test=ci,
+        return_type="pdag",
+        significance_level=alpha,
+        max_cond_vars=max_cond_vars,
+        expert_knowledge=ek,
+        enforce_expert_knowledge=True,
+        show_progress=False,
+        n_jobs=1,
+    )
     pgmpy_logger = logging.getLogger("pgmpy")
     level = pgmpy_logger.level
     pgmpy_logger.setLevel(logging.ERROR)  # conflicts are resolved (and reported) by _repair
@@ -324,8 +347,12 @@ def _pc_edges(data: pd.DataFrame, ci: Any, constraints: CausalConstraints | None
     return directed, {(a, b) for a, b in undirected}
 
 
-def _repair(variables: Sequence[str], directed: set[tuple[str, str]], undirected: set[tuple[str, str]],
-            constraints: CausalConstraints | None) -> set[tuple[str, str]]:
+def _repair(
+    variables: Sequence[str],
+    directed: set[tuple[str, str]],
+    undirected: set[tuple[str, str]],
+    constraints: CausalConstraints | None,
+) -> set[tuple[str, str]]:
     """Orient the rest, enforce constraints and acyclicity; returns DAG edges."""
 
     def rank(n: str) -> int:
@@ -402,8 +429,12 @@ class StructureLearner:
     ci_calls_: int = field(default=0, init=False)
 
     def _params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "max_cond_vars": self.max_cond_vars, "min_effect": self.min_effect,
-                "change_alpha": self.change_alpha}
+        return {
+            "alpha": self.alpha,
+            "max_cond_vars": self.max_cond_vars,
+            "min_effect": self.min_effect,
+            "change_alpha": self.change_alpha,
+        }
 
     def fit(self, data: pd.DataFrame) -> CausalGraph:
         """Learn the DAG from ``data``: continuous -> Fisher-z, discrete -> adjusted G-test."""
@@ -418,14 +449,17 @@ class StructureLearner:
         else:
             self.stats_ = SuffStats.from_frame(data)
             ci = FisherZ(self.stats_.corr(), self.stats_.n, cols, self.min_effect)
-        directed, undirected = _pc_edges(data, ci, self.constraints, alpha=self.alpha,
-                                         max_cond_vars=self.max_cond_vars)
+        directed, undirected = _pc_edges(data, ci, self.constraints, alpha=self.alpha, max_cond_vars=self.max_cond_vars)
         self.ci_calls_ = ci.calls
         edges = _repair(cols, directed, undirected, self.constraints)
         self.graph_ = CausalGraph.build(
-            cols, edges, constraints_sha256=self.constraints.sha256 if self.constraints else "",
-            data_sha256=data_sha256(data), method="pc-stable+" + ("gtest-adj" if discrete else "fisher-z"),
-            params=self._params())
+            cols,
+            edges,
+            constraints_sha256=self.constraints.sha256 if self.constraints else "",
+            data_sha256=data_sha256(data),
+            method="pc-stable+" + ("gtest-adj" if discrete else "fisher-z"),
+            params=self._params(),
+        )
         return self.graph_
 
     def changed_variables(self, batch: pd.DataFrame) -> list[str]:
@@ -464,7 +498,7 @@ class StructureLearner:
             ch = set(changed)
             fixed_adj, fixed_abs = set(), set()
             for i, u in enumerate(cols):
-                for v in cols[i + 1:]:
+                for v in cols[i + 1 :]:
                     if u in ch or v in ch:
                         retested += 1
                         continue
@@ -473,9 +507,15 @@ class StructureLearner:
                     else:
                         fixed_abs.add((u, v))
             ci = FisherZ(self.stats_.corr(), self.stats_.n, cols, self.min_effect)
-            directed, undirected = _pc_edges(batch, ci, self.constraints, alpha=self.alpha,
-                                             max_cond_vars=self.max_cond_vars, fixed_adjacent=fixed_adj,
-                                             fixed_absent=fixed_abs)
+            directed, undirected = _pc_edges(
+                batch,
+                ci,
+                self.constraints,
+                alpha=self.alpha,
+                max_cond_vars=self.max_cond_vars,
+                fixed_adjacent=fixed_adj,
+                fixed_absent=fixed_abs,
+            )
             # carried-over adjacencies keep their previous orientation
             prev_dir = set(prev.edges)
             directed = {e for e in directed if frozenset(e) not in {frozenset(x) for x in fixed_adj}}
@@ -485,8 +525,14 @@ class StructureLearner:
             edges = _repair(cols, directed, undirected, self.constraints)
         else:
             edges = set(prev.edges)
-        graph = CausalGraph.build(cols, edges, constraints_sha256=prev.constraints_sha256,
-                                  data_sha256=data_hash, method=prev.method + "+refresh", params=self._params())
+        graph = CausalGraph.build(
+            cols,
+            edges,
+            constraints_sha256=prev.constraints_sha256,
+            data_sha256=data_hash,
+            method=prev.method + "+refresh",
+            params=self._params(),
+        )
         structure_changed = set(graph.edges) != set(prev.edges)
         self.graph_ = graph
         return RefreshResult(graph, changed, structure_changed, retested, time.perf_counter() - t0)
@@ -504,7 +550,8 @@ def _norm_isf(p: float) -> float:
     return (lo + hi) / 2
 
 
-def learn_structure(data: pd.DataFrame, constraints: CausalConstraints | None = None, *, alpha: float = 1e-3,
-                    max_cond_vars: int = 4) -> CausalGraph:
+def learn_structure(
+    data: pd.DataFrame, constraints: CausalConstraints | None = None, *, alpha: float = 1e-3, max_cond_vars: int = 4
+) -> CausalGraph:
     """Learn a DAG from ``data`` honouring ``constraints`` (see module docstring for the method)."""
     return StructureLearner(constraints, alpha=alpha, max_cond_vars=max_cond_vars).fit(data)

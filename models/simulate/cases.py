@@ -43,8 +43,7 @@ class FaultCase:
     z_characteristic: float
 
 
-def make_cases(scm: SCM, n_cases: int, seed: int, *, min_z: float = 3.5,
-               run_length: int = 240) -> list[FaultCase]:
+def make_cases(scm: SCM, n_cases: int, seed: int, *, min_z: float = 3.5, run_length: int = 240) -> list[FaultCase]:
     """Generate ``n_cases`` labelled cases cycling over the fault kinds (deterministic by ``seed``)."""
     if n_cases < 1:
         raise InvalidInput(f"n_cases must be >= 1, got {n_cases}", field="n_cases")
@@ -75,8 +74,17 @@ def make_cases(scm: SCM, n_cases: int, seed: int, *, min_z: float = 3.5,
             i = int(np.argmax(zf))
             if zf[i] >= min_z:
                 row = df.iloc[onset + i]
-                cases.append(FaultCase(scm.name, kind, var, target, float(mag),
-                                       {k: float(v) for k, v in row.items()}, float(z[onset + i])))
+                cases.append(
+                    FaultCase(
+                        scm.name,
+                        kind,
+                        var,
+                        target,
+                        float(mag),
+                        {k: float(v) for k, v in row.items()},
+                        float(z[onset + i]),
+                    )
+                )
                 break
             mag *= 1.5
             if abs(mag) > 12:

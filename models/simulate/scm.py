@@ -149,8 +149,9 @@ class SCM:
         )
 
     # --- sampling --------------------------------------------------------------------------------
-    def sample(self, n: int, seed: int, fault: Fault | None = None,
-               interventions: Mapping[str, float] | None = None) -> pd.DataFrame:
+    def sample(
+        self, n: int, seed: int, fault: Fault | None = None, interventions: Mapping[str, float] | None = None
+    ) -> pd.DataFrame:
         """Draw ``n`` rows (deterministic by ``seed``), optionally with a fault or hard interventions."""
         if n < 1:
             raise InvalidInput(f"n must be >= 1, got {n}", field="n")

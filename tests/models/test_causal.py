@@ -90,8 +90,9 @@ def test_constraints_errors_name_the_problem(tmp_path):
 def test_learned_graph_honours_constraints_and_finds_most_edges(plasma):
     scm, df = plasma
     cons = scm.constraints()
-    req = CausalConstraints(cons.name, cons.tiers, required=frozenset({("gas_lot_moisture", "film_stress")}),
-                            forbidden=cons.forbidden)
+    req = CausalConstraints(
+        cons.name, cons.tiers, required=frozenset({("gas_lot_moisture", "film_stress")}), forbidden=cons.forbidden
+    )
     g = learn_structure(df, req)
     assert all(req.allows(u, v) for u, v in g.edges)
     assert ("gas_lot_moisture", "film_stress") in g.edges  # required edge kept although not causal

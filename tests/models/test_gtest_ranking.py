@@ -57,8 +57,9 @@ def test_g_cache_is_keyed_by_unordered_pair_and_set(discrete) -> None:
 @pytest.fixture(scope="module")
 def plasma() -> tuple[object, AdditiveNoiseModel]:
     scm = get_process("plasma_deposition")
-    anm = AdditiveNoiseModel().fit(scm.sample(3000, seed=101), graph=CausalGraph.build(scm.variables, scm.edges),
-                                   specs=scm.specs)
+    anm = AdditiveNoiseModel().fit(
+        scm.sample(3000, seed=101), graph=CausalGraph.build(scm.variables, scm.edges), specs=scm.specs
+    )
     return scm, anm
 
 
@@ -91,6 +92,5 @@ def test_quadratic_parent_far_out_is_ranked_first_not_its_child(plasma) -> None:
 def test_plasma_top1_on_development_seed(plasma) -> None:
     scm, anm = plasma
     cases = make_cases(scm, 55, seed=17)
-    top1 = np.mean([rank_root_causes(anm, c.row, c.characteristic, k=3).top.variable == c.root_cause
-                    for c in cases])
+    top1 = np.mean([rank_root_causes(anm, c.row, c.characteristic, k=3).top.variable == c.root_cause for c in cases])
     assert top1 >= 0.9  # 0.855 on this seed before the extrapolation fixes, 0.927 after

@@ -50,11 +50,13 @@ def test_score_is_minus_max_of_calibrated_t2_and_mahalanobis_by_hand() -> None:
 
 def test_onnx_scores_match_the_training_library(fitted) -> None:
     model, loaded = fitted
-    held_out = pd.concat([
-        simulate_characteristics(300, seed=31),
-        simulate_characteristics(100, seed=32, shift={"rf_power": 5.0}),
-        simulate_characteristics(100, seed=33, shift={"breakdown_voltage_v": -60.0}),
-    ])
+    held_out = pd.concat(
+        [
+            simulate_characteristics(300, seed=31),
+            simulate_characteristics(100, seed=32, shift={"rf_power": 5.0}),
+            simulate_characteristics(100, seed=33, shift={"breakdown_voltage_v": -60.0}),
+        ]
+    )
     onnx_scores = loaded.score_samples(held_out)
     np.testing.assert_allclose(onnx_scores, model.score(held_out), rtol=0, atol=1e-5)
     assert np.max(np.abs(onnx_scores - model.score(held_out))) < 1e-9  # float64 graph: far inside 1e-5

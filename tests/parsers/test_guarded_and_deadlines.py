@@ -42,13 +42,16 @@ def test_csv_max_seconds_is_checked_every_1024_rows_and_names_the_row() -> None:
     assert exc.value.location == "row 1025"  # header is row 1; the clock is read at the 1024th data row
 
 
-@pytest.mark.parametrize("rel", [
-    "csv/long_comma_utf8_bom.csv",
-    "json/batch_with_process.json",
-    "xlsx/measurements_and_process_sheets.xlsx",
-    "aqdef/kfield_values.dfq",
-    "qif/QIF_Results_Sample.QIF",
-])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "csv/long_comma_utf8_bom.csv",
+        "json/batch_with_process.json",
+        "xlsx/measurements_and_process_sheets.xlsx",
+        "aqdef/kfield_values.dfq",
+        "qif/QIF_Results_Sample.QIF",
+    ],
+)
 def test_every_inspection_format_enforces_max_seconds(rel: str) -> None:
     data = (INSPECTION / rel).read_bytes()
     parse(data, filename=Path(rel).name)  # parses within the default limit ...
@@ -61,8 +64,14 @@ def test_limits_default_memory_bound_is_one_gib() -> None:
     assert Limits().max_memory_bytes == 1024**3
 
 
-@pytest.mark.parametrize("rel", ["reports/dcc3/dcc-3.3.0-mass-amended.xml", "reports/coating_thickness_report.pdf",
-                                 "inspection/csv/long_comma_utf8_bom.csv"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "reports/dcc3/dcc-3.3.0-mass-amended.xml",
+        "reports/coating_thickness_report.pdf",
+        "inspection/csv/long_comma_utf8_bom.csv",
+    ],
+)
 def test_guarded_parse_returns_the_same_parsed_file_as_in_process(rel: str) -> None:
     data = (FIX / rel).read_bytes()
     guarded = parse_guarded(data, filename=Path(rel).name, limits=Limits())

@@ -32,7 +32,8 @@ def test_broken_xref_offsets_are_rebuilt_and_give_the_same_report_as_the_intact_
     assert broken.report_id is not None and intact.report_id is not None
     assert broken.report_id.value == intact.report_id.value == "SLN-CT-5521"
     assert [(r.quantity.value, r.value.value) for r in broken.results] == [
-        (r.quantity.value, r.value.value) for r in intact.results]
+        (r.quantity.value, r.value.value) for r in intact.results
+    ]
     assert len(broken.results) == 4
     assert any("cross-reference table" in w and "rebuilt" in w for w in broken.warnings)
     assert not any("cross-reference" in w for w in intact.warnings)
@@ -67,8 +68,7 @@ def test_page_tree_with_more_leaves_than_its_count_is_refused_while_walking() ->
     assert rep.report_id is not None and rep.report_id.value == "HOSTILE-1"
 
 
-@pytest.mark.parametrize("name", ["flate_bomb_content_stream.pdf", "chained_flate_bomb.pdf",
-                                  "objstm_flate_bomb.pdf"])
+@pytest.mark.parametrize("name", ["flate_bomb_content_stream.pdf", "chained_flate_bomb.pdf", "objstm_flate_bomb.pdf"])
 def test_flate_bombs_are_refused_naming_max_uncompressed_bytes(name: str) -> None:
     data = (HOSTILE / name).read_bytes()
     assert len(data) < 300_000  # a few hundred KB on disk ...
@@ -90,8 +90,11 @@ def test_stream_budget_counts_real_content_and_follows_limits() -> None:
 
 def test_chained_flate_layers_are_counted_after_the_inner_layer() -> None:
     inner = b"q 1 0 0 1 0 0 cm Q\n" * 10_000  # 190,000 bytes
-    pdf = b"%PDF-1.5\n1 0 obj\n<< /Filter [/FlateDecode /FlateDecode] >>\nstream\n" + zlib.compress(
-        zlib.compress(inner)) + b"\nendstream\nendobj\n"
+    pdf = (
+        b"%PDF-1.5\n1 0 obj\n<< /Filter [/FlateDecode /FlateDecode] >>\nstream\n"
+        + zlib.compress(zlib.compress(inner))
+        + b"\nendstream\nendobj\n"
+    )
     assert check_pdf_streams(pdf, Limits()) == len(inner)
 
 
@@ -99,8 +102,11 @@ def test_flate_bomb_hidden_behind_ascii85_is_still_counted() -> None:
     import base64
 
     bomb = zlib.compress(b"\0" * 5_000_000, 9)
-    pdf = (b"%PDF-1.4\n1 0 obj\n<< /Length 1 /Filter [/ASCII85Decode /FlateDecode] >>\nstream\n"
-           + base64.a85encode(bomb) + b"~>\nendstream\nendobj\n")
+    pdf = (
+        b"%PDF-1.4\n1 0 obj\n<< /Length 1 /Filter [/ASCII85Decode /FlateDecode] >>\nstream\n"
+        + base64.a85encode(bomb)
+        + b"~>\nendstream\nendobj\n"
+    )
     with pytest.raises(LimitExceeded) as exc:
         check_pdf_streams(pdf, Limits(max_uncompressed_bytes=1_000_000))
     assert exc.value.limit == "max_uncompressed_bytes"

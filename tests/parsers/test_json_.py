@@ -28,16 +28,22 @@ def load(rel: str, *, limits: Limits | None = None):
 def test_batch_fields_measurements_process_and_pointers() -> None:
     batch = load("json/batch_with_process.json")
     assert (batch.part_number, batch.part_revision, batch.lot_id, batch.lot_size) == (
-        "PN-4711", "C", "LOT-2025-031", 500,
+        "PN-4711",
+        "C",
+        "LOT-2025-031",
+        500,
     )
     assert [(m.sample_id, m.value) for m in batch.measurements] == [
-        ("A-1", 1203.5), ("A-2", 1198.25), ("A-3", 1200.0),
+        ("A-1", 1203.5),
+        ("A-2", 1198.25),
+        ("A-3", 1200.0),
     ]
     assert batch.measurements[0].extra == {"operator": "zhang", "gauge_id": "HV-02", "fixture": "F3"}
     assert batch.measurements[1].provenance.pointer == "/measurements/1/value"
     assert batch.measurements[1].provenance.kind == "json"
     assert [(p.variable, p.tier, p.unit, p.sample_id) for p in batch.process] == [
-        ("rf_power", "process", "W", None), ("chamber_temp", "environment", "degC", None),
+        ("rf_power", "process", "W", None),
+        ("chamber_temp", "environment", "degC", None),
     ]
     assert batch.process[1].provenance.pointer == "/process/1/value"
 
@@ -55,9 +61,7 @@ def test_duplicate_key_rejected() -> None:
         load("json/duplicate_key.json")
 
 
-@pytest.mark.parametrize(
-    ("rel", "name"), [("json/nan_value.json", "NaN"), ("json/infinity_value.json", "-Infinity")]
-)
+@pytest.mark.parametrize(("rel", "name"), [("json/nan_value.json", "NaN"), ("json/infinity_value.json", "-Infinity")])
 def test_nan_and_infinity_rejected(rel: str, name: str) -> None:
     with pytest.raises(MalformedInput, match=f"contains {name}"):
         load(rel)
@@ -70,10 +74,7 @@ def test_deep_nesting_is_limit_not_recursion_error() -> None:
 
 
 def test_moderate_nesting_over_configured_depth() -> None:
-    data = (
-        b'{"measurements": [{"sample_id": "S1", "characteristic": "d", "value": 1, "unit": "mm", '
-        b'"extra": {}}]}'
-    )
+    data = b'{"measurements": [{"sample_id": "S1", "characteristic": "d", "value": 1, "unit": "mm", "extra": {}}]}'
     with pytest.raises(LimitExceeded, match="depth 4 exceeds max_json_depth=3"):
         parse_json(data, source=source_file(data, format="json"), limits=Limits(max_json_depth=3))
 

@@ -25,8 +25,9 @@ def _bytes(data: bytes, limits: Limits | None = None):
     return parse_pdf(data, source=source_of(data, "pdf"), limits=limits or Limits())
 
 
-@pytest.mark.parametrize(("pdf", "xml"), [("example.pdf", "example.xml"),
-                                          ("vacuumlab-CDG.pdf", "dcc-vacuumlab-CDG.xml")])
+@pytest.mark.parametrize(
+    ("pdf", "xml"), [("example.pdf", "example.xml"), ("vacuumlab-CDG.pdf", "dcc-vacuumlab-CDG.xml")]
+)
 def test_ptb_pdf_matches_dcc_twin(pdf: str, xml: str) -> None:
     rep = _parse(f"ptb/{pdf}")
     truth = ptb_ground_truth(FIX / "ptb" / xml)
@@ -172,9 +173,11 @@ def test_truncated_and_garbage_pdfs_are_malformed() -> None:
 
 
 def test_recursive_page_tree_is_refused() -> None:
-    body = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-            b"2 0 obj << /Type /Pages /Kids [2 0 R] /Count 1 >> endobj\n"
-            b"trailer << /Root 1 0 R >>\n%%EOF\n")
+    body = (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        b"2 0 obj << /Type /Pages /Kids [2 0 R] /Count 1 >> endobj\n"
+        b"trailer << /Root 1 0 R >>\n%%EOF\n"
+    )
     with pytest.raises((HostileInput, MalformedInput, NeedsOCR)):
         _bytes(body)
 

@@ -27,7 +27,10 @@ def test_results_sample_values_status_and_units() -> None:
     by_id = {m.extra["qif_id"]: m for m in batch.measurements}
     diameter = by_id["51"]
     assert (diameter.characteristic, diameter.value, diameter.unit, diameter.extra["status"]) == (
-        "6", 9.499476, "mm", "FAIL",
+        "6",
+        9.499476,
+        "mm",
+        "FAIL",
     )
     # repeated measurement of one characteristic on one sample keeps both, numbered
     assert (by_id["17"].characteristic, by_id["18"].characteristic) == ("5", "5#2")

@@ -22,7 +22,9 @@ def load(rel: str, *, limits: Limits | None = None):
 def test_measurement_and_process_sheets() -> None:
     batch = load("xlsx/measurements_and_process_sheets.xlsx")
     assert [(m.sample_id, m.value, m.provenance.row) for m in batch.measurements] == [
-        ("1", 12.503, 2), ("2", 12.497, 3), ("3", -0.5, 5),
+        ("1", 12.503, 2),
+        ("2", 12.497, 3),
+        ("3", -0.5, 5),
     ]
     first = batch.measurements[0]
     assert first.measured_at == datetime(2025, 3, 4, 8, 15)
@@ -38,7 +40,8 @@ def test_measurement_and_process_sheets() -> None:
 def test_formula_text_is_kept_verbatim() -> None:
     batch = load("xlsx/formula_cells.xlsx")
     assert [m.extra["operator"] for m in batch.measurements] == [
-        '=HYPERLINK("http://evil.example","x")', "=1+1",
+        '=HYPERLINK("http://evil.example","x")',
+        "=1+1",
     ]
     assert batch.measurements[1].value == -2.5
 
