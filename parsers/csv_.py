@@ -559,8 +559,8 @@ def parse_csv(
     data: bytes,
     *,
     source: SourceFile,
-    limits: Limits = Limits(),
-    encoding: str | None = None,  # noqa: B008
+    limits: Limits = Limits(),  # noqa: B008 - immutable (frozen) default
+    encoding: str | None = None,
 ) -> InspectionBatch:
     """Parse a long-format measurement CSV or a process-data CSV into an :class:`InspectionBatch`.
 
