@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-QIF_DIRS = (ROOT / "tests" / "fixtures" / "inspection" / "qif", Path("/work/shared/data/reports/qif"))
+QIF_DIRS = (ROOT / "tests" / "fixtures" / "inspection" / "qif", ROOT.parent / "shared" / "data" / "reports" / "qif")
 
 
 def _csv_bytes(rows: int) -> bytes:

@@ -65,10 +65,9 @@ def test_xpath_provenance_points_at_the_value() -> None:
 
 
 def test_six_samples_use_serial_numbers() -> None:
-    data = Path("/work/shared/data/reports/qif/SheetMetal_QIF_Results_6_samples.QIF")
-    if not data.exists():
-        pytest.skip("shared QIF samples not available")
-    raw = data.read_bytes()
+    raw = (
+        Path(__file__).resolve().parents[1] / "fixtures" / "inspection" / "qif" / "SheetMetal_QIF_Results_6_samples.QIF"
+    ).read_bytes()
     batch = parse_qif(raw, source=source_file(raw, format="qif"))
     samples = sorted({m.sample_id for m in batch.measurements})
     assert samples == [f"SN580280{i}" for i in range(1, 7)]
