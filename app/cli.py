@@ -348,6 +348,53 @@ def agreement_evaluate(ref: str, quarter: int, api: ApiOpt = "http://127.0.0.1:8
     _run(lambda: _party(api, api_key, None).post(f"/v1/agreements/{ref}/evaluations/{quarter}"))
 
 
+analysis_cli = typer.Typer(no_args_is_help=True, help="Anomaly verdicts, root causes, counterfactuals, models.")
+cli.add_typer(analysis_cli, name="analysis")
+
+
+@analysis_cli.command("show")
+def analysis_show(
+    batch: str,
+    api: ApiOpt = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = "",
+    rescore: Annotated[bool, typer.Option(help="score the batch again now")] = False,
+) -> None:
+    """The batch's anomaly verdict (reasons, model version) and root-cause ranking with evidence."""
+    party = _party(api, api_key, None)
+    _run(lambda: party.post(f"/v1/batches/{batch}/analysis") if rescore else party.get(f"/v1/batches/{batch}/analysis"))
+
+
+@analysis_cli.command("counterfactual")
+def analysis_counterfactual(
+    batch: str,
+    variable: str,
+    characteristic: str,
+    within_pct: Annotated[float | None, typer.Option(help="had VARIABLE stayed within +/- this % of nominal")] = None,
+    value: Annotated[float | None, typer.Option(help="had VARIABLE been exactly this")] = None,
+    api: ApiOpt = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = "",
+) -> None:
+    """Would CHARACTERISTIC have stayed in spec had VARIABLE been different? (abduction-action-prediction)"""
+    body = {"variable": variable, "characteristic": characteristic, "within_pct": within_pct, "value": value}
+    _run(
+        lambda: _party(api, api_key, None).post(
+            f"/v1/batches/{batch}/counterfactual", json={k: v for k, v in body.items() if v is not None}
+        )
+    )
+
+
+@analysis_cli.command("models")
+def analysis_models(api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
+    """Anomaly model versions (with SHA-256) and causal graph versions (with hash)."""
+    _run(lambda: _party(api, api_key, None).get("/v1/models"))
+
+
+@analysis_cli.command("refresh")
+def analysis_refresh(profile: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
+    """OEM/admin: re-learn the causal model and retrain the anomaly model of a process profile."""
+    _run(lambda: _party(api, api_key, None).post("/v1/models/refresh", json={"profile": profile}))
+
+
 def main() -> None:
     cli()
 
