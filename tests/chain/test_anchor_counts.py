@@ -3,12 +3,18 @@ exactly once, refused for a suspended/terminated or foreign agreement, with reje
 
 from __future__ import annotations
 
+import test_agreements_support as support
 from eth_utils import keccak
+from test_agreements_support import AGREEMENT_ID, AgreementEnv
 
 from chain.agreements import QuarterCounters
 from chain.clients import BatchIn
 from chain.contracts import contract_at
-from test_agreements_support import AGREEMENT_ID, AgreementEnv, active, agreements_session, env  # noqa: F401
+
+# shared fixtures (pytest finds them as module attributes)
+active = support.active
+agreements_session = support.agreements_session
+env = support.env
 
 
 def _link(env: AgreementEnv) -> None:
