@@ -107,6 +107,22 @@ class Settings(BaseSettings):
     def chain_dir(self) -> Path:
         return self.data_dir / "chain"
 
+    # --- Step 5 tracing cases (app/services/cases.py, indexer.py, scheduler.py, webhooks.py) ---
+    cases_auto_open: bool = Field(default=True, description="an anomalous analysis opens a tracing case on chain")
+    cases_lab_fee: int = Field(default=0, ge=0, description="lab fee per case, reserved from the OEM's fee pool")
+    cases_open_max_attempts: int = 8
+    cases_retry_base_s: float = 1.0
+    cases_signature_validity_s: int = Field(default=7 * 86_400, description="default deadline of typed data")
+    indexer_confirmations: int = Field(default=0, description="blocks behind the head the indexer stays")
+    indexer_reorg_depth: int = Field(default=64, description="blocks re-read when the chain went back")
+    indexer_max_blocks: int = Field(default=2_000, description="block range of one eth_getLogs call")
+    scheduler_evaluate_interval_s: float = Field(default=60.0, description="how often quarter ends are checked")
+    webhook_timeout_s: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_retry_base_s: float = 2.0
+    webhook_retry_max_s: float = 3600.0
+    webhook_max_per_pass: int = 50
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.chainctx import AnchorResult, ChainContext, ChainHolder, b32
 from app.db import Batch, Lease, OutboxItem, Party, utcnow
-from app.services import analysis
+from app.services import analysis, scheduler
 from app.settings import Settings
 from chain.clients import BatchIn
 from chain.errors import ChainError, NodeUnavailable, TransactionFailed
@@ -123,6 +123,7 @@ class AnchorWorker:
                 done += self._anchor_group(account, group[start : start + self.settings.anchor_max_batches_per_tx])
         self.last_analysed = analysis.run_due(sessions=self.sessions, settings=self.settings)
         self.stats.analysed += self.last_analysed
+        self.last_analysed += scheduler.run_due(sessions=self.sessions, chain=self.chain, settings=self.settings).busy
         if time.monotonic() - self._last_reconcile >= self.settings.reconcile_interval_s:
             self.reconcile()
         return done
