@@ -28,7 +28,7 @@ from app.partyclient import PartyClient
 __all__ = ["run_demo"]
 
 _ROOT = Path(__file__).resolve().parent.parent
-_SAMPLES = _ROOT / "scripts" / "sample_data"
+sys.path.insert(0, str(_ROOT / "scripts"))  # scripts/demo_data.py: simulated lots of the electrode line
 _DEV_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's public dev mnemonic
 _PARTIES = {
     "oem": (2, {"name": "Voltaris Automotive (OEM)", "kind": "oem"}),
@@ -44,7 +44,10 @@ _PARTIES = {
     ),
 }
 _QUARTER_S = 7_862_400
-_LOT_SIZE = 2000  # ISO 2859-1 S-4 -> code G, n = 32: what the sample files carry
+_TEMPLATE = "electrode_coating_line"
+_LOT_SIZE = 1200  # ISO 2859-1 S-4 -> code G, n = 32 samples per lot
+_SAMPLES_PER_LOT = 32
+_HISTORY_LOTS = 8
 
 
 @dataclass
@@ -150,7 +153,7 @@ def _act_agreement(demo: Demo) -> dict[str, Any]:
 
     demo.story.act("2. quality contract: template, signed agreement, deposit")
     oem, supplier = demo.parties["oem"], demo.parties["supplier"]
-    template = library_template("battery_electrode_coating")
+    template = library_template(_TEMPLATE)
     draft = oem.post("/v1/templates", json={"document": template.document()})
     published = oem.post(
         f"/v1/templates/{draft['template']['id']}/publish", json={"raw": oem.sign_transactions(draft["transactions"])}
@@ -191,62 +194,75 @@ def _act_agreement(demo: Demo) -> dict[str, Any]:
         f"supplier signed approve + deposit locally; gateway relayed {[r['function'] for r in relayed]}; "
         f"deposited {int(deposit['deposited']) / 1e18:,.0f} tokens, shortfall {deposit['shortfall']}",
     )
-    return {"ref": ref, "template": template}
+    return {"ref": ref, "template": template, "deposit": required}
+
+
+def _deliver(demo: Demo, ref: str, batch: Any) -> dict[str, Any]:
+    files = [(name, data) for _field, (name, data, _type) in batch.files()]
+    return demo.upload("supplier", files, batch.lot_id, agreement_id=ref, lot_size=str(_LOT_SIZE))
 
 
 def _act_batches(demo: Demo, agreement: dict[str, Any]) -> dict[str, Any]:
-    demo.story.act("3. deliveries: batches validated against the agreement, anchored, proven")
+    from demo_data import make_batch
+
+    demo.story.act("3. deliveries: measurements + process data, validated, anchored, proven")
     ref = agreement["ref"]
-    sample = _SAMPLES / "coating_lot_A.csv"
-    good = demo.upload(
-        "supplier", [(sample.name, sample.read_bytes())], "LOT-2026-1127-A", agreement_id=ref, lot_size=str(_LOT_SIZE)
-    )
+    delivered = [
+        _deliver(demo, ref, make_batch(seed=i, lot_id=f"EC-{i + 1:03d}", n_samples=_SAMPLES_PER_LOT))
+        for i in range(_HISTORY_LOTS)
+    ]
+    verdicts = [b["verdict"] for b in delivered]
     demo.story.step(
-        f"supplier uploaded {sample.name}: {good['record_count']} records, verdict {good['verdict']} "
-        f"({good['assessment']['classes'][0]['plan']['code']} plan), status {good['status']}"
+        f"supplier delivered {len(delivered)} lots of {_SAMPLES_PER_LOT} samples (3 characteristics + "
+        f"15 process, material, equipment and environment variables each): verdicts {set(verdicts)}"
     )
+    first = delivered[0]
     again = demo.http.post(
         "/v1/batches",
-        files=[("files", (sample.name, sample.read_bytes(), "text/csv"))],
+        headers=demo.parties["supplier"].headers | {"Idempotency-Key": "EC-001"},
+        files=[
+            ("files", (n, d, "text/csv"))
+            for _f, (n, d, _t) in make_batch(seed=0, lot_id="EC-001", n_samples=_SAMPLES_PER_LOT).files()
+        ],
         data={"agreement_id": ref, "lot_size": str(_LOT_SIZE)},
-        headers=demo.parties["supplier"].headers | {"Idempotency-Key": "LOT-2026-1127-A"},
     )
     demo.story.check(
         "idempotent",
-        again.status_code == 200 and again.json()["id"] == good["id"],
-        f"the same upload again -> HTTP {again.status_code}, the same batch",
+        again.status_code == 200 and again.json()["id"] == first["id"],
+        f"lot EC-001 uploaded again -> HTTP {again.status_code}, the same batch",
     )
-    bad_csv = sample.read_text().replace("S001,areal_mass,21.577", "S001,areal_mass,22.900")
-    bad = demo.upload(
-        "supplier",
-        [("coating_lot_B.csv", bad_csv.encode())],
-        "LOT-2026-1127-B",
-        agreement_id=ref,
-        lot_size=str(_LOT_SIZE),
-    )
+    over = make_batch(seed=50, lot_id="EC-050", n_samples=_SAMPLES_PER_LOT)
+    lines = over.measurements_csv.decode().splitlines()
+    i = next(n for n, line in enumerate(lines) if ",areal_capacity," in line)
+    cells = lines[i].split(",")
+    cells[2] = "4.45"  # above the 4.3606 mAh/cm2 upper limit of a critical characteristic
+    lines[i] = ",".join(cells)
+    rejected_lot = type(over)(over.lot_id, ("\n".join(lines) + "\n").encode(), over.process_csv, over.truth)
+    bad = _deliver(demo, ref, rejected_lot)
     reasons = [f["message"] for f in bad["assessment"]["findings"] if f["severity"] == "error"]
     demo.story.check(
         "rejected",
         bad["verdict"] == "reject",
-        f"lot B (one areal mass at 22.9 > USL 22.2) -> verdict {bad['verdict']}: {reasons[0] if reasons else ''}",
+        f"lot EC-050 (one areal capacity at 4.45 > USL 4.36, "
+        f"critical, Ac 0) -> {bad['verdict']}: {reasons[0] if reasons else ''}",
     )
     t_up = time.monotonic()
-    good = demo.anchored("supplier", good["id"])
-    demo.anchored("supplier", bad["id"])
-    rc = good["receipt"]
+    anchored = [demo.anchored("supplier", b["id"]) for b in [*delivered, bad]]
+    rc = anchored[0]["receipt"]
     demo.story.step(
-        f"both anchored in {time.monotonic() - t_up:.2f} s: lot A tx {rc['tx_hash']} block {rc['block_number']}"
+        f"all {len(anchored)} lots anchored within {time.monotonic() - t_up:.2f} s of the last upload "
+        f"(lot EC-001: tx {rc['tx_hash'][:18]}... block {rc['block_number']})"
     )
     counters = demo.parties["supplier"].get(f"/v1/agreements/{ref}")["on_chain"]["counters"]
     demo.story.check(
         "counted",
-        counters["batches"] == 2 and counters["rejected"] == 1,
-        f"counted on chain in the anchoring tx: {counters['batches']} batches, "
+        counters["batches"] == len(anchored) and counters["rejected"] == 1,
+        f"counted on chain in the anchoring transactions: {counters['batches']} batches, "
         f"{counters['rejected']} rejected this quarter",
     )
 
     supplier = demo.parties["supplier"]
-    proof = supplier.get(f"/v1/batches/{good['id']}/records/0/proof")
+    proof = supplier.get(f"/v1/batches/{first['id']}/records/0/proof")
     proof_path = demo.data_dir / "proof-record-0.json"
     proof_path.write_text(json.dumps(proof, indent=2))
     ok = _qcn(["verify", str(proof_path), "--rpc", demo.rpc_url], demo.env)
@@ -263,28 +279,128 @@ def _act_batches(demo: Demo, agreement: dict[str, Any]) -> dict[str, Any]:
     rejected = _qcn(["verify", str(bad_path), "--rpc", demo.rpc_url], demo.env)
     last = rejected.stderr.strip().splitlines()[-1] if rejected.stderr.strip() else ""
     demo.story.check("tamper_detected", rejected.returncode != 0, f"a tampered copy (value +0.5) -> rejected: {last}")
+    csv_path = demo.data_dir / "EC-001_measurements.csv"
+    csv_path.write_bytes(make_batch(seed=0, lot_id="EC-001", n_samples=_SAMPLES_PER_LOT).measurements_csv)
     filecheck = _qcn(
-        ["verify", str(sample), "--batch", good["batch_id"], "--rpc", demo.rpc_url, "--api", str(demo.http.base_url)],
+        [
+            "verify",
+            str(csv_path),
+            "--batch",
+            first["batch_id"],
+            "--rpc",
+            demo.rpc_url,
+            "--api",
+            str(demo.http.base_url),
+        ],
         demo.env,
     )
     demo.story.check(
         "verify_file",
         filecheck.returncode == 0,
-        "qcn verify coating_lot_A.csv --batch ... -> "
+        "qcn verify EC-001_measurements.csv --batch ... -> "
         + ("VERIFIED" if filecheck.returncode == 0 else f"FAILED {filecheck.stdout}{filecheck.stderr}"),
     )
-    return {"good": good, "proof_path": proof_path}
+    return {"good": anchored[0], "proof_path": proof_path}
+
+
+def _act_tracing(demo: Demo, agreement: dict[str, Any]) -> None:
+    from demo_data import make_batch
+
+    from models.simulate import Fault
+
+    demo.story.act("4. an anomalous lot: tracing case, root cause, lab verdict, settlement")
+    ref = agreement["ref"]
+    oem, supplier, lab = demo.parties["oem"], demo.parties["supplier"], demo.parties["lab"]
+    faulty = make_batch(
+        seed=99, lot_id="EC-099", n_samples=_SAMPLES_PER_LOT, fault=Fault("mean_shift", "roll_pressure", 6.0)
+    )
+    t0 = time.monotonic()
+    batch = _deliver(demo, ref, faulty)
+    demo.story.step(
+        f"lot EC-099 uploaded (unknown to everyone: the calender's roll pressure drifted); verdict {batch['verdict']}"
+    )
+
+    def case_open() -> dict[str, Any] | None:
+        cases = [c for c in oem.get("/v1/cases") if c["batch"] == batch["id"]]
+        return cases[0] if cases and cases[0]["state"] == "opened" else None
+
+    case = _wait(case_open, 120, "the tracing case to open on chain", interval=0.1)
+    analysis = oem.get(f"/v1/batches/{batch['id']}/analysis")
+    demo.story.check(
+        "case_opened",
+        True,
+        f"case {case['case_id'][:18]}... opened on chain {time.monotonic() - t0:.1f} s "
+        f"after the upload (tx {case['open']['tx_hash'][:18]}...), analysis hash "
+        f"{case['analysis_hash'][:18]}... anchored with it",
+    )
+    top = analysis.get("top_cause")
+    reports = ((analysis.get("analysis") or {}).get("root_cause") or {}).get("reports") or []
+    ranked = [c["variable"] for c in reports[0]["candidates"][:3]] if reports else []
+    characteristic = reports[0]["characteristic"] if reports else "?"
+    demo.story.check(
+        "root_cause",
+        top == faulty.truth["root_cause"],
+        f"analysis: {characteristic} anomalous; root-cause ranking {', '.join(ranked)} (top-1 {top}; "
+        f"injected {faulty.truth['root_cause']})",
+    )
+    for cf in ((analysis.get("analysis") or {}).get("root_cause") or {}).get("counterfactuals", [])[:1]:
+        demo.story.step(
+            f"counterfactual: {cf['question']} -> {cf.get('answer')}: {cf['characteristic']} "
+            f"{cf.get('factual', float('nan')):.2f} -> {cf.get('counterfactual_value', float('nan')):.2f}, "
+            f"within control limits: {cf.get('in_control')}"
+        )
+    case_id = case["case_id"]
+
+    prep = demo.http.post(
+        f"/v1/cases/{case_id}/response/prepare",
+        headers=supplier.headers,
+        files=[("files", ("8D-EC-099.txt", b"8D: calender roll pressure drift, sensor replaced", "text/plain"))],
+    ).json()
+    supplier.post(f"/v1/cases/{case_id}/response", json={"raw": supplier.sign_transactions(prep["transactions"])[0]})
+    _wait(lambda: oem.get(f"/v1/cases/{case_id}")["state"] == "supplier_responded", 60, "the supplier response")
+    demo.story.step("supplier responded with its 8D report (evidence hash on chain)")
+    typed = lab.get(
+        f"/v1/cases/{case_id}/verdict-typed-data", root_cause=top or "unknown", responsible_party=1, nc_class=1
+    )["typed_data"]
+    lab.post(
+        f"/v1/cases/{case_id}/verdict", json={"message": typed["message"], "signature": lab.sign_typed_data(typed)}
+    )
+    _wait(lambda: oem.get(f"/v1/cases/{case_id}")["state"] == "verdict_submitted", 60, "the lab verdict")
+    demo.story.step(
+        f"lab signed the verdict with its own key (EIP-712): root cause {top}, supplier responsible, "
+        "critical non-conformity"
+    )
+    for party in (oem, supplier):
+        acc = party.get(f"/v1/cases/{case_id}/acceptance-typed-data", accept="true")["typed_data"]
+        party.post(
+            f"/v1/cases/{case_id}/acceptance", json={"message": acc["message"], "signature": party.sign_typed_data(acc)}
+        )
+    final = _wait(lambda: (c := oem.get(f"/v1/cases/{case_id}"))["state"] == "settled" and c, 60, "settlement")
+    balances = supplier.get(f"/v1/agreements/{ref}/deposits")["status"]
+    penalty = agreement["deposit"] - int(balances["deposited"])
+    demo.story.check(
+        "settled",
+        final["penalized"] and penalty > 0,
+        f"OEM and supplier accepted; the contract settled: {penalty / 1e18:,.0f} tokens moved from the "
+        f"deposit to the OEM's claimable balance",
+    )
+    claim = oem.post(f"/v1/cases/{case_id}/claim/prepare")
+    oem.post(f"/v1/cases/{case_id}/claim", json={"raw": oem.sign_transactions(claim["transactions"])[0]})
+    demo.story.step(f"OEM claimed {int(claim['claimable']) / 1e18:,.0f} tokens (pull payment, signed by the OEM)")
+    timeline = oem.get(f"/v1/cases/{case_id}/timeline")
+    for step in timeline["steps"]:
+        demo.story.step(f"    timeline: {step['event']:24s} block {step['block_number']:>4}  tx {step['tx_hash']}")
 
 
 def _act_quarter(demo: Demo, agreement: dict[str, Any]) -> None:
-    demo.story.act("4. the quarter ends: score from on-chain counters, deposit ratio moves")
+    demo.story.act("5. the quarter ends: score from on-chain counters, deposit ratio moves")
     ref = agreement["ref"]
     supplier = demo.parties["supplier"]
     before = supplier.get(f"/v1/agreements/{ref}")["on_chain"]
     demo.time_travel(_QUARTER_S + 60)
-    demo.story.step("dev chain: block time moved forward by one quarter (91 days)")
-    supplier.post(f"/v1/agreements/{ref}/evaluations/0")
-    evaluation = supplier.get(f"/v1/agreements/{ref}/evaluations")[-1]
+    demo.story.step("dev chain: block time moved forward by one quarter (91 days); the gateway's scheduler evaluates")
+    evaluations = _wait(lambda: supplier.get(f"/v1/agreements/{ref}/evaluations"), 90, "the quarterly evaluation")
+    evaluation = evaluations[-1]
     after = supplier.get(f"/v1/agreements/{ref}")["on_chain"]
     demo.story.check(
         "evaluated",
@@ -306,7 +422,7 @@ def _act_quarter(demo: Demo, agreement: dict[str, Any]) -> None:
 
 
 def _act_restart(demo: Demo, node: Any, proof_path: Path) -> None:
-    demo.story.act("5. the chain is killed and restarted from its state file")
+    demo.story.act("6. the chain is killed and restarted from its state file")
     node.stop(hard=True)
     time.sleep(0.2)
     node.start()
@@ -338,6 +454,7 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
         "QCN_RPC_URL": node.url,
         "QCN_DEPLOYMENTS_DIR": str(data_dir / "deployments"),
         "QCN_EMBEDDED_WORKER": "1",
+        "QCN_SCHEDULER_EVALUATE_INTERVAL_S": "1",
     }
     settings = Settings(data_dir=data_dir, rpc_url=node.url, deployments_dir=data_dir / "deployments")
     gateway: subprocess.Popen[bytes] | None = None
@@ -379,6 +496,7 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
         _act_parties(demo, settings.api_admin_token.get_secret_value())
         agreement = _act_agreement(demo)
         batches = _act_batches(demo, agreement)
+        _act_tracing(demo, agreement)
         _act_quarter(demo, agreement)
         _act_restart(demo, node, batches["proof_path"])
 
