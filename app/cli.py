@@ -395,6 +395,130 @@ def analysis_refresh(profile: str, api: ApiOpt = "http://127.0.0.1:8000", api_ke
     _run(lambda: _party(api, api_key, None).post("/v1/models/refresh", json={"profile": profile}))
 
 
+case_cli = typer.Typer(no_args_is_help=True, help="Tracing cases: OEM, supplier, lab and admin actions.")
+cli.add_typer(case_cli, name="case")
+
+
+@case_cli.command("list")
+def case_list(api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
+    """Cases you are a party to (labs: those assigned to you)."""
+    _run(lambda: _party(api, api_key, None).get("/v1/cases"))
+
+
+@case_cli.command("show")
+def case_show(
+    case: str,
+    api: ApiOpt = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = "",
+    timeline: Annotated[bool, typer.Option(help="every step with its tx hash and proof")] = False,
+) -> None:
+    """A case's state, deadlines and verdict (``--timeline`` for every step on chain)."""
+    _run(lambda: _party(api, api_key, None).get(f"/v1/cases/{case}" + ("/timeline" if timeline else "")))
+
+
+@case_cli.command("respond")
+def case_respond(
+    case: str,
+    evidence: list[Path],
+    api: ApiOpt = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = "",
+    key: PartyKeyOpt = None,
+) -> None:
+    """Supplier: answer with evidence files (hashed and anchored with the response), signed locally."""
+    party = _party(api, api_key, key)
+
+    def go() -> object:
+        files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in evidence]
+        prep = party.post(f"/v1/cases/{case}/response/prepare", files=files)
+        return party.post(f"/v1/cases/{case}/response", json={"raw": party.sign_transactions(prep["transactions"])[0]})
+
+    _run(go)
+
+
+@case_cli.command("verdict")
+def case_verdict(
+    case: str,
+    root_cause: str,
+    responsible: Annotated[int, typer.Option(help="0 none, 1 supplier, 2 OEM, 3 other")] = 1,
+    nc_class: Annotated[int, typer.Option(help="0 none, 1 critical, 2 major, 3 minor")] = 2,
+    api: ApiOpt = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = "",
+    key: PartyKeyOpt = None,
+) -> None:
+    """Lab: sign the EIP-712 verdict with your own key and submit it."""
+    party = _party(api, api_key, key)
+
+    def go() -> object:
+        typed = party.get(
+            f"/v1/cases/{case}/verdict-typed-data",
+            root_cause=root_cause,
+            responsible_party=responsible,
+            nc_class=nc_class,
+        )["typed_data"]
+        return party.post(
+            f"/v1/cases/{case}/verdict", json={"message": typed["message"], "signature": party.sign_typed_data(typed)}
+        )
+
+    _run(go)
+
+
+@case_cli.command("accept")
+def case_accept(
+    case: str,
+    dispute: Annotated[bool, typer.Option("--dispute", help="dispute instead")] = False,
+    api: ApiOpt = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = "",
+    key: PartyKeyOpt = None,
+) -> None:
+    """OEM or supplier: accept (or ``--dispute``) the lab's verdict, signed with your own key."""
+    party = _party(api, api_key, key)
+
+    def go() -> object:
+        typed = party.get(f"/v1/cases/{case}/acceptance-typed-data", accept=str(not dispute).lower())["typed_data"]
+        return party.post(
+            f"/v1/cases/{case}/acceptance",
+            json={"message": typed["message"], "signature": party.sign_typed_data(typed)},
+        )
+
+    _run(go)
+
+
+@case_cli.command("claim")
+def case_claim(
+    case: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
+) -> None:
+    """OEM: claim the settled penalty; lab: claim its fee (the gateway picks by your role)."""
+    party = _party(api, api_key, key)
+
+    def go() -> object:
+        role = party.get("/v1/parties/me")["kind"]
+        path = f"/v1/cases/{case}/lab-fee" if role == "lab" else f"/v1/cases/{case}/claim"
+        prep = party.post(f"{path}/prepare")
+        return party.post(path, json={"raw": party.sign_transactions(prep["transactions"])[0]})
+
+    _run(go)
+
+
+@case_cli.command("arbitrate")
+def case_arbitrate(
+    case: str,
+    root_cause: str,
+    ruling: Path,
+    responsible: Annotated[int, typer.Option(help="0 none, 1 supplier, 2 OEM, 3 other")] = 1,
+    nc_class: Annotated[int, typer.Option(help="0 none, 1 critical, 2 major, 3 minor")] = 2,
+    api: ApiOpt = "http://127.0.0.1:8000",
+    api_key: ApiKeyOpt = "",
+) -> None:
+    """Consortium admin: rule on a disputed case; the ruling text's SHA-256 goes on chain."""
+    body = {
+        "responsible_party": responsible,
+        "nc_class": nc_class,
+        "root_cause": root_cause,
+        "ruling": ruling.read_text(),
+    }
+    _run(lambda: _party(api, api_key, None).post(f"/v1/cases/{case}/arbitrate", json=body))
+
+
 def main() -> None:
     cli()
 
