@@ -70,11 +70,18 @@ def _causal() -> dict[str, Any]:
     return out
 
 
+def _tracing() -> dict[str, Any]:
+    from bench_tracing import measure_tracing
+
+    return measure_tracing()
+
+
 SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "anchor": ("anchor.json", _anchor),
     "contracts": ("contracts.json", _contracts),
     "parsers": ("parsers.json", _parsers),
     "causal": ("causal.json", _causal),
+    "tracing": ("tracing.json", _tracing),
 }
 
 
