@@ -245,6 +245,15 @@ def _run(fn: Callable[[], object]) -> None:
         _fail(f"{exc} {json.dumps({k: v for k, v in exc.error.items() if k != 'message'})}")
 
 
+def _relay_prepared(party: PartyClient, ref: str, what: str, body: dict[str, object] | None) -> None:
+    """Ask the gateway to prepare ``what`` for agreement ``ref``, sign locally, relay."""
+    _run(
+        lambda: party.sign_and_relay(
+            party.post(f"/v1/agreements/{ref}/{what}/prepare", json=body), f"/v1/agreements/{ref}/transactions"
+        )
+    )
+
+
 @template_cli.command("publish")
 def template_publish(
     file: Path, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
@@ -306,13 +315,7 @@ def agreement_deposit(
     ref: str, amount: int, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
 ) -> None:
     """Supplier: deposit or top up (approve + deposit, signed locally, relayed by the gateway)."""
-    party = _party(api, api_key, key)
-    _run(
-        lambda: party.sign_and_relay(
-            party.post(f"/v1/agreements/{ref}/deposits/prepare", json={"amount": amount}),
-            f"/v1/agreements/{ref}/transactions",
-        )
-    )
+    _relay_prepared(_party(api, api_key, key), ref, "deposits", {"amount": amount})
 
 
 @agreement_cli.command("withdraw")
@@ -320,13 +323,7 @@ def agreement_withdraw(
     ref: str, amount: int, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
 ) -> None:
     """Supplier: withdraw deposit above the required amount."""
-    party = _party(api, api_key, key)
-    _run(
-        lambda: party.sign_and_relay(
-            party.post(f"/v1/agreements/{ref}/withdrawals/prepare", json={"amount": amount}),
-            f"/v1/agreements/{ref}/transactions",
-        )
-    )
+    _relay_prepared(_party(api, api_key, key), ref, "withdrawals", {"amount": amount})
 
 
 @agreement_cli.command("claim")
@@ -334,12 +331,7 @@ def agreement_claim(
     ref: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
 ) -> None:
     """OEM: claim the penalties owed to you."""
-    party = _party(api, api_key, key)
-    _run(
-        lambda: party.sign_and_relay(
-            party.post(f"/v1/agreements/{ref}/claims/prepare"), f"/v1/agreements/{ref}/transactions"
-        )
-    )
+    _relay_prepared(_party(api, api_key, key), ref, "claims", None)
 
 
 @agreement_cli.command("evaluate")

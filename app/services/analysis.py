@@ -20,6 +20,7 @@ serve ``app/routers/analysis.py``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from datetime import timedelta
 from typing import Any, Literal
@@ -157,7 +158,8 @@ def _analyse(session: Session, settings: Settings, job: AnalysisJob, batch: Batc
     causal, problem = None, None
     info = {"id": batch.id, "batch_id": batch.batch_id, "part_number": batch.part_number, "lot_id": batch.lot_id}
     # the causal model is only needed (and learned) when the verdict is anomalous: score first
-    outcome = run_analysis(
+    analyse = functools.partial(
+        run_analysis,
         batch_info=info,
         long=long,
         history=history,
@@ -165,24 +167,12 @@ def _analyse(session: Session, settings: Settings, job: AnalysisJob, batch: Batc
         profile=profile,
         declared_spec={},
         model=model,
-        causal=None,
-        causal_problem=None,
         settings=settings,
     )
+    outcome = analyse(causal=None, causal_problem=None)
     if outcome.anomalous and profile is not None:
         causal, problem = _causal_for(session, cache, profile)
-        outcome = run_analysis(
-            batch_info=info,
-            long=long,
-            history=history,
-            history_batches=pks,
-            profile=profile,
-            declared_spec={},
-            model=model,
-            causal=causal,
-            causal_problem=problem,
-            settings=settings,
-        )
+        outcome = analyse(causal=causal, causal_problem=problem)
     return outcome
 
 
