@@ -1,8 +1,8 @@
 """Imported once by the forkserver of :mod:`parsers.guarded`, so every forked parse starts warm.
 
 Loads every parser module and the heavy libraries they import lazily, and compiles the shipped DCC
-schemas into ``parsers.dcc``'s cache; forked children inherit all of it. Never imported by ``parsers``
-itself (importing it costs about two seconds).
+schemas (libxml2, a few ms each) into ``parsers.dcc``'s cache of this (the main) thread; forked children
+inherit all of it. Never imported by ``parsers`` itself (importing pdfplumber and openpyxl costs time).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ _MODULES = (
     "parsers.pdf",
     "pdfplumber",
     "openpyxl",
-    "xmlschema",
 )
 
 

@@ -13,8 +13,10 @@ checking the declared sizes bounds what a later reader (openpyxl) can inflate.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+import threading
 import time
 import zipfile
 
@@ -26,6 +28,7 @@ from parsers.limits import Limits
 __all__ = [
     "MAX_ZIP_MEMBERS",
     "Deadline",
+    "XPathIndex",
     "check_size",
     "local_name",
     "namespace_of",
@@ -41,6 +44,9 @@ _RATIO_MIN_MEMBER_BYTES = 1024 * 1024
 
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _ROOT_START = re.compile(rb"<[A-Za-z_]")
+# libxml2 refuses deeper documents unless XML_PARSE_HUGE is set (we never set it)
+_LIBXML2_MAX_DEPTH = 256
+_THREAD = threading.local()
 
 
 class Deadline:
@@ -127,25 +133,11 @@ def _prolog(data: bytes) -> bytes:
     return data
 
 
-def parse_xml(data: bytes, *, limits: Limits, what: str = "XML") -> etree._ElementTree:
-    """Parse ``data`` as XML safely and return the lxml tree.
-
-    Raises :class:`HostileInput` for entity declarations (XXE, billion laughs), :class:`LimitExceeded`
-    for ``max_bytes``/``max_xml_depth``, :class:`MalformedInput` (with line/column) for broken XML.
-    """
-    check_size(data, limits)
-    if _ENTITY_DECL.search(_prolog(data)):
-        raise HostileInput(
-            f"{what} declares entities (<!ENTITY>); entity declarations are refused "
-            "(external-entity and entity-expansion attacks)",
-            location="DOCTYPE",
-        )
-    depth = 0
-    max_depth = limits.max_xml_depth
-    try:
-        context = etree.iterparse(
-            io.BytesIO(data),
-            events=("start", "end"),
+def _xml_parser() -> etree.XMLParser:
+    """This thread's hardened parser (an lxml parser serialises concurrent use, so one per thread)."""
+    parser: etree.XMLParser | None = getattr(_THREAD, "xml_parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
             resolve_entities=False,
             no_network=True,
             huge_tree=False,
@@ -154,34 +146,72 @@ def parse_xml(data: bytes, *, limits: Limits, what: str = "XML") -> etree._Eleme
             remove_comments=True,
             remove_pis=True,
         )
-        for event, _el in context:
-            if event == "start":
-                depth += 1
-                if depth > max_depth:
-                    raise LimitExceeded(
-                        f"{what} nesting deeper than max_xml_depth={max_depth}",
-                        limit="max_xml_depth",
-                        allowed=max_depth,
-                        actual=depth,
-                    )
-            else:
-                depth -= 1
-        root = context.root
+        _THREAD.xml_parser = parser
+    return parser
+
+
+@functools.lru_cache(maxsize=8)
+def _deeper_than(max_depth: int) -> etree.XPath:
+    """XPath that is true when an element sits deeper than ``max_depth`` (the root is depth 1).
+
+    Evaluated by libxml2 level by level over the parsed tree: linear in the element count, no Python
+    per element.
+    """
+    return etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
+
+
+def parse_xml(data: bytes, *, limits: Limits, what: str = "XML") -> etree._ElementTree:
+    """Parse ``data`` as XML safely and return the lxml tree.
+
+    Raises :class:`HostileInput` for entity declarations (XXE, billion laughs), :class:`LimitExceeded`
+    for ``max_bytes``/``max_xml_depth``, :class:`MalformedInput` (with line/column) for broken XML.
+
+    One libxml2 parse, no Python per element: libxml2 itself stops at depth 256 without ``huge_tree``
+    (reported here as ``max_xml_depth`` too), and ``Limits.max_xml_depth`` is checked on the tree with
+    one XPath.
+    """
+    check_size(data, limits)
+    if _ENTITY_DECL.search(_prolog(data)):
+        raise HostileInput(
+            f"{what} declares entities (<!ENTITY>); entity declarations are refused "
+            "(external-entity and entity-expansion attacks)",
+            location="DOCTYPE",
+        )
+    max_depth = limits.max_xml_depth
+    try:
+        root = etree.fromstring(data, _xml_parser())
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (None, None)
+        if "Excessive depth" in (exc.msg or ""):
+            cap = "" if max_depth < _LIBXML2_MAX_DEPTH else f" (libxml2 stops at {_LIBXML2_MAX_DEPTH} levels)"
+            raise LimitExceeded(
+                f"{what} nesting deeper than max_xml_depth={max_depth}{cap}",
+                limit="max_xml_depth",
+                allowed=max_depth,
+                actual=f">{_LIBXML2_MAX_DEPTH}",
+                location=f"line {line}, column {col}",
+            ) from exc
         raise MalformedInput(f"{what} is not well-formed: {exc.msg}", location=f"line {line}, column {col}") from exc
-    if root is None:
+    if root is None:  # pragma: no cover - libxml2 raises "Document is empty" instead
         raise MalformedInput(f"{what} has no root element")
     tree = root.getroottree()
     dtd = tree.docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
         raise HostileInput(f"{what} declares entities in its DTD; refused", location="DOCTYPE")
+    if _deeper_than(max_depth)(root):
+        raise LimitExceeded(
+            f"{what} nesting deeper than max_xml_depth={max_depth}",
+            limit="max_xml_depth",
+            allowed=max_depth,
+            actual=max_depth + 1,
+        )
     return tree
 
 
 def local_name(el: etree._Element) -> str:
     """Tag of ``el`` without its namespace."""
-    return etree.QName(el).localname
+    tag = el.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else etree.QName(el).localname
 
 
 def namespace_of(el: etree._Element) -> str | None:
@@ -193,21 +223,68 @@ def xpath_of(el: etree._Element) -> str:
     """Readable absolute path of ``el``: local names with a 1-based ``[n]`` among same-named siblings.
 
     Namespace prefixes are omitted (``/QIFDocument/Results/MeasurementResultsSet/MeasurementResults[2]``);
-    the document's namespace is implied.
+    the document's namespace is implied. For many elements of one document use :class:`XPathIndex`.
     """
     parts: list[str] = []
     node: etree._Element | None = el
     while node is not None:
         tag = node.tag
-        name = local_name(node)
+        name = tag.rpartition("}")[2]
         parent = node.getparent()
         if parent is None:
             parts.append(name)
         else:
-            same = [c for c in parent if c.tag == tag]
-            parts.append(f"{name}[{same.index(node) + 1}]" if len(same) > 1 else name)
+            before = sum(1 for _ in node.itersiblings(tag, preceding=True))
+            if before or next(node.itersiblings(tag), None) is not None:
+                parts.append(f"{name}[{before + 1}]")
+            else:
+                parts.append(name)
         node = parent
     return "/" + "/".join(reversed(parts))
+
+
+class XPathIndex:
+    """:func:`xpath_of` for many elements of one tree, each parent's children numbered once.
+
+    ``index(el)`` returns exactly ``xpath_of(el)``; the first look-up under a parent numbers all of that
+    parent's children in one pass, so paths for every value of a large document cost linear time instead
+    of quadratic. Keeps the elements it has seen alive: use one per parse, then drop it.
+    """
+
+    __slots__ = ("_paths",)
+
+    def __init__(self) -> None:
+        self._paths: dict[etree._Element, str] = {}
+
+    def __call__(self, el: etree._Element) -> str:
+        """The path of ``el`` (see :func:`xpath_of`)."""
+        path = self._paths.get(el)
+        if path is not None:
+            return path
+        parent = el.getparent()
+        if parent is None:
+            path = "/" + el.tag.rpartition("}")[2]
+            self._paths[el] = path
+            return path
+        base = self(parent)
+        totals: dict[str, int] = {}
+        for child in parent:
+            tag = child.tag
+            totals[tag] = totals.get(tag, 0) + 1
+        seen: dict[str, int] = {}
+        paths = self._paths
+        for child in parent:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            name = tag.rpartition("}")[2]
+            if totals[tag] > 1:
+                n = seen.get(tag, 0) + 1
+                seen[tag] = n
+                paths[child] = f"{base}/{name}[{n}]"
+            else:
+                paths[child] = f"{base}/{name}"
+        return paths[el]
 
 
 def open_zip(data: bytes, *, limits: Limits, what: str = "zip archive") -> zipfile.ZipFile:

@@ -16,6 +16,9 @@ Mapping:
 
 Provenance is the XPath of the ``Value`` element (local names, see :func:`parsers._safe.xpath_of`).
 XML is read with :func:`parsers._safe.parse_xml` (no entities, no network, depth-limited).
+
+Validation is structural only (root ``QIFDocument``, numeric finite values, ids resolved, at least one
+measured value): the QIF 3 XSD set is not shipped (``parsers/schemas/README.md`` says why).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from lxml import etree
 
-from parsers._safe import Deadline, local_name, parse_xml, xpath_of
+from parsers._safe import Deadline, XPathIndex, local_name, parse_xml, xpath_of
 from parsers.errors import EmptyInput, InvalidValue, LimitExceeded, UnsupportedFormat
 from parsers.limits import Limits
 from parsers.model import CharacteristicSpec, InspectionBatch, Measurement
@@ -35,15 +38,91 @@ from parsers.provenance import Provenance, SourceFile
 __all__ = ["parse_qif"]
 
 _SUFFIX = "CharacteristicMeasurement"
+# Compiled once. ``{*}`` matches a local name in any (or no) namespace, like the QIF mapping always has.
+_WITH_ID = etree.XPath("descendant-or-self::*[@id]")
+_ALL_IDS = etree.XPath("descendant-or-self::*/@id", smart_strings=False)
+# where the mapping's references usually point: characteristic items/nominals/definitions, actual components
+_USUAL_TARGETS = etree.XPath(
+    "/*/*[local-name()='Characteristics']/*/*[@id]"
+    " | /*/*[local-name()='Results']/*[local-name()='ActualComponentSets']/*/*[@id]"
+)
+_MEASUREMENT_RESULTS = "{*}MeasurementResults"
 
 
 def _child(el: etree._Element | None, name: str) -> etree._Element | None:
+    """First child of ``el`` with local name ``name`` (any namespace); None if ``el`` is None or has none."""
     if el is None:
         return None
+    return next(el.iterchildren("{*}" + name), None)
+
+
+class _IdIndex:
+    """QIF id -> element, as a full index would map it (a repeated id maps to its last element).
+
+    Indexing every element with an id costs a Python object per element; the ids the mapping follows
+    nearly always point into a few sections. With document-unique ids (as QIF requires) those sections
+    are indexed first; a miss, or any repeated id, falls back to the full index, so answers never change.
+    """
+
+    __slots__ = ("_full", "_known", "_partial", "_root")
+
+    def __init__(self, root: etree._Element) -> None:
+        self._root = root
+        ids: list[str] = _ALL_IDS(root)
+        self._known = set(ids)
+        self._full: dict[str, etree._Element] | None = None
+        self._partial: dict[str, etree._Element] = {}
+        if len(self._known) == len(ids):
+            self._partial = {el.get("id"): el for el in _USUAL_TARGETS(root)}
+
+    def get(self, ident: str) -> etree._Element | None:
+        """The element whose ``id`` is ``ident`` (None if there is none)."""
+        if ident not in self._known:
+            return None
+        el = self._partial.get(ident)
+        if el is not None:
+            return el
+        if self._full is None:
+            # later duplicates win, as in document order
+            self._full = {e.get("id"): e for e in _WITH_ID(self._root)}
+        return self._full.get(ident)
+
+
+def _children_by_name(el: etree._Element) -> tuple[dict[str, etree._Element], set[str]]:
+    """Local name -> first child with that name, in one pass (a measurement has a handful of children).
+
+    Also returns the names whose first child has a later sibling with exactly its tag (those get ``[1]``
+    in :func:`parsers._safe.xpath_of`).
+    """
+    out: dict[str, etree._Element] = {}
+    repeated: set[str] = set()
     for c in el:
-        if isinstance(c.tag, str) and local_name(c) == name:
-            return c
-    return None
+        tag = c.tag
+        if isinstance(tag, str):
+            name = tag.rpartition("}")[2]
+            first = out.get(name)
+            if first is None:
+                out[name] = c
+            elif first.tag == tag:
+                repeated.add(name)
+    return out, repeated
+
+
+def _status(status_el: etree._Element | None) -> str | None:
+    """Text of the first ``CharacteristicStatusEnum`` child of ``Status``, else of ``OtherCharacteristicStatus``."""
+    if status_el is None:
+        return None
+    enum = other = None
+    for c in status_el:
+        tag = c.tag
+        if not isinstance(tag, str):
+            continue
+        name = tag.rpartition("}")[2]
+        if name == "CharacteristicStatusEnum" and enum is None:
+            enum = c
+        elif name == "OtherCharacteristicStatus" and other is None:
+            other = c
+    return _text(enum) or _text(other)
 
 
 def _path(el: etree._Element | None, *names: str) -> etree._Element | None:
@@ -72,10 +151,6 @@ def _float(el: etree._Element | None) -> float | None:
     return v
 
 
-def _iter_local(root: etree._Element, name: str) -> list[etree._Element]:
-    return [e for e in root.iter() if isinstance(e.tag, str) and local_name(e) == name]
-
-
 def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> InspectionBatch:  # noqa: B008
     """Parse a QIF 3 results document into an :class:`InspectionBatch` (mapping in the module docstring).
 
@@ -89,16 +164,15 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
     if local_name(root) != "QIFDocument":
         raise UnsupportedFormat(f"root element is {local_name(root)!r}, not QIFDocument", location="/")
     warnings: list[str] = []
-    by_id: dict[str, etree._Element] = {}
-    for el in root.iter():
-        deadline.tick()
-        if isinstance(el.tag, str):
-            ident = el.get("id")
-            if ident is not None:
-                by_id[ident] = el
+    by_id = _IdIndex(root)
+    deadline.check("id index")
+    paths = XPathIndex()
 
     def ref(el: etree._Element | None, name: str) -> etree._Element | None:
-        ident = _text(_child(el, name))
+        return _ref_of(_child(el, name))
+
+    def _ref_of(id_el: etree._Element | None) -> etree._Element | None:
+        ident = _text(id_el)
         return by_id.get(ident) if ident is not None else None
 
     units = _path(root, "FileUnits", "PrimaryUnits")
@@ -120,39 +194,51 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
     sha = source.sha256
     specs: dict[str, CharacteristicSpec] = {}
 
-    def characteristic(meas: etree._Element, qif_type: str) -> str:
-        item = ref(meas, "CharacteristicItemId")
-        item_id = _text(_child(meas, "CharacteristicItemId")) or meas.get("id", "?")
+    names: dict[tuple[str, str], str] = {}  # (CharacteristicItemId, type) -> characteristic name
+
+    def characteristic(meas: etree._Element, kids: dict[str, etree._Element], qif_type: str) -> str:
+        ident = _text(kids.get("CharacteristicItemId"))
+        if ident is not None and (known := names.get((ident, qif_type))) is not None:
+            return known
+        item = by_id.get(ident) if ident is not None else None
+        item_id = ident or meas.get("id", "?")
         name = _text(_child(item, "Name"))
         if name is None or name == "-NONE-":
             name = f"{qif_type}-{item_id}"
+        if ident is not None:
+            names[(ident, qif_type)] = name
         if name not in specs:
-            nominal_el = ref(item, "CharacteristicNominalId")
-            definition = ref(nominal_el, "CharacteristicDefinitionId")
-            target = _float(_child(nominal_el, "TargetValue"))
+            # one pass over each referenced element's children instead of a search per child name
+            item_k = _children_by_name(item)[0] if item is not None else {}
+            nominal_el = _ref_of(item_k.get("CharacteristicNominalId"))
+            nominal_k = _children_by_name(nominal_el)[0] if nominal_el is not None else {}
+            definition = _ref_of(nominal_k.get("CharacteristicDefinitionId"))
+            definition_k = _children_by_name(definition)[0] if definition is not None else {}
+            target = _float(nominal_k.get("TargetValue"))
             lower = upper = None
-            tol = _child(definition, "Tolerance")
+            tol = definition_k.get("Tolerance")
             if tol is not None:
-                mx, mn = _float(_child(tol, "MaxValue")), _float(_child(tol, "MinValue"))
-                absolute = (_text(_child(tol, "DefinedAsLimit")) or "false").lower() == "true"
+                tol_k = _children_by_name(tol)[0]
+                mx, mn = _float(tol_k.get("MaxValue")), _float(tol_k.get("MinValue"))
+                absolute = (_text(tol_k.get("DefinedAsLimit")) or "false").lower() == "true"
                 base = 0.0 if absolute or target is None else target
                 if absolute or target is not None:
                     upper = None if mx is None else base + mx
                     lower = None if mn is None else base + mn
-            elif (tv := _float(_child(definition, "ToleranceValue"))) is not None:
+            elif (tv := _float(definition_k.get("ToleranceValue"))) is not None:
                 upper = tv
             specs[name] = CharacteristicSpec(
                 name=name,
-                description=_text(_child(item, "Description")),
+                description=_text(item_k.get("Description")),
                 nominal=target,
                 lower_limit=lower,
                 upper_limit=upper,
                 unit=angular_unit if qif_type.startswith("Angle") else linear_unit,
-                provenance=Provenance(file_sha256=sha, kind="xml", xpath=xpath_of(item)) if item is not None else None,
+                provenance=Provenance(file_sha256=sha, kind="xml", xpath=paths(item)) if item is not None else None,
             )
         return name
 
-    results = _iter_local(root, "MeasurementResults")
+    results = list(root.iter(_MEASUREMENT_RESULTS))
     measurements: list[Measurement] = []
     seen: dict[tuple[str, str], int] = {}
     skipped = 0
@@ -169,41 +255,56 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
         block = _path(mr, "MeasuredCharacteristics", "CharacteristicMeasurements")
         if block is None:
             continue
-        for meas in block:
-            deadline.tick(xpath_of(meas) if deadline.due else None)
-            if not isinstance(meas.tag, str):
+        # Value paths are built here (same text as xpath_of) from one count of the block's children
+        block_path = paths(block)
+        children = list(block)
+        totals: dict[str, int] = {}
+        for meas in children:
+            totals[meas.tag] = totals.get(meas.tag, 0) + 1
+        running: dict[str, int] = {}
+        for meas in children:
+            mtag = meas.tag
+            if not isinstance(mtag, str):
+                deadline.tick()
                 continue
-            tag = local_name(meas)
+            tag = mtag.rpartition("}")[2]
+            k = running[mtag] = running.get(mtag, 0) + 1
+            meas_path = f"{block_path}/{tag}[{k}]" if totals[mtag] > 1 else f"{block_path}/{tag}"
+            deadline.tick(meas_path)
             if not tag.endswith(_SUFFIX):
                 continue
-            value_el = _child(meas, "Value")
+            kids, repeated = _children_by_name(meas)
+            value_el = kids.get("Value")
             value = _float(value_el)
             if value is None or value_el is None:
                 skipped += 1
                 continue
             qif_type = tag[: -len(_SUFFIX)] or tag
-            name = characteristic(meas, qif_type)
+            name = characteristic(meas, kids, qif_type)
             n = seen.get((sample, name), 0) + 1
             seen[(sample, name)] = n
             char_name = name if n == 1 else f"{name}#{n}"
             unit = value_el.get("linearUnit") or value_el.get("angularUnit") or specs[name].unit or linear_unit
             extra: dict[str, Any] = {"qif_type": qif_type}
-            if meas.get("id") is not None:
-                extra["qif_id"] = meas.get("id")
-            status = _text(_path(meas, "Status", "CharacteristicStatusEnum")) or _text(
-                _path(meas, "Status", "OtherCharacteristicStatus")
-            )
+            meas_id = meas.get("id")
+            if meas_id is not None:
+                extra["qif_id"] = meas_id
+            status = _status(kids.get("Status"))
             if status:
                 extra["status"] = status
+            value_step = "Value[1]" if "Value" in repeated else "Value"
+            # model_validate on a plain dict: the same validation, one call into pydantic-core
             measurements.append(
-                Measurement(
-                    sample_id=sample,
-                    characteristic=char_name,
-                    value=value,
-                    unit=unit,
-                    measured_at=measured_at,
-                    provenance=Provenance(file_sha256=sha, kind="xml", xpath=xpath_of(value_el)),
-                    extra=extra,
+                Measurement.model_validate(
+                    {
+                        "sample_id": sample,
+                        "characteristic": char_name,
+                        "value": value,
+                        "unit": unit,
+                        "measured_at": measured_at,
+                        "provenance": {"file_sha256": sha, "kind": "xml", "xpath": f"{meas_path}/{value_step}"},
+                        "extra": extra,
+                    }
                 )
             )
             if len(measurements) > limits.max_rows:

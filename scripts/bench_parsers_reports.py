@@ -3,8 +3,13 @@
 * ``pdf_pages_per_s``: :func:`parsers.pdf.parse_pdf` over the corpus + PTB PDFs (text PDFs only);
 * ``pdfplumber_plain_pages_per_s``: plain ``extract_text()`` + ``extract_tables()`` on every page of the
   same files, same run (the baseline); ``pdf_speedup`` = ours / plain;
-* ``dcc_docs_per_s``: :func:`parsers.dcc.parse_dcc` incl. XSD validation (schema load excluded, cached),
-  over the PTB DCC 2.4.0 samples and the DCC 3.1.2/3.3.0 fixtures;
+* ``dcc_docs_per_s``: :func:`parsers.dcc.parse_dcc` incl. XSD validation (libxml2) and IDREF check, over
+  the PTB DCC 2.4.0 samples and the DCC 3.1.2/3.3.0 fixtures; only the one-time schema compilation is
+  outside the timed loop, reported as ``dcc_schema_compile_ms`` (all shipped versions, compiled afresh);
+  best of ``dcc_passes`` passes over the set (the machine is shared: the best pass is the least disturbed);
+* ``dcc_validate_lxml_docs_per_s`` / ``dcc_validate_xmlschema_docs_per_s``: validation alone on the same
+  parsed trees, with the validator in use and with the pure-Python ``xmlschema`` one used before
+  (its schema load, ``dcc_xmlschema_compile_ms``, excluded too);
 * ``guarded_parse_ms`` / ``inprocess_parse_ms``: median wall time of :func:`parsers.guarded.parse_guarded`
   vs :func:`parsers.parse` on the same small files (forkserver already warm), i.e. the per-file cost of
   the memory/time guard;
@@ -63,6 +68,47 @@ def _guard_cost(dcc: bytes, pdf: bytes, rounds: int) -> tuple[float, float]:
     return round(statistics.median(g) * 1000, 1), round(statistics.median(p) * 1000, 1)
 
 
+def _compile_ms() -> float:
+    """Wall time to compile every shipped DCC XSD once (what a fresh worker thread pays on first use)."""
+    from parsers import dcc
+
+    t = time.perf_counter()
+    for version in dcc.VALIDATED_VERSIONS:
+        dcc._compile(version)
+    return round((time.perf_counter() - t) * 1000, 2)
+
+
+def _validators(dccs: list[bytes], rounds: int) -> dict[str, float]:
+    """Validation only, same trees: libxml2 (in use) vs xmlschema (the validator used before)."""
+    import xmlschema
+
+    from parsers import dcc
+    from parsers._safe import parse_xml
+
+    limits = Limits()
+    roots = [parse_xml(d, limits=limits).getroot() for d in dccs]
+    versions = [r.get("schemaVersion") or "" for r in roots]
+    t = time.perf_counter()
+    xs = {v: xmlschema.XMLSchema(str(dcc.VALIDATED_VERSIONS[v].resolve()), allow="local") for v in set(versions)}
+    xs_compile_ms = (time.perf_counter() - t) * 1000
+    n = len(roots) * rounds
+    t = time.perf_counter()
+    for _ in range(rounds):
+        for root, v in zip(roots, versions, strict=True):
+            dcc.validate_dcc(root, v)
+    lxml_s = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(rounds):
+        for root, v in zip(roots, versions, strict=True):
+            xs[v].validate(root)
+    xs_s = time.perf_counter() - t
+    return {
+        "dcc_validate_lxml_docs_per_s": round(n / lxml_s, 1),
+        "dcc_validate_xmlschema_docs_per_s": round(n / xs_s, 1),
+        "dcc_xmlschema_compile_ms": round(xs_compile_ms, 1),
+    }
+
+
 def measure_reports(rounds: int = 3) -> dict[str, Any]:
     """Run the benchmark and return the figures (see the module docstring)."""
     pdfs = [(p, p.read_bytes()) for p, _layout, err, _f in corpus_files() if err is None]
@@ -82,15 +128,19 @@ def measure_reports(rounds: int = 3) -> dict[str, Any]:
             _plain(d)
         best_plain = min(best_plain, time.perf_counter() - t)
 
-    for d in dccs:  # loads + caches the XSD of every version
+    compile_ms = _compile_ms()
+    for d in dccs:  # loads + caches the XSD of every version in this thread
         parse_dcc(d, source=source_of(d, "dcc"), limits=limits)
-    n_dcc = 0
-    t = time.perf_counter()
-    for _ in range(rounds):
+    validators = _validators(dccs, rounds)
+    # best pass over the whole set (as for QIF): one preemption by another process on this shared
+    # 2-core machine must not decide a ~10 ms measurement
+    passes = max(10, rounds * 3)
+    best_pass = float("inf")
+    for _ in range(passes):
+        t = time.perf_counter()
         for d in dccs:
             parse_dcc(d, source=source_of(d, "dcc"), limits=limits)
-            n_dcc += 1
-    dcc_s = time.perf_counter() - t
+        best_pass = min(best_pass, time.perf_counter() - t)
 
     guarded_ms, inproc_ms = _guard_cost(dccs[-1], pdfs[0][1], rounds)
     acc = measure_accuracy()
@@ -100,7 +150,11 @@ def measure_reports(rounds: int = 3) -> dict[str, Any]:
         "pdf_pages_per_s": round(pages / best_ours, 2),
         "pdfplumber_plain_pages_per_s": round(pages / best_plain, 2),
         "pdf_speedup": round(best_plain / best_ours, 2),
-        "dcc_docs_per_s": round(n_dcc / dcc_s, 2),
+        "dcc_docs_per_s": round(len(dccs) / best_pass, 2),
+        "dcc_passes": passes,
+        "dcc_docs": len(dccs),
+        "dcc_schema_compile_ms": compile_ms,
+        **validators,
         "guarded_parse_ms": guarded_ms,
         "inprocess_parse_ms": inproc_ms,
         "field_accuracy": acc["field_accuracy"],
