@@ -457,10 +457,10 @@ def table_to_batch(
             process.append(
                 ProcessValue(
                     variable=variable,
-                    tier=tier,
+                    tier=tier,  # type: ignore[arg-type]  # checked against the tiers above
                     value=pvalue,
                     unit=unit,
-                    sample_id=sample,  # type: ignore[arg-type]
+                    sample_id=sample,
                     provenance=prov("value"),
                 )
             )
