@@ -29,7 +29,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 from hexbytes import HexBytes
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,7 +52,7 @@ from app.services.indexer import event_args
 from app.services.proofs import batch_header
 from app.settings import Settings
 from chain.cases import Acceptance, CaseState, OpenRequest, Verdict
-from chain.errors import ChainError, ContractRevert
+from chain.errors import ChainError
 
 __all__ = [
     "acceptance_typed_data",
@@ -628,16 +628,3 @@ def submit_relayed(
             raise Forbidden(f"the signed respond is not about case {case.case_id}")
     sent = relay.submit(chain=chain, principal=principal, raw=raw, allowed={function})
     return {"tx_hash": sent.tx_hash, "block_number": sent.block_number, "function": sent.function}
-
-
-def is_revert(exc: Exception, *names: str) -> bool:
-    """True if ``exc`` is a contract revert with one of ``names``."""
-    return isinstance(exc, ContractRevert) and exc.name in names
-
-
-def account_of(value: str) -> str:
-    """Checksummed address (raises InvalidRequest)."""
-    try:
-        return str(to_checksum_address(value))
-    except ValueError as exc:
-        raise InvalidRequest(f"not an address: {value!r}") from exc
