@@ -55,6 +55,7 @@ __all__ = [
     "acceptance_digest",
     "acceptance_typed_data",
     "case_id_for",
+    "compact_signature",
     "domain_separator",
     "sign_acceptance",
     "sign_verdict",
@@ -371,6 +372,26 @@ def sign_acceptance(
     return bytes(Account.unsafe_sign_hash(digest, private_key).signature)
 
 
+_HALF_ORDER_BIT = 1 << 255
+
+
+def compact_signature(signature: bytes) -> bytes:
+    """The 64-byte ERC-2098 form (r || vs, vs = s | (v - 27) << 255) of a 65-byte ECDSA signature.
+
+    TracingCases accepts both forms; the short one is 32 calldata bytes (~140 gas) cheaper per signature.
+    Anything that is not a 65-byte signature with v 27/28 (0/1) and s below 2^255 (e.g. an ERC-1271
+    contract signature) is returned unchanged, so the contract judges it exactly as given.
+    """
+    sig = bytes(signature)
+    if len(sig) != 65:
+        return sig
+    v = sig[64] + 27 if sig[64] < 27 else sig[64]
+    s = int.from_bytes(sig[32:64], "big")
+    if v not in (27, 28) or s >= _HALF_ORDER_BIT:
+        return sig
+    return sig[:32] + (s | ((v - 27) << 255)).to_bytes(32, "big")
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -542,10 +563,18 @@ class TracingCasesClient:
         supplier_signature: bytes,
     ) -> TxResult:
         """Anyone: verdict + OEM and supplier acceptances (``Acceptance(caseId, verdictHash, true, deadline,
-        verdict.nonce)``) in one transaction; the case ends ``ACCEPTED``."""
+        verdict.nonce)``) in one transaction; the case ends ``ACCEPTED`` (event ``VerdictFinalized``).
+
+        65-byte signatures are sent in their ERC-2098 64-byte form (``compact_signature``; same signer).
+        """
         return self._tx(
             self.contract.functions.submitVerdictWithAcceptances(
-                verdict.to_abi(), lab_signature, oem_deadline, oem_signature, supplier_deadline, supplier_signature
+                verdict.to_abi(),
+                compact_signature(lab_signature),
+                oem_deadline,
+                compact_signature(oem_signature),
+                supplier_deadline,
+                compact_signature(supplier_signature),
             )
         )
 

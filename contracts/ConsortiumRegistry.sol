@@ -53,6 +53,56 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
     }
 
     /// @inheritdoc IBatchAnchorRegistry
+    function anchorSimplePacked(
+        bytes32 batchId,
+        bytes32 root,
+        bytes32 reportHash,
+        uint256 packed
+    ) external returns (bytes32 commitment) {
+        address supplier = address(uint160(packed));
+        if (supplier == address(0)) supplier = msg.sender;
+        _checkAnchorer(supplier);
+        uint64 anchoredAt = _clock();
+        bytes32 topic0 = BatchAnchoredSimple.selector;
+        uint256 failed;
+        // The single-batch hot path (gas budget 50k, ~49.1k of it fixed: base, calldata, the new slot, the
+        // supplier's slot, the event): checks, one keccak of the header in scratch memory past the free
+        // pointer, one store, one event; no allocation, no ABI tuple.
+        assembly ("memory-safe") {
+            let recordCount := and(shr(160, packed), 0xffffffff)
+            let verdict := shr(192, packed) // > 2 also when bits 200-255 are set
+            failed := or(or(iszero(batchId), iszero(root)), or(iszero(recordCount), gt(verdict, 2)))
+            if iszero(failed) {
+                mstore(0x00, batchId)
+                mstore(0x20, _commitments.slot)
+                let slot := keccak256(0x00, 0x40)
+                if sload(slot) {
+                    failed := 1
+                }
+                if iszero(failed) {
+                    // m: header (root, reportHash, agreementId = 0, supplier, recordCount, verdict, anchoredAt,
+                    // supersedes = 0); once hashed, its agreementId word becomes the event's meta, so the event
+                    // data (root, reportHash, meta) is [m, m + 0x60).
+                    let m := mload(0x40)
+                    mstore(m, root)
+                    mstore(add(m, 0x20), reportHash)
+                    mstore(add(m, 0x40), 0)
+                    mstore(add(m, 0x60), supplier)
+                    mstore(add(m, 0x80), recordCount)
+                    mstore(add(m, 0xa0), verdict)
+                    mstore(add(m, 0xc0), anchoredAt)
+                    mstore(add(m, 0xe0), 0)
+                    commitment := keccak256(m, 0x100)
+                    sstore(slot, commitment)
+                    mstore(add(m, 0x40), or(or(shl(160, recordCount), shl(192, verdict)), or(supplier, shl(200, anchoredAt))))
+                    log2(m, 0x60, topic0, batchId)
+                }
+            }
+        }
+        if (failed != 0) _checkPacked(batchId, root, packed);
+    }
+
+    /// @inheritdoc IBatchAnchorRegistry
     function anchorMany(address supplier, bytes32 agreementId, AnchorRequest[] calldata requests) external {
         if (requests.length == 0) revert EmptyRequest();
         _checkAnchorer(supplier);
@@ -230,6 +280,18 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
             }
             _checkRequest(bad); // reverts for every condition the loop rejects
         }
+    }
+
+    /// @dev Reverts with the precise error for a request of {anchorPacked} that the fast path refused.
+    function _checkPacked(bytes32 batchId, bytes32 root, uint256 packed) private view {
+        if (batchId == 0) revert ZeroBatchId();
+        if (root == 0) revert EmptyRoot(batchId);
+        if (uint32(packed >> 160) == 0) revert ZeroRecordCount(batchId);
+        if (packed >> 200 != 0) revert MalformedPackedRequest(packed);
+        uint8 verdict = uint8(packed >> 192);
+        if (verdict > _MAX_VERDICT) revert InvalidVerdict(batchId, verdict);
+        bytes32 existing = _commitments[batchId];
+        if (existing != 0) revert AlreadyAnchored(batchId, existing);
     }
 
     /// @dev Reverts with the precise error if `request` cannot be anchored as a new batch.

@@ -115,6 +115,16 @@ abstract contract PartyRegistry is AccessControl, IPartyRegistry {
     }
 
     /// @inheritdoc IPartyRegistry
+    function signerFor(address account)
+        external
+        view
+        returns (PartyKind kind, bool active, uint64 accreditationExpiry, address signer)
+    {
+        Party storage p = _parties[account];
+        return (p.kind, p.active, p.accreditationExpiry, p.signer);
+    }
+
+    /// @inheritdoc IPartyRegistry
     function isActive(address account, PartyKind kind) external view returns (bool) {
         Party storage p = _parties[account];
         return kind != PartyKind.None && p.kind == kind && p.active;
@@ -131,10 +141,14 @@ abstract contract PartyRegistry is AccessControl, IPartyRegistry {
         return p.kind == PartyKind.Lab && p.active && at <= p.accreditationExpiry;
     }
 
-    /// @dev True if `supplier` is an active SUPPLIER party (one storage read).
-    function _isActiveSupplier(address supplier) internal view returns (bool) {
-        Party storage p = _parties[supplier];
-        return p.kind == PartyKind.Supplier && p.active;
+    /// @dev True if `supplier` is an active SUPPLIER party: one storage read, one comparison (on the anchoring
+    ///      hot path). The low 16 bits of a party's first word are `kind` (byte 0) and `active` (byte 1).
+    function _isActiveSupplier(address supplier) internal view returns (bool ok) {
+        assembly ("memory-safe") {
+            mstore(0x00, and(supplier, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(0x20, _parties.slot)
+            ok := eq(and(sload(keccak256(0x00, 0x40)), 0xffff), 0x0102) // kind Supplier (2), active
+        }
     }
 
     /// @dev True if `relayer` is approved for `supplier`.

@@ -232,7 +232,12 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
 
     /// @inheritdoc ITracingCases
     function submitVerdict(Verdict calldata verdict, bytes calldata labSignature) external returns (bytes32 verdictHash) {
-        (verdictHash, , ) = _submitVerdict(verdict, labSignature);
+        StoredCase storage c;
+        uint64 now_;
+        (verdictHash, c, now_) = _checkVerdict(verdict, labSignature);
+        uint64 disputeDeadline = now_ + c.disputeWindowSeconds;
+        _storeVerdict(c, verdict, verdictHash, CaseState.VerdictSubmitted, 0, uint40(disputeDeadline));
+        _emitVerdict(c, verdict, verdictHash, disputeDeadline);
     }
 
     /// @inheritdoc ITracingCases
@@ -244,9 +249,11 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         uint64 supplierDeadline,
         bytes calldata supplierSignature
     ) external returns (bytes32 verdictHash) {
+        // Gas budget 70k: the case is checked and written once (straight to Accepted), each party costs one
+        // registry storage read ({IPartyRegistry-signerFor}).
         StoredCase storage c;
         uint64 now_;
-        (verdictHash, c, now_) = _submitVerdict(verdict, labSignature);
+        (verdictHash, c, now_) = _checkVerdict(verdict, labSignature);
         bytes32 caseId = verdict.caseId;
         if (now_ > oemDeadline) revert SignatureExpired(oemDeadline, now_);
         if (now_ > supplierDeadline) revert SignatureExpired(supplierDeadline, now_);
@@ -264,11 +271,16 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
             _acceptanceDigest(caseId, verdictHash, true, supplierDeadline, verdict.nonce),
             supplierSignature
         );
-        c.flags = _BOTH_ACCEPTED;
-        c.state = CaseState.Accepted;
-        c.deadline = 0;
-        emit VerdictAccepted(caseId, verdictHash, oem, false);
-        emit VerdictAccepted(caseId, verdictHash, supplier, true);
+        _storeVerdict(c, verdict, verdictHash, CaseState.Accepted, _BOTH_ACCEPTED, 0);
+        emit VerdictFinalized(
+            caseId,
+            verdictHash,
+            verdict.rootCauseCode,
+            verdict.responsibleParty,
+            verdict.ncClass,
+            verdict.analysisHash,
+            uint16(verdict.nonce) // == the case's round (checked)
+        );
     }
 
     /// @inheritdoc ITracingCases
@@ -559,10 +571,10 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
 
     /// @dev Reverts unless `lab` is an active LAB accredited at `now_`; returns its current signer.
     function _requireAccreditedLab(address lab, uint64 now_) private view returns (address signer) {
-        IPartyRegistry.Party memory p = _parties.party(lab);
-        if (p.kind != IPartyRegistry.PartyKind.Lab || !p.active) revert NotActiveLab(lab);
-        if (now_ > p.accreditationExpiry) revert LabAccreditationExpired(lab, p.accreditationExpiry, now_);
-        return p.signer;
+        (IPartyRegistry.PartyKind kind, bool active, uint64 expiry, address current) = _parties.signerFor(lab);
+        if (kind != IPartyRegistry.PartyKind.Lab || !active) revert NotActiveLab(lab);
+        if (now_ > expiry) revert LabAccreditationExpired(lab, expiry, now_);
+        return current;
     }
 
     /// @dev Current signer of the active `party` of `kind`.
@@ -571,9 +583,9 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         address party,
         IPartyRegistry.PartyKind kind
     ) private view returns (address) {
-        IPartyRegistry.Party memory p = _parties.party(party);
-        if (p.kind != kind || !p.active) revert NotCaseParty(caseId, party);
-        return p.signer;
+        (IPartyRegistry.PartyKind k, bool active, , address signer) = _parties.signerFor(party);
+        if (k != kind || !active) revert NotCaseParty(caseId, party);
+        return signer;
     }
 
     /// @dev The acceptance flag of `party` in case `c` (OEM or supplier), else reverts.
@@ -584,10 +596,11 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         if (c.flags & flag != 0) revert AlreadyAccepted(caseId, party);
     }
 
-    function _submitVerdict(
+    /// @dev Checks `verdict` and the lab's signature against the case (nothing written); returns its hash.
+    function _checkVerdict(
         Verdict calldata verdict,
         bytes calldata labSignature
-    ) private returns (bytes32 verdictHash, StoredCase storage c, uint64 now_) {
+    ) private view returns (bytes32 verdictHash, StoredCase storage c, uint64 now_) {
         bytes32 caseId = verdict.caseId;
         c = _existing(caseId);
         _requireLabStage(c, caseId);
@@ -604,22 +617,40 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         address signer = _requireAccreditedLab(lab, now_);
         verdictHash = _verdictDigest(verdict);
         _checkSignature(lab, signer, verdictHash, labSignature);
+    }
 
-        uint64 disputeDeadline = now_ + c.disputeWindowSeconds;
-        c.state = CaseState.VerdictSubmitted;
-        c.responsible = verdict.responsibleParty;
-        c.ncClass = verdict.ncClass;
-        c.deadline = uint40(disputeDeadline);
+    /// @dev Writes the verdict into the case: its first word in one store, then the verdict hash.
+    function _storeVerdict(
+        StoredCase storage c,
+        Verdict calldata verdict,
+        bytes32 verdictHash,
+        CaseState state,
+        uint8 flags,
+        uint40 deadline
+    ) private {
+        uint8 responsible = verdict.responsibleParty;
+        uint8 ncClass = verdict.ncClass;
+        // one store of the first word (StoredCase layout: lab 0-159, state 160-167, flags 168-175,
+        // responsible 176-183, ncClass 184-191, round 192-207, deadline 208-247), keeping lab and round
+        assembly ("memory-safe") {
+            let slot := c.slot
+            let w := and(sload(slot), not(or(shl(160, 0xffffffff), shl(208, 0xffffffffff))))
+            w := or(w, or(or(shl(160, state), shl(168, flags)), or(or(shl(176, responsible), shl(184, ncClass)), shl(208, deadline))))
+            sstore(slot, w)
+        }
         c.verdictHash = verdictHash;
+    }
+
+    function _emitVerdict(StoredCase storage c, Verdict calldata verdict, bytes32 verdictHash, uint64 disputeDeadline) private {
         emit VerdictSubmitted(
-            caseId,
+            verdict.caseId,
             verdictHash,
-            lab,
+            c.lab,
             verdict.rootCauseCode,
             verdict.responsibleParty,
             verdict.ncClass,
             verdict.analysisHash,
-            round,
+            c.round,
             disputeDeadline,
             msg.sender
         );
@@ -642,9 +673,11 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         emit VerdictDisputed(caseId, c.verdictHash, party, evidenceHash);
     }
 
-    /// @dev Accepts an ECDSA signature by `signer`, or an ERC-1271 signature if `signer` is a contract.
+    /// @dev Accepts an ECDSA signature by `signer` (65-byte r,s,v or 64-byte ERC-2098 r,vs), or an ERC-1271
+    ///      signature if `signer` is a contract.
     function _checkSignature(address party, address signer, bytes32 digest, bytes calldata signature) private view {
-        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecoverCalldata(digest, signature);
+        (uint8 v, bytes32 r, bytes32 s) = ECDSA.parseCalldata(signature); // zeros for any other length
+        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, v, r, s);
         if (err == ECDSA.RecoverError.NoError && recovered == signer) return;
         if (signer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature)) {
             return;

@@ -7,7 +7,8 @@ balances, lab-fee slots non-zero), then measures a second case:
 
 - ``gas_open_case``: openCase by the gateway oracle (batch header check, lab check, fee reservation);
 - ``gas_submit_verdict``: submitVerdict alone (lab signature), on a third case;
-- ``gas_finalize_3sig``: submitVerdictWithAcceptances (lab verdict + OEM + supplier acceptances);
+- ``gas_finalize_3sig``: submitVerdictWithAcceptances (lab verdict + OEM + supplier acceptances; one
+  ``VerdictFinalized`` event, signatures sent in 64-byte ERC-2098 form by the client);
 - ``gas_settle``: settle of a supplier-fault verdict (penalty, counters, lab fee);
 - ``gas_accept_direct`` / ``gas_accept_signed``: the OEM accepting by a direct call, the supplier's signed
   acceptance relayed (the separate-transaction path).

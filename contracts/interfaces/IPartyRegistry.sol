@@ -119,6 +119,16 @@ interface IPartyRegistry {
     /// @notice The party registered for `account` (all zero if none).
     function party(address account) external view returns (Party memory);
 
+    /// @notice What a signature check needs of `account`'s party, from its first storage word only: kind,
+    ///         active flag, accreditation expiry (labs) and current signer (all zero if not registered).
+    /// @dev One storage read where {party} makes three (name and accreditation id are not returned):
+    ///      contracts checking EIP-712 signatures of parties (TracingCases) call this. The name is chosen for
+    ///      its low selector (0x0d81d063): the dispatcher reaches it after two comparisons.
+    function signerFor(address account)
+        external
+        view
+        returns (PartyKind kind, bool active, uint64 accreditationExpiry, address signer);
+
     /// @notice True if `account` is a registered, active party of kind `kind`.
     function isActive(address account, PartyKind kind) external view returns (bool);
 

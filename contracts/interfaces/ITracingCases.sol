@@ -216,6 +216,20 @@ interface ITracingCases {
         uint64 disputeDeadline,
         address relayer
     );
+    /// @notice `caseId` was finalized in one step ({submitVerdictWithAcceptances}): the lab's verdict
+    ///         `verdictHash` (round `round`) together with the OEM's and the supplier's signed acceptances; the
+    ///         case is Accepted. Stands for {VerdictSubmitted} plus both {VerdictAccepted} of the step-by-step
+    ///         path (one event instead of three keeps the finalization inside its 70k gas budget); the lab is
+    ///         the case's, the relayer the transaction's sender.
+    event VerdictFinalized(
+        bytes32 indexed caseId,
+        bytes32 indexed verdictHash,
+        bytes32 rootCauseCode,
+        uint8 responsibleParty,
+        uint8 ncClass,
+        bytes32 analysisHash,
+        uint16 round
+    );
     /// @notice `party` accepted `verdictHash`; `caseAccepted` is true once both OEM and supplier have.
     event VerdictAccepted(bytes32 indexed caseId, bytes32 indexed verdictHash, address indexed party, bool caseAccepted);
     /// @notice `party` disputed `verdictHash` with evidence `evidenceHash`.
@@ -288,7 +302,8 @@ interface ITracingCases {
 
     /// @notice Anyone: the lab's verdict and the OEM's and supplier's signed acceptances (accept = true,
     ///         nonce = `verdict.nonce`, their own deadlines) in one call; the case ends Accepted.
-    /// @dev Emits {VerdictSubmitted} and two {VerdictAccepted}.
+    /// @dev Emits {VerdictFinalized} (one event for the verdict and both acceptances). Signatures may be
+    ///      65-byte (r, s, v) or 64-byte ERC-2098 (r, vs) ones.
     function submitVerdictWithAcceptances(
         Verdict calldata verdict,
         bytes calldata labSignature,

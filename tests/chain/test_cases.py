@@ -265,10 +265,21 @@ def test_three_signature_finalization(cenv: CasesEnv) -> None:
         supplier_deadline=deadline,
         supplier_signature=sup_sig,
     )
-    names = [n for n, _ in result.events]
-    assert names == ["VerdictSubmitted", "VerdictAccepted", "VerdictAccepted"]
+    # one event stands for the verdict and both acceptances (gas budget)
+    assert [n for n, _ in result.events] == ["VerdictFinalized"]
+    ev = result.event("VerdictFinalized")
+    assert (bytes(ev["caseId"]), bytes(ev["verdictHash"])) == (case_id, vh)
+    assert (bytes(ev["rootCauseCode"]), bytes(ev["analysisHash"])) == (v.root_cause_code, v.analysis_hash)
+    assert (ev["responsibleParty"], ev["ncClass"], ev["round"]) == (ResponsibleParty.SUPPLIER, NcCode.CRITICAL, 0)
     case = c.case(case_id)
     assert (case.state, case.oem_accepted, case.supplier_accepted) == (CaseState.ACCEPTED, True, True)
+    assert (case.verdict_hash, case.responsible_party, case.nc_class, case.deadline) == (
+        vh,
+        ResponsibleParty.SUPPLIER,
+        NcCode.CRITICAL,
+        0,
+    )
+    assert (case.lab, case.round) == (cenv.addr("lab"), 0)
     c.settle(case_id)
     bal = cenv.agreements().balances(AGREEMENT_ID)
     assert (bal.deposited, bal.claimable) == (DEPOSIT - 50_000, 50_000)
