@@ -309,7 +309,10 @@ def timeline(*, session: Session, case: CaseRecord) -> dict[str, Any]:
     batch = session.get(Batch, case.batch_pk) if case.batch_pk else None
     anchored = session.scalars(
         select(ChainEventRecord)
-        .where(ChainEventRecord.name == "BatchAnchored", ChainEventRecord.batch_id == case.batch_id)
+        .where(
+            ChainEventRecord.name.in_(("BatchAnchored", "BatchAnchoredSimple")),
+            ChainEventRecord.batch_id == case.batch_id,
+        )
         .order_by(ChainEventRecord.block_number.desc())
     ).first()
     analysis = session.get(AnalysisResult, case.analysis_pk) if case.analysis_pk else None

@@ -135,6 +135,13 @@ def _apply(case: CaseRecord, ev: IndexedEvent, oem_account: str) -> None:
         case.root_cause_code = str(a["rootCauseCode"])
         case.responsible_party, case.nc_class = int(a["responsibleParty"]), int(a["ncClass"])
         case.round = int(a["round"])
+    elif ev.name == "VerdictFinalized":  # lab verdict and both acceptances submitted in one transaction
+        case.state, case.deadline = "accepted", None
+        case.verdict_hash = str(a["verdictHash"])
+        case.root_cause_code = str(a["rootCauseCode"])
+        case.responsible_party, case.nc_class = int(a["responsibleParty"]), int(a["ncClass"])
+        case.round = int(a["round"])
+        case.oem_accepted = case.supplier_accepted = True
     elif ev.name == "VerdictAccepted":
         if str(a["party"]).lower() == oem_account:
             case.oem_accepted = True
