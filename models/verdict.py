@@ -246,6 +246,17 @@ def score_batch(
             )
             continue
         rows = batch[batch["characteristic"] == ch]
+        if np.all(base == base[0]):
+            # a constant history (a stuck gauge, copied data) has no spread to set control limits from
+            reasons.append(
+                InsufficientHistory(
+                    characteristic=ch,
+                    needed=min_history,
+                    got=int(base.size),
+                    message=f"{ch}: SPC not run, the {base.size} history points are all {base[0]:g} (no variation)",
+                )
+            )
+            continue
         chart = IndividualsChart(ch, min_baseline=min_history, rules=rules).fit(base)
         result = chart.score(np.concatenate([base, rows["value"].to_numpy()]))
         spc_checked.append(ch)

@@ -127,3 +127,14 @@ def test_verdict_is_deterministic_and_json_round_trips(model) -> None:
     again = BatchAnomalyVerdict.model_validate_json(a.model_dump_json())
     assert again == a and again.sha256() == a.sha256()
     assert {"spec_failure", "spc_rule"} <= set(kinds(a))
+
+
+def test_constant_history_is_an_explicit_incomplete_reason_not_a_failure() -> None:
+    history = pd.DataFrame(
+        {"sample_id": [f"h{i}" for i in range(30)], "characteristic": "thickness", "value": [12.3] * 30}
+    )
+    batch = pd.DataFrame({"sample_id": ["s1", "s2"], "characteristic": "thickness", "value": [12.3, 12.4]})
+    verdict = score_batch(batch, {"thickness": {"lsl": 12.0, "usl": 12.6}}, history=history)
+    reasons = [r for r in verdict.reasons if r.kind == "insufficient_history"]
+    assert len(reasons) == 1 and "no variation" in reasons[0].message
+    assert verdict.complete is False and verdict.anomalous is False
