@@ -91,8 +91,16 @@ def measure_upload_to_anchored(n: int = 40, rows: int = 1000) -> dict[str, Any]:
         for i in range(n):
             body = _csv(rows, i)
             t0 = time.perf_counter()
-            batch = http.post("/v1/batches", headers=key, files=[("files", ("lot.csv", body, "text/csv"))]).json()
-            while http.get(f"/v1/batches/{batch['id']}", headers=key).json()["status"] != "anchored":
+            resp = http.post("/v1/batches", headers=key, files=[("files", ("lot.csv", body, "text/csv"))])
+            if resp.status_code not in (200, 201):
+                raise RuntimeError(f"upload failed: HTTP {resp.status_code} {resp.text[:300]}")
+            batch = resp.json()
+            while True:
+                got = http.get(f"/v1/batches/{batch['id']}", headers=key)
+                if got.status_code != 200:
+                    raise RuntimeError(f"status poll failed: HTTP {got.status_code} {got.text[:300]}")
+                if got.json()["status"] == "anchored":
+                    break
                 time.sleep(0.01)
             latencies.append((time.perf_counter() - t0) * 1000)
         return {
