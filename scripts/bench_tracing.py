@@ -69,13 +69,13 @@ def _case_open(tr: Any, batch_pk: str) -> bool:
 
 def measure_latency(tr: Any) -> list[float]:
     """Upload a clean history, then faulty batches one by one; ms from upload to the case open on chain."""
-    for b in make_history(N_HISTORY, n_samples=10):
+    for b in make_history(N_HISTORY, n_samples=32):
         _upload_under_agreement(tr, b)
     tr.run(2)
     fault = Fault("mean_shift", "roll_pressure", 6.0)
     out = []
     for i in range(N_ANOMALOUS):
-        batch = make_batch(seed=500 + i, lot_id=f"LOT-F{i:03d}", n_samples=10, fault=fault)
+        batch = make_batch(seed=500 + i, lot_id=f"LOT-F{i:03d}", n_samples=32, fault=fault)
         t0 = time.perf_counter()
         pk = _upload_under_agreement(tr, batch)
         for _ in range(20):
