@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -228,15 +229,40 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the database schema to the newest Alembic revision."""
+    """Bring the database schema to the newest Alembic revision.
+
+    Safe when several gateway/worker processes start at once on an empty database: PostgreSQL serialises them
+    with a transaction-scoped advisory lock, SQLite with an exclusive lock on a file beside the database.
+    """
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
+    with _sqlite_migration_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+_MIGRATION_LOCK_KEY = 0x71636E_0001  # "qcn" + 1: one advisory lock id for schema migrations
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.migrate.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------------------------------------------------------
