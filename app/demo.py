@@ -505,7 +505,7 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
         good = batches["good"]
         print(f"agreement {agreement['ref']} ({agreement['template'].template_id} v{agreement['template'].version})")
         print(
-            f"lot A {good['batch_id']}: {good['record_count']} records, anchored in block "
+            f"lot EC-001 {good['batch_id']}: {good['record_count']} records, anchored in block "
             f"{good['receipt']['block_number']} (tx {good['receipt']['tx_hash']})"
         )
         print(f"verify it yourself: qcn verify {batches['proof_path']} --rpc {node.url}")
