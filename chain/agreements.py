@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Self
 
 from eth_abi import encode as abi_encode
 from eth_account import Account
@@ -48,6 +48,7 @@ __all__ = [
     "AgreementState",
     "AgreementTerms",
     "Balances",
+    "ContractClient",
     "NcClass",
     "QuarterCounters",
     "TemplateField",
@@ -442,13 +443,15 @@ def deploy_test_token(sender: TxSender) -> str:
     return deploy_contract(sender, TEST_TOKEN)
 
 
-class AgreementRegistryClient:
-    """Typed access to a deployed ``AgreementRegistry`` (or its test harness).
+class ContractClient:
+    """Typed access to one deployed contract of ours: calls, transactions with decoded events, roles.
 
-    Writes are sent by the ``sender`` given at construction (``with_sender`` gives a copy sending as
-    someone else) and return a ``TxResult`` with this contract's decoded events. Reverts raise
-    ``chain.errors.ContractRevert`` whose ``name``/``arguments`` are the contract's custom error.
+    Writes are sent by ``sender`` (``with_sender`` gives a copy sending as someone else) and return a
+    ``TxResult`` with this contract's decoded events. Reverts raise ``chain.errors.ContractRevert`` whose
+    ``name``/``arguments`` are the contract's custom error.
     """
+
+    DEFAULT_ARTIFACT = ""
 
     def __init__(
         self,
@@ -456,38 +459,23 @@ class AgreementRegistryClient:
         address: str,
         sender: TxSender | None = None,
         *,
-        artifact: str = AGREEMENT_REGISTRY,
+        artifact: str | None = None,
     ) -> None:
         self.w3 = w3
         self.address = str(to_checksum_address(address))
         self.sender = sender
-        self.artifact = artifact
-        self.contract = contract_at(w3, artifact, self.address)
+        self.artifact = artifact or self.DEFAULT_ARTIFACT
+        self.contract = contract_at(w3, self.artifact, self.address)
         self._events = {
             bytes(keccak(text=f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})")): str(e["name"])
-            for e in load_artifact(artifact).abi
+            for e in load_artifact(self.artifact).abi
             if e.get("type") == "event"
         }
         self._chain_id: int | None = None
 
-    @classmethod
-    def deploy(
-        cls,
-        sender: TxSender,
-        *,
-        party_registry: str,
-        token: str,
-        admin: str | None = None,
-        harness: bool = False,
-    ) -> AgreementRegistryClient:
-        """Deploy an ``AgreementRegistry`` (``harness=True``: the settable-clock test harness)."""
-        name = AGREEMENT_REGISTRY_HARNESS if harness else AGREEMENT_REGISTRY
-        address = deploy_contract(sender, name, admin or sender.address, party_registry, token)
-        return cls(sender.w3, address, sender, artifact=name)
-
-    def with_sender(self, sender: TxSender) -> AgreementRegistryClient:
+    def with_sender(self, sender: TxSender) -> Self:
         """The same client sending as ``sender``."""
-        return AgreementRegistryClient(self.w3, self.address, sender, artifact=self.artifact)
+        return type(self)(self.w3, self.address, sender, artifact=self.artifact)
 
     # ----------------------------------------------------------------- plumbing
     def _call(self, fn: Any) -> Any:
@@ -528,7 +516,7 @@ class AgreementRegistryClient:
 
     # ----------------------------------------------------------------- roles / admin
     def role(self, name: str) -> bytes:
-        """The bytes32 id of role ``name`` ("SETTLER_ROLE", "ANCHOR_ROLE", "DEFAULT_ADMIN_ROLE")."""
+        """The bytes32 id of the contract's role ``name`` (e.g. "SETTLER_ROLE", "DEFAULT_ADMIN_ROLE")."""
         return bytes(self._call(getattr(self.contract.functions, name)()))
 
     def grant_role(self, role_name: str, account: str) -> TxResult:
@@ -546,6 +534,32 @@ class AgreementRegistryClient:
     def version(self) -> str:
         """Semantic version of the deployed code."""
         return str(self._call(self.contract.functions.version()))
+
+
+class AgreementRegistryClient(ContractClient):
+    """Typed access to a deployed ``AgreementRegistry`` (or its test harness).
+
+    Writes are sent by the ``sender`` given at construction (``with_sender`` gives a copy sending as
+    someone else) and return a ``TxResult`` with this contract's decoded events. Reverts raise
+    ``chain.errors.ContractRevert`` whose ``name``/``arguments`` are the contract's custom error.
+    """
+
+    DEFAULT_ARTIFACT = AGREEMENT_REGISTRY
+
+    @classmethod
+    def deploy(
+        cls,
+        sender: TxSender,
+        *,
+        party_registry: str,
+        token: str,
+        admin: str | None = None,
+        harness: bool = False,
+    ) -> AgreementRegistryClient:
+        """Deploy an ``AgreementRegistry`` (``harness=True``: the settable-clock test harness)."""
+        name = AGREEMENT_REGISTRY_HARNESS if harness else AGREEMENT_REGISTRY
+        address = deploy_contract(sender, name, admin or sender.address, party_registry, token)
+        return cls(sender.w3, address, sender, artifact=name)
 
     # ----------------------------------------------------------------- templates
     def publish_template(self, terms: TemplateTerms) -> TxResult:

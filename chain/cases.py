@@ -29,12 +29,10 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
-from web3 import Web3
 
-from chain.agreements import TxResult, deploy_contract
+from chain.agreements import ContractClient, TxResult, deploy_contract
 from chain.clients import BatchHeader
-from chain.contracts import contract_at, load_artifact
-from chain.errors import ChainError, InvalidInput, translate_exception
+from chain.errors import InvalidInput
 from chain.tx import TxSender
 
 __all__ = [
@@ -402,27 +400,14 @@ def _abi_type(param: dict[str, Any]) -> str:
     return typ
 
 
-class TracingCasesClient:
+class TracingCasesClient(ContractClient):
     """Typed access to a deployed ``TracingCases`` (or its test harness).
 
     Writes are sent by ``sender`` (``with_sender`` gives a copy sending as someone else) and return a
     ``TxResult`` with this contract's decoded events. Reverts raise ``chain.errors.ContractRevert``.
     """
 
-    def __init__(
-        self, w3: Web3, address: str, sender: TxSender | None = None, *, artifact: str = TRACING_CASES
-    ) -> None:
-        self.w3 = w3
-        self.address = str(to_checksum_address(address))
-        self.sender = sender
-        self.artifact = artifact
-        self.contract = contract_at(w3, artifact, self.address)
-        self._events = {
-            bytes(keccak(text=f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})")): str(e["name"])
-            for e in load_artifact(artifact).abi
-            if e.get("type") == "event"
-        }
-        self._chain_id: int | None = None
+    DEFAULT_ARTIFACT = TRACING_CASES
 
     @classmethod
     def deploy(
@@ -453,65 +438,6 @@ class TracingCasesClient:
             gas=_DEPLOY_GAS,
         )
         return cls(sender.w3, address, sender, artifact=name)
-
-    def with_sender(self, sender: TxSender) -> TracingCasesClient:
-        """The same client sending as ``sender``."""
-        return TracingCasesClient(self.w3, self.address, sender, artifact=self.artifact)
-
-    # ----------------------------------------------------------------- plumbing
-    def _call(self, fn: Any) -> Any:
-        try:
-            return fn.call()
-        except ChainError:
-            raise
-        except Exception as exc:
-            raise translate_exception(exc) from exc
-
-    def _tx(self, fn: Any, *, gas: int | None = None) -> TxResult:
-        if self.sender is None:
-            raise InvalidInput("sender", "this client is read-only (no TxSender given)")
-        sent = self.sender.send(fn, gas=gas)
-        events: list[tuple[str, dict[str, Any]]] = []
-        for log in sent.receipt["logs"]:
-            if str(to_checksum_address(log["address"])) != self.address or not log["topics"]:
-                continue
-            name = self._events.get(bytes(log["topics"][0]))
-            if name is None:
-                continue
-            decoded = self.contract.events[name]().process_log(log)
-            events.append((name, dict(decoded["args"])))
-        return TxResult(sent.tx_hash, sent.block_number, sent.gas_used, tuple(events))
-
-    @property
-    def chain_id(self) -> int:
-        """Chain id of the connected node (read once)."""
-        if self._chain_id is None:
-            try:
-                self._chain_id = int(self.w3.eth.chain_id)
-            except Exception as exc:
-                raise translate_exception(exc) from exc
-        return self._chain_id
-
-    # ----------------------------------------------------------------- roles / admin
-    def role(self, name: str) -> bytes:
-        """The bytes32 id of role ``name`` ("ORACLE_ROLE", "ARBITER_ROLE", "DEFAULT_ADMIN_ROLE")."""
-        return bytes(self._call(getattr(self.contract.functions, name)()))
-
-    def grant_role(self, role_name: str, account: str) -> TxResult:
-        """Admin: grant ``role_name`` to ``account``."""
-        return self._tx(self.contract.functions.grantRole(self.role(role_name), to_checksum_address(account)))
-
-    def has_role(self, role_name: str, account: str) -> bool:
-        """True if ``account`` holds ``role_name``."""
-        return bool(self._call(self.contract.functions.hasRole(self.role(role_name), to_checksum_address(account))))
-
-    def set_time(self, time: int) -> TxResult:
-        """Harness only: set the contract clock (0 = block time)."""
-        return self._tx(self.contract.functions.setTime(time))
-
-    def version(self) -> str:
-        """Semantic version of the deployed code."""
-        return str(self._call(self.contract.functions.version()))
 
     # ----------------------------------------------------------------- signing
     def verdict_typed_data(self, verdict: Verdict) -> dict[str, Any]:
