@@ -38,7 +38,7 @@ from app.db import Batch, CaseRecord, ChainEventRecord  # noqa: E402
 from models.simulate import Fault  # noqa: E402
 from scripts.demo_data import make_batch, make_history  # noqa: E402
 
-N_HISTORY = 14
+N_HISTORY = 8
 N_ANOMALOUS = 20
 N_SIMULATED = 100
 REFERENCE = {"before_days": 42.0, "with_chain_hours": 7.3}
@@ -69,6 +69,13 @@ def _case_open(tr: Any, batch_pk: str) -> bool:
 
 def measure_latency(tr: Any) -> list[float]:
     """Upload a clean history, then faulty batches one by one; ms from upload to the case open on chain."""
+    from tests.app.cases_support import ADDRESSES, LAB_FEE
+
+    # every case reserves its lab fee from the OEM's pool: fund one per faulty batch
+    oem, token, pool = tr.sender("oem"), tr.token(), LAB_FEE * N_ANOMALOUS * 2
+    oem.send(token.functions.mint(ADDRESSES["oem"], pool))
+    oem.send(token.functions.approve(tr.chain.cases.address, pool))
+    tr.cases_as("oem").fund_lab_fees(ADDRESSES["oem"], pool)
     for b in make_history(N_HISTORY, n_samples=32):
         _upload_under_agreement(tr, b)
     tr.run(2)
