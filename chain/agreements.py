@@ -28,6 +28,8 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
+from chain.abi import bytes32 as _b32
+from chain.abi import eip712_domain_separator, event_topics
 from chain.contracts import contract_at, load_artifact
 from chain.errors import ChainError, InvalidInput, translate_exception
 from chain.tx import TxSender
@@ -96,7 +98,6 @@ _DOMAIN_TYPE = [
     {"name": "verifyingContract", "type": "address"},
 ]
 _AGREEMENT_TYPEHASH = keccak(text="Agreement(" + ",".join(f"{f['type']} {f['name']}" for f in AGREEMENT_TYPE) + ")")
-_DOMAIN_TYPEHASH = keccak(text="EIP712Domain(" + ",".join(f"{f['type']} {f['name']}" for f in _DOMAIN_TYPE) + ")")
 
 
 class AgreementState(IntEnum):
@@ -127,13 +128,6 @@ class NcClass(IntEnum):
     CRITICAL = 0
     MAJOR = 1
     MINOR = 2
-
-
-def _b32(value: bytes | str, name: str) -> bytes:
-    raw = bytes.fromhex(value[2:] if value.startswith("0x") else value) if isinstance(value, str) else bytes(value)
-    if len(raw) != 32:
-        raise InvalidInput(name, f"expected 32 bytes, got {len(raw)}")
-    return raw
 
 
 @dataclass(frozen=True)
@@ -383,17 +377,8 @@ def agreement_typed_data(terms: AgreementTerms, *, chain_id: int, verifying_cont
 
 def domain_separator(*, chain_id: int, verifying_contract: str) -> bytes:
     """EIP-712 domain separator of an ``AgreementRegistry`` at ``verifying_contract`` on ``chain_id``."""
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [
-                _DOMAIN_TYPEHASH,
-                keccak(text=EIP712_NAME),
-                keccak(text=EIP712_VERSION),
-                chain_id,
-                to_checksum_address(verifying_contract),
-            ],
-        )
+    return eip712_domain_separator(
+        name=EIP712_NAME, version=EIP712_VERSION, chain_id=chain_id, verifying_contract=verifying_contract
     )
 
 
@@ -466,11 +451,7 @@ class ContractClient:
         self.sender = sender
         self.artifact = artifact or self.DEFAULT_ARTIFACT
         self.contract = contract_at(w3, self.artifact, self.address)
-        self._events = {
-            bytes(keccak(text=f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})")): str(e["name"])
-            for e in load_artifact(self.artifact).abi
-            if e.get("type") == "event"
-        }
+        self._events = event_topics(load_artifact(self.artifact).abi)
         self._chain_id: int | None = None
 
     def with_sender(self, sender: TxSender) -> Self:
@@ -709,10 +690,3 @@ class AgreementRegistryClient(ContractClient):
             }
             for log in logs
         ]
-
-
-def _abi_type(param: dict[str, Any]) -> str:
-    typ = str(param["type"])
-    if typ.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + typ[len("tuple") :]
-    return typ

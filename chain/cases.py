@@ -30,6 +30,8 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from chain.abi import bytes32 as _b32
+from chain.abi import eip712_domain_separator
 from chain.agreements import ContractClient, TxResult, deploy_contract
 from chain.clients import BatchHeader
 from chain.errors import InvalidInput
@@ -65,7 +67,6 @@ EIP712_NAME = "qcn TracingCases"
 EIP712_VERSION = "1"
 TRACING_CASES = "TracingCases"
 TRACING_CASES_HARNESS = "TracingCasesHarness"  # test only: settable clock
-_DEPLOY_GAS = 8_000_000
 _ZERO_ADDRESS = "0x" + "00" * 20
 _ZERO32 = b"\x00" * 32
 
@@ -100,7 +101,6 @@ def _type_string(name: str, fields: list[dict[str, str]]) -> str:
 
 _VERDICT_TYPEHASH = keccak(text=_type_string("Verdict", VERDICT_TYPE))
 _ACCEPTANCE_TYPEHASH = keccak(text=_type_string("Acceptance", ACCEPTANCE_TYPE))
-_DOMAIN_TYPEHASH = keccak(text=_type_string("EIP712Domain", _DOMAIN_TYPE))
 
 
 class CaseState(IntEnum):
@@ -133,13 +133,6 @@ class NcCode(IntEnum):
     CRITICAL = 1
     MAJOR = 2
     MINOR = 3
-
-
-def _b32(value: bytes | str, name: str) -> bytes:
-    raw = bytes.fromhex(value[2:] if value.startswith("0x") else value) if isinstance(value, str) else bytes(value)
-    if len(raw) != 32:
-        raise InvalidInput(name, f"expected 32 bytes, got {len(raw)}")
-    return raw
 
 
 def _uint(value: int, bits: int, name: str) -> int:
@@ -322,17 +315,8 @@ def acceptance_typed_data(acceptance: Acceptance, *, chain_id: int, verifying_co
 
 def domain_separator(*, chain_id: int, verifying_contract: str) -> bytes:
     """EIP-712 domain separator of a ``TracingCases`` at ``verifying_contract`` on ``chain_id``."""
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [
-                _DOMAIN_TYPEHASH,
-                keccak(text=EIP712_NAME),
-                keccak(text=EIP712_VERSION),
-                chain_id,
-                to_checksum_address(verifying_contract),
-            ],
-        )
+    return eip712_domain_separator(
+        name=EIP712_NAME, version=EIP712_VERSION, chain_id=chain_id, verifying_contract=verifying_contract
     )
 
 
@@ -393,13 +377,6 @@ def compact_signature(signature: bytes) -> bytes:
 # --------------------------------------------------------------------------- client
 
 
-def _abi_type(param: dict[str, Any]) -> str:
-    typ = str(param["type"])
-    if typ.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + typ[len("tuple") :]
-    return typ
-
-
 class TracingCasesClient(ContractClient):
     """Typed access to a deployed ``TracingCases`` (or its test harness).
 
@@ -435,7 +412,6 @@ class TracingCasesClient(ContractClient):
             to_checksum_address(anchor_registry),
             to_checksum_address(agreement_registry),
             to_checksum_address(escrow or agreement_registry),
-            gas=_DEPLOY_GAS,
         )
         return cls(sender.w3, address, sender, artifact=name)
 

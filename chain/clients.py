@@ -24,6 +24,7 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 
+from chain.abi import bytes32 as _b32
 from chain.contracts import REGISTRY, Deployment, contract_at
 from chain.errors import ChainError, InvalidInput, TransactionFailed, translate_exception
 from chain.proof import HEADER_ABI_TYPES, BatchHeader, header_commitment
@@ -64,20 +65,6 @@ GAS_ANCHOR_MANY_PER_BATCH = 32_000
 GAS_CORRECTION = 140_000
 
 T = TypeVar("T")
-
-
-def _b32(value: bytes | str, field: str) -> bytes:
-    """32 bytes from bytes or 0x hex; ``InvalidInput`` naming ``field`` otherwise."""
-    if isinstance(value, str):
-        text = value.removeprefix("0x")
-        try:
-            value = bytes.fromhex(text)
-        except ValueError:
-            raise InvalidInput(field, f"not hex: {value!r}") from None
-    raw = bytes(value)
-    if len(raw) != 32:
-        raise InvalidInput(field, f"expected 32 bytes, got {len(raw)}")
-    return raw
 
 
 def _address(value: str, field: str) -> str:

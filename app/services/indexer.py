@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +31,7 @@ from app.chainctx import ChainContext
 from app.db import AgreementRecord, Batch, CaseRecord, ChainCursor, ChainEventRecord, Party
 from app.services.webhooks import enqueue_event
 from app.settings import Settings
+from chain.abi import event_topics
 from chain.errors import ChainError, translate_exception
 
 __all__ = ["CASE_STATES", "IndexedEvent", "event_args", "fold_case", "sync"]
@@ -83,13 +84,6 @@ def event_args(row: ChainEventRecord) -> dict[str, Any]:
     return out
 
 
-def _abi_type(param: dict[str, Any]) -> str:
-    typ = str(param["type"])
-    if typ.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + typ[len("tuple") :]
-    return typ
-
-
 def _targets(chain: ChainContext) -> list[tuple[str, Any]]:
     return [
         ("TracingCases", chain.cases.contract),
@@ -99,11 +93,7 @@ def _targets(chain: ChainContext) -> list[tuple[str, Any]]:
 
 
 def _topics(contract: Any) -> dict[bytes, str]:
-    return {
-        bytes(keccak(text=f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})")): str(e["name"])
-        for e in contract.abi
-        if e.get("type") == "event"
-    }
+    return event_topics(contract.abi)
 
 
 def _rpc(chain: ChainContext, fn: Any) -> Any:
