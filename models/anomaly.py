@@ -40,6 +40,7 @@ __all__ = [
     "data_sha256",
     "onnx_param_count",
     "simulate_characteristics",
+    "training_features",
 ]
 
 #: Quality characteristics of the simulated film, in model feature order.
@@ -159,6 +160,21 @@ def _matrix(data: pd.DataFrame | np.ndarray, features: Sequence[str]) -> np.ndar
     return arr32
 
 
+def training_features(data: Any) -> list[str]:
+    """Check in-control training data (a DataFrame, enough rows, unique feature columns); its feature names."""
+    if not isinstance(data, pd.DataFrame):
+        raise InvalidInput("training data must be a DataFrame with one column per feature", field="data")
+    if data.shape[1] == 0:
+        raise InvalidInput("training data has no feature columns", field="data")
+    if len(data) < _MIN_TRAIN_ROWS:
+        raise InsufficientData(_MIN_TRAIN_ROWS, len(data), "in-control training rows")
+    features = [str(c) for c in data.columns]
+    if len(set(features)) != len(features):
+        dup = next(f for f in features if features.count(f) > 1)
+        raise InvalidInput(f"duplicate feature column {dup!r}", field=dup)
+    return features
+
+
 class IsolationForestModel(AnalysisModel):
     """IsolationForest on in-control rows; ``score`` gives scikit-learn's ``score_samples``.
 
@@ -212,16 +228,7 @@ class IsolationForestModel(AnalysisModel):
     def _fit(self, data: Any, **kwargs: Any) -> None:
         from sklearn.ensemble import IsolationForest
 
-        if not isinstance(data, pd.DataFrame):
-            raise InvalidInput("training data must be a DataFrame with one column per feature", field="data")
-        if data.shape[1] == 0:
-            raise InvalidInput("training data has no feature columns", field="data")
-        if len(data) < _MIN_TRAIN_ROWS:
-            raise InsufficientData(_MIN_TRAIN_ROWS, len(data), "in-control training rows")
-        features = [str(c) for c in data.columns]
-        if len(set(features)) != len(features):
-            dup = next(f for f in features if features.count(f) > 1)
-            raise InvalidInput(f"duplicate feature column {dup!r}", field=dup)
+        features = training_features(data)
         x = _matrix(data, features)
         est = IsolationForest(
             n_estimators=self.n_estimators,

@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.anomaly import _MIN_TRAIN_ROWS, _matrix, data_sha256
+from models.anomaly import _matrix, data_sha256, training_features
 from models.base import AnalysisModel
-from models.errors import InsufficientData, InvalidInput
+from models.errors import InvalidInput
 
 __all__ = ["PcaMahalanobisModel"]
 
@@ -104,16 +104,7 @@ class PcaMahalanobisModel(AnalysisModel):
     def _fit(self, data: Any, **kwargs: Any) -> None:
         from sklearn.decomposition import PCA
 
-        if not isinstance(data, pd.DataFrame):
-            raise InvalidInput("training data must be a DataFrame with one column per feature", field="data")
-        if data.shape[1] == 0:
-            raise InvalidInput("training data has no feature columns", field="data")
-        if len(data) < _MIN_TRAIN_ROWS:
-            raise InsufficientData(_MIN_TRAIN_ROWS, len(data), "in-control training rows")
-        features = [str(c) for c in data.columns]
-        if len(set(features)) != len(features):
-            dup = next(f for f in features if features.count(f) > 1)
-            raise InvalidInput(f"duplicate feature column {dup!r}", field=dup)
+        features = training_features(data)
         if self.n_leading >= len(features):
             raise InvalidInput(
                 f"n_leading ({self.n_leading}) must be below the number of features ({len(features)})",
