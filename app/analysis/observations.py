@@ -10,14 +10,16 @@ never becomes part of a baseline.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.db import AnalysisJob, Batch, Observation
 from parsers.model import InspectionBatch
+
+if TYPE_CHECKING:  # pandas is imported where frames are built: the upload path only stores rows
+    import pandas as pd
 
 __all__ = [
     "batch_long",
@@ -58,6 +60,8 @@ def persist_observations(*, session: Session, batch: Batch, inspection: Inspecti
 
 
 def _frame(rows: Sequence[Any]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(
         [(r.batch_pk, r.sample_id, r.variable, r.tier, r.value, r.unit) for r in rows],
         columns=["batch_pk", "sample_id", "variable", "tier", "value", "unit"],
@@ -103,6 +107,8 @@ def clean_history_batches(
 
 def history_long(session: Session, batch_pks: Sequence[str], *, tier: str | None = None) -> pd.DataFrame:
     """Observations of ``batch_pks`` in that (oldest-first) order, optionally only one tier."""
+    import pandas as pd
+
     if not batch_pks:
         return _frame([])
     order = {pk: i for i, pk in enumerate(batch_pks)}
@@ -125,6 +131,8 @@ def sample_rows(long: pd.DataFrame, variables: Sequence[str] | None = None) -> p
     Only rows having every one of ``variables`` (default: all variables seen) are kept, in the order the
     samples first appear.
     """
+    import pandas as pd
+
     if long.empty:
         return pd.DataFrame(columns=list(variables or []))
     per_sample = long[long["sample_id"].notna()]

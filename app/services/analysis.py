@@ -23,15 +23,12 @@ import contextlib
 import functools
 import logging
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.analysis.engine import AnalysisOutcome, run_analysis, spc_rules
 from app.analysis.errors import AnalysisNotReady, translate_model_error
-from app.analysis.models import CausalModel, ModelCache, cache_for
 from app.analysis.observations import (
     batch_long,
     clean_history_batches,
@@ -43,13 +40,17 @@ from app.analysis.profiles import Profile, list_profiles, load_profile, resolve_
 from app.db import AnalysisJob, AnalysisResult, Batch, CausalModelRecord, Observation, utcnow
 from app.errors import InvalidRequest, NotFound
 from app.settings import Settings
-from models.causal import Spec, counterfactual, plot_graph, safe_domain
-from models.causal.ranking import RootCause, RootCauseReport
-from models.charts import control_chart
 from models.errors import InsufficientData, ModelError
-from models.spc import IndividualsChart
-from models.spec import SpecLimit
 from parsers.model import InspectionBatch
+
+# The analysis stack (pandas, scikit-learn, ONNX Runtime, pgmpy, matplotlib) takes seconds to import: the
+# functions that use it import it, so the gateway and the upload path start without it.
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from app.analysis.engine import AnalysisOutcome
+    from app.analysis.models import CausalModel, ModelCache
+    from models.causal import Spec
 
 __all__ = [
     "counterfactual_query",
@@ -142,6 +143,9 @@ def _causal_for(
 
 
 def _analyse(session: Session, settings: Settings, job: AnalysisJob, batch: Batch) -> AnalysisOutcome:
+    from app.analysis.engine import run_analysis
+    from app.analysis.models import cache_for
+
     cache = cache_for(settings)
     profile = _profile_of(session, settings, job, batch)
     long = batch_long(session, batch.id)
@@ -217,6 +221,8 @@ def _run_job(session: Session, settings: Settings, job_id: int) -> bool:
 
 def _feed_models(session: Session, settings: Settings, profile: Profile) -> None:
     """After a clean batch: learn/refresh the causal model and train a first anomaly model when due."""
+    from app.analysis.models import cache_for
+
     cache = cache_for(settings)
     cm = cache.causal_model(session, profile)
     since = cm.through_job_id if cm is not None else 0
@@ -291,6 +297,8 @@ def rescore(*, session: Session, settings: Settings, batch: Batch) -> dict[str, 
 
 
 def _context(session: Session, settings: Settings, batch: Batch) -> tuple[Profile, CausalModel, pd.DataFrame]:
+    from app.analysis.models import cache_for
+
     job = _job(session, batch)
     profile = _profile_of(session, settings, job, batch)
     if profile is None:
@@ -344,6 +352,8 @@ def counterfactual_query(
 ) -> dict[str, Any]:
     """ "Had ``variable`` been x / within [lo, hi] / within +/-pct % of nominal, would ``characteristic``
     have been in spec?" for one sample of the batch (default: its worst sample for the characteristic)."""
+    from models.causal import counterfactual
+
     given = [v is not None for v in (value, value_range, within_pct)]
     if sum(given) != 1:
         raise InvalidRequest("give exactly one of 'value', 'range' or 'within_pct'", field="value")
@@ -402,6 +412,8 @@ def safe_domain_query(
     sample_id: str | None = None,
 ) -> dict[str, Any]:
     """Is the batch's (worst sample's) combination of 2-3 variables inside the in-spec region, how far?"""
+    from models.causal import safe_domain
+
     if not 2 <= len(variables) <= 3 or len(set(variables)) != len(variables):
         raise InvalidRequest("give 2 or 3 distinct variables", field="variables")
     profile, cm, rows = _context(session, settings, batch)
@@ -434,6 +446,11 @@ def spc_chart(
     *, session: Session, settings: Settings, batch: Batch, characteristic: str, fmt: Literal["svg", "png"]
 ) -> bytes:
     """Control chart (SVG/PNG) of ``characteristic``: earlier clean history then this batch, rules marked."""
+    from app.analysis.engine import spc_rules
+    from models.charts import control_chart
+    from models.spc import IndividualsChart
+    from models.spec import SpecLimit
+
     job = _job(session, batch)
     long = batch_long(session, batch.id)
     cur = long[(long["tier"] == "quality") & (long["variable"] == characteristic)]
@@ -483,6 +500,9 @@ def graph_image(*, session: Session, settings: Settings, batch: Batch, fmt: str 
     """The profile's causal graph with the batch's anomalous characteristic and ranked path highlighted."""
     import json
 
+    from models.causal import plot_graph
+    from models.causal.ranking import RootCause, RootCauseReport
+
     profile, cm, _ = _context(session, settings, batch)
     report = None
     row = _latest(session, batch)
@@ -511,6 +531,8 @@ def refresh_models(
     *, session: Session, settings: Settings, profile: str, causal: bool = True, anomaly: bool = True
 ) -> dict[str, Any]:
     """Re-learn the profile's causal model (full fit) and/or train a new anomaly model version."""
+    from app.analysis.models import cache_for
+
     prof = load_profile(settings, profile)
     if prof is None:
         known = [p.name for p in list_profiles(settings)]
@@ -547,6 +569,8 @@ def refresh_models(
 
 def list_models(*, session: Session, settings: Settings) -> dict[str, Any]:
     """Anomaly model versions (with SHA-256) and causal graph versions (with hash) per profile."""
+    from app.analysis.models import cache_for
+
     cache = cache_for(settings)
     anomaly = []
     for name in cache.registry.list_models():
