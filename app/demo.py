@@ -27,8 +27,6 @@ from app.partyclient import PartyClient
 
 __all__ = ["run_demo"]
 
-_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(_ROOT / "scripts"))  # scripts/demo_data.py: simulated lots of the electrode line
 _DEV_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's public dev mnemonic
 _PARTIES = {
     "oem": (2, {"name": "Voltaris Automotive (OEM)", "kind": "oem"}),
@@ -86,7 +84,6 @@ def _qcn(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
         env=env,
         capture_output=True,
         text=True,
-        cwd=_ROOT,
         timeout=120,
         check=False,
     )
@@ -203,7 +200,7 @@ def _deliver(demo: Demo, ref: str, batch: Any) -> dict[str, Any]:
 
 
 def _act_batches(demo: Demo, agreement: dict[str, Any]) -> dict[str, Any]:
-    from demo_data import make_batch
+    from models.simulate.lots import make_batch
 
     demo.story.act("3. deliveries: measurements + process data, validated, anchored, proven")
     ref = agreement["ref"]
@@ -269,7 +266,7 @@ def _act_batches(demo: Demo, agreement: dict[str, Any]) -> dict[str, Any]:
     demo.story.check(
         "verify_proof",
         ok.returncode == 0,
-        f"qcn verify {proof_path.relative_to(_ROOT)} -> "
+        f"qcn verify {proof_path.relative_to(Path.cwd())} -> "
         + ("VERIFIED" if ok.returncode == 0 else f"FAILED {ok.stdout}{ok.stderr}"),
     )
     tampered = json.loads(proof_path.read_text())
@@ -304,9 +301,8 @@ def _act_batches(demo: Demo, agreement: dict[str, Any]) -> dict[str, Any]:
 
 
 def _act_tracing(demo: Demo, agreement: dict[str, Any]) -> None:
-    from demo_data import make_batch
-
     from models.simulate import Fault
+    from models.simulate.lots import make_batch
 
     demo.story.act("4. an anomalous lot: tracing case, root cause, lab verdict, settlement")
     ref = agreement["ref"]
@@ -442,7 +438,8 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
     from chain.tx import TxSender, http_web3
 
     story = Story()
-    data_dir = _ROOT / ".qcn" / "demo"
+    # in the working directory, like every other default of qcn (an installed package has no project root)
+    data_dir = Path.cwd() / ".qcn" / "demo"
     node = LocalNode(data_dir / "chain", port=chain_port)
     node.stop()  # a previous demo's node, if one is still running
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -480,7 +477,6 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
                     "warning",
                 ],
                 env=env,
-                cwd=_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

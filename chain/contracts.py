@@ -19,7 +19,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 
-from chain.errors import AddressBookError, ArtifactError, translate_exception
+from chain.errors import DEFAULT_ARTIFACTS_DIR, AddressBookError, ArtifactError, translate_exception
 from chain.tx import TxSender
 
 __all__ = [
@@ -36,9 +36,8 @@ __all__ = [
     "load_artifact",
 ]
 
-_ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS_DIR = _ROOT / "contracts" / "artifacts"
-DEFAULT_DEPLOYMENTS_DIR = _ROOT / "deployments"
+ARTIFACTS_DIR = DEFAULT_ARTIFACTS_DIR
+DEFAULT_DEPLOYMENTS_DIR = Path("deployments")  # relative to the working directory, like QCN_DEPLOYMENTS_DIR
 REGISTRY = "ConsortiumRegistry"
 REGISTRY_HARNESS = "ConsortiumRegistryHarness"  # test only: settable clock
 _DEPLOY_GAS = 4_000_000

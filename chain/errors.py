@@ -47,7 +47,16 @@ __all__ = [
     "translate_exception",
 ]
 
-DEFAULT_ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "contracts" / "artifacts"
+
+
+def _artifacts_dir() -> Path:
+    # An installed wheel carries the artifacts inside this package (pyproject: force-include); a source
+    # checkout reads them where the compiler writes them.
+    packaged = Path(__file__).resolve().parent / "_artifacts"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "contracts" / "artifacts"
+
+
+DEFAULT_ARTIFACTS_DIR = _artifacts_dir()
 
 
 class ChainError(Exception):

@@ -36,7 +36,7 @@ from sqlalchemy import select, update  # noqa: E402
 
 from app.db import Batch, CaseRecord, ChainEventRecord  # noqa: E402
 from models.simulate import Fault  # noqa: E402
-from scripts.demo_data import make_batch, make_history  # noqa: E402
+from models.simulate.lots import make_batch, make_history  # noqa: E402
 
 N_HISTORY = 8
 N_ANOMALOUS = 20

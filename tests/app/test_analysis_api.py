@@ -17,7 +17,7 @@ from app.db import AnalysisJob, AnalysisResult, Observation
 from app.main import create_app
 from app.worker import AnchorWorker
 from models.simulate import Fault
-from scripts.demo_data import DemoBatch, make_batch, make_history
+from models.simulate.lots import DemoBatch, make_batch, make_history
 from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway, make_settings
 
 pytestmark = pytest.mark.node
