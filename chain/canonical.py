@@ -5,6 +5,10 @@ str/int/float/bool/None, nested or flat) that is byte-identical to the reference
 package (property-tested in tests/chain/test_canonical.py). Anything else (subclasses of the
 JSON types, tuples, non-ASCII keys with odd ordering, ...) falls back to `rfc8785` itself.
 
+`canonical_json` / `json_sha256` are the one canonical-JSON hash of qcn, versioned by `HashFormat`: documents
+hashed before RFC 8785 was used everywhere carry (or are stored with) `HashFormat.LEGACY_JSON` and still
+verify; everything new is `HashFormat.RFC8785`.
+
 This module also holds the root of the proof-side exception tree (the lead re-parents
 `ProofError` under `chain.errors.ChainError` once that exists)::
 
@@ -20,20 +24,26 @@ This module also holds the root of the proof-side exception tree (the lead re-pa
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 from json.encoder import encode_basestring  # C-accelerated, escapes exactly like RFC 8785
 from typing import Any
 
 import rfc8785
 
 __all__ = [
+    "CURRENT_HASH_FORMAT",
     "CanonicalizationError",
+    "HashFormat",
     "IntegerRangeError",
     "NonFiniteNumberError",
     "ProofError",
     "UnsupportedValueError",
     "canonical_bytes",
+    "canonical_json",
+    "json_sha256",
     "record_digest",
     "record_digests",
     "sha256",
@@ -243,6 +253,41 @@ def canonical_bytes(obj: Any) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise UnsupportedValueError("string contains an unpaired surrogate, which is not valid UTF-8") from exc
+
+
+class HashFormat(StrEnum):
+    """How a JSON value became the bytes that were hashed (kept with a hash whose form could differ)."""
+
+    #: ``json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)``: what
+    #: analysis documents and evidence hashes used before; differs from RFC 8785 in number forms (``1.0``,
+    #: ``1e-07``) and in the order of non-ASCII keys, identical for ASCII strings, lists and integers.
+    LEGACY_JSON = "json-sorted/1"
+    #: RFC 8785 (JSON Canonicalization Scheme): `canonical_bytes`.
+    RFC8785 = "rfc8785"
+
+
+CURRENT_HASH_FORMAT = HashFormat.RFC8785
+
+
+def canonical_json(obj: Any, fmt: HashFormat = CURRENT_HASH_FORMAT) -> bytes:
+    """The UTF-8 bytes of ``obj`` in format ``fmt`` (default RFC 8785): what `json_sha256` hashes.
+
+    Raises `CanonicalizationError` (a ``ValueError``) for values the format cannot carry (NaN, ...).
+    """
+    if fmt is HashFormat.RFC8785:
+        return canonical_bytes(obj)
+    try:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise NonFiniteNumberError(float("nan"), path="$") from exc
+    except TypeError as exc:
+        raise UnsupportedValueError(str(exc)) from exc
+    return text.encode("utf-8")
+
+
+def json_sha256(obj: Any, fmt: HashFormat = CURRENT_HASH_FORMAT) -> str:
+    """Hex SHA-256 of `canonical_json` (``obj``, ``fmt``)."""
+    return hashlib.sha256(canonical_json(obj, fmt)).hexdigest()
 
 
 def sha256(data: bytes) -> bytes:

@@ -1,6 +1,6 @@
 """One batch analysis: anomaly verdict (spec + SPC + ONNX model) and, when anomalous, root-cause analysis.
 
-The result is a plain JSON document (``qcn-analysis/1``)::
+The result is a plain JSON document (``qcn-analysis/2``)::
 
     {"format", "batch", "profile", "inputs": {observations_sha256, history_sha256, history_batches, ...},
      "verdict": <models.verdict.BatchAnomalyVerdict>, "verdict_sha256",
@@ -8,7 +8,9 @@ The result is a plain JSON document (``qcn-analysis/1``)::
      "root_cause": {"status": "done" | "not_anomalous" | "insufficient_data" | "no_profile" | "no_process_data",
                     "message", "primary": {...top candidate...}, "reports": [...], "counterfactuals": [...]}}
 
-Its canonical JSON (sorted keys, compact) is what is hashed (``sha256``) and, in Step 5, anchored. The
+Its RFC 8785 canonical JSON is what is hashed (``sha256``) and anchored when it opens a tracing case. Its
+``format`` names the canonical form (:data:`HASH_FORMATS`): ``qcn-analysis/1`` documents, stored before, were
+serialised with sorted-keys ``json.dumps`` and still verify with :func:`verify_document`. The
 ``input_sha256`` covers the batch's observations, the SPC history (hash of its values) and the settings
 that change the verdict, so an analysis can be recomputed and compared.
 """
@@ -28,8 +30,9 @@ from app.analysis.models import CausalModel
 from app.analysis.observations import sample_rows
 from app.analysis.profiles import Profile
 from app.settings import Settings
+from chain.canonical import HashFormat, canonical_json, json_sha256
 from models.anomaly import LoadedModel
-from models.base import sha256_bytes, sha256_json
+from models.base import sha256_bytes
 from models.causal import RootCauseReport, Spec, Tier, counterfactual, rank_root_causes
 from models.causal.graph import data_sha256
 from models.errors import ModelError
@@ -38,14 +41,33 @@ from models.verdict import BatchAnomalyVerdict, score_batch
 
 _SHARE_FLOOR = 1e-3  # as in models.causal.ranking
 
-__all__ = ["FORMAT", "AnalysisOutcome", "canonical", "pick_targets", "run_analysis", "spc_rules"]
+__all__ = [
+    "FORMAT",
+    "HASH_FORMATS",
+    "AnalysisOutcome",
+    "canonical",
+    "pick_targets",
+    "run_analysis",
+    "spc_rules",
+    "verify_document",
+]
 
-FORMAT = "qcn-analysis/1"
+FORMAT = "qcn-analysis/2"
+#: document format -> how its canonical bytes were made (the version tag travels inside the hashed document)
+HASH_FORMATS = {"qcn-analysis/1": HashFormat.LEGACY_JSON, "qcn-analysis/2": HashFormat.RFC8785}
 
 
 def canonical(doc: Any) -> str:
-    """Compact JSON with sorted keys (the bytes that are hashed)."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """The canonical text of an analysis document in the form its ``format`` names (the bytes hashed)."""
+    return canonical_json(doc, HASH_FORMATS[doc.get("format", FORMAT)]).decode("utf-8")
+
+
+def verify_document(text: str, sha256_hex: str) -> bool:
+    """True if ``text`` is an analysis document in its canonical form and hashes to ``sha256_hex``."""
+    doc = json.loads(text)
+    if doc.get("format") not in HASH_FORMATS:
+        return False
+    return canonical(doc) == text and sha256_bytes(text.encode("utf-8")) == sha256_hex.removeprefix("0x")
 
 
 @dataclass(frozen=True)
@@ -298,7 +320,7 @@ def run_analysis(
             root = {"status": "failed", **exc.to_dict(), "error": exc.code}
             root["status"] = "failed"
 
-    obs_hash = sha256_json(
+    obs_hash = json_sha256(
         [[r.sample_id, r.variable, r.tier, float(r.value), r.unit] for r in long.itertuples(index=False)]
     )
     hist_values = history[["variable", "value"]].reset_index(drop=True) if not history.empty else history
@@ -306,14 +328,14 @@ def run_analysis(
         "observations_sha256": obs_hash,
         "history_sha256": data_sha256(hist_values) if not history.empty else None,
         "history_batches": len(history_batches),
-        "history_batches_sha256": sha256_json(history_batches),
+        "history_batches_sha256": json_sha256(history_batches),
         "profile_sha256": profile.sha256 if profile is not None else None,
         "spec": spec,
         "spc_rules": [r.rule for r in rules],
         "min_history": settings.analysis_min_history,
         "cf_within_pct": settings.analysis_cf_within_pct,
     }
-    input_sha = sha256_json(inputs)
+    input_sha = json_sha256(inputs)
     causal_ver = None
     if causal is not None:
         causal_ver = {

@@ -38,15 +38,7 @@ from pydantic import (
 
 from app.quality.errors import TemplateError, TemplateProblem
 from app.quality.sampling import AQL_VALUES, InspectionLevel, normalise_aql
-
-try:  # the project's fast RFC 8785 encoder (byte-identical to rfc8785); fall back to the reference package
-    from chain.canonical import canonical_bytes as _canonical_bytes
-except ImportError:  # pragma: no cover - chain is part of this repository
-    import rfc8785
-
-    def _canonical_bytes(obj: Any) -> bytes:
-        return rfc8785.dumps(obj)
-
+from chain.canonical import canonical_bytes as _canonical_bytes
 
 __all__ = [
     "CLASSES",

@@ -51,6 +51,7 @@ from app.services import relay
 from app.services.indexer import event_args
 from app.services.proofs import batch_header
 from app.settings import Settings
+from chain.canonical import json_sha256
 from chain.cases import Acceptance, CaseState, OpenRequest, Verdict
 from chain.errors import ChainError
 
@@ -551,9 +552,12 @@ def arbitrate(
 
 
 def evidence_hash_of(case_id: str, sha256s: list[str]) -> str:
-    """Evidence hash of a set of files: SHA-256 of ``{"case_id": ..., "files": [sorted sha256 hex]}`` (RFC 8785)."""
-    doc = json.dumps({"case_id": case_id, "files": sorted(sha256s)}, sort_keys=True, separators=(",", ":"))
-    return "0x" + hashlib.sha256(doc.encode()).hexdigest()
+    """Evidence hash of a set of files: SHA-256 of the RFC 8785 form of ``{"case_id", "files": [sorted hex]}``.
+
+    The document holds only ASCII strings, so its RFC 8785 bytes equal the sorted-keys ``json.dumps`` bytes
+    hashes were made with before (``HashFormat.LEGACY_JSON``): every stored evidence hash still verifies.
+    """
+    return "0x" + json_sha256({"case_id": case_id, "files": sorted(sha256s)})
 
 
 def _prepared(prepared: list[relay.PreparedTx]) -> list[dict[str, Any]]:
