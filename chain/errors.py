@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 
-
 def _artifacts_dir() -> Path:
     # An installed wheel carries the artifacts inside this package (pyproject: force-include); a source
     # checkout reads them where the compiler writes them.
