@@ -1,4 +1,8 @@
-"""The ``qcn`` command line: serve, worker, chain, deploy, verify, parse, demo, db."""
+"""The ``qcn`` command line: serve, worker, chain, deploy, verify, parse, demo, db, and the party commands.
+
+Heavy modules (web3, the gateway, the parsers) are imported inside the commands that use them, so
+``qcn --help`` and every command start fast.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,21 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.partyclient import PartyClient
-from app.settings import get_settings
-from chain.node import LocalNode
+from app.cli_party import ApiKeyOpt, ApiOpt, _party, agreement_cli, analysis_cli, case_cli, template_cli
+from app.cli_party import register as register_party_commands
+from app.cli_party import run as _run
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from chain.node import LocalNode
+
+__all__ = ["cli", "main"]
+# names other command modules register against
+_SHARED = (ApiKeyOpt, ApiOpt, _party, _run, agreement_cli, analysis_cli, case_cli, template_cli)
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="qcn — Quality Contract Network")
 chain_cli = typer.Typer(no_args_is_help=True, help="The embedded local chain (anvil, state persisted on disk).")
@@ -34,6 +42,9 @@ def _fail(message: str, code: int = 1) -> None:
 
 def _local_node(port: int | None = None) -> LocalNode:
     from urllib.parse import urlparse
+
+    from app.settings import get_settings
+    from chain.node import LocalNode
 
     settings = get_settings()
     url = urlparse(settings.rpc_url)
@@ -60,21 +71,22 @@ def chain_down(kill: Annotated[bool, typer.Option("--kill", help="SIGKILL instea
 
 
 @chain_cli.command("status")
-def chain_status() -> None:
+def chain_status(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts)")] = False,
+) -> None:
+    """Is the local chain running: its URL, chain id, process and state file."""
+    from app.cli_party import show
+
     st = _local_node().status()
-    typer.echo(
-        json.dumps(
-            {
-                "running": st.running,
-                "pid": st.pid,
-                "url": st.url,
-                "chain_id": st.chain_id,
-                "state_file": str(st.state_file),
-                "state_bytes": st.state_bytes,
-            },
-            indent=2,
-        )
-    )
+    status = {
+        "running": st.running,
+        "pid": st.pid,
+        "url": st.url,
+        "chain_id": st.chain_id,
+        "state_file": str(st.state_file),
+        "state_bytes": st.state_bytes,
+    }
+    show(status, as_json=as_json)
 
 
 @cli.command()
@@ -83,6 +95,7 @@ def deploy(
 ) -> None:
     """Deploy the contracts to QCN_RPC_URL and record them in the address book (deployments/<chainId>.json)."""
     from app.chainctx import deploy_contracts
+    from app.settings import get_settings
 
     book = deploy_contracts(get_settings(), force=force)
     typer.echo(json.dumps(book, indent=2))
@@ -92,6 +105,7 @@ def deploy(
 def db_upgrade() -> None:
     """Migrate the database to the newest schema."""
     from app.db import make_engine, upgrade
+    from app.settings import get_settings
 
     settings = get_settings()
     upgrade(make_engine(settings.db_url))
@@ -100,8 +114,8 @@ def db_upgrade() -> None:
 
 @cli.command()
 def serve(
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="gateway processes")] = 1,
     worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="run the anchoring worker inside")] = None,
 ) -> None:
@@ -123,6 +137,7 @@ def run_worker(
     """Run the anchoring worker (outbox -> chain), with reconciliation."""
     from app.chainctx import ChainHolder
     from app.db import make_engine, make_session_factory, upgrade
+    from app.settings import get_settings
     from app.worker import AnchorWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -158,6 +173,7 @@ def verify(
     api: Annotated[str, typer.Option(help="gateway URL to fetch the file's proof from")] = "http://127.0.0.1:8000",
 ) -> None:
     """Verify a record or a file against the chain, trusting only the chain. Exits 1 on any mismatch."""
+    from app.settings import get_settings
     from app.verifycli import verify_file, verify_proof_file
 
     if not path.exists():
@@ -190,7 +206,9 @@ def verify(
 
 
 @cli.command()
-def parse(file: Path) -> None:
+def parse(
+    file: Annotated[Path, typer.Argument(help="a lab report (PDF, DCC XML) or measurement file", exists=True)],
+) -> None:
     """Parse a lab report or measurement file and print the normalised JSON (for onboarding a lab layout)."""
     from parsers import parse as parse_file
     from parsers.errors import ParseError
@@ -213,302 +231,8 @@ def demo(
     sys.exit(run_demo(gateway_port=port, chain_port=chain_port))
 
 
-# -- party commands: talk to a gateway with an API key, sign locally with the party's own key ----------------
-template_cli = typer.Typer(no_args_is_help=True, help="OEM contract templates.")
-agreement_cli = typer.Typer(no_args_is_help=True, help="Agreements, deposits and quarterly evaluations.")
-cli.add_typer(template_cli, name="template")
-cli.add_typer(agreement_cli, name="agreement")
-
-ApiOpt = Annotated[str, typer.Option("--api", envvar="QCN_API", help="gateway URL")]
-ApiKeyOpt = Annotated[str, typer.Option("--api-key", envvar="QCN_API_KEY", help="your API key")]
-PartyKeyOpt = Annotated[
-    str | None, typer.Option("--key", envvar="QCN_PARTY_KEY", help="your signing key (hex); stays on this machine")
-]
-
-
-def _party(api: str, api_key: str, key: str | None) -> PartyClient:
-    import httpx
-
-    return PartyClient(httpx.Client(base_url=api, timeout=60), api_key, key)
-
-
-def _show(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2))
-
-
-def _run(fn: Callable[[], object]) -> None:
-    from app.partyclient import ApiError
-
-    try:
-        _show(fn())
-    except ApiError as exc:
-        _fail(f"{exc} {json.dumps({k: v for k, v in exc.error.items() if k != 'message'})}")
-
-
-def _relay_prepared(party: PartyClient, ref: str, what: str, body: dict[str, object] | None) -> None:
-    """Ask the gateway to prepare ``what`` for agreement ``ref``, sign locally, relay."""
-    _run(
-        lambda: party.sign_and_relay(
-            party.post(f"/v1/agreements/{ref}/{what}/prepare", json=body), f"/v1/agreements/{ref}/transactions"
-        )
-    )
-
-
-@template_cli.command("publish")
-def template_publish(
-    file: Path, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
-) -> None:
-    """Validate a template document (JSON) and publish it on chain from your OEM account."""
-    party = _party(api, api_key, key)
-
-    def go() -> object:
-        draft = party.post("/v1/templates", json={"document": json.loads(file.read_text())})
-        return party.post(
-            f"/v1/templates/{draft['template']['id']}/publish",
-            json={"raw": party.sign_transactions(draft["transactions"])},
-        )
-
-    _run(go)
-
-
-@template_cli.command("list")
-def template_list(api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
-    """Templates you may see (OEM: yours, every version; supplier/lab: those of your agreements)."""
-    _run(lambda: _party(api, api_key, None).get("/v1/templates"))
-
-
-@agreement_cli.command("propose")
-def agreement_propose(
-    template: int,
-    supplier: int,
-    lab: Annotated[int | None, typer.Option()] = None,
-    api: ApiOpt = "http://127.0.0.1:8000",
-    api_key: ApiKeyOpt = "",
-) -> None:
-    """OEM: propose an agreement on a published template with a supplier (and the lab for tracing cases)."""
-    body = {"template": template, "supplier_id": supplier, "lab_id": lab}
-    _run(lambda: _party(api, api_key, None).post("/v1/agreements", json=body))
-
-
-@agreement_cli.command("sign")
-def agreement_sign(
-    ref: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
-) -> None:
-    """OEM or supplier: sign the agreement's EIP-712 typed data locally and submit the signature."""
-    party = _party(api, api_key, key)
-
-    def go() -> object:
-        typed = party.get(f"/v1/agreements/{ref}")["typed_data"]
-        return party.post(f"/v1/agreements/{ref}/signatures", json={"signature": party.sign_typed_data(typed)})
-
-    _run(go)
-
-
-@agreement_cli.command("show")
-def agreement_show(ref: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
-    """State, ratio, deposit balance and this quarter's counters."""
-    _run(lambda: _party(api, api_key, None).get(f"/v1/agreements/{ref}"))
-
-
-@agreement_cli.command("deposit")
-def agreement_deposit(
-    ref: str, amount: int, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
-) -> None:
-    """Supplier: deposit or top up (approve + deposit, signed locally, relayed by the gateway)."""
-    _relay_prepared(_party(api, api_key, key), ref, "deposits", {"amount": amount})
-
-
-@agreement_cli.command("withdraw")
-def agreement_withdraw(
-    ref: str, amount: int, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
-) -> None:
-    """Supplier: withdraw deposit above the required amount."""
-    _relay_prepared(_party(api, api_key, key), ref, "withdrawals", {"amount": amount})
-
-
-@agreement_cli.command("claim")
-def agreement_claim(
-    ref: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
-) -> None:
-    """OEM: claim the penalties owed to you."""
-    _relay_prepared(_party(api, api_key, key), ref, "claims", None)
-
-
-@agreement_cli.command("evaluate")
-def agreement_evaluate(ref: str, quarter: int, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
-    """Evaluate an ended quarter (once; the gateway's scheduler also does it)."""
-    _run(lambda: _party(api, api_key, None).post(f"/v1/agreements/{ref}/evaluations/{quarter}"))
-
-
-analysis_cli = typer.Typer(no_args_is_help=True, help="Anomaly verdicts, root causes, counterfactuals, models.")
-cli.add_typer(analysis_cli, name="analysis")
-
-
-@analysis_cli.command("show")
-def analysis_show(
-    batch: str,
-    api: ApiOpt = "http://127.0.0.1:8000",
-    api_key: ApiKeyOpt = "",
-    rescore: Annotated[bool, typer.Option(help="score the batch again now")] = False,
-) -> None:
-    """The batch's anomaly verdict (reasons, model version) and root-cause ranking with evidence."""
-    party = _party(api, api_key, None)
-    _run(lambda: party.post(f"/v1/batches/{batch}/analysis") if rescore else party.get(f"/v1/batches/{batch}/analysis"))
-
-
-@analysis_cli.command("counterfactual")
-def analysis_counterfactual(
-    batch: str,
-    variable: str,
-    characteristic: str,
-    within_pct: Annotated[float | None, typer.Option(help="had VARIABLE stayed within +/- this % of nominal")] = None,
-    value: Annotated[float | None, typer.Option(help="had VARIABLE been exactly this")] = None,
-    api: ApiOpt = "http://127.0.0.1:8000",
-    api_key: ApiKeyOpt = "",
-) -> None:
-    """Would CHARACTERISTIC have stayed in spec had VARIABLE been different? (abduction-action-prediction)"""
-    body = {"variable": variable, "characteristic": characteristic, "within_pct": within_pct, "value": value}
-    _run(
-        lambda: _party(api, api_key, None).post(
-            f"/v1/batches/{batch}/counterfactual", json={k: v for k, v in body.items() if v is not None}
-        )
-    )
-
-
-@analysis_cli.command("models")
-def analysis_models(api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
-    """Anomaly model versions (with SHA-256) and causal graph versions (with hash)."""
-    _run(lambda: _party(api, api_key, None).get("/v1/models"))
-
-
-@analysis_cli.command("refresh")
-def analysis_refresh(profile: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
-    """OEM/admin: re-learn the causal model and retrain the anomaly model of a process profile."""
-    _run(lambda: _party(api, api_key, None).post("/v1/models/refresh", json={"profile": profile}))
-
-
-case_cli = typer.Typer(no_args_is_help=True, help="Tracing cases: OEM, supplier, lab and admin actions.")
-cli.add_typer(case_cli, name="case")
-
-
-@case_cli.command("list")
-def case_list(api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "") -> None:
-    """Cases you are a party to (labs: those assigned to you)."""
-    _run(lambda: _party(api, api_key, None).get("/v1/cases"))
-
-
-@case_cli.command("show")
-def case_show(
-    case: str,
-    api: ApiOpt = "http://127.0.0.1:8000",
-    api_key: ApiKeyOpt = "",
-    timeline: Annotated[bool, typer.Option(help="every step with its tx hash and proof")] = False,
-) -> None:
-    """A case's state, deadlines and verdict (``--timeline`` for every step on chain)."""
-    _run(lambda: _party(api, api_key, None).get(f"/v1/cases/{case}" + ("/timeline" if timeline else "")))
-
-
-@case_cli.command("respond")
-def case_respond(
-    case: str,
-    evidence: list[Path],
-    api: ApiOpt = "http://127.0.0.1:8000",
-    api_key: ApiKeyOpt = "",
-    key: PartyKeyOpt = None,
-) -> None:
-    """Supplier: answer with evidence files (hashed and anchored with the response), signed locally."""
-    party = _party(api, api_key, key)
-
-    def go() -> object:
-        files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in evidence]
-        prep = party.post(f"/v1/cases/{case}/response/prepare", files=files)
-        return party.post(f"/v1/cases/{case}/response", json={"raw": party.sign_transactions(prep["transactions"])[0]})
-
-    _run(go)
-
-
-@case_cli.command("verdict")
-def case_verdict(
-    case: str,
-    root_cause: str,
-    responsible: Annotated[int, typer.Option(help="0 none, 1 supplier, 2 OEM, 3 other")] = 1,
-    nc_class: Annotated[int, typer.Option(help="0 none, 1 critical, 2 major, 3 minor")] = 2,
-    api: ApiOpt = "http://127.0.0.1:8000",
-    api_key: ApiKeyOpt = "",
-    key: PartyKeyOpt = None,
-) -> None:
-    """Lab: sign the EIP-712 verdict with your own key and submit it."""
-    party = _party(api, api_key, key)
-
-    def go() -> object:
-        typed = party.get(
-            f"/v1/cases/{case}/verdict-typed-data",
-            root_cause=root_cause,
-            responsible_party=responsible,
-            nc_class=nc_class,
-        )["typed_data"]
-        return party.post(
-            f"/v1/cases/{case}/verdict", json={"message": typed["message"], "signature": party.sign_typed_data(typed)}
-        )
-
-    _run(go)
-
-
-@case_cli.command("accept")
-def case_accept(
-    case: str,
-    dispute: Annotated[bool, typer.Option("--dispute", help="dispute instead")] = False,
-    api: ApiOpt = "http://127.0.0.1:8000",
-    api_key: ApiKeyOpt = "",
-    key: PartyKeyOpt = None,
-) -> None:
-    """OEM or supplier: accept (or ``--dispute``) the lab's verdict, signed with your own key."""
-    party = _party(api, api_key, key)
-
-    def go() -> object:
-        typed = party.get(f"/v1/cases/{case}/acceptance-typed-data", accept=str(not dispute).lower())["typed_data"]
-        return party.post(
-            f"/v1/cases/{case}/acceptance",
-            json={"message": typed["message"], "signature": party.sign_typed_data(typed)},
-        )
-
-    _run(go)
-
-
-@case_cli.command("claim")
-def case_claim(
-    case: str, api: ApiOpt = "http://127.0.0.1:8000", api_key: ApiKeyOpt = "", key: PartyKeyOpt = None
-) -> None:
-    """OEM: claim the settled penalty; lab: claim its fee (the gateway picks by your role)."""
-    party = _party(api, api_key, key)
-
-    def go() -> object:
-        role = party.get("/v1/parties/me")["kind"]
-        path = f"/v1/cases/{case}/lab-fee" if role == "lab" else f"/v1/cases/{case}/claim"
-        prep = party.post(f"{path}/prepare")
-        return party.post(path, json={"raw": party.sign_transactions(prep["transactions"])[0]})
-
-    _run(go)
-
-
-@case_cli.command("arbitrate")
-def case_arbitrate(
-    case: str,
-    root_cause: str,
-    ruling: Path,
-    responsible: Annotated[int, typer.Option(help="0 none, 1 supplier, 2 OEM, 3 other")] = 1,
-    nc_class: Annotated[int, typer.Option(help="0 none, 1 critical, 2 major, 3 minor")] = 2,
-    api: ApiOpt = "http://127.0.0.1:8000",
-    api_key: ApiKeyOpt = "",
-) -> None:
-    """Consortium admin: rule on a disputed case; the ruling text's SHA-256 goes on chain."""
-    body = {
-        "responsible_party": responsible,
-        "nc_class": nc_class,
-        "root_cause": root_cause,
-        "ruling": ruling.read_text(),
-    }
-    _run(lambda: _party(api, api_key, None).post(f"/v1/cases/{case}/arbitrate", json=body))
+# -- party commands (app/cli_party.py): talk to a gateway with an API key, sign locally with the party's own key
+register_party_commands(cli)
 
 
 def main() -> None:

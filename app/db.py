@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -31,15 +33,28 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 __all__ = [
+    "AgreementRecord",
+    "AnalysisJob",
+    "AnalysisResult",
     "ApiKey",
     "Base",
     "Batch",
     "BatchFile",
     "Blob",
+    "CaseEvidence",
+    "CaseRecord",
+    "CausalModelRecord",
+    "ChainCursor",
+    "ChainEventRecord",
     "Lease",
+    "ModelRefreshJob",
+    "Observation",
     "OutboxItem",
     "Party",
     "Record",
+    "TemplateRecord",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "make_engine",
     "make_session_factory",
     "session_scope",
@@ -266,13 +281,8 @@ def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Step 4 analysis tables (owned by the analysis engineer; migration 0003)
+# Analysis: observations, one analysis job per batch, analysis results, causal model versions, refresh jobs
 # ---------------------------------------------------------------------------------------------------------------
-from sqlalchemy import Boolean, Float  # noqa: E402 - kept with the section that needs them
-
-__all__ += ["AnalysisJob", "AnalysisResult", "CausalModelRecord", "Observation"]
-
-
 class Observation(Base):
     """One value linked to a batch: a measured quality characteristic or a process/material/equipment/
     environment variable, for one sample (``sample_id``) or the whole batch (``sample_id`` NULL)."""
@@ -347,7 +357,28 @@ class CausalModelRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-# ---------------------------------------------------------------------------------------------------- Step 2
+class ModelRefreshJob(Base):
+    """A model refresh an OEM or the admin asked for: runs in the background, its progress readable."""
+
+    __tablename__ = "model_refresh_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile: Mapped[str] = mapped_column(String(100))
+    causal: Mapped[bool] = mapped_column(Boolean)
+    anomaly: Mapped[bool] = mapped_column(Boolean)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("parties.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed
+    stage: Mapped[str | None] = mapped_column(String(64))  # what runs now, e.g. "causal model"
+    steps_done: Mapped[int] = mapped_column(Integer, default=0)
+    steps_total: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[str | None] = mapped_column(Text)  # JSON: the new model versions
+    error: Mapped[str | None] = mapped_column(Text)  # JSON: {code, message, facts} as the API reports errors
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ------------------------------------------------------------------------------------- templates and agreements
 class TemplateRecord(Base):
     """A published OEM template: the full document (canonical JSON), its hash and the on-chain terms."""
 
@@ -393,19 +424,9 @@ class AgreementRecord(Base):
     lab: Mapped[Party | None] = relationship(foreign_keys=[lab_id])
 
 
-# ---------------------------------------------------------------------------------------------------- Step 5
+# ---------------------------------------------------------------------------------------------- tracing cases
 # Tracing cases in the gateway (migration 0005): cases (also the outbox of the case-opening transaction),
 # the chain events the indexer followed, its cursors, evidence files, webhook subscriptions and deliveries.
-__all__ += [
-    "CaseEvidence",
-    "CaseRecord",
-    "ChainCursor",
-    "ChainEventRecord",
-    "WebhookDelivery",
-    "WebhookSubscription",
-]
-
-
 class CaseRecord(Base):
     """A tracing case: the row is written when an anomalous analysis calls for a case (``open_status``
     pending = the outbox of ``openCase``); every later field is folded from the indexed contract events."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
 from app.auth import require_role
@@ -125,15 +125,33 @@ def causal_graph(batch_ref: str, principal: CurrentPrincipal, session: DbSession
     )
 
 
-@router.post("/v1/models/refresh")
+@router.post("/v1/models/refresh", status_code=202)
 def refresh_models(
-    body: RefreshIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+    body: RefreshIn, request: Request, principal: CurrentPrincipal, settings: SettingsDep
 ) -> dict[str, Any]:
-    """OEM/admin: re-learn a profile's causal model and/or retrain its anomaly model from clean history."""
+    """OEM/admin: re-learn a profile's causal model and/or retrain its anomaly model from clean history.
+
+    Training takes a while: the answer (202) is the job; follow it at ``GET /v1/models/refresh/{job_id}``.
+    """
     require_role(principal, "oem", "admin")
-    return service.refresh_models(
-        session=session, settings=settings, profile=body.profile, causal=body.causal, anomaly=body.anomaly
+    sessions = request.app.state.session_factory
+    job = service.start_refresh(
+        sessions=sessions,
+        settings=settings,
+        profile=body.profile,
+        causal=body.causal,
+        anomaly=body.anomaly,
+        requested_by=principal.party_id,
     )
+    service.launch_refresh(job["job_id"], sessions=sessions, settings=settings)
+    return job
+
+
+@router.get("/v1/models/refresh/{job_id}")
+def refresh_status(job_id: int, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
+    """A model refresh job: status (pending, running, done, failed), stage, steps done of total, result."""
+    require_role(principal, "oem", "admin")
+    return service.refresh_status(session=session, job_id=job_id)
 
 
 @router.get("/v1/models")

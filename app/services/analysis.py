@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,8 +39,8 @@ from app.analysis.observations import (
     sample_rows,
 )
 from app.analysis.profiles import Profile, list_profiles, load_profile, resolve_profile
-from app.db import AnalysisJob, AnalysisResult, Batch, CausalModelRecord, Observation, utcnow
-from app.errors import InvalidRequest, NotFound
+from app.db import AnalysisJob, AnalysisResult, Batch, CausalModelRecord, ModelRefreshJob, Observation, utcnow
+from app.errors import AppError, InvalidRequest, NotFound
 from app.settings import Settings
 from models.errors import InsufficientData, ModelError
 from parsers.model import InspectionBatch
@@ -56,13 +58,16 @@ __all__ = [
     "counterfactual_query",
     "get_analysis",
     "graph_image",
+    "launch_refresh",
     "list_models",
     "on_batch_stored",
-    "refresh_models",
+    "refresh_status",
     "rescore",
     "run_due",
+    "run_refresh",
     "safe_domain_query",
     "spc_chart",
+    "start_refresh",
 ]
 
 log = logging.getLogger("qcn.analysis")
@@ -261,8 +266,6 @@ def _latest(session: Session, batch: Batch) -> AnalysisResult | None:
 
 
 def _result_body(row: AnalysisResult) -> dict[str, Any]:
-    import json
-
     return {
         "status": "done",
         "seq": row.seq,
@@ -498,8 +501,6 @@ def spc_chart(
 
 def graph_image(*, session: Session, settings: Settings, batch: Batch, fmt: str = "svg") -> bytes:
     """The profile's causal graph with the batch's anomalous characteristic and ranked path highlighted."""
-    import json
-
     from models.causal import plot_graph
     from models.causal.ranking import RootCause, RootCauseReport
 
@@ -527,44 +528,141 @@ def graph_image(*, session: Session, settings: Settings, batch: Batch, fmt: str 
     )
 
 
-def refresh_models(
-    *, session: Session, settings: Settings, profile: str, causal: bool = True, anomaly: bool = True
-) -> dict[str, Any]:
-    """Re-learn the profile's causal model (full fit) and/or train a new anomaly model version."""
-    from app.analysis.models import cache_for
+def _refresh_body(job: ModelRefreshJob) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "profile": job.profile,
+        "causal": job.causal,
+        "anomaly": job.anomaly,
+        "status": job.status,
+        "stage": job.stage,
+        "steps_done": job.steps_done,
+        "steps_total": job.steps_total,
+        "result": json.loads(job.result) if job.result else None,
+        "error": json.loads(job.error) if job.error else None,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
 
-    prof = load_profile(settings, profile)
-    if prof is None:
+
+def start_refresh(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    profile: str,
+    causal: bool = True,
+    anomaly: bool = True,
+    requested_by: int | None = None,
+) -> dict[str, Any]:
+    """Check the request and store a pending refresh job (committed, so a background runner sees it).
+
+    The work is :func:`run_refresh`; call it with the returned ``job_id`` from a thread or a job queue.
+    """
+    if load_profile(settings, profile) is None:
         known = [p.name for p in list_profiles(settings)]
         raise InvalidRequest(f"unknown profile {profile!r} (known: {', '.join(known)})", field="profile", known=known)
     if not causal and not anomaly:
         raise InvalidRequest("nothing to refresh: set 'causal' and/or 'anomaly'", field="causal")
-    cache = cache_for(settings)
-    out: dict[str, Any] = {"profile": profile}
-    if causal:
-        try:
-            cm = cache.learn_causal_model(session, prof, incremental=False)
-        except ModelError as exc:
-            raise translate_model_error(exc) from exc
-        out["causal"] = {
-            "graph_version": cm.graph_version,
-            "graph_sha256": cm.graph.sha256,
-            "anm_sha256": cm.anm.version().sha256,
-            "rows": cm.n_rows,
-            "edges": len(cm.graph.edges),
-        }
-    if anomaly:
-        try:
-            model = cache.train_anomaly_model(session, prof)
-        except ModelError as exc:
-            raise translate_model_error(exc) from exc
-        out["anomaly"] = {
-            "name": model.version.name,
-            "version": model.version.version,
-            "sha256": model.version.sha256,
-            "features": list(model.features),
-        }
-    return out
+    with sessions() as s, s.begin():
+        job = ModelRefreshJob(
+            profile=profile,
+            causal=causal,
+            anomaly=anomaly,
+            requested_by=requested_by,
+            status="pending",
+            steps_done=0,
+            steps_total=int(causal) + int(anomaly),
+        )
+        s.add(job)
+        s.flush()
+        return _refresh_body(job)
+
+
+def refresh_status(*, session: Session, job_id: int) -> dict[str, Any]:
+    """Status, stage, progress (steps done of total) and, once done, the new model versions of a refresh."""
+    job = session.get(ModelRefreshJob, job_id)
+    if job is None:
+        raise NotFound(f"no model refresh job {job_id}")
+    return _refresh_body(job)
+
+
+def _refresh_step(sessions: sessionmaker[Session], job_id: int, **changes: Any) -> None:
+    with sessions() as s, s.begin():
+        job = s.get(ModelRefreshJob, job_id)
+        if job is not None:
+            for k, v in changes.items():
+                setattr(job, k, v)
+
+
+def run_refresh(job_id: int, *, sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Run refresh job ``job_id``: re-learn the causal model (full fit) and/or train a new anomaly model.
+
+    Each model is trained in its own transaction and the job row records the stage and steps done, so a
+    client can show progress. Errors end the job as ``failed`` with the reason; nothing is raised.
+    """
+    from app.analysis.models import cache_for
+
+    with sessions() as s:
+        job = s.get(ModelRefreshJob, job_id)
+        if job is None or job.status != "pending":
+            return
+        prof_name, causal, anomaly = job.profile, job.causal, job.anomaly
+    _refresh_step(sessions, job_id, status="running", started_at=utcnow())
+    out: dict[str, Any] = {"profile": prof_name}
+    done = 0
+    try:
+        prof = load_profile(settings, prof_name)
+        if prof is None:
+            raise InvalidRequest(f"profile {prof_name!r} is no longer configured", field="profile")
+        cache = cache_for(settings)
+        if causal:
+            _refresh_step(sessions, job_id, stage="causal model")
+            with sessions() as s, s.begin():
+                cm = cache.learn_causal_model(s, prof, incremental=False)
+                out["causal"] = {
+                    "graph_version": cm.graph_version,
+                    "graph_sha256": cm.graph.sha256,
+                    "anm_sha256": cm.anm.version().sha256,
+                    "rows": cm.n_rows,
+                    "edges": len(cm.graph.edges),
+                }
+            done += 1
+            _refresh_step(sessions, job_id, steps_done=done)
+        if anomaly:
+            _refresh_step(sessions, job_id, stage="anomaly model")
+            with sessions() as s, s.begin():
+                model = cache.train_anomaly_model(s, prof)
+                out["anomaly"] = {
+                    "name": model.version.name,
+                    "version": model.version.version,
+                    "sha256": model.version.sha256,
+                    "features": list(model.features),
+                }
+            done += 1
+        _refresh_step(
+            sessions, job_id, status="done", stage=None, steps_done=done, result=json.dumps(out), finished_at=utcnow()
+        )
+    except Exception as exc:  # the job records why; a background runner has nobody to raise to
+        if isinstance(exc, ModelError):
+            error = translate_model_error(exc).body()["error"]
+        elif isinstance(exc, AppError):
+            error = exc.body()["error"]
+        else:
+            error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"[:2000]}
+            log.exception("model refresh job %s failed", job_id)
+        _refresh_step(sessions, job_id, status="failed", error=json.dumps(error, default=str), finished_at=utcnow())
+
+
+def launch_refresh(job_id: int, *, sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Run :func:`run_refresh` in a background thread of this process (the request returns at once)."""
+    threading.Thread(
+        target=run_refresh,
+        args=(job_id,),
+        kwargs={"sessions": sessions, "settings": settings},
+        name=f"qcn-model-refresh-{job_id}",
+        daemon=True,
+    ).start()
 
 
 def list_models(*, session: Session, settings: Settings) -> dict[str, Any]:

@@ -4,6 +4,7 @@ explains the anomalous one."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,21 @@ def test_charts_are_svg_with_rule_labels_and_png(gw: Gateway) -> None:
     assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
 
 
+def _refresh(gw: Gateway, who: str, profile: str) -> dict[str, Any]:
+    """Ask for a model refresh (202: a background job) and follow it until it ends."""
+    started = gw.client.post("/v1/models/refresh", json={"profile": profile}, headers=gw.auth(who))
+    assert started.status_code == 202, started.text
+    assert started.json()["status"] in ("pending", "running", "done", "failed")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        job = gw.client.get(f"/v1/models/refresh/{started.json()['job_id']}", headers=gw.auth(who))
+        assert job.status_code == 200, job.text
+        if job.json()["status"] in ("done", "failed"):
+            return dict(job.json())
+        time.sleep(0.05)
+    raise AssertionError("model refresh did not finish in 300 s")
+
+
 def test_insufficient_data_is_explicit(gw: Gateway) -> None:
     _history(gw, 3)  # 30 rows: SPC baseline yes, causal model no (needs 100)
     faulty = _upload(gw, make_batch(seed=502, lot_id="LOT-I", n_samples=N_SAMPLES, fault=ROLL_FAULT))
@@ -183,8 +199,9 @@ def test_insufficient_data_is_explicit(gw: Gateway) -> None:
     )
     assert q.status_code == 409 and q.json()["error"]["code"] == "insufficient_data"
     assert q.json()["error"]["needed"] == 100
-    refresh = gw.client.post("/v1/models/refresh", json={"profile": "electrode_coating"}, headers=gw.auth("oem"))
-    assert refresh.status_code == 409 and refresh.json()["error"]["code"] == "insufficient_data"
+    refresh = _refresh(gw, "oem", "electrode_coating")
+    assert refresh["status"] == "failed" and refresh["steps_done"] == 0 and refresh["steps_total"] == 2
+    assert refresh["error"]["code"] == "insufficient_data" and refresh["error"]["needed"] == 100
 
 
 def test_other_supplier_gets_404_and_supplier_cannot_refresh(gw: Gateway) -> None:
@@ -210,6 +227,8 @@ def test_other_supplier_gets_404_and_supplier_cannot_refresh(gw: Gateway) -> Non
     assert two.status_code == 422 and "exactly one" in two.json()["error"]["message"]
     bad_profile = gw.client.post("/v1/models/refresh", json={"profile": "nope"}, headers=gw.auth("admin"))
     assert bad_profile.status_code == 422 and "nope" in bad_profile.json()["error"]["message"]
+    assert gw.client.get("/v1/models/refresh/999", headers=gw.auth("oem")).status_code == 404
+    assert gw.client.get("/v1/models/refresh/1", headers=gw.auth("supplier")).status_code == 403
 
 
 @pytest.mark.slow
@@ -226,9 +245,10 @@ def test_unknown_variable_model_refresh_and_rescore(gw: Gateway) -> None:
 
     # OEM refresh: a full re-learn and a new anomaly model version, both listed with their hashes
     before = gw.client.get("/v1/models", headers=gw.auth("oem")).json()
-    refreshed = gw.client.post("/v1/models/refresh", json={"profile": "electrode_coating"}, headers=gw.auth("oem"))
-    assert refreshed.status_code == 200, refreshed.text
-    body = refreshed.json()
+    job = _refresh(gw, "oem", "electrode_coating")
+    assert job["status"] == "done", job
+    assert (job["steps_done"], job["steps_total"], job["stage"]) == (2, 2, None)
+    body = job["result"]
     after = gw.client.get("/v1/models", headers=gw.auth("supplier")).json()
     assert len(after["causal_models"]) >= len(before["causal_models"])
     assert body["causal"]["graph_sha256"] in {m["graph_sha256"] for m in after["causal_models"]}
