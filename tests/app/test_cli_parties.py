@@ -161,3 +161,14 @@ def test_api_errors_are_a_non_zero_exit_with_the_message(routed: Gateway) -> Non
         cli, ["party", "register", "X", "--kind", "oem", "--account", ACCOUNTS["oem"], "--api-key", routed.keys["oem"]]
     )
     assert denied.exit_code == 1 and "HTTP 403" in denied.output
+
+
+def test_model_refresh_is_followed_to_its_end(routed: Gateway) -> None:
+    # no clean history yet: the background job runs, fails with the reason, the command says so and exits 1
+    result = CliRunner().invoke(cli, ["analysis", "refresh", "electrode_coating", "--api-key", routed.keys["oem"]])
+    assert result.exit_code == 1, result.output
+    assert "model refresh failed: insufficient data" in result.output
+    job = routed.client.get("/v1/models/refresh/1", headers=routed.auth("oem")).json()
+    assert job["status"] == "failed" and job["error"]["code"] == "insufficient_data"
+    unknown = CliRunner().invoke(cli, ["analysis", "refresh", "nope", "--api-key", routed.keys["oem"]])
+    assert unknown.exit_code == 1 and "unknown profile 'nope'" in unknown.output
