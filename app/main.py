@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     install_error_handlers(app)
     for module in (system, parties, batches, verify, analysis, agreements):
         app.include_router(module.router)
-    from app.routers import cases, webhooks  # Step 5: tracing cases and webhooks
+    from app.routers import cases, webhooks
 
     for module in (cases, webhooks):
         app.include_router(module.router)

@@ -158,7 +158,7 @@ class VerificationPublic(BaseModel):
     block_number: int | None = None
 
 
-# -- Step 2: templates, agreements, deposits -----------------------------------------------------------------
+# -- templates, agreements, deposits --------------------------------------------------------------------------
 class PreparedTxPublic(BaseModel):
     """An unsigned transaction for the calling party to sign with its own key and post back."""
 

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = 30.0
     tx_receipt_timeout_s: float = 30.0
 
-    # --- Step 4 analysis (app/analysis) ---
+    # --- analysis (app/analysis) ---
     analysis_profiles: dict[str, str] = Field(
         default_factory=lambda: {"EC-LINE-1": "electrode_coating"},
         description="part number -> process profile (FMEA YAML name); unmapped parts are matched by characteristics",
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     def chain_dir(self) -> Path:
         return self.data_dir / "chain"
 
-    # --- Step 5 tracing cases (app/services/cases.py, indexer.py, scheduler.py, webhooks.py) ---
+    # --- tracing cases (app/services/cases.py, indexer.py, scheduler.py, webhooks.py) ---
     cases_auto_open: bool = Field(default=True, description="an anomalous analysis opens a tracing case on chain")
     cases_lab_fee: int = Field(default=0, ge=0, description="lab fee per case, reserved from the OEM's fee pool")
     cases_open_max_attempts: int = 8

@@ -1,4 +1,4 @@
-"""Typed client, EIP-712 helpers and pure-Python mirrors of the Step 2 contracts (``AgreementRegistry``).
+"""Typed client, EIP-712 helpers and pure-Python mirrors of the agreement contracts (``AgreementRegistry``).
 
 The deployed ``AgreementRegistry`` holds OEM templates, EIP-712 agreements signed by OEM and supplier,
 per-quarter counters, the quarterly evaluation and the supplier deposit escrow (ERC-20). This module gives:

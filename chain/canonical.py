@@ -9,8 +9,8 @@ JSON types, tuples, non-ASCII keys with odd ordering, ...) falls back to `rfc878
 hashed before RFC 8785 was used everywhere carry (or are stored with) `HashFormat.LEGACY_JSON` and still
 verify; everything new is `HashFormat.RFC8785`.
 
-This module also holds the root of the proof-side exception tree (the lead re-parents
-`ProofError` under `chain.errors.ChainError` once that exists)::
+This module also holds the root of the proof-side exception tree (apart from `chain.errors.ChainError`:
+records, trees and proofs are checked without web3 or a node)::
 
     ProofError
      +-- CanonicalizationError (ValueError)       record cannot be canonicalised

@@ -1,4 +1,4 @@
-"""Typed client and EIP-712 helpers of the Step 5 tracing contract (``TracingCases``).
+"""Typed client and EIP-712 helpers of the tracing-case contract (``TracingCases``).
 
 A tracing case ties an anchored, anomalous batch to its OEM, its supplier and an ISO/IEC 17025 lab. The
 lab signs a ``Verdict``, OEM and supplier sign (or send) an ``Acceptance``; anyone may relay the
@@ -400,7 +400,7 @@ class TracingCasesClient(ContractClient):
     ) -> TracingCasesClient:
         """Deploy ``TracingCases`` (``harness=True``: the settable-clock test harness).
 
-        ``escrow`` defaults to ``agreement_registry`` (Step 2 deploys both in one contract). The agreement
+        ``escrow`` defaults to ``agreement_registry`` (one contract is both). The agreement
         registry's admin must then grant the new contract its ``SETTLER_ROLE``.
         """
         name = TRACING_CASES_HARNESS if harness else TRACING_CASES
@@ -561,7 +561,3 @@ class TracingCasesClient(ContractClient):
     def lab_breaches(self, lab: str) -> int:
         """Verdict deadlines ``lab`` missed."""
         return int(self._call(self.contract.functions.labBreaches(to_checksum_address(lab))))
-
-    def fee_token(self) -> str:
-        """The lab-fee token (the escrow's settlement token)."""
-        return str(to_checksum_address(self._call(self.contract.functions.feeToken())))

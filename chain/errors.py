@@ -139,10 +139,6 @@ class ContractRevert(ChainError):
         where = f" (tx {tx_hash})" if tx_hash else ""
         super().__init__(f"{name}({rendered}){where}")
 
-    def with_tx_hash(self, tx_hash: str | None) -> ContractRevert:
-        """Return the same revert re-created with ``tx_hash`` attached."""
-        return _make_revert(self.name, self.arguments, tx_hash, self.data)
-
 
 class AlreadyAnchoredError(ContractRevert):
     """The batch id is anchored already; ``existing_commitment`` is what the chain holds for it."""

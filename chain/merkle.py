@@ -107,11 +107,6 @@ class SaltedLeaf(NamedTuple):
     salt: bytes
     digest: bytes
 
-    @classmethod
-    def of(cls, salt: bytes, digest: bytes) -> SaltedLeaf:
-        """Build a leaf, checking both halves are 32 bytes (raises `InvalidNodeError`)."""
-        return cls(_check32("salt", salt), _check32("digest", digest))
-
     @property
     def hash(self) -> bytes:
         """The OZ standard leaf hash of this value."""

@@ -13,8 +13,8 @@ Checks, in order, each with its own `FailureReason`:
 3. ``salt``, ``sha256`` and ``siblings`` lead to ``header.root`` (OZ standard-v1 hashing);
 4. ``header_commitment(header)`` equals the commitment anchored for ``batchId``.
 
-Exception tree (``ProofError`` is defined in `chain.canonical`; the lead re-parents it under
-``chain.errors.ChainError``)::
+Exception tree (``ProofError`` is defined in `chain.canonical`, apart from ``chain.errors.ChainError``: checking
+a proof needs neither web3 nor a node)::
 
     ProofError
      +-- CanonicalizationError (ValueError)   chain.canonical

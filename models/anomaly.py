@@ -335,11 +335,6 @@ class ModelScore(BaseModel):
     model: ModelVersion
     row_ids: list[str] | None = None
 
-    @property
-    def any_anomalous(self) -> bool:
-        """True if any row is flagged."""
-        return any(self.anomalous)
-
 
 @dataclass
 class LoadedModel:

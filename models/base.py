@@ -103,10 +103,6 @@ class AnalysisModel(ABC):
         if not self._fitted:
             raise NotFittedError(self.name)
 
-    def _mark_fitted(self) -> None:
-        """For loaders that restore a fitted model without calling :meth:`fit`."""
-        self._fitted = True
-
     @abstractmethod
     def _fit(self, data: Any, **kwargs: Any) -> None: ...
 

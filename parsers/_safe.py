@@ -31,7 +31,6 @@ __all__ = [
     "XPathIndex",
     "check_size",
     "local_name",
-    "namespace_of",
     "open_zip",
     "parse_xml",
     "xpath_of",
@@ -212,11 +211,6 @@ def local_name(el: etree._Element) -> str:
     """Tag of ``el`` without its namespace."""
     tag = el.tag
     return tag.rpartition("}")[2] if isinstance(tag, str) else etree.QName(el).localname
-
-
-def namespace_of(el: etree._Element) -> str | None:
-    """Namespace URI of ``el`` (None when it has none)."""
-    return etree.QName(el).namespace
 
 
 def xpath_of(el: etree._Element) -> str:

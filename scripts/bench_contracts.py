@@ -1,4 +1,4 @@
-"""Gas of the Step 2 contract paths (templates/agreements/escrow/evaluation), measured on the in-process EVM.
+"""Gas of the agreement contract paths (templates/agreements/escrow/evaluation), measured on the in-process EVM.
 
 ``measure_contract_gas() -> dict`` deploys the consortium registry, a TestToken and an AgreementRegistry on a
 fresh eth-tester/py-evm chain (same bytecode and `prague` rules as anvil) and returns the gas used by each
@@ -70,7 +70,7 @@ def _template() -> TemplateTerms:
 
 
 def measure_contract_gas() -> dict[str, Any]:
-    """Deploy on a fresh in-process chain and return the gas of each Step 2 path (flat keys)."""
+    """Deploy on a fresh in-process chain and return the gas of each agreement path (flat keys)."""
     w3 = Web3(EthereumTesterProvider())
     accounts = {r: Account.from_key(keccak(text=f"qcn-bench-{r}")) for r in _ROLES}
     for acct in accounts.values():

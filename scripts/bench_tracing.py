@@ -4,7 +4,7 @@
 
 1. **anomaly -> case**: a clean history of simulated electrode-coating batches, then ``N_ANOMALOUS`` faulty
    batches, each uploaded through the API under the agreement; the clock runs from the upload request until
-   the case is open on chain (the worker anchors, analyses — real Step 4 anomaly verdict and root cause — and
+   the case is open on chain (the worker anchors, analyses — the real anomaly verdict and root cause — and
    sends ``openCase``; passes run back to back, as the embedded worker does when busy):
    ``anomaly_to_case_ms_p50`` / ``_p95``;
 2. **time to settlement**: ``N_SIMULATED`` cases opened by the gateway and driven through the real contracts

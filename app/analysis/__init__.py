@@ -1,4 +1,4 @@
-"""Step 4 in the gateway: process profiles, observations and history, model cache, the analysis engine.
+"""Batch analysis in the gateway: process profiles, observations and history, model cache, the analysis engine.
 
 The service functions the API and the worker call are in :mod:`app.services.analysis`.
 """

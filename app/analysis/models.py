@@ -204,12 +204,6 @@ class ModelCache:
             log.info("causal model %s v%d (%s) on %d rows", profile.name, version, method, len(rows))
             return cm
 
-    def forget(self, profile: str) -> None:
-        """Drop the in-memory models of a profile (they are reloaded from storage on next use)."""
-        with self.lock:
-            self._causal.pop(profile, None)
-            self._anomaly.pop(profile, None)
-
 
 def cache_for(settings: Settings) -> ModelCache:
     """The process-wide cache of ``settings.data_dir`` (created on first use)."""

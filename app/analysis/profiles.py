@@ -41,11 +41,6 @@ class Profile:
         return [v for v in self.constraints.variables if self.constraints.tier(v) is Tier.QUALITY]
 
     @property
-    def process_variables(self) -> list[str]:
-        """Material / environment / equipment / process variables, in FMEA order."""
-        return [v for v in self.constraints.variables if self.constraints.tier(v) is not Tier.QUALITY]
-
-    @property
     def variables(self) -> list[str]:
         """All variables of the profile."""
         return list(self.constraints.variables)

@@ -1,4 +1,4 @@
-"""Templates, agreements, deposits and quarterly evaluations (Step 2)."""
+"""Templates, agreements, deposits and quarterly evaluations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Templates, agreements, deposits and evaluations (Step 2) — the gateway side.
+"""Templates, agreements, deposits and evaluations — the gateway side.
 
 Who signs what (the gateway never holds a party's key):
 

@@ -1,4 +1,4 @@
-"""Batch analysis (Step 4): observations, anomaly verdicts, root-cause analysis, model management.
+"""Batch analysis: observations, anomaly verdicts, root-cause analysis, model management.
 
 Flow:
 

@@ -2,7 +2,7 @@
 
 Opening (every worker pass, :func:`run_due`):
 
-1. :func:`discover` — the latest anomalous analysis (Step 4) of a batch that is anchored under an active
+1. :func:`discover` — the latest anomalous analysis of a batch that is anchored under an active
    agreement with a lab gets one :class:`~app.db.CaseRecord` (``open_status`` pending): that row is the outbox
    of the ``openCase`` transaction, and a batch gets at most one automatic case;
 2. :func:`open_due` — for each pending row: if its predicted case id (``nextCaseId``, stored *before*

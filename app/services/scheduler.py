@@ -9,7 +9,7 @@
    passed, ``markLabDeadlineMissed`` once a lab's passed, ``settle`` for accepted / arbitrated cases and for
    verdicts whose dispute window closed in silence;
 4. every ``scheduler_evaluate_interval_s`` of chain time: ``evaluate(agreement, quarter)`` for each ended, unevaluated
-   quarter of the active agreements (Step 2: "the gateway's scheduler calls it automatically");
+   quarter of the active agreements (the agreement's evaluation is due once a quarter has ended);
 5. index again (the events of what was just sent), then deliver due webhooks.
 
 Idempotent: a revert meaning "already done" (``InvalidState``, ``DeadlineNotPassed``,

@@ -145,11 +145,6 @@ class CausalConstraints:
         """True when the directed edge ``u -> v`` is permitted by tiers and the forbidden list."""
         return u != v and self._allowed_by_tiers(u, v) and (u, v) not in self.forbidden
 
-    def forbidden_edges(self, variables: Iterable[str] | None = None) -> set[tuple[str, str]]:
-        """All directed pairs over ``variables`` (default: all) that are not allowed."""
-        names = list(self.tiers if variables is None else variables)
-        return {(u, v) for u in names for v in names if u != v and not self.allows(u, v)}
-
     def temporal_order(self, variables: Iterable[str] | None = None) -> list[list[str]]:
         """Variables grouped by tier, earliest first (pgmpy ``ExpertKnowledge.temporal_order``)."""
         names = set(self.tiers if variables is None else variables)

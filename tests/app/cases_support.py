@@ -1,11 +1,12 @@
-"""Shared set-up of the Step 5 gateway tests (no tests here): a gateway on a real anvil node with an OEM, two
+"""Shared set-up of the tracing-case gateway tests (no tests here): a gateway on a real anvil node with an OEM, two
 suppliers and two labs, an active agreement (OEM, supplier, lab) with the supplier's deposit posted and the
 OEM's lab-fee pool funded, and helpers to make an anomalous anchored batch, sign as a party and travel in time.
 
-Until the Step 2 agreements API lands, the agreement is created directly on chain with ``chain.agreements``
-(the OEM publishes the template, both parties sign, the supplier deposits) and mirrored into
-``TemplateRecord`` / ``AgreementRecord`` rows; batches are uploaded through the API and put under the agreement
-in the database before anchoring. :func:`make_tracing` is the one place to switch to the API later.
+The agreement is created directly on chain with ``chain.agreements`` (the OEM publishes the template, both
+parties sign, the supplier deposits) and mirrored into ``TemplateRecord`` / ``AgreementRecord`` rows; batches are
+uploaded through the API and put under the agreement in the database before anchoring, which keeps these tests
+about cases. The agreement API itself is tested in test_agreements_api.py and benchmarked through the API in
+scripts/bench_tracing.py.
 """
 
 from __future__ import annotations
@@ -142,8 +143,8 @@ class Tracing:
     def anomalous_batch(self, lot: str, *, who: str = "supplier", agreement_id: str = AGREEMENT_ID) -> str:
         """Upload a batch under the agreement, anchor it, store an anomalous analysis; returns the batch uuid.
 
-        The analysis document stands in for a Step 4 anomaly verdict (the full analysis pipeline runs in the
-        end-to-end story); it is stored exactly as Step 4 stores one: canonical JSON and its SHA-256.
+        The analysis document stands in for an anomaly verdict (the full analysis pipeline runs in the
+        end-to-end story); it is stored exactly as the analysis stores one: canonical JSON and its SHA-256.
         """
         csv = f"sample_id,characteristic,value,unit,uncertainty\n{lot}-1,thickness,12.31,um,0.05\n"
         resp = self.gw.upload(who, csv, name=f"{lot}.csv", key=lot)

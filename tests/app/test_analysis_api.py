@@ -1,4 +1,4 @@
-"""Step 4 through the API on a real anvil node (SQLite and PostgreSQL): upload a clean history of simulated
+"""Batch analysis through the API on a real anvil node (SQLite and PostgreSQL): upload a clean history of simulated
 electrode-coating batches with their process data, then a faulty batch; the worker scores every batch and
 explains the anomalous one."""
 

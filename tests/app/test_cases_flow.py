@@ -1,4 +1,4 @@
-"""Step 5 in the gateway on a real anvil node (SQLite and PostgreSQL): an anomalous analysis opens a case on
+"""Tracing cases in the gateway on a real anvil node (SQLite and PostgreSQL): an anomalous analysis opens a case on
 chain exactly once, the supplier responds with evidence, the lab signs with plain eth-account, both parties
 accept by signature, the scheduler settles; balances, counters, timeline and webhooks are checked."""
 

@@ -1,4 +1,4 @@
-"""Shared fixtures and helpers of the Step 2 contract tests (templates, agreements, escrow, evaluation).
+"""Shared fixtures and helpers of the agreement contract tests (templates, agreements, escrow, evaluation).
 
 Builds on the session chain of ``conftest.py`` (registry harness with OEM, two suppliers and a lab): deploys
 a ``TestToken`` and an ``AgreementRegistryHarness`` once per session, publishes a default template, and

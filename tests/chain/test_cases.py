@@ -1,6 +1,6 @@
 # ruff: noqa: F811 - pytest fixtures are imported by name and requested as parameters
 """Tracing cases on chain: opening, supplier stage, lab-signed verdicts, acceptance, settlement with balances
-and counters (against the real Step 2 agreement registry + escrow)."""
+and counters (against the real agreement registry + escrow)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 # ruff: noqa: F811 - pytest fixtures are imported by name and requested as parameters
 """Shared fixtures and helpers of the tracing-case contract tests (no tests here).
 
-Builds on the Step 2 session chain of ``test_agreements_support`` (registry harness with OEM, suppliers and a
+Builds on the agreement session chain of ``test_agreements_support`` (registry harness with OEM, suppliers and a
 lab; token; agreement registry harness with the default template): registers a second lab, activates the
 agreement with the lab assigned, funds the supplier's deposit, anchors one batch under the agreement,
 deploys the ``TracingCasesHarness`` (granted SETTLER_ROLE on the agreement registry, ORACLE_ROLE to an
@@ -45,7 +45,7 @@ DISPUTE_WINDOW = 7 * DAY
 
 @dataclass
 class CasesEnv:
-    """The Step 2 environment plus the tracing contract, an anchored batch and its header."""
+    """The agreement environment plus the tracing contract, an anchored batch and its header."""
 
     ag: AgreementEnv
     cases_address: str
@@ -152,7 +152,7 @@ def anchor_batch(ag: AgreementEnv, batch_id: bytes, agreement_id: bytes = AGREEM
 
 
 def _build(ag: AgreementEnv) -> CasesEnv:
-    """Deploy and wire the tracing harness on the Step 2 session chain (see the module docstring)."""
+    """Deploy and wire the tracing harness on the agreement session chain (see the module docstring)."""
     w3 = ag.w3
     funder = w3.eth.accounts[0]
     for role in ("oracle", "lab2", "outsider"):
@@ -195,7 +195,7 @@ def _build(ag: AgreementEnv) -> CasesEnv:
 @pytest.fixture(scope="module")
 def cases_session(agreements_session: AgreementEnv) -> Iterator[CasesEnv]:
     """The tracing environment for one test module, built inside a snapshot that is reverted afterwards,
-    so the Step 2 session chain other modules share is left exactly as it was."""
+    so the agreement session chain other modules share is left exactly as it was."""
     tester = agreements_session.w3.provider.ethereum_tester
     snapshot = tester.take_snapshot()
     agreements_session.reset_senders()

@@ -1,4 +1,4 @@
-"""Step 5 end to end on a real anvil node and a real PostgreSQL: the full story with the quarterly evaluation,
+"""Tracing cases end to end on a real anvil node and a real PostgreSQL: the full story with the quarterly evaluation,
 a silent supplier, dispute and arbitration, a lab whose accreditation expired, a replayed signature and a
 gateway restart in the middle of a case. Each asserts final balances, counters and case state."""
 
