@@ -27,8 +27,13 @@ if TYPE_CHECKING:
     from app.partyclient import PartyClient
 
 __all__ = [
+    "DEFAULT_API",
     "EXIT_API_ERROR",
     "EXIT_UNREACHABLE",
+    "ApiKeyOpt",
+    "ApiOpt",
+    "JsonOpt",
+    "KeystoreOpt",
     "NcClass",
     "PartyKindName",
     "Responsible",
@@ -39,6 +44,7 @@ __all__ = [
     "party_cli",
     "register",
     "run",
+    "show",
     "signing_key",
     "template_cli",
 ]

@@ -8,6 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "AgreementCreate",
+    "AgreementPublic",
+    "AmountIn",
     "AnchorReceiptPublic",
     "ApiKeyPublic",
     "BatchFileDetail",
@@ -17,7 +20,15 @@ __all__ = [
     "PartyCreate",
     "PartyCreated",
     "PartyPublic",
+    "PreparedTxPublic",
     "RecordPublic",
+    "RelayedTxPublic",
+    "SignatureIn",
+    "SignedTxIn",
+    "TemplateCreate",
+    "TemplateDetail",
+    "TemplateDraft",
+    "TemplatePublic",
     "VerificationPublic",
 ]
 

@@ -36,7 +36,11 @@ from app.settings import Settings
 from chain.clients import BatchIn
 from chain.errors import ChainError, NodeUnavailable, TransactionFailed
 
-__all__ = ["AnchorWorker", "WorkerStats"]
+__all__ = [
+    "AnchorWorker",
+    "WorkerStats",
+    "run_worker_thread",
+]
 
 log = logging.getLogger("qcn.worker")
 

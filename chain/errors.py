@@ -32,6 +32,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils import keccak, to_checksum_address
 
 __all__ = [
+    "DEFAULT_ARTIFACTS_DIR",
     "AddressBookError",
     "AlreadyAnchoredError",
     "ArtifactError",

@@ -29,7 +29,16 @@ from parsers.guarded import parse_guarded
 from parsers.limits import Limits
 from parsers.model import ParsedFile
 
-__all__ = ["ZERO32", "Upload", "batch_id_for", "create_batch", "get_batch", "list_batches", "list_records"]
+__all__ = [
+    "ZERO32",
+    "Upload",
+    "batch_id_for",
+    "create_batch",
+    "get_batch",
+    "list_batches",
+    "list_records",
+    "outbox_attempts",
+]
 
 ZERO32 = "0x" + "00" * 32
 

@@ -19,7 +19,11 @@ from models.causal.constraints import Tier
 from models.errors import InvalidInput
 from models.simulate.scm import FAULT_KINDS, SCM, Fault
 
-__all__ = ["FaultCase", "make_cases"]
+__all__ = [
+    "FaultCase",
+    "make_cases",
+    "training_data",
+]
 
 _ELIGIBLE = {
     "mean_shift": (Tier.MATERIAL, Tier.ENVIRONMENT, Tier.EQUIPMENT, Tier.PROCESS),

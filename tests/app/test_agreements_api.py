@@ -1,6 +1,6 @@
-"""Templates and agreements through the gateway on a real node: the OEM publishes a template, both parties sign the agreement
-with their own keys (EIP-712), the supplier deposits, batches are validated against the template and counted
-on chain, the quarter is evaluated and the deposit ratio moves."""
+"""Templates and agreements through the gateway on a real node: the OEM publishes a template, both parties sign
+the agreement with their own keys (EIP-712), the supplier deposits, batches are validated against the template
+and counted on chain, the quarter is evaluated and the deposit ratio moves."""
 
 from __future__ import annotations
 
