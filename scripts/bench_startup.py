@@ -1,8 +1,11 @@
 """Start-up time of the gateway and the command line, against a named baseline commit, in the same run.
 
-* ``gateway_ready_s``: ``qcn serve`` started in a fresh data directory (SQLite, migrations run, the embedded
-  anchoring worker on, no chain node) until ``GET /health`` first answers 200; median of ``--runs``.
+* ``gateway_ready_s``: ``qcn serve`` (SQLite database already migrated, the embedded anchoring worker on, no
+  chain node) until ``GET /health`` first answers 200; median of ``--runs``. ``gateway_first_start_s``: the
+  same on an empty data directory (migrations included), once.
 * ``cli_help_s``: ``qcn --help`` from process start to exit; median of ``--runs``.
+* ``*_cpu_s``: the CPU seconds (user + system) the process used for the same, which other work on the
+  machine inflates far less than wall time.
 
 The baseline is the same measurement on the source tree of ``BASELINE_REF`` (extracted with ``git archive``
 and put first on ``PYTHONPATH``, same interpreter and packages), so the ratio compares code, not machines.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -53,9 +57,14 @@ def _env(src: Path, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def gateway_ready_s(src: Path, work: Path) -> float:
-    """Seconds from ``qcn serve`` to the first 200 from /health (fresh SQLite database: migrations included)."""
-    data_dir = Path(tempfile.mkdtemp(dir=work))
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def gateway_ready_s(src: Path, data_dir: Path) -> tuple[float, float]:
+    """Wall and CPU seconds from ``qcn serve`` to the first 200 from /health, data in ``data_dir``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     code = "import sys; from app.cli import main; sys.argv[0] = 'qcn'; main()"
     t0 = time.perf_counter()
@@ -73,7 +82,7 @@ def gateway_ready_s(src: Path, work: Path) -> float:
                     raise RuntimeError(f"gateway exited with {proc.returncode}: {proc.stderr.read()[-2000:]!r}")
                 try:
                     if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        return time.perf_counter() - t0
+                        return time.perf_counter() - t0, _cpu_s(proc.pid)
                 except httpx.TransportError:
                     pass
                 time.sleep(0.02)
@@ -87,9 +96,10 @@ def gateway_ready_s(src: Path, work: Path) -> float:
             proc.wait()
 
 
-def cli_help_s(src: Path, work: Path) -> float:
-    """Seconds for ``qcn --help`` (the console script's import and exit)."""
+def cli_help_s(src: Path, work: Path) -> tuple[float, float]:
+    """Wall and CPU seconds for ``qcn --help`` (the console script's import, the help text, exit)."""
     code = "import sys; from app.cli import main; sys.argv[0] = 'qcn'; main()"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, "-c", code, "--help"],
@@ -98,7 +108,9 @@ def cli_help_s(src: Path, work: Path) -> float:
         check=True,
         capture_output=True,
     )
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _checkout(ref: str, into: Path) -> Path:
@@ -111,26 +123,39 @@ def _checkout(ref: str, into: Path) -> Path:
     return into
 
 
-def _median(fn: Any, src: Path, work: Path, runs: int) -> float:
-    fn(src, work)  # warm the OS file cache: every run after it is measured the same way
-    return round(statistics.median(fn(src, work) for _ in range(runs)), 3)
+def _medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    return (
+        round(statistics.median(w for w, _ in samples), 3),
+        round(statistics.median(c for _, c in samples), 3),
+    )
+
+
+def _measure(src: Path, work: Path, runs: int) -> dict[str, float]:
+    data_dir = Path(tempfile.mkdtemp(dir=work))
+    first, _ = gateway_ready_s(src, data_dir)  # creates and migrates the database
+    gateway = _medians([gateway_ready_s(src, data_dir) for _ in range(runs)])
+    cli_help_s(src, work)  # warm the OS file cache
+    cli = _medians([cli_help_s(src, work) for _ in range(runs)])
+    return {
+        "gateway_first_start_s": round(first, 3),
+        "gateway_ready_s": gateway[0],
+        "gateway_ready_cpu_s": gateway[1],
+        "cli_help_s": cli[0],
+        "cli_help_cpu_s": cli[1],
+    }
 
 
 def measure_startup(*, runs: int = 5, baseline: str | None = BASELINE_REF) -> dict[str, Any]:
+    """The figures of the module docstring for this tree and, with ``baseline``, for that commit."""
     with tempfile.TemporaryDirectory(prefix="qcn-bench-startup-") as tmp:
         work = Path(tmp)
-        out: dict[str, Any] = {
-            "runs": runs,
-            "gateway_ready_s": _median(gateway_ready_s, ROOT, work, runs),
-            "cli_help_s": _median(cli_help_s, ROOT, work, runs),
-        }
+        out: dict[str, Any] = {"runs": runs, **_measure(ROOT, work, runs)}
         if baseline:
             base = _checkout(baseline, work / "baseline")
             out["baseline_ref"] = baseline
-            out["baseline_gateway_ready_s"] = _median(gateway_ready_s, base, work, runs)
-            out["baseline_cli_help_s"] = _median(cli_help_s, base, work, runs)
-            out["gateway_ready_speedup"] = round(out["baseline_gateway_ready_s"] / out["gateway_ready_s"], 2)
-            out["cli_help_speedup"] = round(out["baseline_cli_help_s"] / out["cli_help_s"], 2)
+            out |= {f"baseline_{k}": v for k, v in _measure(base, work, runs).items()}
+            for k in ("gateway_ready_s", "gateway_ready_cpu_s", "cli_help_s", "cli_help_cpu_s"):
+                out[f"{k.removesuffix('_s')}_speedup"] = round(out[f"baseline_{k}"] / out[k], 2)
     return out
 
 

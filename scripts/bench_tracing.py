@@ -1,25 +1,32 @@
 """Tracing-case benchmark on a local anvil node: anomaly-to-case latency and time to settlement.
 
-``measure_tracing() -> dict`` (flat keys) runs, on a fresh anvil node and a SQLite gateway database:
+Everything goes through the product: the world of ``scripts/bench_world.py`` (parties, template, agreement,
+deposit made through the gateway API with each party's own key), lots uploaded under the agreement through
+``POST /v1/batches`` (so the template check runs as for any delivery), the real analysis opening each case, and
+the parties acting through the case API. ``measure_tracing() -> dict`` (flat keys) runs, on a fresh anvil node
+and a SQLite gateway database:
 
-1. **anomaly -> case**: a clean history of simulated electrode-coating batches, then ``N_ANOMALOUS`` faulty
-   batches, each uploaded through the API under the agreement; the clock runs from the upload request until
-   the case is open on chain (the worker anchors, analyses — the real anomaly verdict and root cause — and
-   sends ``openCase``; passes run back to back, as the embedded worker does when busy):
-   ``anomaly_to_case_ms_p50`` / ``_p95``;
-2. **time to settlement**: ``N_SIMULATED`` cases opened by the gateway and driven through the real contracts
-   with anvil time travel, parties answering after lognormal delays (supplier ~4 h, lab ~20 h, acceptance
-   ~2 h, arbiter ~2 days), some silent suppliers, some disputes, some silent acceptances; the scheduler
-   advances deadlines and settles. Hours from ``CaseOpened`` to ``CaseSettled`` in chain time:
-   ``settlement_hours_p50`` / ``_p95``, next to the seed's reference (42 days before, 7.3 hours with a chain);
+1. **anomaly -> case**: a clean history of simulated electrode-coating lots, then ``N_ANOMALOUS`` faulty lots;
+   the clock runs from the upload request until the case is open on chain (the worker anchors, analyses — the
+   real anomaly verdict and root cause — and sends ``openCase``; passes run back to back, as the embedded worker
+   does when busy): ``anomaly_to_case_ms_p50`` / ``_p95``;
+2. **time to settlement**: ``N_SIMULATED`` faulty lots whose cases the gateway opens, driven through the real
+   contracts with anvil time travel, parties answering after lognormal delays (supplier ~4 h, lab ~20 h,
+   acceptance ~2 h, arbiter ~2 days), some silent suppliers, some disputes, some silent acceptances; the
+   scheduler advances deadlines and settles. Hours from ``CaseOpened`` to ``CaseSettled`` in chain time (read
+   from each case's timeline): ``settlement_hours_p50`` / ``_p95``, next to the seed's reference (42 days
+   before, 7.3 hours with a chain);
 3. gas of ``openCase``, ``submitVerdict`` and ``settle`` from ``scripts/bench_tracing_gas.py``.
 
-Run ``python scripts/bench_tracing.py`` to print the figures and write ``bench/results/tracing.json``.
+Run ``python scripts/bench_tracing.py [--simulated N]`` to print the figures and write
+``bench/results/tracing.json``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import socket
 import statistics
 import sys
 import tempfile
@@ -32,156 +39,155 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from sqlalchemy import select, update  # noqa: E402
 
-from app.db import Batch, CaseRecord, ChainEventRecord  # noqa: E402
 from models.simulate import Fault  # noqa: E402
 from models.simulate.lots import make_batch, make_history  # noqa: E402
+from scripts.bench_world import World, build_world  # noqa: E402
 
 N_HISTORY = 8
 N_ANOMALOUS = 20
 N_SIMULATED = 100
+N_SAMPLES = 32  # the template's ISO 2859-1 sample size for the lot size the world declares
 REFERENCE = {"before_days": 42.0, "with_chain_hours": 7.3}
 HOUR = 3_600
+FAULT = Fault("mean_shift", "roll_pressure", 6.0)
+LAB_FEE = 750 * 10**18  # the electrode-coating-line template's lab fee
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if values else float("nan")
 
 
-def _upload_under_agreement(tr: Any, batch: Any) -> str:
-    from tests.app.cases_support import AGREEMENT_ID
-
-    resp = tr.client.post("/v1/batches", files=batch.files(), headers=tr.auth("supplier"))
-    if resp.status_code not in (200, 201):
-        raise RuntimeError(f"upload failed: {resp.status_code} {resp.text}")
-    pk = str(resp.json()["id"])
-    with tr.sessions()() as s, s.begin():
-        s.execute(update(Batch).where(Batch.id == pk).values(agreement_id=AGREEMENT_ID))
-    return pk
+def _open_case(world: World, batch_pk: str, passes: int = 20) -> dict[str, Any] | None:
+    """Worker passes until the batch's case is open on chain (None if the analysis found no anomaly)."""
+    for _ in range(passes):
+        world.run()
+        case = world.case_of(batch_pk)
+        if case is not None and case["open"]["status"] == "done" and case["case_id"]:
+            return case
+    return None
 
 
-def _case_open(tr: Any, batch_pk: str) -> bool:
-    with tr.sessions()() as s:
-        case = s.scalars(select(CaseRecord).where(CaseRecord.batch_pk == batch_pk)).first()
-        return case is not None and case.open_status == "done"
-
-
-def measure_latency(tr: Any) -> list[float]:
-    """Upload a clean history, then faulty batches one by one; ms from upload to the case open on chain."""
-    from tests.app.cases_support import ADDRESSES, LAB_FEE
-
-    # every case reserves its lab fee from the OEM's pool: fund one per faulty batch
-    oem, token, pool = tr.sender("oem"), tr.token(), LAB_FEE * N_ANOMALOUS * 2
-    oem.send(token.functions.mint(ADDRESSES["oem"], pool))
-    oem.send(token.functions.approve(tr.chain.cases.address, pool))
-    tr.cases_as("oem").fund_lab_fees(ADDRESSES["oem"], pool)
-    for b in make_history(N_HISTORY, n_samples=32):
-        _upload_under_agreement(tr, b)
-    tr.run(2)
-    fault = Fault("mean_shift", "roll_pressure", 6.0)
+def measure_latency(world: World) -> list[float]:
+    """Upload a clean history, then faulty lots one by one; ms from upload to the case open on chain."""
+    world.faucet("oem", LAB_FEE * N_ANOMALOUS * 2)
+    world.fund_lab_fees(LAB_FEE * N_ANOMALOUS * 2)
+    for b in make_history(N_HISTORY, n_samples=N_SAMPLES, prefix="HIST"):
+        world.upload(b)
+    world.run(2)
     out = []
     for i in range(N_ANOMALOUS):
-        batch = make_batch(seed=500 + i, lot_id=f"LOT-F{i:03d}", n_samples=32, fault=fault)
+        batch = make_batch(seed=500 + i, lot_id=f"LOT-F{i:03d}", n_samples=N_SAMPLES, fault=FAULT)
         t0 = time.perf_counter()
-        pk = _upload_under_agreement(tr, batch)
-        for _ in range(20):
-            tr.gw.worker.run_once()
-            if _case_open(tr, pk):
-                break
-        else:
-            continue  # not judged anomalous (counted below as missing)
-        out.append((time.perf_counter() - t0) * 1000)
+        pk = world.upload(batch)["id"]
+        if _open_case(world, pk) is not None:
+            out.append((time.perf_counter() - t0) * 1000)
     return out
 
 
-def simulate(tr: Any, rng: np.random.Generator) -> tuple[list[float], dict[str, int]]:
-    """Drive ``N_SIMULATED`` cases with sampled party delays; returns settlement hours and outcome counts."""
-    from tests.app.cases_support import DISPUTE_WINDOW, SUPPLIER_RESPONSE
+def _sign_typed(world: World, who: str, path: str, **params: Any) -> dict[str, Any]:
+    party = world.parties[who]
+    typed = party.get(path, **params)["typed_data"]
+    return {"message": typed["message"], "signature": party.sign_typed_data(typed)}
 
-    kinds = {"accepted": 0, "silent_supplier": 0, "disputed": 0, "silent_acceptance": 0}
-    for i in range(N_SIMULATED):
-        case_id = tr.open_case(f"SIM-{i:03d}")
+
+def _respond(world: World, case_id: str, evidence: bytes) -> None:
+    supplier = world.parties["supplier"]
+    files = [("files", ("8d.txt", evidence, "text/plain"))]
+    prep = supplier.post(f"/v1/cases/{case_id}/response/prepare", files=files)
+    supplier.post(f"/v1/cases/{case_id}/response", json={"raw": supplier.sign_transactions(prep["transactions"])[0]})
+
+
+def _answer(world: World, case_id: str, who: str, *, accept: bool = True) -> None:
+    body = _sign_typed(world, who, f"/v1/cases/{case_id}/acceptance-typed-data", accept=str(accept).lower())
+    world.parties[who].post(f"/v1/cases/{case_id}/acceptance", json=body)
+
+
+def simulate(world: World, rng: np.random.Generator, n: int) -> tuple[list[float], dict[str, int]]:
+    """Drive ``n`` cases with sampled party delays; returns settlement hours and outcome counts."""
+    from app.partyclient import PartyClient
+
+    admin = PartyClient(world.client, world.settings.api_admin_token.get_secret_value())
+    respond_s, dispute_s = world.deadlines["supplier_response_seconds"], world.deadlines["dispute_window_seconds"]
+    kinds = {"accepted": 0, "silent_supplier": 0, "disputed": 0, "silent_acceptance": 0, "not_opened": 0}
+    cases = []
+    for i in range(n):
+        batch = make_batch(seed=2_000 + i, lot_id=f"SIM-{i:03d}", n_samples=N_SAMPLES, fault=FAULT)
+        case = _open_case(world, world.upload(batch)["id"])
+        if case is None:
+            kinds["not_opened"] += 1
+            continue
+        case_id = case["case_id"]
+        cases.append(case_id)
         if rng.random() < 0.1:
             kinds["silent_supplier"] += 1
-            tr.travel(SUPPLIER_RESPONSE + 60)
-            tr.run()
+            world.travel(respond_s + 60)
+            world.run()
         else:
-            tr.travel(int(min(rng.lognormal(np.log(4 * HOUR), 0.8), SUPPLIER_RESPONSE - HOUR)))
-            tr.respond(case_id, evidence=f"8D report {i}".encode())
-        tr.travel(int(min(rng.lognormal(np.log(20 * HOUR), 0.6), 9 * 24 * HOUR)))
-        resp = tr.verdict(case_id)
-        if resp.status_code != 200:
-            raise RuntimeError(f"verdict of {case_id} refused: {resp.text}")
-        tr.run()
+            world.travel(int(min(rng.lognormal(np.log(4 * HOUR), 0.8), respond_s - HOUR)))
+            _respond(world, case_id, f"8D report {i}".encode())
+        world.travel(int(min(rng.lognormal(np.log(20 * HOUR), 0.6), 9 * 24 * HOUR)))
+        verdict = _sign_typed(world, "lab", f"/v1/cases/{case_id}/verdict-typed-data", root_cause="roll_pressure")
+        world.parties["lab"].post(f"/v1/cases/{case_id}/verdict", json=verdict)
+        world.run()
         u = rng.random()
         if u < 0.15:
             kinds["disputed"] += 1
-            tr.travel(int(rng.lognormal(np.log(6 * HOUR), 0.8)) % (DISPUTE_WINDOW - HOUR) + 60)
-            tr.answer(case_id, "supplier", accept=False)
-            tr.travel(int(rng.lognormal(np.log(48 * HOUR), 0.5)))
+            world.travel(int(rng.lognormal(np.log(6 * HOUR), 0.8)) % (dispute_s - HOUR) + 60)
+            _answer(world, case_id, "supplier", accept=False)
+            world.travel(int(rng.lognormal(np.log(48 * HOUR), 0.5)))
             ruling = {"responsible_party": 1, "nc_class": 3, "root_cause": "roll_pressure", "ruling": f"case {i}"}
-            tr.client.post(f"/v1/cases/{case_id}/arbitrate", json=ruling, headers=tr.auth("admin"))
+            admin.post(f"/v1/cases/{case_id}/arbitrate", json=ruling)
         elif u < 0.25:
             kinds["silent_acceptance"] += 1
-            tr.travel(DISPUTE_WINDOW + 60)
+            world.travel(dispute_s + 60)
         else:
             kinds["accepted"] += 1
-            tr.travel(int(min(rng.lognormal(np.log(2 * HOUR), 0.7), DISPUTE_WINDOW // 2)))
-            tr.answer(case_id, "oem")
-            tr.travel(int(min(rng.lognormal(np.log(2 * HOUR), 0.7), DISPUTE_WINDOW // 2)))
-            tr.answer(case_id, "supplier")
-        tr.run(2)
+            world.travel(int(min(rng.lognormal(np.log(2 * HOUR), 0.7), dispute_s // 2)))
+            _answer(world, case_id, "oem")
+            world.travel(int(min(rng.lognormal(np.log(2 * HOUR), 0.7), dispute_s // 2)))
+            _answer(world, case_id, "supplier")
+        world.run(2)
     hours = []
-    with tr.sessions()() as s:
-        rows = s.execute(select(ChainEventRecord.case_id, ChainEventRecord.name, ChainEventRecord.block_time)).all()
-    opened = {c: t for c, n, t in rows if n == "CaseOpened"}
-    for c, n, t in rows:
-        if n == "CaseSettled" and c in opened:
-            hours.append((t - opened[c]) / HOUR)
+    for case_id in cases:
+        steps = world.parties["oem"].get(f"/v1/cases/{case_id}/timeline")["steps"]
+        times = {s["event"]: s["at"] for s in steps}
+        if "CaseOpened" in times and "CaseSettled" in times:
+            hours.append((times["CaseSettled"] - times["CaseOpened"]) / HOUR)
     return hours, kinds
 
 
-def _top_up(tr: Any, amount: int) -> None:
-    from tests.app.cases_support import ADDRESSES, AGREEMENT_ID, POOL
-
-    sender = tr.sender("supplier")
-    token = tr.token()
-    sender.send(token.functions.mint(ADDRESSES["supplier"], amount))
-    sender.send(token.functions.approve(tr.chain.agreements.address, amount))
-    tr.agreements_as("supplier").deposit(bytes.fromhex(AGREEMENT_ID[2:]), amount)
-    oem = tr.sender("oem")
-    oem.send(token.functions.mint(ADDRESSES["oem"], POOL * 20))
-    oem.send(token.functions.approve(tr.chain.cases.address, POOL * 20))
-    tr.cases_as("oem").fund_lab_fees(ADDRESSES["oem"], POOL * 20)
-
-
-def measure_tracing() -> dict[str, Any]:
+def measure_tracing(*, simulated: int = N_SIMULATED) -> dict[str, Any]:
     """Run the three measurements (see the module docstring) and return flat figures."""
     from chain.node import LocalNode
     from scripts.bench_tracing_gas import measure_tracing_gas
-    from tests.app.cases_support import make_tracing
-    from tests.conftest import free_port
 
     out: dict[str, Any] = {}
+    world_settings = {
+        # parsing in a child process per upload (the default) is what the parser benchmarks measure; here it
+        # would only add the same constant to every upload (QCN_PARSE_ISOLATED=0 is a supported setting)
+        "parse_isolated": False,
+        "analysis_causal_min_rows": 100,
+        "analysis_model_min_rows": 100,
+        "scheduler_evaluate_interval_s": 10**9,
+        "cases_lab_fee": LAB_FEE,
+        "cases_retry_base_s": 0.0,
+    }
     with tempfile.TemporaryDirectory(prefix="qcn-bench-tracing-") as tmp:
         for part in ("latency", "simulation"):
             base = Path(tmp) / part
-            node = LocalNode(base / "chain", port=free_port())
+            node = LocalNode(base / "chain", port=_free_port())
             node.start()
             try:
-                gen = make_tracing(
-                    base,
-                    f"sqlite:///{base / 'qcn.db'}",
-                    node,
-                    analysis_causal_min_rows=100,
-                    analysis_model_min_rows=100,
-                    scheduler_evaluate_interval_s=10**9,
-                )
-                tr = next(gen)
-                try:
+                with build_world(base, node, **world_settings) as world:
                     if part == "latency":
-                        ms = measure_latency(tr)
+                        ms = measure_latency(world)
                         out.update(
                             anomaly_to_case_ms_p50=round(_pct(ms, 50), 1),
                             anomaly_to_case_ms_p95=round(_pct(ms, 95), 1),
@@ -189,9 +195,15 @@ def measure_tracing() -> dict[str, Any]:
                             anomaly_to_case_missed=N_ANOMALOUS - len(ms),
                         )
                     else:
-                        _top_up(tr, 10**9)
+                        world.faucet("oem", LAB_FEE * simulated * 2)
+                        world.fund_lab_fees(LAB_FEE * simulated * 2)
+                        world.faucet("supplier", 10**30)
+                        world.deposit(10**27)  # penalties of every simulated case are covered
+                        for b in make_history(N_HISTORY, n_samples=N_SAMPLES, prefix="HIST"):
+                            world.upload(b)
+                        world.run(2)
                         t0 = time.perf_counter()
-                        hours, kinds = simulate(tr, np.random.default_rng(42))
+                        hours, kinds = simulate(world, np.random.default_rng(42), simulated)
                         out.update(
                             settlement_hours_p50=round(_pct(hours, 50), 2),
                             settlement_hours_p95=round(_pct(hours, 95), 2),
@@ -200,8 +212,6 @@ def measure_tracing() -> dict[str, Any]:
                             simulation_wall_s=round(time.perf_counter() - t0, 1),
                             **{f"simulation_{k}": v for k, v in kinds.items()},
                         )
-                finally:
-                    gen.close()
             finally:
                 node.stop()
     gas = measure_tracing_gas()
@@ -216,7 +226,9 @@ def measure_tracing() -> dict[str, Any]:
 
 def main() -> int:
     """Print the figures and write ``bench/results/tracing.json``."""
-    results = measure_tracing()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--simulated", type=int, default=N_SIMULATED, help="cases driven to settlement")
+    results = measure_tracing(simulated=parser.parse_args().simulated)
     path = ROOT / "bench" / "results" / "tracing.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
