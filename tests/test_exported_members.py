@@ -1,7 +1,8 @@
 """The public surface of every module is declared in ``__all__`` and it is true (httpx's
 tests/test_exported_members.py habit): each listed name exists and is listed once, and every name one qcn
 module imports from another is in that module's ``__all__`` (names starting with ``_`` are private by
-convention and not part of any surface)."""
+convention and not part of any surface). And the product packages never import ``scripts`` or ``tests`` nor
+touch ``sys.path``: an installed qcn has neither."""
 
 from __future__ import annotations
 
@@ -79,3 +80,18 @@ def _is_package(name: str) -> bool:
 
 def test_the_walk_found_the_packages() -> None:
     assert {"app.cli", "app.cli_party", "chain.canonical", "parsers.dcc", "models.causal.plot"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_product_code_never_imports_scripts_or_tests(name: str) -> None:
+    module = importlib.import_module(name)
+    tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            bad += [a.name for a in node.names if a.name.split(".")[0] in ("scripts", "tests")]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("scripts", "tests"):
+            bad.append(node.module)
+        elif isinstance(node, ast.Attribute) and ast.unparse(node) == "sys.path":
+            bad.append(f"sys.path at line {node.lineno}")
+    assert bad == []
