@@ -4,7 +4,8 @@ Every command runs through :func:`run`, which prints a human-readable table (or,
 gateway's JSON answer) and turns every failure into one line on stderr and a non-zero exit:
 
 * 1: the gateway answered with an error (the message and its facts are printed);
-* 3: the gateway cannot be reached (nothing listens at ``--api``, a timeout, a TLS error).
+* 3: the gateway cannot be reached (nothing listens at ``--api``, a timeout, a TLS error);
+* 4: ``--wait`` gave up waiting (the batch is still anchoring, the job still running).
 
 The signing key never appears on the command line (``ps`` and shell history would show it): it comes from a
 keystore file (``--keystore``, Web3 Secret Storage JSON, password from ``QCN_KEYSTORE_PASSWORD`` or a
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_API",
     "EXIT_API_ERROR",
+    "EXIT_TIMEOUT",
     "EXIT_UNREACHABLE",
     "ApiKeyOpt",
     "ApiOpt",
@@ -51,6 +53,7 @@ __all__ = [
 
 EXIT_API_ERROR = 1
 EXIT_UNREACHABLE = 3
+EXIT_TIMEOUT = 4  # --wait gave up; the batch or job goes on
 DEFAULT_API = "http://127.0.0.1:8000"
 
 template_cli = typer.Typer(no_args_is_help=True, help="OEM contract templates.")
@@ -469,7 +472,8 @@ def batch_upload(
             while batch["status"] != "anchored":
                 if time.monotonic() > deadline:
                     progress.stop()
-                    _fail(f"batch {batch['id']} is not anchored after {timeout:.0f} s (status {batch['status']})", 4)
+                    late = f"batch {batch['id']} is not anchored after {timeout:.0f} s (status {batch['status']})"
+                    _fail(late, EXIT_TIMEOUT)
                 time.sleep(0.5)
                 batch = party.get(f"/v1/batches/{batch['id']}")
                 if batch.get("anchor_error"):
@@ -593,6 +597,7 @@ def analysis_refresh(
     causal: Annotated[bool, typer.Option("--causal/--no-causal", help="re-learn the causal model")] = True,
     anomaly: Annotated[bool, typer.Option("--anomaly/--no-anomaly", help="train a new anomaly model")] = True,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the job until it ends")] = True,
+    timeout: Annotated[float, typer.Option(help="seconds to follow the job (it keeps running after)")] = 1800.0,
     api: ApiOpt = DEFAULT_API,
     api_key: ApiKeyOpt = "",
     as_json: JsonOpt = False,
@@ -604,9 +609,14 @@ def analysis_refresh(
         job = party.post("/v1/models/refresh", json={"profile": profile, "causal": causal, "anomaly": anomaly})
         if not wait:
             return job
+        deadline = time.monotonic() + timeout
         with _progress(disable=as_json) as progress:
             task = progress.add_task(f"refresh {profile}: queued", total=job["steps_total"])
             while job["status"] in ("pending", "running"):
+                if time.monotonic() > deadline:
+                    progress.stop()
+                    late = f"model refresh job {job['job_id']} still {job['status']} after {timeout:.0f} s"
+                    _fail(late, EXIT_TIMEOUT)
                 time.sleep(0.3)
                 job = party.get(f"/v1/models/refresh/{job['job_id']}")
                 stage = job["stage"] or job["status"]

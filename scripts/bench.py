@@ -11,11 +11,13 @@ import json
 import platform
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,23 +101,35 @@ def main() -> int:
     chosen = [s for s in args.only.split(",") if s] or list(SECTIONS)
     RESULTS.mkdir(parents=True, exist_ok=True)
     failed = []
-    for name in chosen:
-        filename, fn = SECTIONS[name]
-        print(f"== {name} ==", flush=True)
-        t0 = time.perf_counter()
-        try:
-            figures = fn()
-        except Exception:  # a broken section must not hide the others' figures
-            traceback.print_exc()
-            failed.append(name)
-            continue
-        figures["bench_seconds"] = round(time.perf_counter() - t0, 1)
-        figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        figures["machine"] = (
-            f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip()
-        )
-        (RESULTS / filename).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-        print(json.dumps(figures, indent=2, sort_keys=True), flush=True)
+    progress = Progress(
+        TextColumn("bench {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} sections"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    with progress:
+        task = progress.add_task(chosen[0], total=len(chosen))
+        for name in chosen:
+            progress.update(task, description=name)
+            filename, fn = SECTIONS[name]
+            progress.console.print(f"== {name} ==")
+            t0 = time.perf_counter()
+            try:
+                figures = fn()
+            except Exception:  # a broken section must not hide the others' figures
+                progress.console.print_exception()
+                failed.append(name)
+                progress.advance(task)
+                continue
+            figures["bench_seconds"] = round(time.perf_counter() - t0, 1)
+            figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            figures["machine"] = (
+                f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip()
+            )
+            (RESULTS / filename).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+            progress.console.print(json.dumps(figures, indent=2, sort_keys=True))
+            progress.advance(task)
     if failed:
         print(f"sections that failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
