@@ -17,16 +17,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli_party import ApiKeyOpt, ApiOpt, _party, agreement_cli, analysis_cli, case_cli, template_cli
+# the command groups and shared options, for command modules that register their commands here
+from app.cli_party import (  # noqa: F401
+    ApiKeyOpt,
+    ApiOpt,
+    _party,
+    agreement_cli,
+    analysis_cli,
+    case_cli,
+    template_cli,
+)
 from app.cli_party import register as register_party_commands
-from app.cli_party import run as _run
+from app.cli_party import run as _run  # noqa: F401
 
 if TYPE_CHECKING:
     from chain.node import LocalNode
 
 __all__ = ["cli", "main"]
-# names other command modules register against
-_SHARED = (ApiKeyOpt, ApiOpt, _party, _run, agreement_cli, analysis_cli, case_cli, template_cli)
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="qcn — Quality Contract Network")
 chain_cli = typer.Typer(no_args_is_help=True, help="The embedded local chain (anvil, state persisted on disk).")
