@@ -21,14 +21,25 @@ def _settings(request: Request) -> Settings:
 
 
 def _session(request: Request) -> Iterator[Session]:
-    """One session per request; its transaction commits when the handler returns, rolls back on error."""
+    """One session per request: commits as soon as the handler returns, rolls back on error.
+
+    Function-scoped on purpose: a request-scoped ``yield`` dependency finishes *after* the response is sent,
+    so a client could hold a 201 for a write whose commit then failed. Here the commit runs before the
+    response is built; a failed commit reaches the error handlers and the client gets an error. Services may
+    roll back and carry on in a fresh transaction (e.g. after losing an idempotent-insert race).
+    """
     factory = request.app.state.session_factory
-    with factory() as session, session.begin():
-        yield session
+    with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
-DbSession = Annotated[Session, Depends(_session)]
+DbSession = Annotated[Session, Depends(_session, scope="function")]
 
 
 def _principal(

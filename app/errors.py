@@ -13,7 +13,8 @@
 
 Errors of the other packages are translated here too: :class:`parsers.errors.ParseError` -> 422/413,
 :class:`chain.errors.ChainError` -> 409 for a contract revert (named), 503 node down, 502 otherwise,
-:class:`models.errors.ModelError` -> 422. Bodies are always
+:class:`models.errors.ModelError` -> 422, SQLAlchemy's ``OperationalError`` (database unreachable, locked, a
+failed commit) -> 503 ``storage_unavailable``. Bodies are always
 ``{"error": {"code": ..., "message": ..., ...facts}}`` and never carry a raw library traceback.
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from chain.errors import ChainError, ContractRevert, NodeUnavailable
 from parsers.errors import LimitExceeded, ParseError
@@ -124,6 +126,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(
             status, {"error": {"code": "chain_unavailable" if status == 503 else "chain_error", "message": str(exc)}}
         )
+
+    @app.exception_handler(OperationalError)
+    async def _storage_error(_: Request, exc: OperationalError) -> JSONResponse:
+        # the database went away, is locked or full: nothing of this request was stored; the client may retry
+        log.error("database error while serving a request: %s", exc.orig)
+        resp = _json(
+            503,
+            {
+                "error": {
+                    "code": "storage_unavailable",
+                    "message": "the database did not accept the write; nothing was stored, retry later",
+                }
+            },
+        )
+        resp.headers["Retry-After"] = "1"
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.state.session_factory = session_factory
     app.state.chain_holder = holder
     install_error_handlers(app)
+    _install_body_limits(app, settings)
     for module in (system, parties, batches, verify, analysis, agreements):
         app.include_router(module.router)
     from app.routers import cases, webhooks  # Step 5: tracing cases and webhooks
@@ -65,6 +66,38 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     for module in (cases, webhooks):
         app.include_router(module.router)
     return app
+
+
+def _install_body_limits(app: FastAPI, settings: Settings) -> None:
+    """Bodies are bounded (size per route, JSON depth) by an ASGI middleware before FastAPI parses them."""
+    import re
+
+    from fastapi import params
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from app.bodylimits import BodyLimitMiddleware
+
+    patterns: list[re.Pattern[str]] = []
+
+    def upload_paths() -> list[re.Pattern[str]]:
+        """Path patterns of the routes taking multipart files (computed once the routes are all there)."""
+        if not patterns:
+            for ctx in iter_route_contexts(app.routes):
+                route = ctx.original_route
+                form = isinstance(route, APIRoute) and isinstance(
+                    getattr(route.body_field, "field_info", None), params.Form
+                )
+                if form and ctx.path:
+                    patterns.append(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", ctx.path) + "$"))
+        return patterns
+
+    app.add_middleware(
+        BodyLimitMiddleware,
+        upload_paths=upload_paths,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_json_bytes=settings.max_json_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -14,6 +14,9 @@ from typing import Any
 
 from eth_utils import keccak
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
@@ -29,7 +32,16 @@ from parsers.guarded import parse_guarded
 from parsers.limits import Limits
 from parsers.model import ParsedFile
 
-__all__ = ["ZERO32", "Upload", "batch_id_for", "create_batch", "get_batch", "list_batches", "list_records"]
+__all__ = [
+    "ZERO32",
+    "Upload",
+    "batch_id_for",
+    "create_batch",
+    "get_batch",
+    "list_batches",
+    "list_records",
+    "store_blob",
+]
 
 ZERO32 = "0x" + "00" * 32
 
@@ -223,11 +235,15 @@ def create_batch(
         status="pending",
     )
     session.add(batch)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # a concurrent upload with the same key committed first (PostgreSQL waits on the unique index, SQLite
+        # on its write lock): answer like a repeated upload instead of failing
+        session.rollback()
+        return _existing_after_race(session=session, supplier_id=supplier.id, key=key, content=content, exc=exc)
     for upload, p, leaf in file_rows:
-        if session.get(Blob, upload.sha256) is None:
-            session.add(Blob(sha256=upload.sha256, size=len(upload.data), data=upload.data))
-            session.flush()
+        store_blob(session=session, sha256=upload.sha256, data=upload.data)
         parsed_json = p.report.model_dump_json() if p.report is not None else None
         session.add(
             BatchFile(
@@ -252,6 +268,31 @@ def create_batch(
     analysis.on_batch_stored(session=session, batch=batch, inspection=inspection)
     session.flush()
     return batch, True
+
+
+def _existing_after_race(
+    *, session: Session, supplier_id: int, key: str, content: str, exc: Exception
+) -> tuple[Batch, bool]:
+    existing = session.scalars(
+        select(Batch).where(Batch.supplier_id == supplier_id, Batch.idempotency_key == key)
+    ).first()
+    if existing is None:
+        raise Conflict("a concurrent upload of the same batch is in progress: retry the request") from exc
+    if existing.content_sha256 != content:
+        raise Conflict(
+            f"idempotency key {key!r} was already used for different content (batch {existing.id})",
+            batch=existing.id,
+        ) from exc
+    return existing, False
+
+
+def store_blob(*, session: Session, sha256: str, data: bytes) -> None:
+    """Insert a file's bytes unless a blob with that SHA-256 exists (also when another request races us)."""
+    values = {"sha256": sha256, "size": len(data), "data": data}
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(pg_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
+    else:
+        session.execute(sqlite_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
 def _visible(principal: Principal, batch: Batch) -> bool:

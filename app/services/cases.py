@@ -40,7 +40,6 @@ from app.db import (
     AgreementRecord,
     AnalysisResult,
     Batch,
-    Blob,
     CaseEvidence,
     CaseRecord,
     ChainEventRecord,
@@ -48,6 +47,7 @@ from app.db import (
 )
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from app.services import relay
+from app.services.batches import store_blob
 from app.services.indexer import event_args
 from app.services.proofs import batch_header
 from app.settings import Settings
@@ -578,9 +578,7 @@ def prepare_response(
     for _name, data in files:
         sha = hashlib.sha256(data).hexdigest()
         shas.append(sha)
-        if session.get(Blob, sha) is None:
-            session.add(Blob(sha256=sha, size=len(data), data=data))
-            session.flush()
+        store_blob(session=session, sha256=sha, data=data)
     evidence = evidence_hash_of(str(case.case_id), shas)
     for (name, data), sha in zip(files, shas, strict=True):
         session.add(
