@@ -1,7 +1,7 @@
 """Batch analysis: anomaly verdict + root cause, counterfactuals, safe domain, charts, model versions.
 
-Readers: the batch's supplier, OEMs and the admin (others get 404, as for the batch itself). Model
-refresh: OEM or admin.
+Readers: whoever may see the batch (:mod:`app.policy`; others get 404, as for the batch itself). Rescoring:
+the OEM of the batch's agreement or the admin. Model refresh: the admin.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, model_validator
 
+from app import policy
 from app.auth import require_role
 from app.deps import CurrentPrincipal, DbSession, SettingsDep
 from app.services import analysis as service
@@ -63,6 +64,7 @@ def get_analysis(batch_ref: str, principal: CurrentPrincipal, session: DbSession
 def rescore(batch_ref: str, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
     """Analyse the batch again now (stored as the next analysis version)."""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
+    policy.require_rescore(session=session, principal=principal, batch=batch)
     return service.rescore(session=session, settings=settings, batch=batch)
 
 
@@ -130,7 +132,7 @@ def refresh_models(
     body: RefreshIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
 ) -> dict[str, Any]:
     """OEM/admin: re-learn a profile's causal model and/or retrain its anomaly model from clean history."""
-    require_role(principal, "oem", "admin")
+    policy.require_model_admin(principal)
     return service.refresh_models(
         session=session, settings=settings, profile=body.profile, causal=body.causal, anomaly=body.anomaly
     )

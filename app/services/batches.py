@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from app.auth import Principal
 from app.db import Batch, BatchFile, Blob, OutboxItem, Party, Record
 from app.errors import Conflict, InvalidRequest, NotFound
+from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
 from app.services import analysis
 from chain.canonical import canonical_bytes
@@ -295,27 +296,17 @@ def store_blob(*, session: Session, sha256: str, data: bytes) -> None:
         session.execute(sqlite_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
-def _visible(principal: Principal, batch: Batch) -> bool:
-    if principal.role in ("admin", "oem"):
-        return True
-    return principal.role == "supplier" and batch.supplier_id == principal.party_id
-
-
 def get_batch(*, session: Session, principal: Principal, batch_ref: str) -> Batch:
     """A batch by its uuid or on-chain id, if the caller may see it (others get 404, not 403)."""
     column = Batch.batch_id if batch_ref.startswith("0x") else Batch.id
-    batch = session.scalars(select(Batch).where(column == batch_ref.lower())).first()
-    if batch is None or not _visible(principal, batch):
+    batch = session.scalars(select(Batch).where(batch_scope(principal), column == batch_ref.lower())).first()
+    if batch is None:
         raise NotFound(f"batch {batch_ref} not found")
     return batch
 
 
 def list_batches(*, session: Session, principal: Principal, limit: int = 100, offset: int = 0) -> list[Batch]:
-    q = select(Batch).order_by(Batch.created_at.desc()).limit(limit).offset(offset)
-    if principal.role == "supplier":
-        q = q.where(Batch.supplier_id == principal.party_id)
-    elif principal.role not in ("admin", "oem"):
-        return []
+    q = select(Batch).where(batch_scope(principal)).order_by(Batch.created_at.desc()).limit(limit).offset(offset)
     return list(session.scalars(q))
 
 

@@ -11,6 +11,7 @@ from app.auth import Principal, issue_key
 from app.chainctx import ChainContext
 from app.db import Party, session_scope
 from app.errors import Conflict, InvalidRequest, NotFound
+from app.policy import party_scope
 from app.schemas import PartyCreate
 
 __all__ = [
@@ -77,15 +78,13 @@ def certificate_fingerprint(pem: str) -> str:
 
 
 def list_parties(*, session: Session, principal: Principal) -> list[Party]:
-    q = select(Party).order_by(Party.id)
-    if not principal.is_admin:
-        q = q.where(Party.id == principal.party_id)
+    q = select(Party).where(party_scope(principal)).order_by(Party.id)
     return list(session.scalars(q))
 
 
 def get_party(*, session: Session, principal: Principal, party_id: int) -> Party:
-    party = session.get(Party, party_id)
-    if party is None or (not principal.is_admin and party.id != principal.party_id):
+    party = session.scalars(select(Party).where(party_scope(principal), Party.id == party_id)).first()
+    if party is None:
         raise NotFound(f"party {party_id} not found")
     return party
 

@@ -38,7 +38,9 @@ def _batches(gateway: Gateway) -> int:
         return int(s.scalar(select(func.count()).select_from(Batch)) or 0)
 
 
-def test_a_failed_commit_is_an_error_for_the_client_not_a_201(gateway: Gateway, failing_commit: dict[str, bool]) -> None:
+def test_a_failed_commit_is_an_error_for_the_client_not_a_201(
+    gateway: Gateway, failing_commit: dict[str, bool]
+) -> None:
     client = TestClient(gateway.client.app, raise_server_exceptions=False)
     failing_commit["fail"] = True
     resp = client.post(
