@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli_keys import key_cli
 from app.partyclient import PartyClient
 from app.settings import get_settings
 from chain.node import LocalNode
@@ -25,6 +26,7 @@ chain_cli = typer.Typer(no_args_is_help=True, help="The embedded local chain (an
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 cli.add_typer(chain_cli, name="chain")
 cli.add_typer(db_cli, name="db")
+cli.add_typer(key_cli, name="key")
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 __all__ = [
     "ApiKey",
+    "AuthFailure",
     "Base",
     "Batch",
     "BatchFile",
@@ -85,8 +86,21 @@ class ApiKey(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # migration 0006
 
     party: Mapped[Party] = relationship()
+
+
+class AuthFailure(Base):
+    """Failed authentications per client address, shared by every gateway process (migration 0006)."""
+
+    __tablename__ = "auth_failures"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # within the current window
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)  # consecutive lockouts: the backoff doubles
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Blob(Base):

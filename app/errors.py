@@ -9,6 +9,7 @@
     ├── Conflict                 409: e.g. an idempotency key reused with different content
     ├── InvalidRequest           422: well-formed but not acceptable (names the field)
     ├── PayloadTooLarge          413: an upload over the configured limit
+    ├── TooManyRequests          429: e.g. locked out after repeated failed authentication (Retry-After)
     └── ServiceUnavailable       503: the chain node or another dependency is down
 
 Errors of the other packages are translated here too: :class:`parsers.errors.ParseError` -> 422/413,
@@ -39,6 +40,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
+    "TooManyRequests",
     "Unauthenticated",
     "install_error_handlers",
 ]
@@ -89,6 +91,15 @@ class PayloadTooLarge(AppError):
     code = "payload_too_large"
 
 
+class TooManyRequests(AppError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, **facts: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **facts)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(AppError):
     status = 503
     code = "service_unavailable"
@@ -107,6 +118,8 @@ def install_error_handlers(app: FastAPI) -> None:
         resp = _json(exc.status, exc.body())
         if headers:
             resp.headers.update(headers)
+        if isinstance(exc, TooManyRequests):
+            resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
 
     @app.exception_handler(ParseError)

@@ -14,7 +14,7 @@ from app.db import make_engine, make_session_factory, upgrade
 from app.errors import install_error_handlers
 from app.routers import agreements, analysis, batches, parties, system, verify
 from app.services.parties import ensure_admin_party
-from app.settings import Settings, get_settings
+from app.settings import Settings, gateway_production_problems, get_settings
 
 __all__ = ["create_app"]
 
@@ -24,6 +24,8 @@ log = logging.getLogger("qcn.gateway")
 def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None) -> FastAPI:
     """Build the gateway. ``embedded_worker`` runs the anchoring worker in this process (default: dev only)."""
     settings = settings or get_settings()
+    if problems := gateway_production_problems(settings):
+        raise ValueError("production settings rejected: " + "; ".join(problems))
     engine = make_engine(settings.db_url)
     upgrade(engine)
     session_factory = make_session_factory(engine)

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "AnchorReceiptPublic",
+    "ApiKeyCreate",
+    "ApiKeyInfo",
     "ApiKeyPublic",
     "BatchFileDetail",
     "BatchFilePublic",
@@ -77,9 +79,35 @@ class PartyCreated(PartyPublic):
     api_key: str = Field(description="shown once; store it safely")
 
 
+class ApiKeyCreate(BaseModel):
+    """A new key for a party: an optional label and expiry (timezone-aware, at most 3 years ahead)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(default=None, max_length=100)
+    expires_at: datetime | None = None
+
+
+class ApiKeyInfo(BaseModel):
+    """An API key as listed: never the key or its hash, only what identifies and dates it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    party_id: int
+    prefix: str
+    label: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
 class ApiKeyPublic(BaseModel):
     party_id: int
-    api_key: str
+    api_key: str = Field(description="shown once; store it safely")
+    id: int | None = None
+    label: str | None = None
+    expires_at: datetime | None = None
 
 
 class AnchorReceiptPublic(BaseModel):

@@ -18,7 +18,6 @@ __all__ = [
     "certificate_fingerprint",
     "ensure_admin_party",
     "get_party",
-    "issue_party_key",
     "list_parties",
     "register_party",
 ]
@@ -87,10 +86,3 @@ def get_party(*, session: Session, principal: Principal, party_id: int) -> Party
     if party is None:
         raise NotFound(f"party {party_id} not found")
     return party
-
-
-def issue_party_key(*, session: Session, party_id: int) -> str:
-    party = session.get(Party, party_id)
-    if party is None:
-        raise NotFound(f"party {party_id} not found")
-    return issue_key(session=session, party=party, label="issued by admin")

@@ -59,7 +59,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/v1/parties"): cells(403, admin=422),
     ("GET", "/v1/parties"): EVERYONE,
     ("GET", "/v1/parties/me"): EVERYONE,
-    ("POST", "/v1/parties/{party_id}/keys"): cells(403, admin=201),
+    # supplier A's keys: the party itself and the admin; for everyone else the party does not exist
+    ("POST", "/v1/parties/{party_id}/keys"): cells(404, admin=201, supA=201),
+    ("GET", "/v1/parties/{party_id}/keys"): cells(404, admin=200, supA=200),
+    ("DELETE", "/v1/parties/{party_id}/keys/{key_id}"): cells(404, admin=200, supA=200),
     ("POST", "/v1/batches"): cells(403, supA=422, supB=422),
     ("GET", "/v1/batches"): EVERYONE,
     ("GET", "/v1/batches/{batch_ref}"): BATCH_READ,
@@ -224,6 +227,9 @@ def _populate(tr: Tracing) -> dict[str, Any]:
             "party": ids["supplier"],
             "batch_b": batch_b,
         }
+    spare = tr.client.post(f"/v1/parties/{ids['supplier']}/keys", json={"label": "spare"}, headers=tr.auth("supplier"))
+    assert spare.status_code == 201, spare.text
+    refs["key"] = spare.json()["id"]  # revoked by the matrix; supplier A keeps its own key
     for who in ("supplier", "supplier2", "oem", "oem2", "lab", "lab2"):
         hook = tr.client.post("/v1/webhooks", json={"url": f"https://example.org/{who}"}, headers=tr.auth(who))
         assert hook.status_code == 201, hook.text
@@ -255,6 +261,7 @@ def _request(world: dict[str, Any], method: str, path: str) -> tuple[str, dict[s
         quarter=10_000,
         case_ref=refs["case"],
         sub_id=refs["sub"],
+        key_id=refs["key"],
     )
     raw_tx = {"raw": "0x00"}
     signed = {"message": {"caseId": refs["case"]}, "signature": "0x" + "11" * 65}
