@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app.chainctx import ChainHolder
 from app.db import make_engine, make_session_factory, upgrade
@@ -49,7 +50,10 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
                 thread.join(timeout=10)
             engine.dispose()
 
-    app = FastAPI(
+    # the docs pages load Swagger UI / ReDoc from assets shipped in the fastapi-offline wheel, served by the
+    # gateway itself: /docs works on an air-gapped network (no CDN, no web fonts, no online validator)
+    app = FastAPIOffline(
+        swagger_ui_parameters={"validatorUrl": None},
         title="qcn gateway",
         version="0.1.0",
         description="Quality Contract Network: upload inspection batches, anchor them on chain, serve portable proofs.",
