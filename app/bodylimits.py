@@ -6,6 +6,7 @@ It runs outside FastAPI, so a body is checked before the route's body is decoded
 - size: ``Content-Length`` over the route's limit is refused at once (413, nothing read); a body without one
   (chunked) is counted while it streams and refused (413) as soon as it passes the limit. Routes taking
   multipart uploads get ``max_upload_bytes``; every other route ``max_json_bytes``.
+- NUL (``\\u0000`` in a JSON body, ``%00`` in the URL) is refused with 422: PostgreSQL text cannot hold it.
 - JSON nesting depth: non-form bodies (at most ``max_json_bytes``, so buffering them is cheap) are scanned
   without recursion; more than ``max_json_depth`` levels of ``[``/``{`` is refused with 422. Python's JSON
   decoder recurses per level in C, and web3's ``py_ecc`` raises the recursion limit to 100,000 at import, so
@@ -87,7 +88,13 @@ class BodyLimitMiddleware:
         return any(p.match(path) for p in self._upload_paths())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await _error(send, 422, "invalid_request", "NUL characters are not accepted in the URL")
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         content_type = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
@@ -126,6 +133,10 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)
+        if b"\\u0000" in body or b"\x00" in body:
+            # PostgreSQL text cannot hold NUL and no field needs it: refuse it once, here, for every route
+            await _error(send, 422, "invalid_request", "NUL characters are not accepted in the request body")
+            return
         if json_depth_exceeds(body, self.max_json_depth):
             await _error(
                 send,

@@ -57,6 +57,24 @@ class Base(DeclarativeBase):
     pass
 
 
+@event.listens_for(Base, "load", propagate=True)
+def _utc_on_load(instance: Any, _context: Any) -> None:
+    """SQLite returns timestamps without a zone; they are stored in UTC, so say so (as PostgreSQL does).
+
+    Written to ``__dict__`` so loading marks nothing dirty; API clients always get RFC 3339 date-times.
+    """
+    state = instance.__dict__
+    for column in instance.__table__.columns:
+        value = state.get(column.key)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            state[column.key] = value.replace(tzinfo=UTC)
+
+
+@event.listens_for(Base, "refresh", propagate=True)
+def _utc_on_refresh(instance: Any, context: Any, _attrs: Any) -> None:
+    _utc_on_load(instance, context)
+
+
 class Party(Base):
     """An organisation in the consortium (or the consortium admin itself, kind ``admin``)."""
 

@@ -14,6 +14,7 @@ from app.chainctx import ChainHolder
 from app.db import make_engine, make_session_factory, upgrade
 from app.errors import install_error_handlers
 from app.routers import agreements, analysis, batches, parties, system, verify
+from app.schemas import ERROR_RESPONSES
 from app.services.parties import ensure_admin_party
 from app.settings import Settings, gateway_production_problems, get_settings
 
@@ -66,11 +67,11 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     install_error_handlers(app)
     _install_body_limits(app, settings)
     for module in (system, parties, batches, verify, analysis, agreements):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     from app.routers import cases, webhooks  # Step 5: tracing cases and webhooks
 
     for module in (cases, webhooks):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     return app
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field, model_validator
 
 from app import policy
 from app.auth import require_role
 from app.deps import CurrentPrincipal, DbSession, SettingsDep
+from app.inputs import FiniteFloat, RefPath
 from app.services import analysis as service
 from app.services import batches as batch_service
 
@@ -25,12 +26,12 @@ _MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
 class CounterfactualIn(BaseModel):
     """Exactly one of ``value``, ``range`` or ``within_pct`` (of the variable's nominal value)."""
 
-    variable: str = Field(min_length=1)
-    characteristic: str = Field(min_length=1)
-    value: float | None = None
-    range: tuple[float, float] | None = None
-    within_pct: Annotated[float | None, Field(gt=0, le=100)] = None
-    sample_id: str | None = None
+    variable: str = Field(min_length=1, max_length=200)
+    characteristic: str = Field(min_length=1, max_length=200)
+    value: FiniteFloat | None = None
+    range: tuple[FiniteFloat, FiniteFloat] | None = None
+    within_pct: Annotated[float | None, Field(gt=0, le=100, allow_inf_nan=False)] = None
+    sample_id: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _one_intervention(self) -> CounterfactualIn:
@@ -42,26 +43,28 @@ class CounterfactualIn(BaseModel):
 
 
 class SafeDomainIn(BaseModel):
-    variables: list[str] = Field(min_length=2, max_length=3)
-    characteristic: str = Field(min_length=1)
-    sample_id: str | None = None
+    variables: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=2, max_length=3)
+    characteristic: str = Field(min_length=1, max_length=200)
+    sample_id: str | None = Field(default=None, max_length=200)
 
 
 class RefreshIn(BaseModel):
-    profile: str = Field(min_length=1)
+    profile: str = Field(min_length=1, max_length=100)
     causal: bool = True
     anomaly: bool = True
 
 
 @router.get("/v1/batches/{batch_ref}/analysis")
-def get_analysis(batch_ref: str, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
+def get_analysis(batch_ref: RefPath, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
     """The batch's latest anomaly verdict and root-cause report, or ``{"status": "pending"}``."""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
     return service.get_analysis(session=session, batch=batch)
 
 
 @router.post("/v1/batches/{batch_ref}/analysis")
-def rescore(batch_ref: str, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
+def rescore(
+    batch_ref: RefPath, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
     """Analyse the batch again now (stored as the next analysis version)."""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
     policy.require_rescore(session=session, principal=principal, batch=batch)
@@ -70,7 +73,7 @@ def rescore(batch_ref: str, principal: CurrentPrincipal, session: DbSession, set
 
 @router.post("/v1/batches/{batch_ref}/counterfactual")
 def counterfactual(
-    batch_ref: str, body: CounterfactualIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+    batch_ref: RefPath, body: CounterfactualIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
 ) -> dict[str, Any]:
     """Would the characteristic have been in spec had the variable been as given? (answer + probability)"""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
@@ -89,7 +92,7 @@ def counterfactual(
 
 @router.post("/v1/batches/{batch_ref}/safe-domain")
 def safe_domain(
-    batch_ref: str, body: SafeDomainIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+    batch_ref: RefPath, body: SafeDomainIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
 ) -> dict[str, Any]:
     """Whether the batch's combination of 2-3 variables keeps the characteristic in spec, and the margin."""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
@@ -105,8 +108,8 @@ def safe_domain(
 
 @router.get("/v1/batches/{batch_ref}/charts/{characteristic}.{fmt}")
 def chart(
-    batch_ref: str,
-    characteristic: str,
+    batch_ref: RefPath,
+    characteristic: Annotated[str, Path(min_length=1, max_length=200)],
     fmt: Literal["svg", "png"],
     principal: CurrentPrincipal,
     session: DbSession,
@@ -119,7 +122,9 @@ def chart(
 
 
 @router.get("/v1/batches/{batch_ref}/causal-graph.svg")
-def causal_graph(batch_ref: str, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep) -> Response:
+def causal_graph(
+    batch_ref: RefPath, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+) -> Response:
     """The profile's causal graph, the anomalous characteristic and the top-ranked path highlighted."""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
     return Response(

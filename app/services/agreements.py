@@ -27,6 +27,7 @@ from app.auth import Principal, require_role
 from app.chainctx import ChainContext, b32
 from app.db import AgreementRecord, Party, TemplateRecord
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from app.inputs import is_row_id
 from app.policy import agreement_scope, template_scope
 from app.quality import Template, TemplateError, load_template
 from app.services import relay
@@ -271,7 +272,7 @@ def get_agreement(*, session: Session, principal: Principal, agreement_ref: str)
     q = _visible_agreements(session, principal)
     if agreement_ref.startswith("0x"):
         q = q.where(AgreementRecord.agreement_id == agreement_ref.lower())
-    elif agreement_ref.isdigit():
+    elif is_row_id(agreement_ref):
         q = q.where(AgreementRecord.id == int(agreement_ref))
     else:
         raise NotFound(f"agreement {agreement_ref} not found")
@@ -385,7 +386,7 @@ def template_for_batch(
     record = session.scalars(
         select(AgreementRecord).where(AgreementRecord.agreement_id == agreement_ref.lower())
     ).first()
-    if record is None and agreement_ref.isdigit():
+    if record is None and is_row_id(agreement_ref):
         record = session.get(AgreementRecord, int(agreement_ref))
     if record is None or record.supplier_id != supplier.id:
         raise NotFound(f"agreement {agreement_ref} not found for this supplier")

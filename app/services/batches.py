@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 ZERO32 = "0x" + "00" * 32
+_MAX_ID_TEXT = 100  # batches.lot_id / part_number are VARCHAR(100)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,15 @@ def create_batch(
         extra = [pv for _, p in process_files if p.inspection is not None for pv in p.inspection.process]
         inspection = inspection.model_copy(update={"process": [*inspection.process, *extra]})
         inspections = [*inspections, *process_files]
+    for name, value in (("lot_id", inspection.lot_id), ("part_number", inspection.part_number)):
+        if value is not None and len(value) > _MAX_ID_TEXT:
+            raise InvalidRequest(
+                f"{name} of {len(value)} characters is longer than the {_MAX_ID_TEXT} characters stored",
+                field=name,
+                allowed=_MAX_ID_TEXT,
+            )
+        if value is not None and "\x00" in value:
+            raise InvalidRequest(f"{name} contains a NUL character", field=name)
     if not inspection.measurements:
         raise EmptyInput("the measurement file has no measurements", location=inspections[0][0].filename)
 

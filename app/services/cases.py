@@ -46,6 +46,7 @@ from app.db import (
     utcnow,
 )
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from app.inputs import is_row_id
 from app.policy import case_scope
 from app.services import relay
 from app.services.batches import store_blob
@@ -216,7 +217,7 @@ def run_due(*, sessions: sessionmaker[Session], chain: ChainContext, settings: S
 def get_case(*, session: Session, principal: Principal, case_ref: str) -> CaseRecord:
     """A case by its on-chain id (0x...) or row id, if the caller is one of its parties (else 404)."""
     column = CaseRecord.case_id if case_ref.startswith("0x") else CaseRecord.id
-    value: Any = case_ref.lower() if case_ref.startswith("0x") else (int(case_ref) if case_ref.isdigit() else -1)
+    value: Any = case_ref.lower() if case_ref.startswith("0x") else (int(case_ref) if is_row_id(case_ref) else -1)
     case = session.scalars(select(CaseRecord).where(case_scope(principal), column == value)).first()
     if case is None:
         raise NotFound(f"case {case_ref} not found")
