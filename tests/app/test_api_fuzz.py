@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from scripts.fuzz_api import fuzz_app
 from tests.app.conftest import Gateway
-from tests.app.fuzz_support import fuzz_app
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 
