@@ -133,9 +133,11 @@ def route_table(app: Any) -> set[tuple[str, str]]:
     out = set()
     for ctx in iter_route_contexts(app.routes):
         route = ctx.original_route
-        if isinstance(route, APIRoute) and ctx.path:
+        if not ctx.path or ctx.path in UNGUARDED or ctx.path.startswith(UNGUARDED_PREFIXES):
+            continue
+        if isinstance(route, APIRoute):
             out.update((m, ctx.path) for m in route.methods if m != "HEAD")
-        elif ctx.path and ctx.path not in UNGUARDED and not ctx.path.startswith(UNGUARDED_PREFIXES):
+        else:
             out.add(("?", ctx.path))  # a non-API route needs an explicit decision too
     return out
 
