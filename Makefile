@@ -38,6 +38,7 @@ bench: setup
 	uv sync --frozen --group bench
 	@touch .venv/.qcn-stamp
 	$(PY) scripts/bench.py
+	$(PY) scripts/fuzz_api.py
 
 clean-demo:
 	-$(PY) -m app.cli chain down

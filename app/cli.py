@@ -29,6 +29,7 @@ from app.cli_party import (  # noqa: F401
 )
 from app.cli_party import register as register_party_commands
 from app.cli_party import run as _run  # noqa: F401
+from app.cli_keys import key_cli
 
 if TYPE_CHECKING:
     from chain.node import LocalNode
@@ -40,6 +41,7 @@ chain_cli = typer.Typer(no_args_is_help=True, help="The embedded local chain (an
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 cli.add_typer(chain_cli, name="chain")
 cli.add_typer(db_cli, name="db")
+cli.add_typer(key_cli, name="key")
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "AnalysisJob",
     "AnalysisResult",
     "ApiKey",
+    "AuthFailure",
     "Base",
     "Batch",
     "BatchFile",
@@ -71,6 +72,24 @@ class Base(DeclarativeBase):
     pass
 
 
+@event.listens_for(Base, "load", propagate=True)
+def _utc_on_load(instance: Any, _context: Any) -> None:
+    """SQLite returns timestamps without a zone; they are stored in UTC, so say so (as PostgreSQL does).
+
+    Written to ``__dict__`` so loading marks nothing dirty; API clients always get RFC 3339 date-times.
+    """
+    state = instance.__dict__
+    for column in instance.__table__.columns:
+        value = state.get(column.key)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            state[column.key] = value.replace(tzinfo=UTC)
+
+
+@event.listens_for(Base, "refresh", propagate=True)
+def _utc_on_refresh(instance: Any, context: Any, _attrs: Any) -> None:
+    _utc_on_load(instance, context)
+
+
 class Party(Base):
     """An organisation in the consortium (or the consortium admin itself, kind ``admin``)."""
 
@@ -100,8 +119,21 @@ class ApiKey(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # migration 0006
 
     party: Mapped[Party] = relationship()
+
+
+class AuthFailure(Base):
+    """Failed authentications per client address, shared by every gateway process (migration 0006)."""
+
+    __tablename__ = "auth_failures"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # within the current window
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)  # consecutive lockouts: the backoff doubles
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Blob(Base):

@@ -9,11 +9,13 @@
     ├── Conflict                 409: e.g. an idempotency key reused with different content
     ├── InvalidRequest           422: well-formed but not acceptable (names the field)
     ├── PayloadTooLarge          413: an upload over the configured limit
+    ├── TooManyRequests          429: e.g. locked out after repeated failed authentication (Retry-After)
     └── ServiceUnavailable       503: the chain node or another dependency is down
 
 Errors of the other packages are translated here too: :class:`parsers.errors.ParseError` -> 422/413,
 :class:`chain.errors.ChainError` -> 409 for a contract revert (named), 503 node down, 502 otherwise,
-:class:`models.errors.ModelError` -> 422. Bodies are always
+:class:`models.errors.ModelError` -> 422, SQLAlchemy's ``OperationalError`` (database unreachable, locked, a
+failed commit) -> 503 ``storage_unavailable``. Bodies are always
 ``{"error": {"code": ..., "message": ..., ...facts}}`` and never carry a raw library traceback.
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from chain.errors import ChainError, ContractRevert, NodeUnavailable
 from parsers.errors import LimitExceeded, ParseError
@@ -37,6 +40,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
+    "TooManyRequests",
     "Unauthenticated",
     "install_error_handlers",
 ]
@@ -87,6 +91,15 @@ class PayloadTooLarge(AppError):
     code = "payload_too_large"
 
 
+class TooManyRequests(AppError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, **facts: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **facts)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(AppError):
     status = 503
     code = "service_unavailable"
@@ -105,6 +118,8 @@ def install_error_handlers(app: FastAPI) -> None:
         resp = _json(exc.status, exc.body())
         if headers:
             resp.headers.update(headers)
+        if isinstance(exc, TooManyRequests):
+            resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
 
     @app.exception_handler(ParseError)
@@ -124,6 +139,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(
             status, {"error": {"code": "chain_unavailable" if status == 503 else "chain_error", "message": str(exc)}}
         )
+
+    @app.exception_handler(OperationalError)
+    async def _storage_error(_: Request, exc: OperationalError) -> JSONResponse:
+        # the database went away, is locked or full: nothing of this request was stored; the client may retry
+        log.error("database error while serving a request: %s", exc.orig)
+        resp = _json(
+            503,
+            {
+                "error": {
+                    "code": "storage_unavailable",
+                    "message": "the database did not accept the write; nothing was stored, retry later",
+                }
+            },
+        )
+        resp.headers["Retry-After"] = "1"
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -47,6 +47,9 @@ class PartyClient:
         headers = self.headers | kwargs.pop("headers", {})
         return self._check(self.http.post(path, json=json, headers=headers, **kwargs))
 
+    def delete(self, path: str) -> Any:
+        return self._check(self.http.delete(path, headers=self.headers))
+
     def sign_typed_data(self, typed_data: dict[str, Any]) -> str:
         """EIP-712 signature (0x hex) by this party's key — exactly what any wallet would produce."""
         if self.account is None:

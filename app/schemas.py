@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.inputs import UINT256_MAX, SafeText
 
 __all__ = [
     "AgreementCreate",
     "AgreementPublic",
     "AmountIn",
+    "ERROR_RESPONSES",
     "AnchorReceiptPublic",
+    "ApiKeyCreate",
+    "ApiKeyInfo",
     "ApiKeyPublic",
     "BatchFileDetail",
     "BatchFilePublic",
     "BatchPublic",
     "ChainInfo",
+    "ErrorBody",
+    "ErrorDetail",
     "PartyCreate",
     "PartyCreated",
     "PartyPublic",
@@ -35,16 +42,52 @@ __all__ = [
 PartyKind = Literal["oem", "supplier", "lab"]
 
 
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable ``code``, a sentence naming the problem, and facts (field, limit, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of the gateway, for every status >= 400."""
+
+    error: ErrorDetail
+
+
+_ERROR_STATUSES = {
+    400: "malformed request",
+    401: "no, unknown, revoked or expired API key",
+    403: "authenticated, but this role or party may not do this",
+    404: "does not exist for this caller",
+    409: "conflicts with the current state (or a contract revert, named)",
+    413: "request body over the limit",
+    422: "invalid input, naming the field",
+    429: "locked out after repeated failed authentication (see Retry-After)",
+    502: "the chain node answered with an error",
+    503: "the chain node or the database is unavailable; nothing was stored",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in _ERROR_STATUSES.items()
+}
+
+
 class PartyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeText = Field(min_length=1, max_length=200)
     kind: PartyKind
     account: str = Field(description="the party's own on-chain account (0x address)")
-    accreditation_id: str | None = Field(default=None, max_length=64, description="labs: e.g. 'DAkkS D-K-15195-01'")
+    accreditation_id: SafeText | None = Field(
+        default=None, max_length=64, description="labs: e.g. 'DAkkS D-K-15195-01'"
+    )
     accreditation_expires: datetime | None = None
     certificate_pem: str | None = Field(
-        default=None, description="labs: PEM X.509 certificate their signed reports (PDF, DCC) must carry"
+        default=None,
+        max_length=64_000,
+        description="labs: PEM X.509 certificate their signed reports (PDF, DCC) must carry",
     )
 
     @field_validator("certificate_pem")
@@ -88,9 +131,35 @@ class PartyCreated(PartyPublic):
     api_key: str = Field(description="shown once; store it safely")
 
 
+class ApiKeyCreate(BaseModel):
+    """A new key for a party: an optional label and expiry (timezone-aware, at most 3 years ahead)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(default=None, max_length=100)
+    expires_at: datetime | None = None
+
+
+class ApiKeyInfo(BaseModel):
+    """An API key as listed: never the key or its hash, only what identifies and dates it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    party_id: int
+    prefix: str
+    label: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
 class ApiKeyPublic(BaseModel):
     party_id: int
-    api_key: str
+    api_key: str = Field(description="shown once; store it safely")
+    id: int | None = None
+    label: str | None = None
+    expires_at: datetime | None = None
 
 
 class AnchorReceiptPublic(BaseModel):
@@ -207,27 +276,33 @@ class TemplateDraft(BaseModel):
 class SignedTxIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    raw: list[str] = Field(min_length=1, description="raw signed transactions (0x hex), in nonce order")
+    raw: list[Annotated[str, Field(min_length=4, max_length=262_146, pattern=r"^0x([0-9a-fA-F]{2})+$")]] = Field(
+        min_length=1, max_length=16, description="raw signed transactions (0x hex), in nonce order"
+    )
 
 
 class AmountIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: int = Field(gt=0, description="token units (the settlement token's smallest unit)")
+    amount: int = Field(gt=0, le=UINT256_MAX, description="token units (the settlement token's smallest unit)")
 
 
 class AgreementCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    template: int = Field(description="template id (as listed by GET /v1/templates), published")
-    supplier_id: int
-    lab_id: int | None = Field(default=None, description="lab assigned to tracing cases under this agreement")
+    template: int = Field(ge=1, le=2**31 - 1, description="template id (as listed by GET /v1/templates), published")
+    supplier_id: int = Field(ge=1, le=2**31 - 1)
+    lab_id: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="lab assigned to tracing cases under this agreement"
+    )
 
 
 class SignatureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    signature: str = Field(description="EIP-712 signature (0x hex, 65 bytes) over the agreement's typed data")
+    signature: str = Field(
+        max_length=200, pattern=r"^0x[0-9a-fA-F]+$", description="EIP-712 signature (0x hex, 65 bytes) over the terms"
+    )
 
 
 class AgreementPublic(BaseModel):

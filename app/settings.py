@@ -6,6 +6,7 @@ well-known development keys. ``QCN_ENV=production`` refuses to start with a miss
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,17 +14,114 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEV_ADMIN_KEY", "DEV_RELAYER_KEY", "Settings", "get_settings"]
+__all__ = [
+    "DEV_ADMIN_KEY",
+    "DEV_RELAYER_KEY",
+    "WELL_KNOWN_DEV_KEYS",
+    "Settings",
+    "entropy_bits",
+    "gateway_production_problems",
+    "get_settings",
+    "production_problems",
+]
 
 # anvil's first two development accounts (mnemonic "test test ... junk"): public knowledge, dev chains only.
 DEV_ADMIN_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEV_RELAYER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 _DEV_API_TOKEN = "qcn_dev_admin_token_not_for_production"  # noqa: S105 - dev default, refused in production
+# the first ten accounts of the public development mnemonic "test test ... junk" that anvil and hardhat fund
+# (tests/app/test_production_settings.py derives them again): anyone can sign with them
+WELL_KNOWN_DEV_KEYS = frozenset(
+    {
+        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+        "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+        "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+        "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+        "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+        "92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+        "4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+        "dbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+        "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+    }
+)
 _DEV_SECRETS = {DEV_ADMIN_KEY, DEV_RELAYER_KEY, _DEV_API_TOKEN}
+MIN_TOKEN_LENGTH = 32
+MIN_TOKEN_ENTROPY_BITS = 128.0
+
+
+def entropy_bits(secret: str) -> float:
+    """Estimated entropy: length x Shannon entropy of its character distribution (``"a" * 64`` -> 0)."""
+    if not secret:
+        return 0.0
+    counts = [secret.count(c) for c in set(secret)]
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts)
+    return per_char * len(secret)
+
+
+def _private_key_problem(name: str, value: str) -> str | None:
+    raw = value.lower().removeprefix("0x")
+    if len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw):
+        return f"{name} is not a 32-byte hex private key"
+    if raw in WELL_KNOWN_DEV_KEYS:
+        return f"{name} is a well-known development key (anvil/hardhat mnemonic): anyone can sign with it"
+    if entropy_bits(raw) < MIN_TOKEN_ENTROPY_BITS:
+        return f"{name} has too little entropy to be a generated private key"
+    return None
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Every reason ``settings`` are unfit for production (empty list: fine). Values are never echoed."""
+    problems = []
+    token = settings.api_admin_token.get_secret_value()
+    relayer = settings.relayer_key.get_secret_value()
+    admin = settings.admin_key.get_secret_value()
+    if not token or token in _DEV_SECRETS:
+        problems.append("QCN_API_ADMIN_TOKEN is missing or a development default")
+    elif len(token) < MIN_TOKEN_LENGTH or entropy_bits(token) < MIN_TOKEN_ENTROPY_BITS:
+        problems.append(
+            f"QCN_API_ADMIN_TOKEN is weak: use at least {MIN_TOKEN_LENGTH} random characters "
+            f"(~{MIN_TOKEN_ENTROPY_BITS:.0f} bits; e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if "relayer_key" not in settings.model_fields_set:
+        problems.append("QCN_RELAYER_KEY is missing (the default is a development key)")
+    elif problem := _private_key_problem("QCN_RELAYER_KEY", relayer):
+        problems.append(problem)
+    if "admin_key" in settings.model_fields_set:
+        if problem := _private_key_problem("QCN_ADMIN_KEY", admin):
+            problems.append(problem)
+        if admin.lower().removeprefix("0x") == relayer.lower().removeprefix("0x"):
+            problems.append("QCN_ADMIN_KEY equals QCN_RELAYER_KEY: the relayer must not hold the admin role")
+    if token and token.lower().removeprefix("0x") in {
+        relayer.lower().removeprefix("0x"),
+        admin.lower().removeprefix("0x"),
+    }:
+        problems.append("QCN_API_ADMIN_TOKEN equals a private key")
+    if settings.database_url is None or settings.database_url.startswith("sqlite"):
+        problems.append("QCN_DATABASE_URL must point at the production database (PostgreSQL), not SQLite")
+    if settings.chain_id is None:
+        problems.append("QCN_CHAIN_ID must be set so the gateway refuses a wrong chain")
+    return problems
+
+
+def gateway_production_problems(settings: Settings) -> list[str]:
+    """What the *gateway* process refuses on top of :func:`production_problems`.
+
+    The consortium admin role lives in a timelock/multisig in production: the gateway must not hold its
+    key. ``qcn deploy`` (a one-shot job) may still be given ``QCN_ADMIN_KEY``.
+    """
+    if settings.env == "production" and "admin_key" in settings.model_fields_set:
+        return [
+            "QCN_ADMIN_KEY is set for the gateway: in production the consortium admin role is held by a "
+            "timelock/multisig, never by the gateway; unset QCN_ADMIN_KEY for the gateway and worker "
+            "(only the one-shot deploy job may use it)"
+        ]
+    return []
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="QCN_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a rejected configuration must not print the secrets it was given
+    model_config = SettingsConfigDict(env_prefix="QCN_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     env: Literal["dev", "test", "production"] = "dev"
     data_dir: Path = Path(".qcn")
@@ -39,7 +137,14 @@ class Settings(BaseSettings):
         default=None, description="ERC-20 for deposits and penalties; unset on dev chains: a test token is deployed"
     )
 
+    auth_lockout_failures: int = Field(default=10, ge=1, description="failed authentications before a lockout")
+    auth_lockout_window_s: float = Field(default=60.0, gt=0, description="window counting failed authentications")
+    auth_lockout_base_s: float = Field(default=30.0, gt=0, description="first lockout; doubles with each further one")
+    auth_lockout_max_s: float = Field(default=3600.0, gt=0)
+
     max_upload_bytes: int = 50 * 1024 * 1024
+    max_json_bytes: int = Field(default=1024 * 1024, description="bodies of non-upload routes (checked before parsing)")
+    max_json_depth: int = Field(default=64, description="nesting of JSON bodies (checked before parsing)")
     parse_max_pages: int = 500
     parse_max_rows: int = 1_000_000
     parse_max_seconds: float = 60.0
@@ -84,15 +189,7 @@ class Settings(BaseSettings):
     def _production_needs_real_secrets(self) -> Settings:
         if self.env != "production":
             return self
-        problems = []
-        for name in ("admin_key", "relayer_key", "api_admin_token"):
-            value = getattr(self, name).get_secret_value()
-            if not value or value in _DEV_SECRETS:
-                problems.append(f"QCN_{name.upper()} is missing or a development default")
-        if self.database_url is None or self.database_url.startswith("sqlite"):
-            problems.append("QCN_DATABASE_URL must point at the production database (PostgreSQL)")
-        if self.chain_id is None:
-            problems.append("QCN_CHAIN_ID must be set so the gateway refuses a wrong chain")
+        problems = production_problems(self)
         if problems:
             raise ValueError("production settings rejected: " + "; ".join(problems))
         return self

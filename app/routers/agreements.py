@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
 from app.auth import require_role
 from app.chainctx import b32
 from app.deps import CurrentPrincipal, DbSession
+from app.inputs import DbId, RefPath
 from app.quality import library_templates
 from app.schemas import (
     AgreementCreate,
@@ -55,7 +56,7 @@ def create_template(
 
 @router.post("/v1/templates/{template_pk}/publish", response_model=TemplatePublic)
 def publish_template(
-    template_pk: int, body: SignedTxIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    template_pk: DbId, body: SignedTxIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> TemplatePublic:
     """OEM: relay the signed ``publishTemplate``; the template is immutable from then on."""
     record = service.publish_template(
@@ -71,7 +72,7 @@ def list_templates(principal: CurrentPrincipal, session: DbSession) -> list[Temp
 
 
 @router.get("/v1/templates/{template_pk}", response_model=TemplateDetail)
-def get_template(template_pk: int, principal: CurrentPrincipal, session: DbSession) -> TemplateDetail:
+def get_template(template_pk: DbId, principal: CurrentPrincipal, session: DbSession) -> TemplateDetail:
     record = service.get_template(session=session, principal=principal, template_pk=template_pk)
     return TemplateDetail(
         **TemplatePublic.model_validate(record).model_dump(), document=service.template_of(record).document()
@@ -100,7 +101,7 @@ def list_agreements(principal: CurrentPrincipal, session: DbSession) -> list[Agr
 
 
 @router.get("/v1/agreements/{ref}", response_model=AgreementPublic)
-def get_agreement(ref: str, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> AgreementPublic:
+def get_agreement(ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> AgreementPublic:
     """One agreement with its state, ratio, balances and current-quarter counters read from the chain."""
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
     return agreement_public(record=record, chain=chain, typed=record.status == "proposed")
@@ -108,7 +109,7 @@ def get_agreement(ref: str, principal: CurrentPrincipal, session: DbSession, cha
 
 @router.post("/v1/agreements/{ref}/signatures", response_model=AgreementPublic)
 def sign(
-    ref: str, body: SignatureIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    ref: RefPath, body: SignatureIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> AgreementPublic:
     """OEM or supplier: submit your EIP-712 signature; the second one activates the agreement on chain."""
     record = service.sign_agreement(
@@ -119,7 +120,7 @@ def sign(
 
 @router.post("/v1/agreements/{ref}/deposits/prepare", response_model=list[PreparedTxPublic])
 def prepare_deposit(
-    ref: str, body: AmountIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    ref: RefPath, body: AmountIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> list[PreparedTxPublic]:
     """Supplier: the unsigned approve + deposit transactions for ``amount``; sign and post to .../transactions."""
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
@@ -128,7 +129,7 @@ def prepare_deposit(
 
 @router.post("/v1/agreements/{ref}/withdrawals/prepare", response_model=list[PreparedTxPublic])
 def prepare_withdrawal(
-    ref: str, body: AmountIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    ref: RefPath, body: AmountIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> list[PreparedTxPublic]:
     """Supplier: the unsigned ``withdraw`` of excess deposit (above the required amount)."""
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
@@ -139,7 +140,9 @@ def prepare_withdrawal(
 
 
 @router.post("/v1/agreements/{ref}/claims/prepare", response_model=list[PreparedTxPublic])
-def prepare_claim(ref: str, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> list[PreparedTxPublic]:
+def prepare_claim(
+    ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+) -> list[PreparedTxPublic]:
     """OEM: the unsigned ``claim`` of penalties owed to it."""
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
     return _prepared(
@@ -149,7 +152,7 @@ def prepare_claim(ref: str, principal: CurrentPrincipal, session: DbSession, cha
 
 @router.post("/v1/agreements/{ref}/transactions", response_model=list[RelayedTxPublic])
 def relay_transactions(
-    ref: str, body: SignedTxIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    ref: RefPath, body: SignedTxIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> list[RelayedTxPublic]:
     """Relay transactions you signed with your own key (checked: your account, our contracts, allowed calls)."""
     require_role(principal, "supplier", "oem")
@@ -167,7 +170,7 @@ def relay_transactions(
 
 
 @router.get("/v1/agreements/{ref}/deposits")
-def deposits(ref: str, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> dict[str, Any]:
+def deposits(ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> dict[str, Any]:
     """Deposit balance, required amount, claimable penalties and the history of deposits, withdrawals, claims."""
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
     names = ("Deposited", "Withdrawn", "Claimed", "NonConformityRecorded", "PpmPenaltyApplied", "LateTopUpFlagged")
@@ -178,7 +181,7 @@ def deposits(ref: str, principal: CurrentPrincipal, session: DbSession, chain: C
 
 
 @router.get("/v1/agreements/{ref}/evaluations")
-def evaluations(ref: str, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> list[dict[str, Any]]:
+def evaluations(ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> list[dict[str, Any]]:
     """Quarterly evaluations: quarter, score, old and new deposit ratio, formula version."""
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
     return service.history(chain=chain, record=record, names=("Evaluated",))
@@ -186,7 +189,11 @@ def evaluations(ref: str, principal: CurrentPrincipal, session: DbSession, chain
 
 @router.post("/v1/agreements/{ref}/evaluations/{quarter}", response_model=RelayedTxPublic)
 def evaluate(
-    ref: str, quarter: int, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    ref: RefPath,
+    quarter: Annotated[int, Path(ge=0, le=2**32 - 1)],
+    principal: CurrentPrincipal,
+    session: DbSession,
+    chain: ChainDep,
 ) -> RelayedTxPublic:
     """Evaluate an ended quarter now (anyone party to the agreement; the scheduler also does it). Once only."""
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)

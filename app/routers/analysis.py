@@ -1,18 +1,20 @@
 """Batch analysis: anomaly verdict + root cause, counterfactuals, safe domain, charts, model versions.
 
-Readers: the batch's supplier, OEMs and the admin (others get 404, as for the batch itself). Model
-refresh: OEM or admin.
+Readers: whoever may see the batch (:mod:`app.policy`; others get 404, as for the batch itself). Rescoring:
+the OEM of the batch's agreement or the admin. Model refresh: the admin.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
+from app import policy
 from app.auth import require_role
 from app.deps import CurrentPrincipal, DbSession, SettingsDep
+from app.inputs import DbId, FiniteFloat, RefPath
 from app.services import analysis as service
 from app.services import batches as batch_service
 
@@ -24,12 +26,12 @@ _MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
 class CounterfactualIn(BaseModel):
     """Exactly one of ``value``, ``range`` or ``within_pct`` (of the variable's nominal value)."""
 
-    variable: str = Field(min_length=1)
-    characteristic: str = Field(min_length=1)
-    value: float | None = None
-    range: tuple[float, float] | None = None
-    within_pct: Annotated[float | None, Field(gt=0, le=100)] = None
-    sample_id: str | None = None
+    variable: str = Field(min_length=1, max_length=200)
+    characteristic: str = Field(min_length=1, max_length=200)
+    value: FiniteFloat | None = None
+    range: tuple[FiniteFloat, FiniteFloat] | None = None
+    within_pct: Annotated[float | None, Field(gt=0, le=100, allow_inf_nan=False)] = None
+    sample_id: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _one_intervention(self) -> CounterfactualIn:
@@ -41,34 +43,37 @@ class CounterfactualIn(BaseModel):
 
 
 class SafeDomainIn(BaseModel):
-    variables: list[str] = Field(min_length=2, max_length=3)
-    characteristic: str = Field(min_length=1)
-    sample_id: str | None = None
+    variables: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=2, max_length=3)
+    characteristic: str = Field(min_length=1, max_length=200)
+    sample_id: str | None = Field(default=None, max_length=200)
 
 
 class RefreshIn(BaseModel):
-    profile: str = Field(min_length=1)
+    profile: str = Field(min_length=1, max_length=100)
     causal: bool = True
     anomaly: bool = True
 
 
 @router.get("/v1/batches/{batch_ref}/analysis")
-def get_analysis(batch_ref: str, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
+def get_analysis(batch_ref: RefPath, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
     """The batch's latest anomaly verdict and root-cause report, or ``{"status": "pending"}``."""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
     return service.get_analysis(session=session, batch=batch)
 
 
 @router.post("/v1/batches/{batch_ref}/analysis")
-def rescore(batch_ref: str, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
+def rescore(
+    batch_ref: RefPath, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
     """Analyse the batch again now (stored as the next analysis version)."""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
+    policy.require_rescore(session=session, principal=principal, batch=batch)
     return service.rescore(session=session, settings=settings, batch=batch)
 
 
 @router.post("/v1/batches/{batch_ref}/counterfactual")
 def counterfactual(
-    batch_ref: str, body: CounterfactualIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+    batch_ref: RefPath, body: CounterfactualIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
 ) -> dict[str, Any]:
     """Would the characteristic have been in spec had the variable been as given? (answer + probability)"""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
@@ -87,7 +92,7 @@ def counterfactual(
 
 @router.post("/v1/batches/{batch_ref}/safe-domain")
 def safe_domain(
-    batch_ref: str, body: SafeDomainIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+    batch_ref: RefPath, body: SafeDomainIn, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
 ) -> dict[str, Any]:
     """Whether the batch's combination of 2-3 variables keeps the characteristic in spec, and the margin."""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
@@ -103,8 +108,8 @@ def safe_domain(
 
 @router.get("/v1/batches/{batch_ref}/charts/{characteristic}.{fmt}")
 def chart(
-    batch_ref: str,
-    characteristic: str,
+    batch_ref: RefPath,
+    characteristic: Annotated[str, Path(min_length=1, max_length=200)],
     fmt: Literal["svg", "png"],
     principal: CurrentPrincipal,
     session: DbSession,
@@ -117,7 +122,9 @@ def chart(
 
 
 @router.get("/v1/batches/{batch_ref}/causal-graph.svg")
-def causal_graph(batch_ref: str, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep) -> Response:
+def causal_graph(
+    batch_ref: RefPath, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+) -> Response:
     """The profile's causal graph, the anomalous characteristic and the top-ranked path highlighted."""
     batch = batch_service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
     return Response(
@@ -129,11 +136,11 @@ def causal_graph(batch_ref: str, principal: CurrentPrincipal, session: DbSession
 def refresh_models(
     body: RefreshIn, request: Request, principal: CurrentPrincipal, settings: SettingsDep
 ) -> dict[str, Any]:
-    """OEM/admin: re-learn a profile's causal model and/or retrain its anomaly model from clean history.
+    """Admin: re-learn a profile's causal model and/or retrain its anomaly model from clean history.
 
     Training takes a while: the answer (202) is the job; follow it at ``GET /v1/models/refresh/{job_id}``.
     """
-    require_role(principal, "oem", "admin")
+    policy.require_model_admin(principal)
     sessions = request.app.state.session_factory
     job = service.start_refresh(
         sessions=sessions,
@@ -148,9 +155,9 @@ def refresh_models(
 
 
 @router.get("/v1/models/refresh/{job_id}")
-def refresh_status(job_id: int, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
+def refresh_status(job_id: DbId, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
     """A model refresh job: status (pending, running, done, failed), stage, steps done of total, result."""
-    require_role(principal, "oem", "admin")
+    policy.require_model_admin(principal)
     return service.refresh_status(session=session, job_id=job_id)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Form, Header, Path, Query, Request, Response, UploadFile, status
 
 from app.auth import require_role
 from app.deps import CurrentPrincipal, DbSession, ParseLimits, SettingsDep
 from app.errors import PayloadTooLarge
+from app.inputs import Limit, Offset, RefPath, safe_filename
 from app.schemas import BatchFileDetail, BatchPublic, RecordPublic
 from app.services import agreements, proofs
 from app.services import batches as service
@@ -17,6 +18,9 @@ from app.services.views import batch_file_detail, batch_public
 from app.state import ChainDep, OptionalChainDep
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+_AGREEMENT_REF = r"^(0x[0-9a-fA-F]{64}|[0-9]{1,10})$"
+Sha256Path = Annotated[str, Path(pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="SHA-256 of the file (hex)")]
 
 _CHUNK = 1024 * 1024
 
@@ -45,7 +49,7 @@ def read_limited(files: list[UploadFile], request: Request, max_bytes: int) -> l
                     f"upload exceeds the limit of {max_bytes} bytes", limit="max_upload_bytes", allowed=max_bytes
                 )
             chunks.append(chunk)
-        out.append(Upload(filename=f.filename, data=b"".join(chunks)))
+        out.append(Upload(filename=safe_filename(f.filename), data=b"".join(chunks)))
     return out
 
 
@@ -59,9 +63,13 @@ def upload_batch(
     settings: SettingsDep,
     limits: ParseLimits,
     chain: OptionalChainDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-    agreement_id: Annotated[str | None, Form(description="deliver under this agreement (0x id): validated")] = None,
-    lot_size: Annotated[int | None, Form(gt=0, description="lot size, for the ISO 2859-1 sampling plan")] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")] = None,
+    agreement_id: Annotated[
+        str | None, Form(max_length=66, pattern=_AGREEMENT_REF, description="deliver under this agreement (0x id)")
+    ] = None,
+    lot_size: Annotated[
+        int | None, Form(gt=0, le=2**31 - 1, description="lot size, for the ISO 2859-1 sampling plan")
+    ] = None,
 ) -> BatchPublic:
     """Upload one batch: a measurement file (CSV/JSON/...) plus optional lab reports, as multipart ``files``.
 
@@ -97,8 +105,8 @@ def list_batches(
     principal: CurrentPrincipal,
     session: DbSession,
     chain: OptionalChainDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[BatchPublic]:
     """Batches the caller may see, newest first (suppliers: their own)."""
     batches = service.list_batches(session=session, principal=principal, limit=limit, offset=offset)
@@ -106,7 +114,9 @@ def list_batches(
 
 
 @router.get("/{batch_ref}", response_model=BatchPublic)
-def get_batch(batch_ref: str, principal: CurrentPrincipal, session: DbSession, chain: OptionalChainDep) -> BatchPublic:
+def get_batch(
+    batch_ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: OptionalChainDep
+) -> BatchPublic:
     """One batch (by uuid or on-chain 0x id) with its anchor status and receipt."""
     batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
     return batch_public(session=session, batch=batch, chain=chain)
@@ -114,11 +124,11 @@ def get_batch(batch_ref: str, principal: CurrentPrincipal, session: DbSession, c
 
 @router.get("/{batch_ref}/records", response_model=list[RecordPublic])
 def list_records(
-    batch_ref: str,
+    batch_ref: RefPath,
     principal: CurrentPrincipal,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[RecordPublic]:
     batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
     rows = service.list_records(session=session, batch=batch, limit=limit, offset=offset)
@@ -127,7 +137,11 @@ def list_records(
 
 @router.get("/{batch_ref}/records/{index}/proof")
 def record_proof(
-    batch_ref: str, index: int, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    batch_ref: RefPath,
+    index: Annotated[int, Path(ge=0, le=2**31 - 1)],
+    principal: CurrentPrincipal,
+    session: DbSession,
+    chain: ChainDep,
 ) -> dict[str, Any]:
     """Portable proof (qcn-proof v1) for one record; verify it with ``qcn verify PROOF.json``."""
     batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
@@ -135,7 +149,9 @@ def record_proof(
 
 
 @router.get("/{batch_ref}/files/{sha256}", response_model=BatchFileDetail)
-def get_file(batch_ref: str, sha256: str, principal: CurrentPrincipal, session: DbSession) -> BatchFileDetail:
+def get_file(
+    batch_ref: RefPath, sha256: Sha256Path, principal: CurrentPrincipal, session: DbSession
+) -> BatchFileDetail:
     """A file of the batch: for lab reports the normalised report with every field's provenance and the
     signature verdict (intact / modified_after_signing / untrusted_signer / invalid / unsigned)."""
     batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
@@ -144,7 +160,7 @@ def get_file(batch_ref: str, sha256: str, principal: CurrentPrincipal, session: 
 
 @router.get("/{batch_ref}/files/{sha256}/proof")
 def file_proof(
-    batch_ref: str, sha256: str, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    batch_ref: RefPath, sha256: Sha256Path, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> dict[str, Any]:
     """Portable proof for an uploaded file of the batch, addressed by its SHA-256."""
     batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)

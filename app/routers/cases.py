@@ -10,11 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth import require_role
 from app.deps import CurrentPrincipal, DbSession, SettingsDep
+from app.inputs import Limit, Offset, RefPath
 from app.routers.batches import read_limited
 from app.services import cases as service
 from app.state import ChainDep
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
+
+_MAX_RAW_TX = 2 * 128 * 1024 + 2  # a signed transaction of at most 128 KiB, as 0x hex
 
 
 class SignedMessage(BaseModel):
@@ -23,7 +26,7 @@ class SignedMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message: dict[str, Any]
-    signature: str = Field(min_length=2, max_length=200)
+    signature: str = Field(min_length=4, max_length=200, pattern=r"^0x[0-9a-fA-F]+$")
 
 
 class SignedTx(BaseModel):
@@ -31,7 +34,7 @@ class SignedTx(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    raw: str = Field(min_length=4)
+    raw: str = Field(min_length=4, max_length=_MAX_RAW_TX, pattern=r"^0x([0-9a-fA-F]{2})+$")
 
 
 class Arbitration(BaseModel):
@@ -42,16 +45,16 @@ class Arbitration(BaseModel):
     responsible_party: int = Field(ge=0, le=3, description="0 none, 1 supplier, 2 OEM, 3 other")
     nc_class: int = Field(ge=0, le=3, description="0 none, 1 critical, 2 major, 3 minor")
     root_cause: str = Field(min_length=1, max_length=200)
-    ruling: str = Field(min_length=1, description="written ruling; its SHA-256 goes on chain")
+    ruling: str = Field(min_length=1, max_length=100_000, description="written ruling; its SHA-256 goes on chain")
 
 
 @router.get("")
 def list_cases(
     principal: CurrentPrincipal,
     session: DbSession,
-    state: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    state: Annotated[str | None, Query(max_length=24, pattern=r"^[a-z_]+$")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """Cases the caller is a party of (a lab: the cases assigned to it; admin: all)."""
     rows = service.list_cases(session=session, principal=principal, state=state, limit=limit, offset=offset)
@@ -59,20 +62,20 @@ def list_cases(
 
 
 @router.get("/{case_ref}")
-def get_case(case_ref: str, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
+def get_case(case_ref: RefPath, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
     """One case by its on-chain id (0x...) or row id."""
     return service.case_public(service.get_case(session=session, principal=principal, case_ref=case_ref))
 
 
 @router.get("/{case_ref}/timeline")
-def timeline(case_ref: str, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
+def timeline(case_ref: RefPath, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
     """Every step with its tx hash and block, plus the anchoring proofs of batch, analysis and evidence."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
     return service.timeline(session=session, case=case)
 
 
 @router.get("/{case_ref}/analysis")
-def analysis(case_ref: str, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
+def analysis(case_ref: RefPath, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
     """The root-cause analysis the case was opened on, and whether it is the one anchored on chain."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
     return service.case_analysis(session=session, case=case)
@@ -80,7 +83,7 @@ def analysis(case_ref: str, principal: CurrentPrincipal, session: DbSession) -> 
 
 @router.post("/{case_ref}/response/prepare")
 def prepare_response(
-    case_ref: str,
+    case_ref: RefPath,
     request: Request,
     files: list[UploadFile],
     principal: CurrentPrincipal,
@@ -99,7 +102,7 @@ def prepare_response(
 
 @router.post("/{case_ref}/response")
 def submit_response(
-    case_ref: str, body: SignedTx, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    case_ref: RefPath, body: SignedTx, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> dict[str, Any]:
     """Supplier: relay the signed ``respond`` transaction."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
@@ -109,15 +112,15 @@ def submit_response(
 
 @router.get("/{case_ref}/verdict-typed-data")
 def verdict_typed_data(
-    case_ref: str,
+    case_ref: RefPath,
     principal: CurrentPrincipal,
     session: DbSession,
     settings: SettingsDep,
     chain: ChainDep,
-    root_cause: str | None = None,
+    root_cause: Annotated[str | None, Query(max_length=200)] = None,
     responsible_party: Annotated[int, Query(ge=0, le=3)] = 1,
     nc_class: Annotated[int, Query(ge=0, le=3)] = 2,
-    deadline: Annotated[int | None, Query(ge=0)] = None,
+    deadline: Annotated[int | None, Query(ge=0, le=2**64 - 1)] = None,
 ) -> dict[str, Any]:
     """Lab: the EIP-712 verdict to sign with any wallet (``eth_signTypedData_v4``)."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
@@ -136,7 +139,7 @@ def verdict_typed_data(
 
 @router.post("/{case_ref}/verdict")
 def submit_verdict(
-    case_ref: str, body: SignedMessage, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    case_ref: RefPath, body: SignedMessage, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> dict[str, Any]:
     """Lab: submit the signed verdict; the contract checks signer, accreditation, round and deadline."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
@@ -146,13 +149,13 @@ def submit_verdict(
 
 @router.get("/{case_ref}/acceptance-typed-data")
 def acceptance_typed_data(
-    case_ref: str,
+    case_ref: RefPath,
     principal: CurrentPrincipal,
     session: DbSession,
     settings: SettingsDep,
     chain: ChainDep,
     accept: bool = True,
-    deadline: Annotated[int | None, Query(ge=0)] = None,
+    deadline: Annotated[int | None, Query(ge=0, le=2**64 - 1)] = None,
 ) -> dict[str, Any]:
     """OEM / supplier: the EIP-712 acceptance of the current verdict (``accept=false``: a dispute)."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
@@ -162,7 +165,7 @@ def acceptance_typed_data(
 
 @router.post("/{case_ref}/acceptance")
 def submit_acceptance(
-    case_ref: str, body: SignedMessage, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    case_ref: RefPath, body: SignedMessage, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> dict[str, Any]:
     """OEM / supplier: relay a signed acceptance, or a dispute (``accept`` false in the signed message)."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
@@ -174,7 +177,7 @@ def submit_acceptance(
 
 @router.post("/{case_ref}/arbitrate")
 def arbitrate(
-    case_ref: str, body: Arbitration, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    case_ref: RefPath, body: Arbitration, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> dict[str, Any]:
     """Consortium admin: rule on a disputed case (or one whose lab missed its deadline)."""
     require_role(principal, "admin")
@@ -190,7 +193,9 @@ def arbitrate(
 
 
 @router.post("/{case_ref}/claim/prepare")
-def prepare_claim(case_ref: str, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> dict[str, Any]:
+def prepare_claim(
+    case_ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+) -> dict[str, Any]:
     """OEM: the unsigned ``claim`` of the penalties owed under the case's agreement."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
     service.require_case_role(principal, case, "oem")
@@ -199,7 +204,7 @@ def prepare_claim(case_ref: str, principal: CurrentPrincipal, session: DbSession
 
 @router.post("/{case_ref}/claim")
 def submit_claim(
-    case_ref: str, body: SignedTx, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    case_ref: RefPath, body: SignedTx, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> dict[str, Any]:
     """OEM: relay the signed ``claim``."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
@@ -208,7 +213,9 @@ def submit_claim(
 
 
 @router.post("/{case_ref}/lab-fee/prepare")
-def prepare_lab_fee(case_ref: str, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> dict[str, Any]:
+def prepare_lab_fee(
+    case_ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+) -> dict[str, Any]:
     """Lab of the case: the unsigned ``claimLabFee`` (claims every fee the lab earned)."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
     service.require_case_role(principal, case, "lab")
@@ -217,7 +224,7 @@ def prepare_lab_fee(case_ref: str, principal: CurrentPrincipal, session: DbSessi
 
 @router.post("/{case_ref}/lab-fee")
 def submit_lab_fee(
-    case_ref: str, body: SignedTx, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+    case_ref: RefPath, body: SignedTx, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
 ) -> dict[str, Any]:
     """Lab of the case: relay the signed ``claimLabFee``."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)

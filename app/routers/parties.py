@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from app.auth import require_role
 from app.deps import CurrentPrincipal, DbSession
-from app.schemas import ApiKeyPublic, PartyCreate, PartyCreated, PartyPublic
+from app.schemas import ApiKeyCreate, ApiKeyInfo, ApiKeyPublic, PartyCreate, PartyCreated, PartyPublic
+from app.services import keys
 from app.services import parties as service
 from app.state import ChainDep
 
 router = APIRouter(prefix="/v1/parties", tags=["parties"])
+
+PartyId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+KeyId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PartyCreated)
@@ -36,7 +42,28 @@ def me(principal: CurrentPrincipal, session: DbSession) -> PartyPublic:
 
 
 @router.post("/{party_id}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyPublic)
-def new_key(party_id: int, principal: CurrentPrincipal, session: DbSession) -> ApiKeyPublic:
-    """Issue another API key for a party (admin), e.g. for rotation; revoke the old one afterwards."""
-    require_role(principal, "admin")
-    return ApiKeyPublic(party_id=party_id, api_key=service.issue_party_key(session=session, party_id=party_id))
+def new_key(
+    party_id: PartyId, principal: CurrentPrincipal, session: DbSession, body: ApiKeyCreate | None = None
+) -> ApiKeyPublic:
+    """Issue another API key (the party itself or the admin), e.g. for rotation; revoke the old one afterwards."""
+    body = body or ApiKeyCreate()
+    row, key = keys.create_key(
+        session=session, principal=principal, party_id=party_id, label=body.label, expires_at=body.expires_at
+    )
+    return ApiKeyPublic(party_id=row.party_id, api_key=key, id=row.id, label=row.label, expires_at=row.expires_at)
+
+
+@router.get("/{party_id}/keys", response_model=list[ApiKeyInfo])
+def list_keys(party_id: PartyId, principal: CurrentPrincipal, session: DbSession) -> list[ApiKeyInfo]:
+    """The party's API keys (the party itself or the admin): prefix, label, created, expires, revoked."""
+    return [
+        ApiKeyInfo.model_validate(k) for k in keys.list_keys(session=session, principal=principal, party_id=party_id)
+    ]
+
+
+@router.delete("/{party_id}/keys/{key_id}", response_model=ApiKeyInfo)
+def revoke_key(party_id: PartyId, key_id: KeyId, principal: CurrentPrincipal, session: DbSession) -> ApiKeyInfo:
+    """Revoke a key now (the party itself or the admin); every gateway process refuses it from then on."""
+    return ApiKeyInfo.model_validate(
+        keys.revoke_key(session=session, principal=principal, party_id=party_id, key_id=key_id)
+    )

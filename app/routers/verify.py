@@ -14,6 +14,8 @@ from app.state import ChainDep
 
 router = APIRouter(prefix="/v1/verify", tags=["verify"])
 
+_BATCH_ID = r"^0x[0-9a-fA-F]{64}$"
+
 
 @router.post("/proof", response_model=VerificationPublic)
 def verify_proof(proof: Annotated[dict[str, Any], Body()], chain: ChainDep) -> VerificationPublic:
@@ -25,7 +27,9 @@ def verify_proof(proof: Annotated[dict[str, Any], Body()], chain: ChainDep) -> V
 def verify_file(
     request: Request,
     file: UploadFile,
-    batch_id: Annotated[str, Form(description="on-chain batch id (0x...) the file was uploaded with")],
+    batch_id: Annotated[
+        str, Form(pattern=_BATCH_ID, description="on-chain batch id (0x...) the file was uploaded with")
+    ],
     session: DbSession,
     settings: SettingsDep,
     chain: ChainDep,
@@ -37,8 +41,8 @@ def verify_file(
 
 @router.get("/file-proof")
 def public_file_proof(
-    batch_id: Annotated[str, Query(description="on-chain batch id (0x...)")],
-    sha256: Annotated[str, Query(description="SHA-256 of the file you hold")],
+    batch_id: Annotated[str, Query(pattern=_BATCH_ID, description="on-chain batch id (0x...)")],
+    sha256: Annotated[str, Query(pattern=r"^(0x)?[0-9a-fA-F]{64}$", description="SHA-256 of the file you hold")],
     session: DbSession,
     chain: ChainDep,
 ) -> dict[str, Any]:

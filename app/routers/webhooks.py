@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.db import WebhookSubscription
 from app.deps import CurrentPrincipal, DbSession
+from app.inputs import DbId, Limit, SafeText
 from app.services import webhooks as service
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -20,9 +21,11 @@ class WebhookCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2000)
-    secret: str | None = Field(default=None, max_length=200)
-    events: list[str] | None = Field(default=None, description="event types to receive; default all")
+    url: SafeText = Field(min_length=8, max_length=2000)
+    secret: SafeText | None = Field(default=None, min_length=16, max_length=200)
+    events: list[Annotated[SafeText, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=50, description="event types to receive; default all"
+    )
 
 
 def _public(sub: WebhookSubscription, *, with_secret: bool = False) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def list_subscriptions(principal: CurrentPrincipal, session: DbSession) -> list[
 
 
 @router.delete("/{sub_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(sub_id: int, principal: CurrentPrincipal, session: DbSession) -> Response:
+def delete(sub_id: DbId, principal: CurrentPrincipal, session: DbSession) -> Response:
     """Stop deliveries to a subscription (its log is kept)."""
     service.delete_subscription(session=session, principal=principal, sub_id=sub_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -63,7 +66,7 @@ def delete(sub_id: int, principal: CurrentPrincipal, session: DbSession) -> Resp
 
 @router.get("/{sub_id}/deliveries")
 def deliveries(
-    sub_id: int, principal: CurrentPrincipal, session: DbSession, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    sub_id: DbId, principal: CurrentPrincipal, session: DbSession, limit: Limit = 100
 ) -> list[dict[str, Any]]:
     """The delivery log of a subscription, newest first: body, attempts, last HTTP status and error."""
     rows = service.list_deliveries(session=session, principal=principal, sub_id=sub_id, limit=limit)

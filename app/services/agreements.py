@@ -27,6 +27,8 @@ from app.auth import Principal, require_role
 from app.chainctx import ChainContext, b32
 from app.db import AgreementRecord, Party, TemplateRecord
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from app.inputs import is_row_id
+from app.policy import agreement_scope, template_scope
 from app.quality import Template, TemplateError, load_template
 from app.services import relay
 from chain.agreements import AgreementState, AgreementTerms, TemplateTerms, Tier, agreement_typed_data
@@ -131,15 +133,8 @@ def publish_template(
 
 
 def _visible_templates(session: Session, principal: Principal) -> list[TemplateRecord]:
-    q = select(TemplateRecord).order_by(TemplateRecord.template_id, TemplateRecord.version)
-    if principal.role == "oem":
-        q = q.where(TemplateRecord.oem_id == principal.party_id)
-    elif principal.role in ("supplier", "lab"):
-        column = AgreementRecord.supplier_id if principal.role == "supplier" else AgreementRecord.lab_id
-        q = q.join(AgreementRecord, AgreementRecord.template_pk == TemplateRecord.id).where(
-            column == principal.party_id
-        )
-    return list(session.scalars(q).unique())
+    q = select(TemplateRecord).where(template_scope(principal))
+    return list(session.scalars(q.order_by(TemplateRecord.template_id, TemplateRecord.version)))
 
 
 def list_templates(*, session: Session, principal: Principal) -> list[TemplateRecord]:
@@ -148,9 +143,11 @@ def list_templates(*, session: Session, principal: Principal) -> list[TemplateRe
 
 
 def get_template(*, session: Session, principal: Principal, template_pk: int) -> TemplateRecord:
-    for record in _visible_templates(session, principal):
-        if record.id == template_pk:
-            return record
+    record = session.scalars(
+        select(TemplateRecord).where(template_scope(principal), TemplateRecord.id == template_pk)
+    ).first()
+    if record is not None:
+        return record
     raise NotFound(f"template {template_pk} not found")
 
 
@@ -234,10 +231,10 @@ def sign_agreement(
 ) -> AgreementRecord:
     """Store the caller's EIP-712 signature (checked here); with both in, activate on chain via the relayer."""
     record = get_agreement(session=session, principal=principal, agreement_ref=agreement_ref)
-    if record.status != "proposed":
-        raise Conflict(f"agreement {record.agreement_id} is {record.status}, not waiting for signatures")
     if principal.party_id not in (record.oem_id, record.supplier_id):
         raise Forbidden("only the agreement's OEM and supplier sign it")
+    if record.status != "proposed":
+        raise Conflict(f"agreement {record.agreement_id} is {record.status}, not waiting for signatures")
     try:
         signable = encode_typed_data(full_message=typed_data(chain=chain, record=record))
         signer = Account.recover_message(signable, signature=bytes.fromhex(signature.removeprefix("0x")))
@@ -263,14 +260,7 @@ def sign_agreement(
 
 
 def _visible_agreements(session: Session, principal: Principal) -> Any:
-    q = select(AgreementRecord).order_by(AgreementRecord.id)
-    if principal.role == "oem":
-        q = q.where(AgreementRecord.oem_id == principal.party_id)
-    elif principal.role == "supplier":
-        q = q.where(AgreementRecord.supplier_id == principal.party_id)
-    elif principal.role == "lab":
-        q = q.where(AgreementRecord.lab_id == principal.party_id)
-    return q
+    return select(AgreementRecord).where(agreement_scope(principal)).order_by(AgreementRecord.id)
 
 
 def list_agreements(*, session: Session, principal: Principal) -> list[AgreementRecord]:
@@ -282,7 +272,7 @@ def get_agreement(*, session: Session, principal: Principal, agreement_ref: str)
     q = _visible_agreements(session, principal)
     if agreement_ref.startswith("0x"):
         q = q.where(AgreementRecord.agreement_id == agreement_ref.lower())
-    elif agreement_ref.isdigit():
+    elif is_row_id(agreement_ref):
         q = q.where(AgreementRecord.id == int(agreement_ref))
     else:
         raise NotFound(f"agreement {agreement_ref} not found")
@@ -396,7 +386,7 @@ def template_for_batch(
     record = session.scalars(
         select(AgreementRecord).where(AgreementRecord.agreement_id == agreement_ref.lower())
     ).first()
-    if record is None and agreement_ref.isdigit():
+    if record is None and is_row_id(agreement_ref):
         record = session.get(AgreementRecord, int(agreement_ref))
     if record is None or record.supplier_id != supplier.id:
         raise NotFound(f"agreement {agreement_ref} not found for this supplier")

@@ -14,11 +14,15 @@ from typing import Any
 
 from eth_utils import keccak
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
 from app.db import Batch, BatchFile, Blob, OutboxItem, Party, Record
 from app.errors import Conflict, InvalidRequest, NotFound
+from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
 from app.services import analysis
 from chain.canonical import canonical_bytes
@@ -38,9 +42,11 @@ __all__ = [
     "list_batches",
     "list_records",
     "outbox_attempts",
+    "store_blob",
 ]
 
 ZERO32 = "0x" + "00" * 32
+_MAX_ID_TEXT = 100  # batches.lot_id / part_number are VARCHAR(100)
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,15 @@ def create_batch(
         extra = [pv for _, p in process_files if p.inspection is not None for pv in p.inspection.process]
         inspection = inspection.model_copy(update={"process": [*inspection.process, *extra]})
         inspections = [*inspections, *process_files]
+    for name, value in (("lot_id", inspection.lot_id), ("part_number", inspection.part_number)):
+        if value is not None and len(value) > _MAX_ID_TEXT:
+            raise InvalidRequest(
+                f"{name} of {len(value)} characters is longer than the {_MAX_ID_TEXT} characters stored",
+                field=name,
+                allowed=_MAX_ID_TEXT,
+            )
+        if value is not None and "\x00" in value:
+            raise InvalidRequest(f"{name} contains a NUL character", field=name)
     if not inspection.measurements:
         raise EmptyInput("the measurement file has no measurements", location=inspections[0][0].filename)
 
@@ -232,11 +247,15 @@ def create_batch(
         status="pending",
     )
     session.add(batch)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # a concurrent upload with the same key committed first (PostgreSQL waits on the unique index, SQLite
+        # on its write lock): answer like a repeated upload instead of failing
+        session.rollback()
+        return _existing_after_race(session=session, supplier_id=supplier.id, key=key, content=content, exc=exc)
     for upload, p, leaf in file_rows:
-        if session.get(Blob, upload.sha256) is None:
-            session.add(Blob(sha256=upload.sha256, size=len(upload.data), data=upload.data))
-            session.flush()
+        store_blob(session=session, sha256=upload.sha256, data=upload.data)
         parsed_json = p.report.model_dump_json() if p.report is not None else None
         session.add(
             BatchFile(
@@ -263,27 +282,42 @@ def create_batch(
     return batch, True
 
 
-def _visible(principal: Principal, batch: Batch) -> bool:
-    if principal.role in ("admin", "oem"):
-        return True
-    return principal.role == "supplier" and batch.supplier_id == principal.party_id
+def _existing_after_race(
+    *, session: Session, supplier_id: int, key: str, content: str, exc: Exception
+) -> tuple[Batch, bool]:
+    existing = session.scalars(
+        select(Batch).where(Batch.supplier_id == supplier_id, Batch.idempotency_key == key)
+    ).first()
+    if existing is None:
+        raise Conflict("a concurrent upload of the same batch is in progress: retry the request") from exc
+    if existing.content_sha256 != content:
+        raise Conflict(
+            f"idempotency key {key!r} was already used for different content (batch {existing.id})",
+            batch=existing.id,
+        ) from exc
+    return existing, False
+
+
+def store_blob(*, session: Session, sha256: str, data: bytes) -> None:
+    """Insert a file's bytes unless a blob with that SHA-256 exists (also when another request races us)."""
+    values = {"sha256": sha256, "size": len(data), "data": data}
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(pg_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
+    else:
+        session.execute(sqlite_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
 def get_batch(*, session: Session, principal: Principal, batch_ref: str) -> Batch:
     """A batch by its uuid or on-chain id, if the caller may see it (others get 404, not 403)."""
     column = Batch.batch_id if batch_ref.startswith("0x") else Batch.id
-    batch = session.scalars(select(Batch).where(column == batch_ref.lower())).first()
-    if batch is None or not _visible(principal, batch):
+    batch = session.scalars(select(Batch).where(batch_scope(principal), column == batch_ref.lower())).first()
+    if batch is None:
         raise NotFound(f"batch {batch_ref} not found")
     return batch
 
 
 def list_batches(*, session: Session, principal: Principal, limit: int = 100, offset: int = 0) -> list[Batch]:
-    q = select(Batch).order_by(Batch.created_at.desc()).limit(limit).offset(offset)
-    if principal.role == "supplier":
-        q = q.where(Batch.supplier_id == principal.party_id)
-    elif principal.role not in ("admin", "oem"):
-        return []
+    q = select(Batch).where(batch_scope(principal)).order_by(Batch.created_at.desc()).limit(limit).offset(offset)
     return list(session.scalars(q))
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from eth_utils import keccak
 from hexbytes import HexBytes
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import Principal
@@ -40,14 +40,16 @@ from app.db import (
     AgreementRecord,
     AnalysisResult,
     Batch,
-    Blob,
     CaseEvidence,
     CaseRecord,
     ChainEventRecord,
     utcnow,
 )
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from app.inputs import is_row_id
+from app.policy import case_scope
 from app.services import relay
+from app.services.batches import store_blob
 from app.services.indexer import event_args
 from app.services.proofs import batch_header
 from app.settings import Settings
@@ -213,18 +215,12 @@ def run_due(*, sessions: sessionmaker[Session], chain: ChainContext, settings: S
 
 
 # ----------------------------------------------------------------------------------------------- reading
-def _visible(principal: Principal, case: CaseRecord) -> bool:
-    if principal.is_admin:
-        return True
-    return principal.party_id in (case.oem_id, case.supplier_id, case.lab_id)
-
-
 def get_case(*, session: Session, principal: Principal, case_ref: str) -> CaseRecord:
     """A case by its on-chain id (0x...) or row id, if the caller is one of its parties (else 404)."""
     column = CaseRecord.case_id if case_ref.startswith("0x") else CaseRecord.id
-    value: Any = case_ref.lower() if case_ref.startswith("0x") else (int(case_ref) if case_ref.isdigit() else -1)
-    case = session.scalars(select(CaseRecord).where(column == value)).first()
-    if case is None or not _visible(principal, case):
+    value: Any = case_ref.lower() if case_ref.startswith("0x") else (int(case_ref) if is_row_id(case_ref) else -1)
+    case = session.scalars(select(CaseRecord).where(case_scope(principal), column == value)).first()
+    if case is None:
         raise NotFound(f"case {case_ref} not found")
     return case
 
@@ -233,10 +229,7 @@ def list_cases(
     *, session: Session, principal: Principal, state: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[CaseRecord]:
     """Cases the caller is a party of (admin: all), newest first; ``state`` filters."""
-    q = select(CaseRecord).order_by(CaseRecord.id.desc()).limit(limit).offset(offset)
-    if not principal.is_admin:
-        pid = principal.party_id
-        q = q.where(or_(CaseRecord.oem_id == pid, CaseRecord.supplier_id == pid, CaseRecord.lab_id == pid))
+    q = select(CaseRecord).where(case_scope(principal)).order_by(CaseRecord.id.desc()).limit(limit).offset(offset)
     if state:
         q = q.where(CaseRecord.state == state)
     return list(session.scalars(q))
@@ -582,9 +575,7 @@ def prepare_response(
     for _name, data in files:
         sha = hashlib.sha256(data).hexdigest()
         shas.append(sha)
-        if session.get(Blob, sha) is None:
-            session.add(Blob(sha256=sha, size=len(data), data=data))
-            session.flush()
+        store_blob(session=session, sha256=sha, data=data)
     evidence = evidence_hash_of(str(case.case_id), shas)
     for (name, data), sha in zip(files, shas, strict=True):
         session.add(

@@ -11,13 +11,13 @@ from app.auth import Principal, issue_key
 from app.chainctx import ChainContext
 from app.db import Party, session_scope
 from app.errors import Conflict, InvalidRequest, NotFound
+from app.policy import party_scope
 from app.schemas import PartyCreate
 
 __all__ = [
     "certificate_fingerprint",
     "ensure_admin_party",
     "get_party",
-    "issue_party_key",
     "list_parties",
     "register_party",
 ]
@@ -77,21 +77,12 @@ def certificate_fingerprint(pem: str) -> str:
 
 
 def list_parties(*, session: Session, principal: Principal) -> list[Party]:
-    q = select(Party).order_by(Party.id)
-    if not principal.is_admin:
-        q = q.where(Party.id == principal.party_id)
+    q = select(Party).where(party_scope(principal)).order_by(Party.id)
     return list(session.scalars(q))
 
 
 def get_party(*, session: Session, principal: Principal, party_id: int) -> Party:
-    party = session.get(Party, party_id)
-    if party is None or (not principal.is_admin and party.id != principal.party_id):
-        raise NotFound(f"party {party_id} not found")
-    return party
-
-
-def issue_party_key(*, session: Session, party_id: int) -> str:
-    party = session.get(Party, party_id)
+    party = session.scalars(select(Party).where(party_scope(principal), Party.id == party_id)).first()
     if party is None:
         raise NotFound(f"party {party_id} not found")
-    return issue_key(session=session, party=party, label="issued by admin")
+    return party

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth import Principal
 from app.db import AgreementRecord, CaseRecord, ChainEventRecord, Party, WebhookDelivery, WebhookSubscription, utcnow
 from app.errors import InvalidRequest, NotFound
+from app.policy import webhook_scope
 from app.settings import Settings
 
 __all__ = [
@@ -118,17 +119,17 @@ def create_subscription(
 
 
 def _own(session: Session, principal: Principal, sub_id: int) -> WebhookSubscription:
-    sub = session.get(WebhookSubscription, sub_id)
-    if sub is None or (sub.party_id != principal.party_id and not principal.is_admin):
+    sub = session.scalars(
+        select(WebhookSubscription).where(webhook_scope(principal), WebhookSubscription.id == sub_id)
+    ).first()
+    if sub is None:
         raise NotFound(f"webhook subscription {sub_id} not found")
     return sub
 
 
 def list_subscriptions(*, session: Session, principal: Principal) -> list[WebhookSubscription]:
     """The caller's subscriptions (admin: all)."""
-    q = select(WebhookSubscription).order_by(WebhookSubscription.id)
-    if not principal.is_admin:
-        q = q.where(WebhookSubscription.party_id == principal.party_id)
+    q = select(WebhookSubscription).where(webhook_scope(principal)).order_by(WebhookSubscription.id)
     return list(session.scalars(q))
 
 

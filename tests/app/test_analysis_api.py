@@ -128,7 +128,7 @@ def test_faulty_batch_is_anomalous_and_its_injected_root_cause_ranks_first(gw: G
     q = gw.client.post(
         f"/v1/batches/{faulty['id']}/counterfactual",
         json={"variable": "roll_pressure", "characteristic": "adhesion_strength", "within_pct": 0.8},
-        headers=gw.auth("oem"),
+        headers=gw.auth("admin"),
     )
     assert q.status_code == 200, q.text
     ans = q.json()
@@ -137,7 +137,7 @@ def test_faulty_batch_is_anomalous_and_its_injected_root_cause_ranks_first(gw: G
     worse = gw.client.post(
         f"/v1/batches/{faulty['id']}/counterfactual",
         json={"variable": "roll_pressure", "characteristic": "adhesion_strength", "value": 75.0},
-        headers=gw.auth("oem"),
+        headers=gw.auth("admin"),
     ).json()
     assert worse["counterfactual_value"] > ans["factual"]
 
@@ -149,7 +149,7 @@ def test_faulty_batch_is_anomalous_and_its_injected_root_cause_ranks_first(gw: G
     assert sd.status_code == 200, sd.text
     assert set(sd.json()["current"]) == {"roll_pressure", "bake_temperature"}
 
-    graph = gw.client.get(f"/v1/batches/{faulty['id']}/causal-graph.svg", headers=gw.auth("oem"))
+    graph = gw.client.get(f"/v1/batches/{faulty['id']}/causal-graph.svg", headers=gw.auth("admin"))
     assert graph.status_code == 200 and graph.headers["content-type"].startswith("image/svg+xml")
     assert b"<svg" in graph.content and b"roll_pressure" in graph.content
 
@@ -162,9 +162,9 @@ def test_charts_are_svg_with_rule_labels_and_png(gw: Gateway) -> None:
     assert svg.status_code == 200, svg.text
     assert svg.content.lstrip().startswith(b"<?xml") and b"<svg" in svg.content
     assert b"R1" in svg.content and b"UCL" in svg.content and b"LOT-C-S001" in svg.content
-    png = gw.client.get(f"/v1/batches/{faulty['id']}/charts/adhesion_strength.png", headers=gw.auth("oem"))
+    png = gw.client.get(f"/v1/batches/{faulty['id']}/charts/adhesion_strength.png", headers=gw.auth("admin"))
     assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
-    missing = gw.client.get(f"/v1/batches/{faulty['id']}/charts/nope.svg", headers=gw.auth("oem"))
+    missing = gw.client.get(f"/v1/batches/{faulty['id']}/charts/nope.svg", headers=gw.auth("admin"))
     assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
 
 
@@ -195,11 +195,11 @@ def test_insufficient_data_is_explicit(gw: Gateway) -> None:
     q = gw.client.post(
         f"/v1/batches/{faulty['id']}/counterfactual",
         json={"variable": "roll_pressure", "characteristic": "adhesion_strength", "within_pct": 0.8},
-        headers=gw.auth("oem"),
+        headers=gw.auth("admin"),
     )
     assert q.status_code == 409 and q.json()["error"]["code"] == "insufficient_data"
     assert q.json()["error"]["needed"] == 100
-    refresh = _refresh(gw, "oem", "electrode_coating")
+    refresh = _refresh(gw, "admin", "electrode_coating")
     assert refresh["status"] == "failed" and refresh["steps_done"] == 0 and refresh["steps_total"] == 2
     assert refresh["error"]["code"] == "insufficient_data" and refresh["error"]["needed"] == 100
 
@@ -216,13 +216,16 @@ def test_other_supplier_gets_404_and_supplier_cannot_refresh(gw: Gateway) -> Non
     ]:
         resp = gw.client.request(method, f"/v1/batches/{ref}/{path}", json=body, headers=gw.auth("supplier2"))
         assert resp.status_code == 404, (path, resp.text)
-    assert gw.client.get(f"/v1/batches/{ref}/analysis", headers=gw.auth("oem")).status_code == 200
-    denied = gw.client.post("/v1/models/refresh", json={"profile": "electrode_coating"}, headers=gw.auth("supplier"))
-    assert denied.status_code == 403 and "oem or admin" in denied.json()["error"]["message"]
+    # an OEM sees only batches delivered under its own agreements: these were delivered under none
+    assert gw.client.get(f"/v1/batches/{ref}/analysis", headers=gw.auth("oem")).status_code == 404
+    assert gw.client.get(f"/v1/batches/{ref}/analysis", headers=gw.auth("admin")).status_code == 200
+    for who in ("supplier", "oem"):
+        denied = gw.client.post("/v1/models/refresh", json={"profile": "electrode_coating"}, headers=gw.auth(who))
+        assert denied.status_code == 403 and "admin" in denied.json()["error"]["message"]
     two = gw.client.post(
         f"/v1/batches/{ref}/counterfactual",
         json={"variable": "roll_pressure", "characteristic": "porosity", "value": 1.0, "within_pct": 1.0},
-        headers=gw.auth("oem"),
+        headers=gw.auth("admin"),
     )
     assert two.status_code == 422 and "exactly one" in two.json()["error"]["message"]
     bad_profile = gw.client.post("/v1/models/refresh", json={"profile": "nope"}, headers=gw.auth("admin"))
@@ -238,14 +241,14 @@ def test_unknown_variable_model_refresh_and_rescore(gw: Gateway) -> None:
     unknown = gw.client.post(
         f"/v1/batches/{ref}/counterfactual",
         json={"variable": "moon_phase", "characteristic": "porosity", "value": 1.0},
-        headers=gw.auth("oem"),
+        headers=gw.auth("admin"),
     )
     assert unknown.status_code == 422, unknown.text
     assert "moon_phase" in unknown.json()["error"]["message"]
 
-    # OEM refresh: a full re-learn and a new anomaly model version, both listed with their hashes
-    before = gw.client.get("/v1/models", headers=gw.auth("oem")).json()
-    job = _refresh(gw, "oem", "electrode_coating")
+    # admin refresh: a full re-learn and a new anomaly model version, both listed with their hashes
+    before = gw.client.get("/v1/models", headers=gw.auth("admin")).json()
+    job = _refresh(gw, "admin", "electrode_coating")
     assert job["status"] == "done", job
     assert (job["steps_done"], job["steps_total"], job["stage"]) == (2, 2, None)
     body = job["result"]
@@ -257,9 +260,11 @@ def test_unknown_variable_model_refresh_and_rescore(gw: Gateway) -> None:
         body["anomaly"]["features"]
     ) == {"adhesion_strength", "areal_capacity", "porosity"}
 
-    # re-score: a new version of the analysis, same inputs -> same input hash
+    # re-score (the OEM of the batch's agreement or the admin; the supplier may not): a new version of the
+    # analysis, same inputs -> same input hash
     first = _analysis(gw, ref)
-    again = gw.client.post(f"/v1/batches/{ref}/analysis", headers=gw.auth("supplier")).json()
+    assert gw.client.post(f"/v1/batches/{ref}/analysis", headers=gw.auth("supplier")).status_code == 403
+    again = gw.client.post(f"/v1/batches/{ref}/analysis", headers=gw.auth("admin")).json()
     assert again["seq"] == first["seq"] + 1 and again["input_sha256"] == first["input_sha256"]
 
 
