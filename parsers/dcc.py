@@ -24,6 +24,7 @@ Every mapped value carries an XPath :class:`Provenance`.
 from __future__ import annotations
 
 import threading
+from copy import deepcopy
 import time
 from pathlib import Path
 from typing import Any
@@ -324,14 +325,10 @@ def _without_enveloped_signatures(root: etree._Element, version: str) -> etree._
     sigs = list(root.iterchildren(_DS_SIGNATURE))
     if not sigs:
         return root
-    copy = etree.fromstring(etree.tostring(root), _validation_parser())
+    copy = deepcopy(root)
     for sig in list(copy.iterchildren(_DS_SIGNATURE)):
         copy.remove(sig)
     return copy
-
-
-def _validation_parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def _check_time(start: float, limits: Limits) -> None:
@@ -353,6 +350,10 @@ def parse_dcc(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
     XSD of its version), :class:`LimitExceeded` (size, depth, time).
     """
     start = time.monotonic()
+    from parsers.signatures import is_cms, unwrap_cms
+
+    if is_cms(data):  # a .p7m: the DCC is the CMS signedData's encapsulated content
+        data = unwrap_cms(data)
     tree = parse_xml(data, limits=limits, what="DCC XML")
     root = tree.getroot()
     qname = etree.QName(root)
