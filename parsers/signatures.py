@@ -772,8 +772,13 @@ def verify_pdf_signature(
     if not sigs:
         return SignatureInfo(verdict="unsigned", reason="the PDF carries no signature field with a signature")
     sig = sigs[-1]
+    # pyHanko is asked only about integrity (byte range, digest, signature value, later modifications): the
+    # signer itself is its trust root, so its path building does not fail (and log) on a chain we judge below
+    # at the signing time, with our own anchors.
+    own = sig.signer_cert
     try:
-        status = validate_pdf_signature(sig, ValidationContext(trust_roots=[], allow_fetching=False))
+        ctx = ValidationContext(trust_roots=[own] if own is not None else [], allow_fetching=False)
+        status = validate_pdf_signature(sig, ctx)
     except Exception as exc:  # noqa: BLE001 - pyHanko raises many unrelated types for broken signature dicts
         return _bad("malformed", f"the PDF signature cannot be processed: {exc}", "pades")
     signer_asn1 = status.signing_cert
