@@ -24,8 +24,8 @@ Every mapped value carries an XPath :class:`Provenance`.
 from __future__ import annotations
 
 import threading
-from copy import deepcopy
 import time
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +90,8 @@ _S_REAL, _S_HYBRID, _S_LIST, _S_CONSTANT, _S_COMPLEX = map(_si, ("real", "hybrid
 _S_REAL_LIST, _S_COMPLEX_LIST = _si("realList"), _si("complexList")
 _S_REAL_LIST_XML, _S_COMPLEX_LIST_XML = _si("realListXMLList"), _si("complexListXMLList")
 _SI_VALUE_FORMS = frozenset(
-    (_S_REAL, _S_HYBRID, _S_LIST, _S_CONSTANT, _S_COMPLEX, _S_REAL_LIST, _S_COMPLEX_LIST)
-    + (_S_REAL_LIST_XML, _S_COMPLEX_LIST_XML)
-)
+    (_S_REAL, _S_HYBRID, _S_LIST, _S_CONSTANT, _S_COMPLEX, _S_REAL_LIST, _S_COMPLEX_LIST, _S_REAL_LIST_XML)
+) | {_S_COMPLEX_LIST_XML}
 _S_VALUE, _S_UNIT, _S_EXPANDED_UNC = _si("value"), _si("unit"), _si("expandedUnc")
 _S_UNCERTAINTY, _S_COVERAGE_FACTOR, _S_COVERAGE_PROBABILITY = map(
     _si, ("uncertainty", "coverageFactor", "coverageProbability")

@@ -36,7 +36,6 @@ __all__ = [
 T = TypeVar("T")
 
 
-
 class Field(BaseModel, Generic[T]):
     """One extracted value plus where it was found."""
 

@@ -26,7 +26,8 @@ import base64
 import datetime as dt
 import hashlib
 import io
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,8 +170,10 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def _build_chain(signer: x509.Certificate, pool: list[x509.Certificate], anchors: Sequence[x509.Certificate]):
-    """``(chain, reached_anchor)``: the signer, its issuers found in ``pool`` (each link verified), ending at an anchor."""
+def _build_chain(
+    signer: x509.Certificate, pool: list[x509.Certificate], anchors: Sequence[x509.Certificate]
+) -> tuple[list[x509.Certificate], bool]:
+    """``(chain, reached_anchor)``: the signer, its issuers found in ``pool`` (each link verified), up to an anchor."""
     anchor_fps = {_fingerprint(a) for a in anchors}
     chain: list[x509.Certificate] = [signer]
     current = signer
@@ -290,7 +293,7 @@ def _judge(
             }
         )
     consulted_all: list[str] = []
-    for cert, issuer in zip(chain, chain[1:], strict=False):
+    for cert, issuer in itertools.pairwise(chain):
         revoked_at, where, consulted = _revocation(cert, issuer, ev, store)
         consulted_all += consulted
         if revoked_at is None:
@@ -386,9 +389,13 @@ def verify_dcc_signature(
     try:
         XMLVerifier().verify(root, x509_cert=signer, expect_config=config)
     except InvalidDigest as exc:
-        return _bad("tampered", f"a ds:Reference digest does not match the signed content: {exc}", kind, signer, len(refs))
+        return _bad(
+            "tampered", f"a ds:Reference digest does not match the signed content: {exc}", kind, signer, len(refs)
+        )
     except InvalidSignature as exc:
-        return _bad("tampered", f"the signature value does not verify over ds:SignedInfo: {exc}", kind, signer, len(refs))
+        return _bad(
+            "tampered", f"the signature value does not verify over ds:SignedInfo: {exc}", kind, signer, len(refs)
+        )
     except (InvalidInput, SignXMLException, ValueError) as exc:
         return _bad("malformed", f"the signature cannot be processed: {exc}", kind, signer, len(refs))
     ev = _Evidence(kind=kind, signer=signer, certs=certs, references=len(refs))
@@ -404,7 +411,9 @@ def _xades_signer(sig: etree._Element, certs: list[x509.Certificate]) -> x509.Ce
     for d in digests:
         method = d.find("ds:DigestMethod", _NS)
         algo = (method.get("Algorithm") or "") if method is not None else ""
-        name = "sha512" if "sha512" in algo else "sha384" if "sha384" in algo else "sha1" if "sha1" in algo else "sha256"
+        name = (
+            "sha512" if "sha512" in algo else "sha384" if "sha384" in algo else "sha1" if "sha1" in algo else "sha256"
+        )
         want = _b64(d.find("ds:DigestValue", _NS))
         for c in certs:
             if hashlib.new(name, c.public_bytes(serialization.Encoding.DER)).digest() == want:
@@ -485,8 +494,13 @@ def unwrap_cms(data: bytes) -> bytes:
     return bytes(content)
 
 
-_HASHES = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-           "sha512": hashes.SHA512}  # fmt: skip
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 # BSI TR-03111 plain ECDSA (r || s): ecdsa-plain-SHA256 etc.
 _PLAIN_ECDSA = {"0.4.0.127.0.7.1.1.4.1.2": "sha224", "0.4.0.127.0.7.1.1.4.1.3": "sha256",
                 "0.4.0.127.0.7.1.1.4.1.4": "sha384", "0.4.0.127.0.7.1.1.4.1.5": "sha512"}  # fmt: skip
@@ -533,9 +547,10 @@ def _cms_signer(signed_data: Any, certs: list[x509.Certificate]) -> tuple[Any, x
     sid = signer_info["sid"]
     for c in certs:
         if sid.name == "issuer_and_serial_number":
-            if c.serial_number == sid.chosen["serial_number"].native and c.issuer.public_bytes() == sid.chosen[
-                "issuer"
-            ].dump():  # DER comparison: works for strictly and laxly parsed certificates
+            if (
+                c.serial_number == sid.chosen["serial_number"].native
+                and c.issuer.public_bytes() == sid.chosen["issuer"].dump()
+            ):  # DER comparison: works for strictly and laxly parsed certificates
                 return signer_info, c
         else:
             try:
@@ -611,7 +626,8 @@ class _LaxName:
         return self._name.human_friendly
 
     def __eq__(self, other: object) -> bool:
-        return hasattr(other, "public_bytes") and other.public_bytes() == self._der  # type: ignore[union-attr]
+        public_bytes = getattr(other, "public_bytes", None)
+        return public_bytes is not None and public_bytes() == self._der
 
     def __hash__(self) -> int:
         return hash(self._der)
@@ -709,7 +725,8 @@ def verify_cms_signature(
 def _cades_revocation_values(value: Any, ev: _Evidence) -> None:
     """CAdES RevocationValues ::= SEQUENCE { crlVals [0] SEQUENCE OF CertificateList, ocspVals [1] SEQUENCE OF
     BasicOCSPResponse, ... } read from its DER (asn1crypto has no class for it)."""
-    from asn1crypto import core, crl, ocsp as a_ocsp
+    from asn1crypto import core, crl
+    from asn1crypto import ocsp as a_ocsp
 
     try:
         seq = core.Sequence.load(value.dump())
@@ -779,7 +796,7 @@ def verify_pdf_signature(
     try:
         ctx = ValidationContext(trust_roots=[own] if own is not None else [], allow_fetching=False)
         status = validate_pdf_signature(sig, ctx)
-    except Exception as exc:  # noqa: BLE001 - pyHanko raises many unrelated types for broken signature dicts
+    except Exception as exc:
         return _bad("malformed", f"the PDF signature cannot be processed: {exc}", "pades")
     signer_asn1 = status.signing_cert
     if signer_asn1 is None:
@@ -792,7 +809,9 @@ def verify_pdf_signature(
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         level = status.modification_level.name if status.modification_level is not None else "unknown"
         if level not in ("NONE", "LTA_UPDATES"):
-            return _bad("tampered", f"content was changed after signing (modification level {level})", "pades", signer, 1)
+            return _bad(
+                "tampered", f"content was changed after signing (modification level {level})", "pades", signer, 1
+            )
     signed_data = sig.signed_data
     ev = _Evidence(kind="pades", signer=signer, certs=_cms_certs(signed_data), references=1)
     signer_info = signed_data["signer_infos"][0]
@@ -822,7 +841,7 @@ def _pdf_dss(reader: Any, ev: _Evidence) -> None:
 
     try:
         dss = DocumentSecurityStore.read_dss(reader)
-    except (KeyError, ValueError, TypeError, Exception):  # noqa: BLE001 - no DSS is the common case
+    except (KeyError, ValueError, TypeError, Exception):
         return
     for c in dss.certs.values():
         ev.certs.append(x509.load_der_x509_certificate(c.dump()))

@@ -97,7 +97,7 @@ def test_trust_dir_reads_anchors_intermediates_and_crls(tmp_path: Path) -> None:
     assert [c.subject for c in store.intermediates] == [pki.intermediate.cert.subject]
     assert len(store.crls) == 1
     (tmp_path / "broken.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
-    with pytest.raises(ValueError, match="broken.pem"):
+    with pytest.raises(ValueError, match=r"broken\.pem"):
         load_trust_dir(tmp_path)
 
 
