@@ -37,7 +37,6 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.x509 import ocsp
 from lxml import etree
 
 from parsers._safe import parse_xml
@@ -155,7 +154,7 @@ class _Evidence:
     signing_time: dt.datetime | None = None
     time_source: SigningTimeSource | None = None
     crls: list[x509.CertificateRevocationList] = field(default_factory=list)
-    ocsp: list[ocsp.OCSPResponse] = field(default_factory=list)
+    ocsp: list[_Ocsp] = field(default_factory=list)
     references: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -212,22 +211,14 @@ def _revocation(
             if entry is not None:
                 return entry.revocation_date_utc, f"{source} of {_subject(issuer)}", consulted
     for resp in ev.ocsp:
-        try:
-            if resp.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        for serial, name_hash, hash_name, status, revoked_at in resp.singles:
+            if serial != cert.serial_number or hash_name not in _HASHES:
                 continue
-            singles = list(resp.responses)
-        except ValueError:
-            continue
-        for single in singles:
-            if single.serial_number != cert.serial_number or single.issuer_name_hash != _name_hash(
-                issuer, single.hash_algorithm
-            ):
+            if name_hash != _name_hash(issuer, _HASHES[hash_name]()) or not resp.signed_for(issuer):
                 continue
-            if not _ocsp_signed_for(resp, issuer):
-                continue
-            consulted.append(f"embedded OCSP response ({_iso(resp.produced_at_utc)})")
-            if single.certificate_status == ocsp.OCSPCertStatus.REVOKED and single.revocation_time_utc is not None:
-                return single.revocation_time_utc, "embedded OCSP response", consulted
+            consulted.append(f"embedded OCSP response ({_iso(resp.produced_at)})")
+            if status == "revoked" and revoked_at is not None:
+                return revoked_at, "embedded OCSP response", consulted
     return None, None, consulted
 
 
@@ -252,13 +243,69 @@ def _verify_with(public_key: Any, signature: bytes, data: bytes, hash_alg: hashe
     return True
 
 
-def _ocsp_signed_for(resp: ocsp.OCSPResponse, issuer: x509.Certificate) -> bool:
-    """The response is signed by the issuer itself or by a responder certificate the issuer signed."""
-    signers = [issuer, *(c for c in resp.certificates if _issued_by(c, issuer))]
-    return any(
-        _verify_with(s.public_key(), resp.signature, resp.tbs_response_bytes, resp.signature_hash_algorithm)
-        for s in signers
-    )
+@dataclass
+class _Ocsp:
+    """A basic OCSP response as far as the judgement needs it, read by asn1crypto (tolerates responder
+    certificates that cryptography's strict parser refuses)."""
+
+    singles: list[tuple[int, bytes, str, str, dt.datetime | None]]  # serial, issuer name hash, hash, status, time
+    produced_at: dt.datetime
+    tbs: bytes
+    signature: bytes
+    hash_name: str
+    certs: list[x509.Certificate]
+
+    @classmethod
+    def load(cls, der: bytes) -> _Ocsp:
+        """From an ``OCSPResponse`` or a ``BasicOCSPResponse`` (DER); raises ``ValueError`` when unreadable."""
+        from asn1crypto import ocsp as a_ocsp
+
+        try:
+            try:
+                resp = a_ocsp.OCSPResponse.load(der)
+                if resp["response_status"].native != "successful":
+                    raise ValueError(f"OCSP response status {resp['response_status'].native}")
+                basic = resp["response_bytes"]["response"].parsed
+            except (ValueError, KeyError, TypeError):
+                basic = a_ocsp.BasicOCSPResponse.load(der)
+            data = basic["tbs_response_data"]
+            singles = []
+            for single in data["responses"]:
+                cert_id = single["cert_id"]
+                status = single["cert_status"]
+                revoked_at = status.chosen["revocation_time"].native if status.name == "revoked" else None
+                singles.append(
+                    (
+                        cert_id["serial_number"].native,
+                        cert_id["issuer_name_hash"].native,
+                        cert_id["hash_algorithm"]["algorithm"].native,
+                        status.name,
+                        revoked_at,
+                    )
+                )
+            certs: list[x509.Certificate] = []
+            for c in basic["certs"] or []:
+                try:
+                    certs.append(x509.load_der_x509_certificate(c.dump()))
+                except ValueError:
+                    certs.append(_LaxCertificate(c))  # type: ignore[arg-type]
+            return cls(
+                singles=singles,
+                produced_at=data["produced_at"].native,
+                tbs=data.dump(),
+                signature=basic["signature"].native,
+                hash_name=basic["signature_algorithm"].hash_algo,
+                certs=certs,
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"OCSP response cannot be read: {exc}") from exc
+
+    def signed_for(self, issuer: x509.Certificate) -> bool:
+        """Signed by the issuer itself or by a responder certificate the issuer signed."""
+        if self.hash_name not in _HASHES:
+            return False
+        signers = [issuer, *(c for c in self.certs if _issued_by(c, issuer))]
+        return any(_verify_with(s.public_key(), self.signature, self.tbs, _HASHES[self.hash_name]()) for s in signers)
 
 
 def _judge(
@@ -435,7 +482,7 @@ def _xades_evidence(sig: etree._Element, ev: _Evidence) -> None:
             ev.notes.append("an embedded CRL is unreadable and was ignored")
     for el in sig.findall(".//xades:RevocationValues/xades:OCSPValues/xades:EncapsulatedOCSPValue", _NS):
         try:
-            ev.ocsp.append(ocsp.load_der_ocsp_response(_b64(el)))
+            ev.ocsp.append(_Ocsp.load(_b64(el)))
         except ValueError:
             ev.notes.append("an embedded OCSP response is unreadable and was ignored")
     sig_value = sig.find("ds:SignatureValue", _NS)
@@ -723,30 +770,28 @@ def verify_cms_signature(
 
 
 def _cades_revocation_values(value: Any, ev: _Evidence) -> None:
-    """CAdES RevocationValues ::= SEQUENCE { crlVals [0] SEQUENCE OF CertificateList, ocspVals [1] SEQUENCE OF
-    BasicOCSPResponse, ... } read from its DER (asn1crypto has no class for it)."""
-    from asn1crypto import core, crl
-    from asn1crypto import ocsp as a_ocsp
+    """CAdES RevocationValues ::= SEQUENCE { crlVals [0] SEQUENCE OF CertificateList OPTIONAL, ocspVals [1]
+    SEQUENCE OF BasicOCSPResponse OPTIONAL, ... } read from its DER (asn1crypto has no class for it)."""
+    from asn1crypto import parser
+
+    def items(der: bytes) -> list[bytes]:
+        out, pos = [], 0
+        while pos < len(der):
+            _cls, _method, _tag, header, contents, trailer = parser.parse(der[pos:])[:6]
+            out.append(header + contents + trailer)
+            pos += len(header) + len(contents) + len(trailer)
+        return out
 
     try:
-        seq = core.Sequence.load(value.dump())
-        for child in seq:
-            tagged = child.dump()
-            inner = core.Asn1Value.load(tagged).contents
-            items = core.SequenceOf.load(b"\x30" + _der_len(len(inner)) + inner)
-            for item in items:
-                raw = item.dump()
-                if child.tag == 0:
-                    ev.crls.append(x509.load_der_x509_crl(crl.CertificateList.load(raw).dump()))
-                elif child.tag == 1:
-                    basic = a_ocsp.BasicOCSPResponse.load(raw)
-                    wrapped = a_ocsp.OCSPResponse(
-                        {
-                            "response_status": "successful",
-                            "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
-                        }
-                    )
-                    ev.ocsp.append(ocsp.load_der_ocsp_response(wrapped.dump()))
+        outer = parser.parse(value.dump())[4]
+        for field_der in items(outer):
+            _cls, _method, tag, _h, inner = parser.parse(field_der)[:5]
+            seq_contents = parser.parse(inner)[4]  # [n] EXPLICIT SEQUENCE OF ...
+            for raw in items(seq_contents):
+                if tag == 0:
+                    ev.crls.append(x509.load_der_x509_crl(raw))
+                elif tag == 1:
+                    ev.ocsp.append(_Ocsp.load(raw))
     except (ValueError, TypeError, KeyError) as exc:
         ev.notes.append(f"embedded revocation values unreadable ({exc})")
 
@@ -824,14 +869,17 @@ def verify_pdf_signature(
                 ev.notes.append(f"signature timestamp ignored: {note}")
     if ev.time_source is None and status.signer_reported_dt is not None:
         ev.signing_time, ev.time_source = status.signer_reported_dt, "signing-time"
-    for attr in signer_info["signed_attrs"] or []:
-        if attr["type"].native == "adobe_revocation_info_archival":
-            archival = attr["values"][0]
-            for c in archival["crl"] or []:
-                ev.crls.append(x509.load_der_x509_crl(c.dump()))
-            for o in archival["ocsp"] or []:
-                ev.ocsp.append(ocsp.load_der_ocsp_response(o.dump()))
-    _pdf_dss(reader, ev)
+    try:
+        for attr in signer_info["signed_attrs"] or []:
+            if attr["type"].native == "adobe_revocation_info_archival":
+                archival = attr["values"][0]
+                for c in archival["crl"] or []:
+                    ev.crls.append(x509.load_der_x509_crl(c.dump()))
+                for o in archival["ocsp"] or []:
+                    ev.ocsp.append(_Ocsp.load(o.dump()))
+        _pdf_dss(reader, ev)
+    except (ValueError, KeyError, TypeError) as exc:  # revocation data we cannot read is not revocation data
+        ev.notes.append(f"embedded revocation data unreadable and ignored ({exc})")
     return _judge(ev, _store(trust, trust_roots), trusted_signers, now)
 
 
@@ -848,7 +896,7 @@ def _pdf_dss(reader: Any, ev: _Evidence) -> None:
     for c in dss.crls:
         ev.crls.append(x509.load_der_x509_crl(c.get_object().data))
     for o in dss.ocsps:
-        ev.ocsp.append(ocsp.load_der_ocsp_response(o.get_object().data))
+        ev.ocsp.append(_Ocsp.load(o.get_object().data))
 
 
 # ----------------------------------------------------------------------------------------------- dispatch

@@ -106,7 +106,9 @@ def test_csv_with_pdf_and_dcc_reports_is_parsed_anchored_and_served_with_provena
     assert dcc_detail["report"]["report_id"]["provenance"]["xpath"].startswith("/")
 
 
-def test_signed_pdf_from_a_registered_lab_is_valid_tied_to_it_and_a_tampered_copy_refused(gateway: Gateway, tmp_path: Path) -> None:
+def test_signed_pdf_from_a_registered_lab_is_valid_tied_to_it_and_a_tampered_copy_refused(
+    gateway: Gateway, tmp_path: Path
+) -> None:
     key, cert, pem = _self_signed_lab(tmp_path)
     lab = gateway.client.post("/v1/parties", headers=gateway.auth("admin"), json={
         "name": "Rheinland Test Lab", "kind": "lab", "account": ACCOUNTS["oem2"], "accreditation_id": "D-PL-1",

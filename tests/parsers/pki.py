@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-__all__ = ["NOW", "Pki", "make_pki", "sign_dcc", "sign_pdf"]
+__all__ = ["NOW", "Pki", "make_pki", "ocsp_response", "sign_dcc", "sign_pdf"]
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 _XADES = "http://uri.etsi.org/01903/v1.3.2#"
@@ -143,6 +143,7 @@ def sign_dcc(
     *,
     signing_time: dt.datetime = NOW,
     embed_crl: x509.CertificateRevocationList | None = None,
+    embed_ocsp: bytes | None = None,
 ) -> bytes:
     """XAdES-BES enveloped signature (signxml) with two references: the document and the signed properties.
 
@@ -161,16 +162,41 @@ def sign_dcc(
     signed = _Signer(
         method=SignatureConstructionMethod.enveloped, signature_algorithm="ecdsa-sha256", digest_algorithm="sha256"
     ).sign(root, key=signer.key, cert=[c.public_bytes(serialization.Encoding.PEM).decode() for c in certs])
-    if embed_crl is not None:
+    if embed_crl is not None or embed_ocsp is not None:
         qp = signed.find(f".//{{{_XADES}}}QualifyingProperties")
         assert qp is not None
         unsigned = etree.SubElement(qp, f"{{{_XADES}}}UnsignedProperties")
         usp = etree.SubElement(unsigned, f"{{{_XADES}}}UnsignedSignatureProperties")
         rv = etree.SubElement(usp, f"{{{_XADES}}}RevocationValues")
-        crls = etree.SubElement(rv, f"{{{_XADES}}}CRLValues")
-        enc = etree.SubElement(crls, f"{{{_XADES}}}EncapsulatedCRLValue")
-        enc.text = base64.b64encode(embed_crl.public_bytes(serialization.Encoding.DER)).decode()
+        if embed_crl is not None:
+            crls = etree.SubElement(rv, f"{{{_XADES}}}CRLValues")
+            enc = etree.SubElement(crls, f"{{{_XADES}}}EncapsulatedCRLValue")
+            enc.text = base64.b64encode(embed_crl.public_bytes(serialization.Encoding.DER)).decode()
+        if embed_ocsp is not None:
+            ocsps = etree.SubElement(rv, f"{{{_XADES}}}OCSPValues")
+            enc = etree.SubElement(ocsps, f"{{{_XADES}}}EncapsulatedOCSPValue")
+            enc.text = base64.b64encode(embed_ocsp).decode()
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+
+
+def ocsp_response(pki: Pki, subject: Issued, *, revoked: bool) -> bytes:
+    """A basic OCSP response about ``subject``, signed by its issuing CA (the intermediate) itself."""
+    from cryptography.x509 import ocsp
+
+    builder = ocsp.OCSPResponseBuilder().add_response(
+        cert=subject.cert,
+        issuer=pki.intermediate.cert,
+        algorithm=hashes.SHA256(),
+        cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
+        this_update=NOW - dt.timedelta(hours=1),
+        next_update=NOW + dt.timedelta(days=1),
+        revocation_time=pki.revoked_at if revoked else None,
+        revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
+    )
+    resp = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, pki.intermediate.cert).sign(
+        pki.intermediate.key, hashes.SHA256()
+    )
+    return resp.public_bytes(serialization.Encoding.DER)
 
 
 def sign_pdf(pdf: bytes, signer: Issued, chain: list[x509.Certificate]) -> bytes:

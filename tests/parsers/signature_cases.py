@@ -15,7 +15,7 @@ from asn1crypto import cms
 from cryptography import x509
 
 from parsers.signatures import TrustStore, load_trust_dir
-from tests.parsers.pki import NOW, make_pki, sign_dcc, sign_pdf
+from tests.parsers.pki import NOW, make_pki, ocsp_response, sign_dcc, sign_pdf
 
 __all__ = ["PUBLIC", "SignatureCase", "all_cases", "pki_cases", "public_cases"]
 
@@ -115,6 +115,10 @@ def pki_cases(tmp: Path) -> list[SignatureCase]:
                       re.sub(rb"(<xades:SigningTime>)\d{4}", rb"\g<1>1999", good), "dcc", trust, "tampered"),
         SignatureCase("PKI XML signer revoked (embedded CRL, LT)", sign_dcc(xml, pki.revoked, chain,
                       embed_crl=pki.crl), "dcc", trust, "revoked"),
+        SignatureCase("PKI XML signer revoked (embedded OCSP response)", sign_dcc(xml, pki.revoked, chain,
+                      embed_ocsp=ocsp_response(pki, pki.revoked, revoked=True)), "dcc", trust, "revoked"),
+        SignatureCase("PKI XML signer good (embedded OCSP response)", sign_dcc(xml, pki.lab, chain,
+                      embed_ocsp=ocsp_response(pki, pki.lab, revoked=False)), "dcc", trust, "valid"),
         SignatureCase("PKI XML signer revoked (trust-dir CRL)", sign_dcc(xml, pki.revoked, chain), "dcc", trust_crl,
                       "revoked"),
         SignatureCase("PKI XML signer expired before signing", sign_dcc(xml, pki.expired, chain), "dcc", trust,

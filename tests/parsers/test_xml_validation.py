@@ -48,7 +48,9 @@ def _violation(data: bytes, version: str = "2.4.0") -> SchemaViolation:
 @pytest.mark.parametrize("version", sorted(VALIDATED_VERSIONS))
 def test_every_shipped_version_compiles_and_accepts_its_fixtures(version: str) -> None:
     for path in VALID[version]:
-        root = _root(re.sub(rb'schemaVersion="[^"]+"', f'schemaVersion="{version}"'.encode(), path.read_bytes(), 1))
+        root = _root(
+            re.sub(rb'schemaVersion="[^"]+"', f'schemaVersion="{version}"'.encode(), path.read_bytes(), count=1)
+        )
         assert root.get("schemaVersion") == version
         validate_dcc(root, version)  # raises if invalid
 
