@@ -144,6 +144,15 @@ def _iso(t: dt.datetime) -> str:
 # ----------------------------------------------------------------------------------------------- judging
 
 
+@dataclass(frozen=True)
+class _Timestamp:
+    """An RFC 3161 token over the signature value: its time, its TSA and the certificates it carries."""
+
+    gen_time: dt.datetime
+    tsa: x509.Certificate
+    certs: tuple[x509.Certificate, ...]
+
+
 @dataclass
 class _Evidence:
     """What a signature gave us, before the certificate-path part of the judgement."""
@@ -151,8 +160,8 @@ class _Evidence:
     kind: str
     signer: x509.Certificate
     certs: list[x509.Certificate] = field(default_factory=list)
-    signing_time: dt.datetime | None = None
-    time_source: SigningTimeSource | None = None
+    timestamp: _Timestamp | None = None  # a signature timestamp whose imprint covers this signature
+    claimed_time: dt.datetime | None = None  # the signed signing-time property (asserted by the signer)
     crls: list[x509.CertificateRevocationList] = field(default_factory=list)
     ocsp: list[_Ocsp] = field(default_factory=list)
     references: int = 0
@@ -308,13 +317,27 @@ class _Ocsp:
         return any(_verify_with(s.public_key(), self.signature, self.tbs, _HASHES[self.hash_name]()) for s in signers)
 
 
+def _signing_time(ev: _Evidence, store: TrustStore) -> tuple[dt.datetime | None, SigningTimeSource | None]:
+    """The timestamp's time when its TSA chains to a trust anchor and was valid then; else the claimed time."""
+    ts = ev.timestamp
+    if ts is not None:
+        chain, trusted = _build_chain(ts.tsa, [*ts.certs, *ev.certs, *store.intermediates], store.anchors)
+        valid = all(c.not_valid_before_utc <= ts.gen_time <= c.not_valid_after_utc for c in chain)
+        if trusted and valid:
+            return ts.gen_time, "timestamp"
+        why = "does not chain to a trust anchor" if not trusted else "was not valid at the time it stamped"
+        ev.notes.append(f"signature timestamp ignored: its TSA {_subject(ts.tsa)!r} {why}")
+    if ev.claimed_time is not None:
+        return ev.claimed_time, "signing-time"
+    return None, None
+
+
 def _judge(
     ev: _Evidence, store: TrustStore, trusted_signers: Mapping[str, str] | None, now: dt.datetime | None
 ) -> SignatureInfo:
     signer = ev.signer
     fp = _fingerprint(signer)
-    t = ev.signing_time
-    source = ev.time_source
+    t, source = _signing_time(ev, store)
     if t is None:
         t, source = (now or dt.datetime.now(dt.UTC)), "verification-time"
     base = SignatureInfo(
@@ -492,22 +515,19 @@ def _xades_evidence(sig: etree._Element, ev: _Evidence) -> None:
             continue
         c14n = ts.find("ds:CanonicalizationMethod", _NS)
         covered = _c14n(sig_value, c14n.get("Algorithm") if c14n is not None else None)
-        gen_time, problem = _timestamp_time(_b64(token), covered)
-        if gen_time is not None:
-            ev.signing_time, ev.time_source = gen_time, "timestamp"
-            ev.certs.extend(_timestamp_certs(_b64(token)))
-            return
+        stamp, problem = _timestamp_time(_b64(token), covered)
+        if stamp is not None:
+            ev.timestamp = stamp
+            break
         ev.notes.append(f"signature timestamp ignored: {problem}")
     st = sig.find(".//xades:SignedProperties//xades:SigningTime", _NS)
     if st is not None and st.text:
         try:
-            ev.signing_time = dt.datetime.fromisoformat(st.text.strip().replace("Z", "+00:00"))
+            claimed = dt.datetime.fromisoformat(st.text.strip().replace("Z", "+00:00"))
         except ValueError:
             ev.notes.append(f"xades:SigningTime {st.text.strip()!r} is not a date-time and was ignored")
             return
-        if ev.signing_time.tzinfo is None:
-            ev.signing_time = ev.signing_time.replace(tzinfo=dt.UTC)
-        ev.time_source = "signing-time"
+        ev.claimed_time = claimed if claimed.tzinfo is not None else claimed.replace(tzinfo=dt.UTC)
 
 
 def _c14n(el: etree._Element, algorithm: str | None) -> bytes:
@@ -680,8 +700,9 @@ class _LaxName:
         return hash(self._der)
 
 
-def _timestamp_time(token: bytes, covered: bytes) -> tuple[dt.datetime | None, str | None]:
-    """genTime of an RFC 3161 token whose imprint is the hash of ``covered`` and whose signature verifies."""
+def _timestamp_time(token: bytes, covered: bytes) -> tuple[_Timestamp | None, str | None]:
+    """An RFC 3161 token whose imprint is the hash of ``covered`` and whose signature verifies (its TSA's trust is
+    judged later, against the store: :func:`_signing_time`)."""
     from asn1crypto import cms, tsp
 
     try:
@@ -704,18 +725,9 @@ def _timestamp_time(token: bytes, covered: bytes) -> tuple[dt.datetime | None, s
         ok, problem = _signer_info_ok(signer_info, tsa, tst_bytes)
         if not ok:
             return None, f"timestamp token: {problem}"
-        return tst["gen_time"].native, None
+        return _Timestamp(gen_time=tst["gen_time"].native, tsa=tsa, certs=tuple(certs)), None
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return None, f"unreadable timestamp token ({exc})"
-
-
-def _timestamp_certs(token: bytes) -> list[x509.Certificate]:
-    from asn1crypto import cms
-
-    try:
-        return _cms_certs(cms.ContentInfo.load(token)["content"])
-    except (ValueError, TypeError, KeyError):
-        return []
 
 
 def verify_cms_signature(
@@ -754,18 +766,17 @@ def verify_cms_signature(
             ev.crls.append(x509.load_der_x509_crl(crl.chosen.dump()))
     for attr in signer_info["unsigned_attrs"] or []:
         oid = attr["type"].dotted
-        if oid == "1.2.840.113549.1.9.16.2.14" and ev.time_source is None:  # signatureTimeStampToken
-            gen, note = _timestamp_time(attr["values"][0].dump(), signer_info["signature"].native)
-            if gen is not None:
-                ev.signing_time, ev.time_source = gen, "timestamp"
+        if oid == "1.2.840.113549.1.9.16.2.14" and ev.timestamp is None:  # signatureTimeStampToken
+            stamp, note = _timestamp_time(attr["values"][0].dump(), signer_info["signature"].native)
+            if stamp is not None:
+                ev.timestamp = stamp
             else:
                 ev.notes.append(f"signature timestamp ignored: {note}")
         elif oid == "1.2.840.113549.1.9.16.2.24":  # revocationValues
             _cades_revocation_values(attr["values"][0], ev)
-    if ev.time_source is None:
-        for attr in signer_info["signed_attrs"] or []:
-            if attr["type"].native == "signing_time":
-                ev.signing_time, ev.time_source = attr["values"][0].native, "signing-time"
+    for attr in signer_info["signed_attrs"] or []:
+        if attr["type"].native == "signing_time":
+            ev.claimed_time = attr["values"][0].native
     return _judge(ev, _store(trust, trust_roots), trusted_signers, now)
 
 
@@ -862,13 +873,12 @@ def verify_pdf_signature(
     signer_info = signed_data["signer_infos"][0]
     for attr in signer_info["unsigned_attrs"] or []:
         if attr["type"].dotted == "1.2.840.113549.1.9.16.2.14":
-            gen, note = _timestamp_time(attr["values"][0].dump(), signer_info["signature"].native)
-            if gen is not None:
-                ev.signing_time, ev.time_source = gen, "timestamp"
+            stamp, note = _timestamp_time(attr["values"][0].dump(), signer_info["signature"].native)
+            if stamp is not None:
+                ev.timestamp = stamp
             else:
                 ev.notes.append(f"signature timestamp ignored: {note}")
-    if ev.time_source is None and status.signer_reported_dt is not None:
-        ev.signing_time, ev.time_source = status.signer_reported_dt, "signing-time"
+    ev.claimed_time = status.signer_reported_dt
     try:
         for attr in signer_info["signed_attrs"] or []:
             if attr["type"].native == "adobe_revocation_info_archival":

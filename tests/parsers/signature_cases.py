@@ -34,7 +34,8 @@ class SignatureCase:
 
 
 def _pydcc_trust() -> TrustStore:
-    return load_trust_dir_files(PUBLIC / "pydcc", ("root.crt", "sub.crt"))
+    # the consortium's CA plus the root of the time-stamping authority its LT signatures use (DFN, T-TeleSec)
+    return load_trust_dir_files(PUBLIC / "pydcc", ("root.crt", "sub.crt", "tsa-root-T-TeleSec-GlobalRoot-Class-2.crt"))
 
 
 def load_trust_dir_files(folder: Path, names: tuple[str, ...]) -> TrustStore:

@@ -59,6 +59,16 @@ def test_lt_signature_uses_its_timestamp_and_embedded_crls(cases: dict[str, Sign
     assert len(info.revocation_checked) == 2 and all("embedded CRL" in r for r in info.revocation_checked)
 
 
+def test_timestamp_of_a_tsa_outside_the_trust_store_is_not_believed(cases: dict[str, SignatureCase]) -> None:
+    case = cases["pydcc 3.2.0 signed LT (timestamp, CRLs)"]
+    no_tsa_root = TrustStore(anchors=case.trust.anchors[:1], intermediates=case.trust.intermediates)
+    assert "T-TeleSec" not in str([a.subject for a in no_tsa_root.anchors])
+    info = verify_report_signature(case.data, "dcc", trust=no_tsa_root)
+    assert info.verdict == "valid"
+    assert (info.signing_time, info.signing_time_source) == ("2023-06-20T12:12:42Z", "signing-time")
+    assert "timestamp ignored: its TSA 'CN=PN: Zeitstempel 2022" in (info.reason or "")
+
+
 def test_revoked_lt_signature_names_the_certificate_and_the_revocation_time(cases: dict[str, SignatureCase]) -> None:
     case = cases["pydcc 3.2.0 signed LT, signer revoked"]
     info = verify_report_signature(case.data, "dcc", trust=case.trust)
