@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import tsp  # imported first: it registers the tst_info content type for every later CMS parse
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -703,7 +704,7 @@ class _LaxName:
 def _timestamp_time(token: bytes, covered: bytes) -> tuple[_Timestamp | None, str | None]:
     """An RFC 3161 token whose imprint is the hash of ``covered`` and whose signature verifies (its TSA's trust is
     judged later, against the store: :func:`_signing_time`)."""
-    from asn1crypto import cms, tsp
+    from asn1crypto import cms
 
     try:
         info = cms.ContentInfo.load(token)

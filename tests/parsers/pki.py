@@ -13,14 +13,25 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from asn1crypto import tsp  # noqa: F401 - registers the tst_info content type before any CMS is built or read
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-__all__ = ["NOW", "Pki", "make_pki", "ocsp_response", "sign_dcc", "sign_pdf"]
+__all__ = [
+    "NOW",
+    "Pki",
+    "add_signature_timestamp",
+    "make_pki",
+    "ocsp_response",
+    "sign_dcc",
+    "sign_pdf",
+    "time_stamp_authority",
+]
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 _XADES = "http://uri.etsi.org/01903/v1.3.2#"
@@ -48,7 +59,7 @@ def _key_usage(ca: bool) -> x509.KeyUsage:
 
 @dataclass
 class Issued:
-    key: ec.EllipticCurvePrivateKey
+    key: Any  # EC P-256, RSA for the TSA (pyHanko's in-process TSA signs with RSA only)
     cert: x509.Certificate
 
     def pem(self) -> bytes:
@@ -62,8 +73,13 @@ def _issue(
     ca: bool,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    rsa_key: bool = False,
 ) -> Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: Any = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if rsa_key
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(cn))
@@ -177,6 +193,57 @@ def sign_dcc(
             enc = etree.SubElement(ocsps, f"{{{_XADES}}}EncapsulatedOCSPValue")
             enc.text = base64.b64encode(embed_ocsp).decode()
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+
+
+def time_stamp_authority(pki: Pki) -> Issued:
+    """A TSA certificate (extendedKeyUsage timeStamping) issued by the test root."""
+    year = dt.timedelta(days=365)
+    return _issue("qcn Test TSA", pki.root, ca=False, not_before=NOW - 3 * year, not_after=NOW + 3 * year, rsa_key=True)
+
+
+def add_signature_timestamp(signed_xml: bytes, tsa: Issued, chain: list[x509.Certificate], at: dt.datetime) -> bytes:
+    """Add a XAdES ``SignatureTimeStamp`` (RFC 3161 token from pyHanko's in-process TSA, time ``at``) over the
+    canonicalised ``ds:SignatureValue`` (exclusive c14n), as a XAdES-T signature carries it."""
+    import asyncio
+    import hashlib
+
+    from asn1crypto import keys as a_keys
+    from asn1crypto import x509 as a_x509
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    def a_cert(c: x509.Certificate) -> a_x509.Certificate:
+        return a_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+
+    root = etree.fromstring(signed_xml)
+    ds = "http://www.w3.org/2000/09/xmldsig#"
+    sig_value = root.find(f".//{{{ds}}}SignatureValue")
+    assert sig_value is not None
+    c14n = "http://www.w3.org/2001/10/xml-exc-c14n#"
+    digest = hashlib.sha256(etree.tostring(sig_value, method="c14n", exclusive=True)).digest()
+    key_der = tsa.key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    stamper = DummyTimeStamper(
+        tsa_cert=a_cert(tsa.cert),
+        tsa_key=a_keys.PrivateKeyInfo.load(key_der),
+        certs_to_embed=SimpleCertificateStore.from_certs([a_cert(c) for c in chain]),
+        fixed_dt=at,
+    )
+    token = asyncio.run(stamper.async_timestamp(digest, "sha256")).dump()
+    qp = root.find(f".//{{{_XADES}}}QualifyingProperties")
+    assert qp is not None
+    unsigned = qp.find(f"{{{_XADES}}}UnsignedProperties")
+    if unsigned is None:
+        unsigned = etree.SubElement(qp, f"{{{_XADES}}}UnsignedProperties")
+    usp = unsigned.find(f"{{{_XADES}}}UnsignedSignatureProperties")
+    if usp is None:
+        usp = etree.SubElement(unsigned, f"{{{_XADES}}}UnsignedSignatureProperties")
+    ts = etree.Element(f"{{{_XADES}}}SignatureTimeStamp")
+    usp.insert(0, ts)
+    etree.SubElement(ts, f"{{{ds}}}CanonicalizationMethod", Algorithm=c14n)
+    etree.SubElement(ts, f"{{{_XADES}}}EncapsulatedTimeStamp").text = base64.b64encode(token).decode()
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def ocsp_response(pki: Pki, subject: Issued, *, revoked: bool) -> bytes:

@@ -15,7 +15,15 @@ from asn1crypto import cms
 from cryptography import x509
 
 from parsers.signatures import TrustStore, load_trust_dir
-from tests.parsers.pki import NOW, make_pki, ocsp_response, sign_dcc, sign_pdf
+from tests.parsers.pki import (
+    NOW,
+    add_signature_timestamp,
+    make_pki,
+    ocsp_response,
+    sign_dcc,
+    sign_pdf,
+    time_stamp_authority,
+)
 
 __all__ = ["PUBLIC", "SignatureCase", "all_cases", "pki_cases", "public_cases"]
 
@@ -106,6 +114,11 @@ def pki_cases(tmp: Path) -> list[SignatureCase]:
     good = sign_dcc(xml, pki.lab, chain)
     signed_pdf = sign_pdf(pdf, pki.lab, chain)
     pos = signed_pdf.find(b"coating_thickness_report")
+    # revoked 10 days ago, signed (and stamped) 20 days ago: only a trusted timestamp proves "before"
+    before = NOW - dt.timedelta(days=20)
+    revoked_later = sign_dcc(xml, pki.revoked, chain, signing_time=before, embed_crl=pki.crl)
+    tsa = time_stamp_authority(pki)
+    other = make_pki()
     no_cert = re.sub(rb"<ds:X509Data>.*?</ds:X509Data>", b"", good, flags=re.DOTALL)
     bad_cert = re.sub(rb"(<ds:X509Certificate>)[^<]{20}", rb"\1!!!!notbase64!!!!!!", good, count=1)
     return [
@@ -120,6 +133,12 @@ def pki_cases(tmp: Path) -> list[SignatureCase]:
                       embed_ocsp=ocsp_response(pki, pki.revoked, revoked=True)), "dcc", trust, "revoked"),
         SignatureCase("PKI XML signer good (embedded OCSP response)", sign_dcc(xml, pki.lab, chain,
                       embed_ocsp=ocsp_response(pki, pki.lab, revoked=False)), "dcc", trust, "valid"),
+        SignatureCase("PKI XML signer revoked after a trusted timestamp (XAdES-T)",
+                      add_signature_timestamp(revoked_later, tsa, [pki.root.cert], before), "dcc", trust, "valid"),
+        SignatureCase("PKI XML signer revoked after its self-asserted signing time, no timestamp", revoked_later,
+                      "dcc", trust, "revoked"),
+        SignatureCase("PKI XML timestamp by a TSA outside the trust store", add_signature_timestamp(
+                      revoked_later, time_stamp_authority(other), [other.root.cert], before), "dcc", trust, "revoked"),
         SignatureCase("PKI XML signer revoked (trust-dir CRL)", sign_dcc(xml, pki.revoked, chain), "dcc", trust_crl,
                       "revoked"),
         SignatureCase("PKI XML signer expired before signing", sign_dcc(xml, pki.expired, chain), "dcc", trust,
