@@ -469,6 +469,18 @@ def verify_dcc_signature(
         )
     except (InvalidInput, SignXMLException, ValueError) as exc:
         return _bad("malformed", f"the signature cannot be processed: {exc}", kind, signer, len(refs))
+    uris = [r.get("URI") for r in refs]
+    root_ids = {root.get(a) for a in ("id", "Id", "ID") if root.get(a)}
+    if not any(u in ("", "#xpointer(/)") or (u and u.startswith("#") and u[1:] in root_ids) for u in uris):
+        # every digest matches, but what is signed is not the certificate: its results could be changed freely
+        return _bad(
+            "malformed",
+            f"the signature does not cover the certificate: its references ({', '.join(map(repr, uris))}) sign only "
+            'part of the document, not the whole DCC (URI="")',
+            kind,
+            signer,
+            len(refs),
+        )
     ev = _Evidence(kind=kind, signer=signer, certs=certs, references=len(refs))
     _xades_evidence(sig, ev)
     return _judge(ev, _store(trust, trust_roots), trusted_signers, now)

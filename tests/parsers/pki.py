@@ -29,6 +29,7 @@ __all__ = [
     "make_pki",
     "ocsp_response",
     "sign_dcc",
+    "sign_dcc_part",
     "sign_pdf",
     "time_stamp_authority",
 ]
@@ -264,6 +265,21 @@ def ocsp_response(pki: Pki, subject: Issued, *, revoked: bool) -> bytes:
         pki.intermediate.key, hashes.SHA256()
     )
     return resp.public_bytes(serialization.Encoding.DER)
+
+
+def sign_dcc_part(xml: bytes, signer: Issued, chain: list[x509.Certificate], element_id: str) -> bytes:
+    """A plain XMLDSig enveloped signature whose only reference is ``#element_id`` (part of the document)."""
+    from signxml import SignatureConstructionMethod, XMLSigner
+
+    signed = XMLSigner(
+        method=SignatureConstructionMethod.enveloped, signature_algorithm="ecdsa-sha256", digest_algorithm="sha256"
+    ).sign(
+        etree.fromstring(xml),
+        key=signer.key,
+        cert=[c.public_bytes(serialization.Encoding.PEM).decode() for c in (signer.cert, *chain)],
+        reference_uri=f"#{element_id}",
+    )
+    return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
 
 def sign_pdf(pdf: bytes, signer: Issued, chain: list[x509.Certificate]) -> bytes:

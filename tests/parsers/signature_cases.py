@@ -21,6 +21,7 @@ from tests.parsers.pki import (
     make_pki,
     ocsp_response,
     sign_dcc,
+    sign_dcc_part,
     sign_pdf,
     time_stamp_authority,
 )
@@ -149,6 +150,9 @@ def pki_cases(tmp: Path) -> list[SignatureCase]:
         SignatureCase("PKI XML signer from another PKI", sign_dcc(xml, pki.stranger, stranger_chain), "dcc", trust,
                       "untrusted"),
         SignatureCase("PKI XML signature without certificate", no_cert, "dcc", trust, "malformed"),
+        SignatureCase("PKI XML signature covering only the software element, results then changed",
+                      sign_dcc_part(xml.replace(b"<dcc:software>", b'<dcc:software id="sw">', 1), pki.lab, chain,
+                      "sw").replace(b"306.248", b"999.999"), "dcc", trust, "malformed"),
         SignatureCase("PKI XML signature with a broken certificate", bad_cert, "dcc", trust, "malformed"),
         SignatureCase("PKI PDF valid", signed_pdf, "pdf", trust, "valid"),
         SignatureCase("PKI PDF byte changed after signing", signed_pdf[:pos] + b"C" + signed_pdf[pos + 1 :], "pdf",
