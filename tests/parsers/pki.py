@@ -31,6 +31,7 @@ __all__ = [
     "sign_dcc",
     "sign_dcc_part",
     "sign_pdf",
+    "sign_pdf_lt",
     "time_stamp_authority",
 ]
 
@@ -305,3 +306,36 @@ def sign_pdf(pdf: bytes, signer: Issued, chain: list[x509.Certificate]) -> bytes
         IncrementalPdfFileWriter(io.BytesIO(pdf)), signers.PdfSignatureMetadata(field_name="Lab"), signer=simple
     )
     return out.getvalue()
+
+
+def sign_pdf_lt(pdf: bytes, pki: Pki, signer: Issued) -> bytes:
+    """A PAdES signature with its revocation information embedded (pyHanko ``embed_validation_info``: the
+    intermediate's CRL in the signed revocation-info attribute / DSS), as an LT signature carries it."""
+    from asn1crypto import crl as a_crl
+    from asn1crypto import keys as a_keys
+    from asn1crypto import x509 as a_x509
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator import ValidationContext
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    def a_cert(c: x509.Certificate) -> a_x509.Certificate:
+        return a_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+
+    key_der = signer.key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    simple = signers.SimpleSigner(
+        signing_cert=a_cert(signer.cert),
+        signing_key=a_keys.PrivateKeyInfo.load(key_der),
+        cert_registry=SimpleCertificateStore.from_certs([a_cert(pki.intermediate.cert)]),
+    )
+    context = ValidationContext(
+        trust_roots=[a_cert(pki.root.cert)],
+        other_certs=[a_cert(pki.intermediate.cert)],
+        crls=[a_crl.CertificateList.load(pki.crl.public_bytes(serialization.Encoding.DER))],
+        allow_fetching=False,
+        revocation_mode="soft-fail",
+    )
+    meta = signers.PdfSignatureMetadata(field_name="Lab", embed_validation_info=True, validation_context=context)
+    return signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=simple).getvalue()

@@ -23,6 +23,7 @@ from tests.parsers.pki import (
     sign_dcc,
     sign_dcc_part,
     sign_pdf,
+    sign_pdf_lt,
     time_stamp_authority,
 )
 
@@ -157,6 +158,10 @@ def pki_cases(tmp: Path) -> list[SignatureCase]:
         SignatureCase("PKI PDF valid", signed_pdf, "pdf", trust, "valid"),
         SignatureCase("PKI PDF byte changed after signing", signed_pdf[:pos] + b"C" + signed_pdf[pos + 1 :], "pdf",
                       trust, "tampered"),
+        SignatureCase("PKI PDF LT (revocation info embedded), signer good", sign_pdf_lt(pdf, pki, pki.lab), "pdf",
+                      trust, "valid"),
+        SignatureCase("PKI PDF LT, signer revoked (embedded CRL)", sign_pdf_lt(pdf, pki, pki.revoked), "pdf", trust,
+                      "revoked"),
         SignatureCase("PKI PDF signer revoked (trust-dir CRL)", sign_pdf(pdf, pki.revoked, chain), "pdf", trust_crl,
                       "revoked"),
         SignatureCase("PKI PDF signer expired before signing", sign_pdf(pdf, pki.expired, chain), "pdf", trust,
