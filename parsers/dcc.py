@@ -8,17 +8,23 @@ by the root's ``schemaVersion`` attribute. Each schema is compiled once per thre
 names an existing ``xs:ID``; :func:`validate_dcc` adds that check, so the accept/reject verdict is the
 one of a full XSD 1.0 validator (xmlschema, which this module used before, agrees on the test corpus).
 
-Schema versions (see ``parsers/schemas/README.md``):
+Schema versions (see ``parsers/schemas/README.md``): 2.4.0 (D-SI 2.0.0), 3.0.0 (D-SI 2.0.0), 3.1.0, 3.1.1,
+3.1.2, 3.2.0, 3.2.1 (D-SI 2.1.0; 3.2.x with W3C xmldsig), 3.3.0 (D-SI 2.2.1 + xmldsig), all PTB's published XSDs;
 
-* ``2.4.0``: validated (DCC 2.4.0 XSD + D-SI 2.0.0);
-* ``3.1.2``: validated (DCC 3.1.2 XSD + D-SI 2.1.0);
-* ``3.3.0``: validated (DCC 3.3.0 XSD + D-SI 2.1.0 with a permissive ``si:complexListXMLList`` + W3C xmldsig);
 * any other version: **not validated** -- the report is still mapped, ``schema_check.status`` is
   ``"not_validated"`` and a warning names the version, so the caller (gateway policy) decides whether an
   unvalidated certificate is acceptable. A document that *is* validated and fails raises
   :class:`SchemaViolation` with the prefixed XPath (``location``) and source ``line`` of the first error.
 
-Every mapped value carries an XPath :class:`Provenance`.
+Results: every numeric value of the quantities under ``dcc:results`` (not influence conditions, used methods,
+measurement metadata), in any D-SI form -- ``si:real``, ``si:constant``, ``si:complex``, ``si:realList`` /
+``si:complexList`` (with list-level unit and uncertainty), ``si:realListXMLList`` / ``si:complexListXMLList``
+(one result per token, one-element unit/uncertainty lists applying to all), ``si:list`` nested to any depth,
+``si:hybrid`` (first representation only: the others are the same values in other units) -- with expanded
+uncertainty, coverage factor and probability (D-SI 1.x-2.1 ``expandedUnc``, D-SI 2.2 ``expandedMU``; a coverage
+interval gives its standard uncertainty and probability). A ``.p7m`` (CMS signedData) is unwrapped first.
+
+Every mapped value carries an XPath :class:`Provenance` (a list token: the list element's XPath + ``#n``).
 """
 
 from __future__ import annotations
@@ -58,9 +64,10 @@ _SCHEMA_ROOT = _SCHEMA_DIR.resolve()
 _THREAD = threading.local()
 _ELEMENT_CONTENT = etree.ErrorTypes.SCHEMAV_ELEMENT_CONTENT
 VALIDATED_VERSIONS: dict[str, Path] = {
-    v: _SCHEMA_DIR / f"dcc-{v}" / "dcc.xsd" for v in ("2.4.0", "3.1.0", "3.1.1", "3.1.2", "3.2.0", "3.2.1", "3.3.0")
+    v: _SCHEMA_DIR / f"dcc-{v}" / "dcc.xsd"
+    for v in ("2.4.0", "3.0.0", "3.1.0", "3.1.1", "3.1.2", "3.2.0", "3.2.1", "3.3.0")
 }
-_NO_DSIG_VERSIONS = frozenset(("2.4.0", "3.1.0", "3.1.1", "3.1.2"))
+_NO_DSIG_VERSIONS = frozenset(("2.4.0", "3.0.0", "3.1.0", "3.1.1", "3.1.2"))
 _DS_SIGNATURE = f"{{{DSIG_NS}}}Signature"
 _StrField = Field[str]  # parametrised once: ``Field[str](...)`` per value costs pydantic's generic lookup
 _PREFERRED_LANGS = ("en", None, "de")

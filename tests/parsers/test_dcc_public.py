@@ -97,7 +97,8 @@ def _relabel(data: bytes, version: str) -> bytes:
 
 
 @pytest.mark.parametrize(("version", "rel"), [
-    ("3.1.0", "pydcc/dcc_gp_temperature_typical_v12.xml"), ("3.1.1", "pydcc/dcc_gp_temperature_typical_v12.xml"),
+    ("3.0.0", "ptb-xsd-dcc/v3.0.0-example.xml"), ("3.1.0", "ptb-xsd-dcc/v3.1.0-dcc-vacuumlab-SRG.xml"),
+    ("3.1.1", "pydcc/dcc_gp_temperature_typical_v12.xml"),
     ("3.1.2", "pydcc/dcc_gp_humidity_v1.0.xml"), ("3.2.0", "pydcc/dcc_gp_temperature_typical_v12_v3.2.0_signed.xml"),
     ("3.2.1", "pydcc/dcc_gp_temperature_typical_v12_v3.2.0_signed.xml"), ("3.3.0", "lutaml-dcc/valid.xml"),
 ])  # fmt: skip
