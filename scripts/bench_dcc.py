@@ -2,11 +2,12 @@
 
 * ``dcc_results_read_ratio`` = results read / results present, over every DCC fixture the schema accepts
   (hand-counted in ``tests/fixtures/reports/dcc-public/expected.json``: PTB/pydcc 3.1.x-3.2.0 temperature,
-  humidity and resistance certificates, PTB 2.4.0 samples, dcclib 3.3.0 samples, the .p7m, the
-  every-D-SI-form fixture); ``dcc_files_exact`` counts files whose count matches exactly (over-reading
+  humidity and resistance certificates, PTB's own 3.0.0-3.1.1 vacuum-gauge and silicon-sphere examples, PTB
+  2.4.0 samples, dcclib 3.3.0 samples, the .p7m, and one fixture of ours holding every D-SI form); ``dcc_files_exact`` counts files whose count matches exactly (over-reading
   would not raise the ratio above 1 unnoticed);
 * ``signature_verdicts_correct`` / ``signature_cases``: verdicts equal to the expected one over
-  ``tests/parsers/signature_cases.py`` (11 real public signed DCCs + 16 test-PKI XML/PDF files);
+  ``tests/parsers/signature_cases.py`` (11 real public signed DCCs incl. LT and .p7m, plus XAdES XML and
+  PAdES PDF files of a test PKI built at run time: one or more per verdict);
 * ``dcc_public_docs_per_s``: :func:`parsers.parse` incl. XSD validation over the accepted public DCCs, best
   of several passes (schema compilation outside the timed loop); ``signature_checks_per_s`` likewise for
   the verdicts.
