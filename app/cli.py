@@ -217,15 +217,36 @@ def verify(
 @cli.command()
 def parse(
     file: Annotated[Path, typer.Argument(help="a lab report (PDF, DCC XML) or measurement file", exists=True)],
+    verify: Annotated[bool, typer.Option("--verify", help="judge the report's digital signature")] = False,
+    trust: Annotated[
+        Path | None, typer.Option("--trust", help="trust dir: anchor/intermediate certificates and CRLs")
+    ] = None,
 ) -> None:
-    """Parse a lab report or measurement file and print the normalised JSON (for onboarding a lab layout)."""
+    """Parse a lab report or measurement file and print the normalised JSON (for onboarding a lab layout).
+
+    With --verify the signature verdict (valid / tampered / revoked / untrusted / expired-at-signing /
+    unsigned / malformed) and its reason are put in ``report.signature`` and printed on stderr.
+    """
     from parsers import parse as parse_file
     from parsers.errors import ParseError
 
     try:
-        parsed = parse_file(file.read_bytes(), filename=file.name)
+        data = file.read_bytes()
+        parsed = parse_file(data, filename=file.name)
+        if verify and parsed.report is not None:
+            from parsers.signatures import attach_signature, load_trust_dir, verify_report_signature
+
+            try:
+                store = load_trust_dir(trust) if trust is not None else None
+            except (OSError, ValueError) as exc:
+                _fail(f"--trust {trust}: {exc}")
+            info = verify_report_signature(data, parsed.format, trust=store)
+            parsed.report = attach_signature(parsed.report, info)
+            typer.echo(f"signature: {info.verdict}: {info.reason}", err=True)
     except ParseError as exc:
         _fail(f"{file}: {exc}")
+    except OSError as exc:
+        _fail(f"{file}: cannot read: {exc.strerror or exc}")
     typer.echo(parsed.model_dump_json(indent=2))
 
 

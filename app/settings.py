@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     max_json_bytes: int = Field(default=1024 * 1024, description="bodies of non-upload routes (checked before parsing)")
     max_json_depth: int = Field(default=64, description="nesting of JSON bodies (checked before parsing)")
+    trust_dir: Path | None = Field(
+        default=None, description="consortium trust anchors (+ intermediates, CRLs) for lab-report signatures"
+    )
     parse_max_pages: int = 500
     parse_max_rows: int = 1_000_000
     parse_max_seconds: float = 60.0

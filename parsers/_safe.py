@@ -194,9 +194,25 @@ def parse_xml(data: bytes, *, limits: Limits, what: str = "XML") -> etree._Eleme
     if root is None:  # pragma: no cover - libxml2 raises "Document is empty" instead
         raise MalformedInput(f"{what} has no root element")
     tree = root.getroottree()
-    dtd = tree.docinfo.internalDTD
+    docinfo = tree.docinfo
+    if docinfo.system_url or docinfo.public_id:
+        # never loaded (load_dtd=False, no_network=True); refused so that nothing downstream (a validator, a
+        # signature canonicaliser) ever meets entity references the external subset would have declared
+        raise HostileInput(
+            f"{what} has a DOCTYPE with an external subset ({docinfo.system_url or docinfo.public_id!r}); "
+            "external DTDs are refused (they are never fetched)",
+            location="DOCTYPE",
+        )
+    dtd = docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
         raise HostileInput(f"{what} declares entities in its DTD; refused", location="DOCTYPE")
+    if docinfo.doctype:
+        entity = next(root.iter(etree.Entity), None)
+        if entity is not None:
+            raise HostileInput(
+                f"{what} references the undeclared entity {entity.text!r}; refused",
+                location=f"line {entity.sourceline}",
+            )
     if _deeper_than(max_depth)(root):
         raise LimitExceeded(
             f"{what} nesting deeper than max_xml_depth={max_depth}",

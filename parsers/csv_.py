@@ -195,16 +195,19 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         return data.decode("utf-8"), name
     except UnicodeDecodeError as exc:
         utf8_error = exc
-    if name == "utf-8":  # a BOM promises UTF-8; never fall back behind it
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
-            text = ""
-        if text and _plausible_gb(text):
-            return text, "gb18030"
+    # A UTF-8 BOM in front of GBK bytes is what some tools write when they prepend a BOM to a file they did
+    # not re-encode: the BOM lies, the bytes are GBK. Decoded as such (the caller warns); refused only when
+    # the bytes are not plausible GBK either, and the message then says what the BOM promised.
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = ""
+    if text and _plausible_gb(text):
+        return text, "gb18030"
     offset = utf8_error.start + (3 if name == "utf-8-sig" else 0)
+    bom = "the file starts with a UTF-8 byte-order mark but " if name == "utf-8-sig" else ""
     raise MalformedInput(
-        f"byte 0x{data[utf8_error.start]:02x} at offset {offset} is not valid UTF-8 and the file is not "
+        f"{bom}byte 0x{data[utf8_error.start]:02x} at offset {offset} is not valid UTF-8 and the file is not "
         "plausible GB18030/GBK either; re-save it as UTF-8",
         location=f"byte {offset}",
         byte_offset=offset,

@@ -8,23 +8,30 @@ by the root's ``schemaVersion`` attribute. Each schema is compiled once per thre
 names an existing ``xs:ID``; :func:`validate_dcc` adds that check, so the accept/reject verdict is the
 one of a full XSD 1.0 validator (xmlschema, which this module used before, agrees on the test corpus).
 
-Schema versions (see ``parsers/schemas/README.md``):
+Schema versions (see ``parsers/schemas/README.md``): 2.4.0 (D-SI 2.0.0), 3.0.0 (D-SI 2.0.0), 3.1.0, 3.1.1,
+3.1.2, 3.2.0, 3.2.1 (D-SI 2.1.0; 3.2.x with W3C xmldsig), 3.3.0 (D-SI 2.2.1 + xmldsig), all PTB's published XSDs;
 
-* ``2.4.0``: validated (DCC 2.4.0 XSD + D-SI 2.0.0);
-* ``3.1.2``: validated (DCC 3.1.2 XSD + D-SI 2.1.0);
-* ``3.3.0``: validated (DCC 3.3.0 XSD + D-SI 2.1.0 with a permissive ``si:complexListXMLList`` + W3C xmldsig);
 * any other version: **not validated** -- the report is still mapped, ``schema_check.status`` is
   ``"not_validated"`` and a warning names the version, so the caller (gateway policy) decides whether an
   unvalidated certificate is acceptable. A document that *is* validated and fails raises
   :class:`SchemaViolation` with the prefixed XPath (``location``) and source ``line`` of the first error.
 
-Every mapped value carries an XPath :class:`Provenance`.
+Results: every numeric value of the quantities under ``dcc:results`` (not influence conditions, used methods,
+measurement metadata), in any D-SI form -- ``si:real``, ``si:constant``, ``si:complex``, ``si:realList`` /
+``si:complexList`` (with list-level unit and uncertainty), ``si:realListXMLList`` / ``si:complexListXMLList``
+(one result per token, one-element unit/uncertainty lists applying to all), ``si:list`` nested to any depth,
+``si:hybrid`` (first representation only: the others are the same values in other units) -- with expanded
+uncertainty, coverage factor and probability (D-SI 1.x-2.1 ``expandedUnc``, D-SI 2.2 ``expandedMU``; a coverage
+interval gives its standard uncertainty and probability). A ``.p7m`` (CMS signedData) is unwrapped first.
+
+Every mapped value carries an XPath :class:`Provenance` (a list token: the list element's XPath + ``#n``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +64,11 @@ _SCHEMA_ROOT = _SCHEMA_DIR.resolve()
 _THREAD = threading.local()
 _ELEMENT_CONTENT = etree.ErrorTypes.SCHEMAV_ELEMENT_CONTENT
 VALIDATED_VERSIONS: dict[str, Path] = {
-    "2.4.0": _SCHEMA_DIR / "dcc-2.4.0" / "dcc.xsd",
-    "3.1.2": _SCHEMA_DIR / "dcc-3.1.2" / "dcc.xsd",
-    "3.3.0": _SCHEMA_DIR / "dcc-3.3.0" / "dcc.xsd",
+    v: _SCHEMA_DIR / f"dcc-{v}" / "dcc.xsd"
+    for v in ("2.4.0", "3.0.0", "3.1.0", "3.1.1", "3.1.2", "3.2.0", "3.2.1", "3.3.0")
 }
+_NO_DSIG_VERSIONS = frozenset(("2.4.0", "3.0.0", "3.1.0", "3.1.1", "3.1.2"))
+_DS_SIGNATURE = f"{{{DSIG_NS}}}Signature"
 _StrField = Field[str]  # parametrised once: ``Field[str](...)`` per value costs pydantic's generic lookup
 _PREFERRED_LANGS = ("en", None, "de")
 # Sections of a dcc:result whose quantities are conditions/metadata, not results.
@@ -77,13 +85,43 @@ _RESULT_QUANTITIES = etree.XPath(
 _ID_VALUES = etree.XPath("//dcc:*/@id | //ds:*/@Id", namespaces={**_NS, "ds": DSIG_NS}, smart_strings=False)
 _IDREF_VALUES = etree.XPath("//dcc:*/@refId | //dcc:refId/text()", namespaces=_NS, smart_strings=False)
 _IDREF_HOLDERS = etree.XPath("//dcc:*/@refId | //dcc:refId", namespaces=_NS)
-_LIST_REALS = etree.XPath(".//si:realList/si:real", namespaces=_NS)
 _D_NAME = f"{{{DCC_NS}}}name"
-_S_REAL, _S_HYBRID, _S_LIST = (f"{{{SI_NS}}}{n}" for n in ("real", "hybrid", "list"))
-_S_VALUE, _S_UNIT, _S_EXPANDED_UNC = (f"{{{SI_NS}}}{n}" for n in ("value", "unit", "expandedUnc"))
-_S_UNCERTAINTY, _S_COVERAGE_FACTOR, _S_COVERAGE_PROBABILITY = (
-    f"{{{SI_NS}}}{n}" for n in ("uncertainty", "coverageFactor", "coverageProbability")
+_SI_PREFIX = f"{{{SI_NS}}}"
+
+
+def _si(name: str) -> str:
+    return f"{_SI_PREFIX}{name}"
+
+
+_S_REAL, _S_HYBRID, _S_LIST, _S_CONSTANT, _S_COMPLEX = map(_si, ("real", "hybrid", "list", "constant", "complex"))
+_S_REAL_LIST, _S_COMPLEX_LIST = _si("realList"), _si("complexList")
+_S_REAL_LIST_XML, _S_COMPLEX_LIST_XML = _si("realListXMLList"), _si("complexListXMLList")
+_SI_VALUE_FORMS = frozenset(
+    (_S_REAL, _S_HYBRID, _S_LIST, _S_CONSTANT, _S_COMPLEX, _S_REAL_LIST, _S_COMPLEX_LIST, _S_REAL_LIST_XML)
+) | {_S_COMPLEX_LIST_XML}
+_S_VALUE, _S_UNIT, _S_EXPANDED_UNC = _si("value"), _si("unit"), _si("expandedUnc")
+_S_UNCERTAINTY, _S_COVERAGE_FACTOR, _S_COVERAGE_PROBABILITY = map(
+    _si, ("uncertainty", "coverageFactor", "coverageProbability")
 )
+_S_COVERAGE_INTERVAL, _S_STANDARD_UNC = _si("coverageInterval"), _si("standardUnc")
+_S_MU_UNIVARIATE, _S_EXPANDED_MU, _S_STANDARD_MU = map(
+    _si, ("measurementUncertaintyUnivariate", "expandedMU", "standardMU")
+)
+_S_VALUE_EXPANDED_MU, _S_VALUE_STANDARD_MU = _si("valueExpandedMU"), _si("valueStandardMU")
+_S_LIST_UNIT, _S_LIST_UNC, _S_LIST_BIVARIATE_UNC = map(_si, ("listUnit", "listUnivariateUnc", "listBivariateUnc"))
+_S_LIST_MU = _si("listMeasurementUncertaintyUnivariate")
+_S_VALUE_REAL, _S_VALUE_IMAG, _S_VALUE_MAGNITUDE, _S_VALUE_PHASE, _S_UNIT_PHASE = map(
+    _si, ("valueReal", "valueImag", "valueMagnitude", "valuePhase", "unitPhase")
+)
+_S_ELLIPSOIDAL, _S_RECTANGULAR = _si("ellipsoidalRegion"), _si("rectangularRegion")
+_S_VALUE_XML, _S_UNIT_XML = _si("valueXMLList"), _si("unitXMLList")
+_S_VALUE_REAL_XML, _S_VALUE_IMAG_XML = _si("valueRealXMLList"), _si("valueImagXMLList")
+_S_VALUE_MAGNITUDE_XML, _S_VALUE_PHASE_XML = _si("valueMagnitudeXMLList"), _si("valuePhaseXMLList")
+_S_EXPANDED_UNC_XML, _S_UNCERTAINTY_XML = _si("expandedUncXMLList"), _si("uncertaintyXMLList")
+_S_COVERAGE_FACTOR_XML, _S_COVERAGE_PROBABILITY_XML = _si("coverageFactorXMLList"), _si("coverageProbabilityXMLList")
+_S_COVERAGE_INTERVAL_XML, _S_STANDARD_UNC_XML = _si("coverageIntervalXMLList"), _si("standardUncXMLList")
+_S_MU_UNIVARIATE_XML, _S_EXPANDED_MU_XML = _si("measurementUncertaintyUnivariateXMLList"), _si("expandedMUXMLList")
+_S_VALUE_EXPANDED_MU_XML = _si("valueExpandedMUXMLList")
 
 
 class _LocalSchemaResolver(etree.Resolver):
@@ -280,6 +318,25 @@ class _Mapper:
         )
 
 
+def _without_enveloped_signatures(root: etree._Element, version: str) -> etree._Element:
+    """``root`` as its schema sees it: before DCC 3.2.0 the XSD has no place for ``ds:Signature``.
+
+    Certificates of those versions are still signed (XAdES, enveloped, as a last child of the root);
+    the enveloped-signature transform removes the signature before digesting, and so does the validation
+    here: a copy without the root's ``ds:Signature`` children is validated. 3.2.0+ declare it, and are
+    validated as they are.
+    """
+    if version not in _NO_DSIG_VERSIONS:
+        return root
+    sigs = list(root.iterchildren(_DS_SIGNATURE))
+    if not sigs:
+        return root
+    copy = deepcopy(root)
+    for sig in list(copy.iterchildren(_DS_SIGNATURE)):
+        copy.remove(sig)
+    return copy
+
+
 def _check_time(start: float, limits: Limits) -> None:
     elapsed = time.monotonic() - start
     if elapsed > limits.max_seconds:
@@ -299,6 +356,10 @@ def parse_dcc(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
     XSD of its version), :class:`LimitExceeded` (size, depth, time).
     """
     start = time.monotonic()
+    from parsers.signatures import is_cms, unwrap_cms
+
+    if is_cms(data):  # a .p7m: the DCC is the CMS signedData's encapsulated content
+        data = unwrap_cms(data)
     tree = parse_xml(data, limits=limits, what="DCC XML")
     root = tree.getroot()
     qname = etree.QName(root)
@@ -311,7 +372,7 @@ def parse_dcc(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
     version = root.get("schemaVersion")
     warnings: list[str] = []
     if version in VALIDATED_VERSIONS:
-        validate_dcc(root, version)
+        validate_dcc(_without_enveloped_signatures(root, version), version)
         check = SchemaCheck(schema_name="dcc", version=version, status="valid")
     else:
         check = SchemaCheck(schema_name="dcc", version=version, status="not_validated")
@@ -403,36 +464,227 @@ def _results(root: etree._Element, m: _Mapper) -> list[Result]:
             qname = m.text_block(_child(q, _D_NAME)) or res_name
             if qname is None:
                 continue
-            for real in _reals_of(q):
-                value = m.field(_child(real, _S_VALUE))
-                if value is None:
-                    continue
-                unc = _child(real, _S_EXPANDED_UNC)
-                out.append(
-                    Result(
-                        quantity=qname,
-                        value=value,
-                        unit=m.field(_child(real, _S_UNIT)),
-                        uncertainty=m.field(_child(unc, _S_UNCERTAINTY)) if unc is not None else None,
-                        coverage_factor=m.field(_child(unc, _S_COVERAGE_FACTOR)) if unc is not None else None,
-                        coverage_probability=(
-                            m.field(_child(unc, _S_COVERAGE_PROBABILITY)) if unc is not None else None
-                        ),
-                    )
-                )
+            for el in q.iterchildren():
+                if isinstance(el.tag, str) and el.tag.startswith(_SI_PREFIX):
+                    _read_si(el, qname, m, out, _NO_DEFAULTS)
     return out
 
 
-def _reals_of(q: etree._Element) -> list[etree._Element]:
-    """The si:real values of a dcc:quantity: direct, first unit of an si:hybrid, or every list member."""
-    real = _child(q, _S_REAL)
-    if real is not None:
-        return [real]
-    hybrid = _child(q, _S_HYBRID)
-    if hybrid is not None:
-        first = _child(hybrid, _S_REAL)
-        return [first] if first is not None else []
-    lst = _child(q, _S_LIST)
-    if lst is not None:
-        return _LIST_REALS(lst)
-    return []
+class _Defaults:
+    """What a list passes down to its members: ``si:listUnit`` and ``si:listUnivariateUnc``."""
+
+    __slots__ = ("unc", "unit")
+
+    def __init__(self, unit: etree._Element | None, unc: etree._Element | None) -> None:
+        self.unit = unit
+        self.unc = unc
+
+
+_NO_DEFAULTS = _Defaults(None, None)
+
+
+def _read_si(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result], inherited: _Defaults) -> None:
+    """Append one :class:`Result` per value held by the D-SI element ``el`` (any form, any nesting).
+
+    ``si:hybrid`` holds one quantity in several unit systems: only its first representation is read
+    (the others are the same values, not more results).
+    """
+    tag = el.tag
+    if tag == _S_REAL:
+        _read_real(el, qname, m, out, inherited)
+    elif tag == _S_CONSTANT:
+        _read_constant(el, qname, m, out)
+    elif tag == _S_COMPLEX:
+        _read_complex(el, qname, m, out, inherited)
+    elif tag in (_S_REAL_LIST_XML, _S_COMPLEX_LIST_XML):
+        _read_xml_list(el, qname, m, out)
+    elif tag in (_S_REAL_LIST, _S_COMPLEX_LIST):
+        unit = _child(el, _S_LIST_UNIT)
+        unc = _child(el, _S_LIST_UNC) if tag == _S_REAL_LIST else _child(el, _S_LIST_BIVARIATE_UNC)
+        if unc is None and tag == _S_REAL_LIST:
+            unc = _child(el, _S_LIST_MU)
+        defaults = _Defaults(unit if unit is not None else inherited.unit, unc if unc is not None else inherited.unc)
+        for child in el.iterchildren(_S_REAL, _S_COMPLEX):
+            _read_si(child, qname, m, out, defaults)
+    elif tag == _S_LIST:  # list of lists: any nesting
+        for child in el.iterchildren():
+            if isinstance(child.tag, str) and child.tag in _SI_VALUE_FORMS:
+                _read_si(child, qname, m, out, inherited)
+    elif tag == _S_HYBRID:
+        first = next((c for c in el.iterchildren() if isinstance(c.tag, str) and c.tag in _SI_VALUE_FORMS), None)
+        if first is not None:
+            _read_si(first, qname, m, out, inherited)
+
+
+def _uncertainty_of(owner: etree._Element | None) -> tuple[etree._Element | None, etree._Element | None]:
+    """``(uncertainty value element, element holding coverageFactor/coverageProbability)`` of a D-SI value.
+
+    D-SI 1.x/2.0/2.1: ``si:expandedUnc`` (uncertainty, coverageFactor, coverageProbability) or
+    ``si:coverageInterval`` (standardUnc, coverageProbability); D-SI 2.2: ``si:measurementUncertaintyUnivariate``
+    with ``si:expandedMU`` (valueExpandedMU, ...) or ``si:standardMU`` (valueStandardMU).
+    """
+    if owner is None:
+        return None, None
+    unc = _child(owner, _S_EXPANDED_UNC)
+    if unc is not None:
+        return _child(unc, _S_UNCERTAINTY), unc
+    interval = _child(owner, _S_COVERAGE_INTERVAL)
+    if interval is not None:
+        return _child(interval, _S_STANDARD_UNC), interval
+    mu = _child(owner, _S_MU_UNIVARIATE)
+    if mu is None and owner.tag == _S_LIST_MU:  # a realList's default, D-SI 2.2
+        mu = owner
+    if mu is not None:
+        expanded = _child(mu, _S_EXPANDED_MU)
+        if expanded is not None:
+            return _child(expanded, _S_VALUE_EXPANDED_MU), expanded
+        standard = _child(mu, _S_STANDARD_MU)
+        if standard is not None:
+            return _child(standard, _S_VALUE_STANDARD_MU), standard
+    return None, None
+
+
+def _read_real(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result], inherited: _Defaults) -> None:
+    value = m.field(_child(el, _S_VALUE))
+    if value is None:
+        return
+    unit = _child(el, _S_UNIT)
+    unc, cov = _uncertainty_of(el)
+    if unc is None and inherited.unc is not None:
+        unc, cov = _uncertainty_of(inherited.unc)
+    out.append(
+        Result(
+            quantity=qname,
+            value=value,
+            unit=m.field(unit if unit is not None else inherited.unit),
+            uncertainty=m.field(unc),
+            coverage_factor=m.field(_child(cov, _S_COVERAGE_FACTOR)) if cov is not None else None,
+            coverage_probability=m.field(_child(cov, _S_COVERAGE_PROBABILITY)) if cov is not None else None,
+        )
+    )
+
+
+def _read_constant(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result]) -> None:
+    """``si:constant``: value, unit and a standard uncertainty (``si:uncertainty``; 2.2: ``si:valueStandardMU``)."""
+    value = m.field(_child(el, _S_VALUE))
+    if value is None:
+        return
+    unc = _child(el, _S_UNCERTAINTY)
+    if unc is None:
+        unc = _child(el, _S_VALUE_STANDARD_MU)
+    out.append(Result(quantity=qname, value=value, unit=m.field(_child(el, _S_UNIT)), uncertainty=m.field(unc)))
+
+
+def _read_complex(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result], inherited: _Defaults) -> None:
+    """``si:complex`` as text: ``re+imi`` (cartesian) or ``mag∠phase`` (polar, phase unit appended to the unit).
+
+    Its uncertainty is a region (ellipsoidal/rectangular): coverage factor and probability are kept, the
+    covariance matrix is not flattened into one number.
+    """
+    re_el, im_el = _child(el, _S_VALUE_REAL), _child(el, _S_VALUE_IMAG)
+    mag_el, ph_el = _child(el, _S_VALUE_MAGNITUDE), _child(el, _S_VALUE_PHASE)
+    if re_el is not None and im_el is not None:
+        re_txt, im_txt = _text(re_el), _text(im_el)
+        if re_txt is None or im_txt is None:
+            return
+        text = f"{re_txt}{'' if im_txt.startswith(('-', '+')) else '+'}{im_txt}i"
+    elif mag_el is not None and ph_el is not None:
+        mag_txt, ph_txt = _text(mag_el), _text(ph_el)
+        if mag_txt is None or ph_txt is None:
+            return
+        text = f"{mag_txt}∠{ph_txt}"
+    else:
+        return
+    units = [_text(u) for u in el.iterchildren(_S_UNIT, _S_UNIT_PHASE)]
+    unit_txt = "; ".join(u for u in units if u) or _text(inherited.unit)
+    region = _child(el, _S_ELLIPSOIDAL) or _child(el, _S_RECTANGULAR)
+    out.append(
+        Result(
+            quantity=qname,
+            value=_StrField(value=text, provenance=m.prov(el)),
+            unit=_StrField(value=unit_txt, provenance=m.prov(el)) if unit_txt else None,
+            coverage_factor=m.field(_child(region, _S_COVERAGE_FACTOR)) if region is not None else None,
+            coverage_probability=m.field(_child(region, _S_COVERAGE_PROBABILITY)) if region is not None else None,
+        )
+    )
+
+
+def _tokens(el: etree._Element | None) -> list[str]:
+    return (el.text or "").split() if el is not None else []
+
+
+def _nth(tokens: list[str], i: int) -> str | None:
+    """Element ``i`` of an XMLList; a one-element list applies to every value (D-SI broadcasting)."""
+    if not tokens:
+        return None
+    if len(tokens) == 1:
+        return tokens[0]
+    return tokens[i] if i < len(tokens) else None
+
+
+def _read_xml_list(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result]) -> None:
+    """``si:realListXMLList`` / ``si:complexListXMLList``: one result per whitespace-separated value.
+
+    Provenance: the XPath of the list element plus ``#n`` (the 1-based token number). Unit and uncertainty
+    lists of one element apply to every value.
+    """
+    if el.tag == _S_REAL_LIST_XML:
+        values_el = _child(el, _S_VALUE_XML)
+        values = _tokens(values_el)
+        imag: list[str] = []
+    else:
+        values_el = _child(el, _S_VALUE_REAL_XML)
+        if values_el is None:
+            values_el = _child(el, _S_VALUE_MAGNITUDE_XML)
+            imag = _tokens(_child(el, _S_VALUE_PHASE_XML))
+        else:
+            imag = _tokens(_child(el, _S_VALUE_IMAG_XML))
+        values = _tokens(values_el)
+    if values_el is None:
+        return
+    polar = el.tag == _S_COMPLEX_LIST_XML and _child(el, _S_VALUE_MAGNITUDE_XML) is not None
+    unit_el = _child(el, _S_UNIT_XML)
+    units = _tokens(unit_el)
+    unc_holder = _child(el, _S_EXPANDED_UNC_XML)
+    unc_el = cov_k_el = cov_p_el = None
+    if unc_holder is not None:
+        unc_el = _child(unc_holder, _S_UNCERTAINTY_XML)
+    else:
+        mu = _child(el, _S_MU_UNIVARIATE_XML)
+        unc_holder = _child(mu, _S_EXPANDED_MU_XML) if mu is not None else None
+        if unc_holder is not None:
+            unc_el = _child(unc_holder, _S_VALUE_EXPANDED_MU_XML)
+        else:
+            unc_holder = _child(el, _S_COVERAGE_INTERVAL_XML)
+            if unc_holder is not None:
+                unc_el = _child(unc_holder, _S_STANDARD_UNC_XML)
+    if unc_holder is not None:
+        cov_k_el = _child(unc_holder, _S_COVERAGE_FACTOR_XML)
+        cov_p_el = _child(unc_holder, _S_COVERAGE_PROBABILITY_XML)
+    uncs, ks, ps = _tokens(unc_el), _tokens(cov_k_el), _tokens(cov_p_el)
+    base = m.paths(values_el)
+    sha = m.source.sha256
+
+    def tok(src: etree._Element | None, seq: list[str], i: int) -> Field[str] | None:
+        txt = _nth(seq, i)
+        if txt is None or src is None:
+            return None
+        path = m.paths(src)
+        return _StrField(value=txt, provenance=Provenance(file_sha256=sha, kind="xml", xpath=f"{path}#{i + 1}"))
+
+    for i, raw in enumerate(values):
+        if imag:
+            if i >= len(imag):
+                break
+            im = imag[i]
+            raw = f"{raw}∠{im}" if polar else f"{raw}{'' if im.startswith(('-', '+')) else '+'}{im}i"
+        out.append(
+            Result(
+                quantity=qname,
+                value=_StrField(value=raw, provenance=Provenance(file_sha256=sha, kind="xml", xpath=f"{base}#{i + 1}")),
+                unit=tok(unit_el, units, i),
+                uncertainty=tok(unc_el, uncs, i),
+                coverage_factor=tok(cov_k_el, ks, i),
+                coverage_probability=tok(cov_p_el, ps, i),
+            )
+        )

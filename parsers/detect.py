@@ -39,6 +39,11 @@ _XML_ROOT = re.compile(rb"<(?!\?|!)([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)([^>]
 _COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>", re.DOTALL | re.IGNORECASE)
 _HEAD = 64 * 1024
+_CMS_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")  # DER OID 1.2.840.113549.1.7.2
+
+
+def _refuse_cms() -> str:
+    raise UnsupportedFormat("CMS signed file (.p7m) whose content is not a DCC; only signed DCCs are read")
 
 
 def _extension(filename: str | None) -> str | None:
@@ -99,6 +104,9 @@ def detect_format(data: bytes, filename: str | None = None) -> str:
     head = _strip_bom(data[:_HEAD])
     if b"%PDF-" in data[:1024]:
         return "pdf"
+    if data[:1] == b"\x30" and _CMS_SIGNED_DATA in data[:32]:
+        # CMS signedData (.p7m): a signed DCC when its content is one (read by parsers.dcc)
+        return "dcc" if DCC_NAMESPACE.encode() in data[:_HEAD] else _refuse_cms()
     if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
         try:
             names = zipfile.ZipFile(io.BytesIO(data)).namelist()

@@ -12,6 +12,7 @@ Every parser failure is a :class:`ParseError`; the gateway maps the whole tree t
     ├── EmptyInput                  no data rows / no results
     ├── HostileInput                entity expansion, external entities, zip bombs, recursive xref ...
     ├── LimitExceeded               a configured limit (size, pages, rows, time, memory) was exceeded
+    ├── PasswordProtected           the file is encrypted with a password (PDF); we cannot read it
     └── NeedsOCR                    a PDF page has no text layer (scanned); we refuse to guess
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "MissingField",
     "NeedsOCR",
     "ParseError",
+    "PasswordProtected",
     "SchemaViolation",
     "UnexpectedField",
     "UnsupportedFormat",
@@ -99,6 +101,10 @@ class LimitExceeded(ParseError):
         self.limit = limit
         self.allowed = allowed
         self.actual = actual
+
+
+class PasswordProtected(ParseError):
+    code = "password_protected"
 
 
 class NeedsOCR(ParseError):

@@ -30,7 +30,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from parsers.errors import HostileInput, LimitExceeded, MalformedInput, NeedsOCR
+from parsers.errors import HostileInput, LimitExceeded, MalformedInput, NeedsOCR, PasswordProtected
 from parsers.layouts import FieldSpec, LayoutProfile, load_profiles, select_profile
 from parsers.limits import Limits
 from parsers.pdf_text import Line, lines_from_words, words_of_page_fast
@@ -348,6 +348,18 @@ def _count_pages_bounded(doc: Any, limits: Limits, start: float) -> int:
 
 
 def _translate_open_error(exc: BaseException) -> Exception:
+    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+
+    cause: BaseException | None = exc
+    while cause is not None:  # pdfplumber wraps pdfminer's error (PdfminerException(PDFPasswordIncorrect()))
+        if isinstance(cause, PDFPasswordIncorrect | PDFEncryptionError) or any(
+            isinstance(a, PDFPasswordIncorrect | PDFEncryptionError) for a in cause.args
+        ):
+            return PasswordProtected(
+                "this PDF is password-protected: it cannot be read without its password; "
+                "send the report without a user password (or its DCC/XML twin)"
+            )
+        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, RecursionError):
         return HostileInput("PDF object structure is recursive (e.g. a cyclic page tree or xref); refused")
     return MalformedInput(f"PDF is truncated or malformed: {type(exc).__name__}: {exc}")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
 from parsers.provenance import Provenance, SourceFile
+from parsers.signature_model import SignatureInfo, SignatureVerdict
 
 __all__ = [
     "Field",
@@ -33,8 +34,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-SignatureVerdict = Literal["intact", "modified_after_signing", "untrusted_signer", "invalid", "unsigned"]
 
 
 class Field(BaseModel, Generic[T]):
@@ -97,16 +96,6 @@ class Person(BaseModel):
 
     name: Field[str]
     role: Field[str] | None = None
-
-
-class SignatureInfo(BaseModel):
-    """Outcome of the digital-signature check (see :mod:`parsers.signatures`)."""
-
-    verdict: SignatureVerdict = "unsigned"
-    signer_subject: str | None = None
-    signer_sha256: str | None = None  # SHA-256 fingerprint of the signer certificate (lowercase hex)
-    lab_id: str | None = None  # registered lab bound to the fingerprint, when trusted_signers matched
-    detail: str | None = None
 
 
 class SchemaCheck(BaseModel):

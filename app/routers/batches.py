@@ -94,6 +94,7 @@ def upload_batch(
         isolated=settings.parse_isolated,
         agreement=agreement,
         lot_size=lot_size,
+        trust_dir=settings.trust_dir,
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -153,7 +154,8 @@ def get_file(
     batch_ref: RefPath, sha256: Sha256Path, principal: CurrentPrincipal, session: DbSession
 ) -> BatchFileDetail:
     """A file of the batch: for lab reports the normalised report with every field's provenance and the
-    signature verdict (intact / modified_after_signing / untrusted_signer / invalid / unsigned)."""
+    signature verdict (valid / untrusted / expired-at-signing / unsigned / malformed; a tampered or revoked
+    signature refuses the batch with 422)."""
     batch = service.get_batch(session=session, principal=principal, batch_ref=batch_ref)
     return batch_file_detail(batch=batch, sha256=sha256)
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_utils import keccak
@@ -32,6 +33,7 @@ from parsers.errors import EmptyInput
 from parsers.guarded import parse_guarded
 from parsers.limits import Limits
 from parsers.model import ParsedFile
+from parsers.signatures import TrustStore
 
 __all__ = [
     "ZERO32",
@@ -87,28 +89,39 @@ def _parse_all(uploads: list[Upload], limits: Limits, isolated: bool) -> list[Pa
     return [run(upload.data, filename=upload.filename, limits=limits) for upload in uploads]
 
 
-def _lab_trust(session: Session) -> tuple[list[bytes], dict[str, str]]:
-    """Certificates of registered labs: trust roots and fingerprint -> lab (party id) for signature checks."""
+def _lab_trust(session: Session, trust_dir: Path | None) -> tuple[TrustStore, dict[str, str]]:
+    """Trust for lab-report signatures: the consortium's trust dir (``QCN_TRUST_DIR``) plus the certificates of
+    registered labs (pinned as anchors), and fingerprint -> lab (party id) to attribute a signature to its lab."""
+    from parsers.signatures import load_trust_dir
+
     labs = session.scalars(select(Party).where(Party.kind == "lab", Party.certificate_pem.is_not(None))).all()
-    roots = [str(lab.certificate_pem).encode() for lab in labs]
-    return roots, {str(lab.certificate_sha256): str(lab.id) for lab in labs}
+    store = TrustStore.of([str(lab.certificate_pem).encode() for lab in labs])
+    if trust_dir is not None:
+        store = load_trust_dir(trust_dir).merged(store)
+    return store, {str(lab.certificate_sha256): str(lab.id) for lab in labs}
+
+
+# A verifier refuses these outright: the content is not what was signed, or the signer's key was withdrawn.
+_REFUSED_VERDICTS = ("tampered", "revoked")
 
 
 def _check_signature(
-    upload: Upload, parsed: ParsedFile, trust: tuple[list[bytes], dict[str, str]], limits: Limits
+    upload: Upload, parsed: ParsedFile, trust: tuple[TrustStore, dict[str, str]], limits: Limits
 ) -> None:
-    """Validate a lab report's digital signature and tie the signer to a registered lab."""
-    from parsers.signatures import attach_signature, verify_dcc_signature, verify_pdf_signature
+    """Judge a lab report's digital signature; refuse a tampered or revoked one (nothing is stored)."""
+    from parsers.signatures import attach_signature, verify_report_signature
 
-    roots, signers = trust
-    if parsed.report is None:
+    store, signers = trust
+    if parsed.report is None or parsed.format not in ("pdf", "dcc"):
         return
-    if parsed.format == "pdf":
-        info = verify_pdf_signature(upload.data, trust_roots=roots, trusted_signers=signers)
-    elif parsed.format == "dcc":
-        info = verify_dcc_signature(upload.data, trust_roots=roots, trusted_signers=signers, limits=limits)
-    else:
-        return
+    info = verify_report_signature(upload.data, parsed.format, trust=store, trusted_signers=signers, limits=limits)
+    if info.verdict in _REFUSED_VERDICTS:
+        raise InvalidRequest(
+            f"lab report {upload.filename or upload.sha256[:12]!r} has a {info.verdict} signature: {info.reason}",
+            field="files",
+            file=upload.filename,
+            signature_verdict=info.verdict,
+        )
     parsed.report = attach_signature(parsed.report, info)
 
 
@@ -122,6 +135,7 @@ def create_batch(
     isolated: bool = False,
     agreement: tuple[str, Template] | None = None,
     lot_size: int | None = None,
+    trust_dir: Path | None = None,
 ) -> tuple[Batch, bool]:
     """Store a new batch (or return the identical earlier one). Returns ``(batch, created)``.
 
@@ -184,7 +198,7 @@ def create_batch(
         raise EmptyInput("the measurement file has no measurements", location=inspections[0][0].filename)
 
     if reports:
-        trust = _lab_trust(session)
+        trust = _lab_trust(session, trust_dir)
         for upload, report in reports:
             _check_signature(upload, report, trust, limits)
 

@@ -106,7 +106,9 @@ def test_csv_with_pdf_and_dcc_reports_is_parsed_anchored_and_served_with_provena
     assert dcc_detail["report"]["report_id"]["provenance"]["xpath"].startswith("/")
 
 
-def test_signed_pdf_from_a_registered_lab_is_intact_and_tied_to_it(gateway: Gateway, tmp_path: Path) -> None:
+def test_signed_pdf_from_a_registered_lab_is_valid_tied_to_it_and_a_tampered_copy_refused(
+    gateway: Gateway, tmp_path: Path
+) -> None:
     key, cert, pem = _self_signed_lab(tmp_path)
     lab = gateway.client.post("/v1/parties", headers=gateway.auth("admin"), json={
         "name": "Rheinland Test Lab", "kind": "lab", "account": ACCOUNTS["oem2"], "accreditation_id": "D-PL-1",
@@ -118,13 +120,81 @@ def test_signed_pdf_from_a_registered_lab_is_intact_and_tied_to_it(gateway: Gate
     detail = gateway.client.get(
         f"/v1/batches/{batch['id']}/files/{hashlib.sha256(signed).hexdigest()}", headers=gateway.auth("supplier")
     ).json()
-    assert detail["signature_verdict"] == "intact", detail["report"]["signature"]
+    assert detail["signature_verdict"] == "valid", detail["report"]["signature"]
     assert detail["report"]["signature"]["lab_id"] == str(lab.json()["id"])
 
+    before = gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json()
     pos = signed.find(b"coating_thickness_report")
     tampered = signed[:pos] + b"C" + signed[pos + 1 :]
-    batch2 = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("coating.pdf", tampered)], key="tampered").json()
-    assert {f["signature_verdict"] for f in batch2["files"] if f["kind"] == "report"} == {"modified_after_signing"}
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("coating.pdf", tampered)], key="tampered")
+    assert resp.status_code == 422, resp.text
+    err = resp.json()["error"]
+    assert err["signature_verdict"] == "tampered" and "coating.pdf" in err["message"]
+    assert gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json() == before
+
+
+PYDCC = REPORTS / "dcc-public" / "pydcc"
+
+
+def _register_pydcc_consortium_root(gateway: Gateway) -> None:
+    """A registered lab's certificate is pinned as a trust anchor: here the public test PKI's root CA."""
+    lab = gateway.client.post("/v1/parties", headers=gateway.auth("admin"), json={
+        "name": "Calibration Community", "kind": "lab", "account": ACCOUNTS["oem2"], "accreditation_id": "D-K-1",
+        "accreditation_expires": "2030-01-01T00:00:00Z",
+        "certificate_pem": (PYDCC / "root.crt").read_text()})  # fmt: skip
+    assert lab.status_code == 201, lab.text
+
+
+def test_real_ptb_dcc_signed_with_revoked_certificate_refuses_the_batch(gateway: Gateway) -> None:
+    """Regression (issue 11): a batch with a manipulated/revoked signed DCC was accepted (201)."""
+    _register_pydcc_consortium_root(gateway)
+    before = gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json()
+    for name, verdict in (
+        ("dcc_gp_temperature_typical_v12_v3.2.0_signed_lt_revoked.xml", "revoked"),
+        ("dcc_gp_temperature_typical_v12_v3.2.0_signed_manipulated.xml", "tampered"),
+    ):
+        resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), (name, (PYDCC / name).read_bytes())], key=name)
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error"]["signature_verdict"] == verdict
+    assert gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json() == before
+    genuine = "dcc_gp_temperature_typical_v12_v3.2.0_signed_lt.xml"
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), (genuine, (PYDCC / genuine).read_bytes())])
+    assert resp.status_code == 201, resp.text
+    assert {f["signature_verdict"] for f in resp.json()["files"] if f["kind"] == "report"} == {"valid"}
+
+
+def test_genuine_signed_dcc_is_stored_with_its_verdict(gateway: Gateway) -> None:
+    name = "dcc_gp_temperature_typical_v12_v3.2.0_signed_lt.xml"
+    data = (PYDCC / name).read_bytes()
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), (name, data)])
+    assert resp.status_code == 201, resp.text
+    detail = gateway.client.get(
+        f"/v1/batches/{resp.json()['id']}/files/{hashlib.sha256(data).hexdigest()}", headers=gateway.auth("supplier")
+    ).json()
+    # the gateway's trust store here holds no anchor: intact but untrusted, and its timestamp's TSA is not
+    # believed either, so the signed signing-time property is the time
+    assert detail["signature_verdict"] == "untrusted"
+    sig = detail["report"]["signature"]
+    assert sig["signing_time_source"] == "signing-time" and sig["references_checked"] == 2
+    assert "timestamp ignored" not in sig["reason"]  # an untrusted verdict's reason names the chain problem
+    assert len(detail["report"]["results"]) == 15
+
+
+def test_dcc_with_external_doctype_and_undeclared_entity_is_a_4xx_not_a_500(gateway: Gateway) -> None:
+    """Regression (issue 11): external DOCTYPE + undeclared entity reference gave HTTP 500."""
+    data = (REPORTS / "hostile" / "dcc_external_doctype_undeclared_entity.xml").read_bytes()
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("cert.xml", data)])
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["code"] == "hostile_input"
+    assert "external subset" in resp.json()["error"]["message"]
+
+
+def test_password_protected_pdf_is_refused_saying_so(gateway: Gateway) -> None:
+    data = (REPORTS / "hostile" / "password_protected_user_password.pdf").read_bytes()
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("report.pdf", data)])
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["code"] == "password_protected"
+    assert "this PDF is password-protected" in resp.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

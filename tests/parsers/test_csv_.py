@@ -208,9 +208,11 @@ def test_cp1252_that_gbk_would_decode_is_refused_not_mojibaked() -> None:
     assert e.value.facts["byte_offset"] == data.index(b"\xfc")
 
 
-def test_bom_promises_utf8_no_gbk_fallback() -> None:
-    with pytest.raises(MalformedInput, match="not valid UTF-8"):
-        load("csv/bom_then_gbk_bytes.csv")
+def test_bom_then_gbk_bytes_is_read_as_gbk_not_refused_with_a_wrong_reason() -> None:
+    """Regression (issue 11): a UTF-8 BOM in front of GBK bytes was refused as "not plausible GBK"."""
+    batch = load("csv/bom_then_gbk_bytes.csv")
+    assert [m.characteristic for m in batch.measurements] == ["外径"]
+    assert any("GB18030" in w for w in batch.warnings)
 
 
 def test_truncated_quote_is_malformed() -> None:

@@ -1,209 +1,143 @@
-"""Signature verdicts: PDF via pyHanko, DCC via signxml; certificates generated at test time."""
+"""Signature verdicts as a verifier reaches them: real public signed DCCs (XAdES, LT, .p7m) and a test PKI's
+DCC XML (XAdES, several references) and PDF (PAdES) files, one or more per verdict."""
 
 from __future__ import annotations
 
-import datetime as dt
-import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from parsers.signatures import verify_dcc_signature, verify_pdf_signature
+from parsers import parse
+from parsers.signatures import TrustStore, load_trust_dir, verify_report_signature
+from tests.parsers.signature_cases import PUBLIC, SignatureCase, all_cases
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "reports"
-NOW = dt.datetime.now(dt.UTC)
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "qcn test")]
-    )
-
-
-def _ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(_name(cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def _leaf(cn: str, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate):
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return key, cert
+VENV_BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    ca_key, ca = _ca("qcn Test Root CA")
-    lab_key, lab = _leaf("Rhein Materials Testing GmbH signer", ca_key, ca)
-    rogue_ca_key, rogue_ca = _ca("Rogue CA")
-    rogue_key, rogue = _leaf("Rogue signer", rogue_ca_key, rogue_ca)
-    d = tmp_path_factory.mktemp("pki")
-    out = {"ca": ca, "lab": lab, "rogue": rogue, "dir": d}
-    for name, key, cert in (("lab", lab_key, lab), ("rogue", rogue_key, rogue)):
-        (d / f"{name}.key").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        (d / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        out[f"{name}_key"] = key
-    out["ca_pem"] = ca.public_bytes(serialization.Encoding.PEM)
-    out["lab_fp"] = lab.fingerprint(hashes.SHA256()).hex()
-    return out
+def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SignatureCase]:
+    return {c.name: c for c in all_cases(tmp_path_factory.mktemp("pki"))}
 
 
-def _sign_pdf(pdf: bytes, pki: dict, who: str) -> bytes:
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import signers
-
-    signer = signers.SimpleSigner.load(str(pki["dir"] / f"{who}.key"), str(pki["dir"] / f"{who}.crt"))
-    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    out = signers.sign_pdf(w, signers.PdfSignatureMetadata(field_name="LabSignature"), signer=signer)
-    return out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def signed_pdf(pki: dict) -> bytes:
-    return _sign_pdf((FIXTURES / "coating_thickness_report.pdf").read_bytes(), pki, "lab")
+def test_every_case_gets_the_verdict_a_verifier_reaches(cases: dict[str, SignatureCase]) -> None:
+    got = {}
+    for name, case in cases.items():
+        info = verify_report_signature(case.data, case.fmt, trust=case.trust, now=case.now)
+        assert info.reason, name  # every verdict says why
+        got[name] = info.verdict
+    assert got == {name: case.expected for name, case in cases.items()}
 
 
-def test_unsigned_pdf_is_unsigned() -> None:
-    info = verify_pdf_signature((FIXTURES / "coating_thickness_report.pdf").read_bytes())
-    assert info.verdict == "unsigned"
-    assert info.signer_sha256 is None
+def test_every_verdict_is_covered(cases: dict[str, SignatureCase]) -> None:
+    assert {c.expected for c in cases.values()} == {
+        "valid", "tampered", "revoked", "untrusted", "expired-at-signing", "unsigned", "malformed",
+    }  # fmt: skip
 
 
-def test_signed_pdf_is_intact_and_tied_to_registered_lab(pki: dict, signed_pdf: bytes) -> None:
-    info = verify_pdf_signature(signed_pdf, trust_roots=[pki["ca_pem"]], trusted_signers={pki["lab_fp"]: "lab-7"})
-    assert info.verdict == "intact", info.detail
-    assert info.signer_sha256 == pki["lab_fp"]
-    assert "Rhein Materials Testing GmbH signer" in (info.signer_subject or "")
-    assert info.lab_id == "lab-7"
+def test_genuine_xades_dcc_is_valid_at_its_signing_time_though_the_certificate_expired_since(
+    cases: dict[str, SignatureCase],
+) -> None:
+    """Regression (issue 11): genuine signatures were called invalid (validity checked today, one reference)."""
+    info = verify_report_signature(cases["pydcc 3.2.0 signed"].data, "dcc", trust=cases["pydcc 3.2.0 signed"].trust)
+    assert info.verdict == "valid"
+    assert info.references_checked == 2
+    assert info.signing_time == "2023-03-27T15:14:30Z" and info.signing_time_source == "signing-time"
+    assert info.chain == [
+        "CN=Calibration Lab A1,O=Calibration A GmbH,C=DE",
+        "CN=Calibration Community Sub CA 01,O=Calibration Community,C=DE",
+        "CN=Calibration Community Root CA 01,O=Calibration Community,C=DE",
+    ]
 
 
-def test_signed_pdf_with_unregistered_fingerprint_is_untrusted(pki: dict, signed_pdf: bytes) -> None:
-    info = verify_pdf_signature(signed_pdf, trust_roots=[pki["ca_pem"]], trusted_signers={"00" * 32: "lab-1"})
-    assert info.verdict == "untrusted_signer"
-    assert info.lab_id is None
+def test_lt_signature_uses_its_timestamp_and_embedded_crls(cases: dict[str, SignatureCase]) -> None:
+    case = cases["pydcc 3.2.0 signed LT (timestamp, CRLs)"]
+    info = verify_report_signature(case.data, "dcc", trust=case.trust)
+    assert info.signing_time_source == "timestamp"
+    assert info.signing_time == "2023-06-20T12:12:37Z"  # the TSA's genTime, 5 s before the claimed SigningTime
+    assert len(info.revocation_checked) == 2 and all("embedded CRL" in r for r in info.revocation_checked)
 
 
-def test_pdf_signed_by_unknown_ca_is_untrusted(pki: dict) -> None:
-    rogue = _sign_pdf((FIXTURES / "coating_thickness_report.pdf").read_bytes(), pki, "rogue")
-    info = verify_pdf_signature(rogue, trust_roots=[pki["ca_pem"]])
-    assert info.verdict == "untrusted_signer"
-    assert info.signer_sha256 == pki["rogue"].fingerprint(hashes.SHA256()).hex()
+def test_timestamp_of_a_tsa_outside_the_trust_store_is_not_believed(cases: dict[str, SignatureCase]) -> None:
+    case = cases["pydcc 3.2.0 signed LT (timestamp, CRLs)"]
+    no_tsa_root = TrustStore(anchors=case.trust.anchors[:1], intermediates=case.trust.intermediates)
+    assert "T-TeleSec" not in str([a.subject for a in no_tsa_root.anchors])
+    info = verify_report_signature(case.data, "dcc", trust=no_tsa_root)
+    assert info.verdict == "valid"
+    assert (info.signing_time, info.signing_time_source) == ("2023-06-20T12:12:42Z", "signing-time")
+    assert "timestamp ignored: its TSA 'CN=PN: Zeitstempel 2022" in (info.reason or "")
 
 
-def test_tampered_signed_pdf_is_modified_after_signing(pki: dict, signed_pdf: bytes) -> None:
-    # change a result value inside the signed byte range ("86.4" -> "96.4" in the content stream is
-    # compressed, so flip a byte of the uncompressed /Title in the info dict instead)
-    pos = signed_pdf.find(b"coating_thickness_report")
-    assert pos > 0
-    tampered = signed_pdf[:pos] + b"C" + signed_pdf[pos + 1 :]
-    info = verify_pdf_signature(tampered, trust_roots=[pki["ca_pem"]])
-    assert info.verdict == "modified_after_signing"
+def test_revoked_lt_signature_names_the_certificate_and_the_revocation_time(cases: dict[str, SignatureCase]) -> None:
+    case = cases["pydcc 3.2.0 signed LT, signer revoked"]
+    info = verify_report_signature(case.data, "dcc", trust=case.trust)
+    assert info.verdict == "revoked"
+    assert "Calibration Lab B1" in (info.reason or "") and "2023-06-15T10:58:20Z" in (info.reason or "")
 
 
-def test_pdf_with_content_appended_after_signing_is_modified(pki: dict, signed_pdf: bytes) -> None:
-    from pyhanko.pdf_utils import generic
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-
-    w = IncrementalPdfFileWriter(io.BytesIO(signed_pdf))
-    page = w.root["/Pages"]["/Kids"][0].get_object()
-    stream = generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 100 Td (FORGED 99.9) Tj ET")
-    page["/Contents"] = w.add_object(stream)
-    w.update_container(page)
-    out = io.BytesIO()
-    w.write(out)
-    info = verify_pdf_signature(out.getvalue(), trust_roots=[pki["ca_pem"]])
-    assert info.verdict == "modified_after_signing"
+def test_manipulated_dcc_is_tampered_not_expired(cases: dict[str, SignatureCase]) -> None:
+    """Regression (issue 11): a manipulated signed DCC was reported as an expiry problem."""
+    case = cases["pydcc 3.2.0 signed, manipulated"]
+    info = verify_report_signature(case.data, "dcc", trust=case.trust)
+    assert info.verdict == "tampered" and "Digest mismatch for reference 0" in (info.reason or "")
 
 
-def _sign_dcc(pki: dict, who: str) -> bytes:
-    from lxml import etree
-    from signxml import XMLSigner, methods
-
-    root = etree.fromstring((FIXTURES / "ptb" / "example.xml").read_bytes())
-    key_pem = pki[f"{who}_key"].private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    cert_pem = pki[who].public_bytes(serialization.Encoding.PEM)
-    signed = XMLSigner(method=methods.enveloped, signature_algorithm="ecdsa-sha256", digest_algorithm="sha256").sign(
-        root, key=key_pem, cert=[cert_pem]
-    )
-    return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
-
-
-def test_dcc_signature_verdicts(pki: dict) -> None:
-    signed = _sign_dcc(pki, "lab")
-    ok = verify_dcc_signature(signed, trust_roots=[pki["ca_pem"]], trusted_signers={pki["lab_fp"]: "lab-7"})
-    assert ok.verdict == "intact", ok.detail
-    assert ok.lab_id == "lab-7"
-    assert ok.signer_sha256 == pki["lab_fp"]
-
-    tampered = signed.replace(b"PTB - 11044 17", b"PTB - 11044 18", 1)
-    assert tampered != signed
-    assert verify_dcc_signature(tampered, trust_roots=[pki["ca_pem"]]).verdict == "modified_after_signing"
-
-    rogue = _sign_dcc(pki, "rogue")
-    assert verify_dcc_signature(rogue, trust_roots=[pki["ca_pem"]]).verdict == "untrusted_signer"
+def test_p7m_is_unwrapped_parsed_and_its_cms_signature_checked(cases: dict[str, SignatureCase]) -> None:
+    case = cases["PTB siliziumkugel .p7m (CMS, qualified signature, signer certificate expired since)"]
+    parsed = parse(case.data, filename="examples_siliziumkugel___.xml.p7m")
+    assert parsed.format == "dcc" and parsed.report is not None
+    assert parsed.report.schema_check is not None and parsed.report.schema_check.version == "2.4.0"
+    assert [r.value.value for r in parsed.report.results] == ["1.00007841", "431.055119"]
+    info = verify_report_signature(case.data, "dcc", trust=case.trust)
+    assert info.kind == "cms" and info.verdict == "valid"
+    assert info.signing_time == "2021-04-20T07:18:11Z"
+    # one changed byte of the encapsulated DCC breaks the CMS message digest
+    i = case.data.find(b"431.055119")
+    forged = case.data[:i] + b"5" + case.data[i + 1 :]
+    assert verify_report_signature(forged, "dcc", trust=case.trust).verdict == "tampered"
 
 
-def test_unsigned_dcc_is_unsigned() -> None:
-    info = verify_dcc_signature((FIXTURES / "ptb" / "example.xml").read_bytes())
-    assert info.verdict == "unsigned"
+def test_trust_dir_reads_anchors_intermediates_and_crls(tmp_path: Path) -> None:
+    from tests.parsers.pki import make_pki
+
+    pki = make_pki()
+    store = load_trust_dir(pki.trust_dir(tmp_path, with_crl=True))
+    assert [c.subject for c in store.anchors] == [pki.root.cert.subject]
+    assert [c.subject for c in store.intermediates] == [pki.intermediate.cert.subject]
+    assert len(store.crls) == 1
+    (tmp_path / "broken.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    with pytest.raises(ValueError, match=r"broken\.pem"):
+        load_trust_dir(tmp_path)
+
+
+def test_registered_fingerprint_attributes_the_signature_to_its_lab(cases: dict[str, SignatureCase]) -> None:
+    case = cases["pydcc 3.2.0 signed"]
+    fp = verify_report_signature(case.data, "dcc", trust=case.trust).signer_sha256
+    assert fp is not None
+    info = verify_report_signature(case.data, "dcc", trust=case.trust, trusted_signers={fp: "lab-7"})
+    assert info.lab_id == "lab-7" and info.verdict == "valid"
+    assert verify_report_signature(case.data, "dcc", trust=TrustStore()).lab_id is None
+
+
+def _qcn(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENV_BIN / "qcn"), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_cli_parse_verify_prints_the_verdict_with_the_trust_dir(tmp_path: Path) -> None:
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    for n in ("root.crt", "sub.crt"):
+        (trust / n).write_bytes((PUBLIC / "pydcc" / n).read_bytes())
+    f = PUBLIC / "pydcc" / "dcc_gp_temperature_typical_v12_v3.2.0_signed_lt_revoked.xml"
+    out = _qcn("parse", str(f), "--verify", "--trust", str(trust))
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("signature: revoked: certificate 'CN=Calibration Lab B1")
+    import json
+
+    report = json.loads(out.stdout)["report"]
+    assert report["signature"]["verdict"] == "revoked" and len(report["results"]) == 15
+    plain = _qcn("parse", str(f))  # without --verify: the output shape is unchanged, no verdict computed
+    assert json.loads(plain.stdout)["report"]["signature"]["verdict"] == "unsigned"
+    untrusted = _qcn("parse", str(f), "--verify")
+    assert untrusted.stderr.startswith("signature: untrusted:")
