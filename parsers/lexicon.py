@@ -693,6 +693,11 @@ def is_value_shape(text: str) -> bool:
     return value_shape(text) is not None
 
 
+_UNIT_ONLY = re.compile(
+    r"^\(?(?:%|‰|mg/g|mg/kg|g/kg|mg/l|µg/g|μg/g|ug/g|µg/kg|ug/kg|ppm|ppb|mg/unit|mg/serving|mg/ml|cfu/g|"
+    r"% ?\(w/w\)|%\s*w/w|wt\.? ?%|mg)\)?$",
+    re.IGNORECASE,
+)
 _TERM_INDEX: list[tuple[str, str]] = sorted(
     ((term, key) for key, terms in COLUMN_TERMS.items() for term in terms), key=lambda p: -len(p[0])
 )
@@ -705,6 +710,9 @@ def classify_header(text: str) -> tuple[str | None, str | None]:
     "Measured value [mm]" and "LOD (MG/G)" classify). ``(None, None)`` when nothing matches.
     """
     raw = unicodedata.normalize("NFKC", text)
+    if _UNIT_ONLY.match(raw.strip()):
+        # a column headed only by a unit ("mg/g", "% (w/w)") holds results in that unit
+        return "value", raw.strip().strip("()")
     unit = None
     mu = re.search(r"[(\[]\s*([^()\[\]]{1,12})\s*[)\]]", raw)
     if mu:
