@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = [
     "ACCREDITATION_PATTERNS",
@@ -698,16 +699,40 @@ _UNIT_ONLY = re.compile(
     r"% ?\(w/w\)|%\s*w/w|wt\.? ?%|mg)\)?$",
     re.IGNORECASE,
 )
-_TERM_INDEX: list[tuple[str, str]] = sorted(
-    ((term, key) for key, terms in COLUMN_TERMS.items() for term in terms), key=lambda p: -len(p[0])
+_TERM_KEY: dict[str, str] = {}
+for _key, _terms in COLUMN_TERMS.items():
+    for _term in _terms:
+        _TERM_KEY.setdefault(_term, _key)  # the first key listed wins a shared wording
+_MAX_TERM_WORDS = max(len(t.split()) for t in _TERM_KEY)
+_CJK = re.compile(r"[\u4e00-\u9fff\u3040-\u30ff]")
+# CJK terms have no spaces around them: one alternation, longest first, finds them inside a cell
+_CJK_TERMS = re.compile(
+    "|".join(
+        re.escape(t) for t in sorted((t for t in _TERM_KEY if _CJK.search(t) and len(t) >= 2), key=len, reverse=True)
+    )
 )
 
 
+def _word_run_key(cand: str) -> str | None:
+    """Key of the longest lexicon term found as a run of whole words in ``cand`` ("检测结果 Result")."""
+    words = [w for w in re.split(r"[\s/]+", cand) if w]
+    for n in range(min(_MAX_TERM_WORDS, len(words)), 0, -1):
+        for i in range(len(words) - n + 1):
+            term = " ".join(words[i : i + n])
+            key = _TERM_KEY.get(term)
+            if key is not None and (len(term) >= 3 or _CJK.search(term)):
+                return key
+    m = _CJK_TERMS.search(cand)
+    return _TERM_KEY[m.group(0)] if m else None
+
+
+@lru_cache(maxsize=4096)
 def classify_header(text: str) -> tuple[str | None, str | None]:
     """Column key for a header cell and a unit found in it: ``"Result (mg/kg)" -> ("value", "mg/kg")``.
 
-    The whole cell is tried first, then the cell without a parenthesised unit, then its first words (so
-    "Measured value [mm]" and "LOD (MG/G)" classify). ``(None, None)`` when nothing matches.
+    The whole cell is tried first, then the cell without a parenthesised unit, then runs of its words (so
+    "Measured value [mm]", "LOD (MG/G)" and bilingual "检测结果 Result" classify). A cell holding only a
+    unit ("mg/g", "% (w/w)") is a result column in that unit. ``(None, None)`` when nothing matches.
     """
     raw = unicodedata.normalize("NFKC", text)
     if _UNIT_ONLY.match(raw.strip()):
@@ -720,20 +745,15 @@ def classify_header(text: str) -> tuple[str | None, str | None]:
     t = norm_label(raw)
     candidates = [t, norm_label(re.sub(r"[(\[][^()\[\]]*[)\]]", " ", raw))]
     for cand in candidates:
-        for term, key in _TERM_INDEX:
-            if cand == term:
-                if key == "uncertainty" or (unit and re.match(r"^k\s*=", unit)):
-                    unit = None if unit and unit.lower().startswith("k") else unit
-                return key, unit
-    # multi-lingual headers ("检测结果 Result", "Messwert / Measured value"): any full term as a word run
+        key = _TERM_KEY.get(cand)
+        if key is not None:
+            if unit and unit.lower().startswith("k"):
+                unit = None  # "U (k=2)": a coverage factor, not a unit
+            return key, unit
     for cand in candidates:
-        for term, key in _TERM_INDEX:
-            if len(term) < 3 and not re.search(r"[\u4e00-\u9fff]", term):
-                continue
-            if re.search(rf"(?:^|[\s/]){re.escape(term)}(?:$|[\s/])", cand) or (
-                re.search(r"[\u4e00-\u9fff]", term) and term in cand and len(term) >= 2
-            ):
-                return key, unit
+        key = _word_run_key(cand)
+        if key is not None:
+            return key, unit
     return None, unit
 
 
