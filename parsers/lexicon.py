@@ -872,7 +872,7 @@ def normalise_date(text: str) -> str | None:
 
 # (body, regex with group "id"); the regex runs on a whole line of text
 ACCREDITATION_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("CNAS", re.compile(r"\bCNAS\s*(?:No\.?|编号|注册号)?\s*[:：]?\s*(?P<id>L\s?\d{3,5})\b", re.IGNORECASE)),
+    ("CNAS", re.compile(r"\bCNAS\b[^0-9]{0,40}?(?P<id>L\s?\d{3,5})\b", re.IGNORECASE)),
     ("DAkkS", re.compile(r"(?P<id>D-(?:K|PL|IS|ZE|PL-?)-\d{5}-\d{2}(?:-\d{2})?)")),
     ("A2LA", re.compile(r"\bA2LA\b[^0-9]{0,40}?(?P<id>\d{4}\.\d{2})")),
     ("UKAS", re.compile(r"\bUKAS\b[^0-9]{0,40}?(?P<id>\d{4,5})\b")),

@@ -187,6 +187,26 @@ def _band_columns(band: list[list[Cell]]) -> list[_Col]:
     base_i = max(range(len(band)), key=lambda i: len(band[i]))
     base = [[c] for c in band[base_i]]
     groups: dict[int, str] = {}
+    # sub-labels below a base cell ("Result" over "1#  2#"): the base cell becomes their group label
+    for li in range(base_i + 1, len(band)):
+        j = 0
+        while j < len(base):
+            head = base[j][0]
+            subs = [c for c in band[li] if _overlap(c.x0, c.x1, head.x0 - 2, max(head.x1, head.x0 + 40) + 30) > 0]
+            subs = [
+                c
+                for c in subs
+                if not any(_overlap(c.x0, c.x1, o[0].x0, o[0].x1) > 0.5 for o in base if o is not base[j])
+            ]
+            if len(subs) >= 2 and classify_header(head.text)[0] in ("value", None):
+                new = [[c] for c in sorted(subs, key=lambda c: c.x0)]
+                base[j : j + 1] = new
+                for k in range(j, j + len(new)):
+                    groups[id(new[k - j][0])] = head.text
+                band[li] = [c for c in band[li] if c not in subs]
+                j += len(new)
+            else:
+                j += 1
     for li, cells in enumerate(band):
         if li == base_i:
             continue
@@ -194,7 +214,7 @@ def _band_columns(band: list[list[Cell]]) -> list[_Col]:
             hits = [j for j, col in enumerate(base) if _overlap(c.x0, c.x1, col[0].x0, col[0].x1) > 0.5]
             if len(hits) >= 2 and li < base_i:
                 for j in hits:
-                    groups[j] = c.text
+                    groups[id(base[j][0])] = c.text
             elif len(hits) >= 1:
                 base[hits[0]].append(c)
             else:
@@ -214,18 +234,18 @@ def _band_columns(band: list[list[Cell]]) -> list[_Col]:
         x1 = max(c.x1 for c in cs)
         cols.append(_Col(key=key, x0=x0, x1=x1, header=text, unit=unit))
     # group labels: "Result" over "1#" "2#" -> two result columns, samples 1# and 2#
-    ordered = sorted(range(len(base)), key=lambda j: base[j][0].x0)
-    for new_j, old_j in enumerate(ordered):
-        if old_j in groups:
+    for new_j, cs in enumerate(base):
+        gid = next((id(c) for c in cs if id(c) in groups), None)
+        if gid is not None:
             col = cols[new_j]
-            gkey, gunit = classify_header(groups[old_j])
-            col.group = groups[old_j]
+            gkey, gunit = classify_header(groups[gid])
+            col.group = groups[gid]
             if gkey == "value" and col.key in (None, "sample", "quantity"):
                 col.sample = col.header
                 col.key = "value"
                 col.unit = col.unit or gunit
             elif gkey is None and col.key in ("lower", "upper", "value", "limit", None):
-                col.group = groups[old_j]  # grouped columns of one parameter (landscape inspection tables)
+                col.group = groups[gid]  # grouped columns of one parameter (landscape inspection tables)
                 col.key = col.key or "value"
     return cols
 
@@ -419,8 +439,7 @@ class _Reader:
                 vals = [c for c in cells[1:] if value_shape(c.text)]
                 if len(vals) < 2 or len(vals) < len(cells) - 2:
                     break
-                key, _ = classify_header(cells[0].text)
-                run.append((j, key, cells))
+                run.append((j, _row_label_key(cells[0].text), cells))
                 j += 1
             keys = [k for _, k, _ in run]
             if len(run) >= 2 and "value" in keys:
@@ -470,7 +489,16 @@ class _Reader:
                 while k < len(cell_lines) and k <= i + 2 and not _has_values(cell_lines[k]):
                     if lines[k].top - lines[k - 1].top > 3.2 * _line_h(lines[k - 1]):
                         break
-                    if _is_header_line(cell_lines[k]) or all(len(c.text) <= 24 for c in cell_lines[k]):
+                    below = cell_lines[k]
+                    short = all(len(c.text) <= 24 for c in below)
+                    # one lone cell under the header is a section heading ("Part 1: housing"), unless it
+                    # is a unit or a header word
+                    lone_ok = (
+                        len(below) >= 2
+                        or below[0].text.startswith(("(", "["))
+                        or bool(classify_header(below[0].text)[0])
+                    )
+                    if _is_header_line(below) or (short and lone_ok):
                         band.append(cell_lines[k])
                         k += 1
                     else:
@@ -540,6 +568,33 @@ class _Reader:
         for t in self.open:
             if t.gap > 3:
                 t.closed = True
+
+
+def _row_label_key(text: str) -> str | None:
+    """Key of a transposed table's row label: the whole label (or one side of "Messwert / Measured value")
+    must be a lexicon term -- "pH value" in a data row is an analyte, not a label."""
+    from parsers.lexicon import COLUMN_TERMS
+
+    parts = [norm_label(p) for p in re.split(r"\s*/\s*", text) if p.strip()]
+    for part in [norm_label(text), *parts]:
+        for key in ("value", "uncertainty", "unit", "quantity"):
+            if part in COLUMN_TERMS[key] or (
+                key == "quantity"
+                and part
+                in (
+                    "test point",
+                    "prüfpunkt",
+                    "检测点",
+                    "point",
+                    "punto",
+                    "nominal value",
+                    "nennwert",
+                    "sollwert",
+                    "set point",
+                )
+            ):
+                return key
+    return None
 
 
 def _line_h(line: Line) -> float:
