@@ -227,6 +227,7 @@ COLUMN_TERMS: dict[str, tuple[str, ...]] = {
     ),
     "value": (
         "result",
+        "amt",
         "results",
         "measured",
         "measured value",
@@ -535,6 +536,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     ),
     "dates.receipt": (
         "date received",
+        "received on",
         "received",
         "date of receipt",
         "receipt date",
@@ -550,6 +552,8 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     ),
     "dates.sampling": (
         "date collected",
+        "collected on",
+        "sampled on",
         "collected",
         "sampling date",
         "date sampled",

@@ -179,7 +179,18 @@ def _is_header_line(cells: list[Cell]) -> bool:
 
 
 def _has_values(cells: list[Cell]) -> bool:
-    return any(value_shape(c.text) in ("number", "bound", "range") for c in cells)
+    return any(value_shape(c.text) is not None for c in cells)
+
+
+def _near(cells: list[Cell], x0: float, x1: float) -> list[Cell]:
+    """Cells of a neighbouring line that can belong to a header spanning ``x0..x1`` (not a table beside it):
+    close to it, or a quantity/sample header word further left (a wide first column)."""
+    return [
+        c
+        for c in cells
+        if c.x0 <= x1 + 30
+        and (c.x1 >= x0 - 90 or (len(c.text) <= 30 and classify_header(c.text)[0] in ("quantity", "sample")))
+    ]
 
 
 def _band_columns(band: list[list[Cell]]) -> list[_Col]:
@@ -484,12 +495,16 @@ class _Reader:
             if _is_header_line(cells):
                 band = [cells]
                 start = i
+                hx0 = min(c.x0 for c in cells if classify_header(c.text)[0])
+                hx1 = max(c.x1 for c in cells if classify_header(c.text)[0])
                 # units / sub-labels below, group labels above (two-level headers)
                 k = i + 1
-                while k < len(cell_lines) and k <= i + 2 and not _has_values(cell_lines[k]):
+                while k < len(cell_lines) and k <= i + 2:
+                    below = _near(cell_lines[k], hx0, hx1)
+                    if not below or _has_values(below):
+                        break
                     if lines[k].top - lines[k - 1].top > 3.2 * _line_h(lines[k - 1]):
                         break
-                    below = cell_lines[k]
                     short = all(len(c.text) <= 24 for c in below)
                     # one lone cell under the header is a section heading ("Part 1: housing"), unless it
                     # is a unit or a header word
@@ -499,15 +514,16 @@ class _Reader:
                         or bool(classify_header(below[0].text)[0])
                     )
                     if _is_header_line(below) or (short and lone_ok):
-                        band.append(cell_lines[k])
+                        band.append(below)
                         k += 1
                     else:
                         break
-                if start > 0 and not _has_values(cell_lines[start - 1]) and len(cell_lines[start - 1]) >= 1:
-                    prev = cell_lines[start - 1]
+                prev = _near(cell_lines[start - 1], hx0, hx1) if start > 0 else []
+                if prev and not _has_values(prev):
                     near = lines[start].top - lines[start - 1].top <= 2.6 * _line_h(lines[start - 1])
                     if near and all(len(c.text) <= 24 for c in prev) and any(classify_header(c.text)[0] for c in prev):
                         band.insert(0, prev)
+                band[band.index(cells)] = _near(cells, hx0, hx1)
                 cols = _band_columns(band)
                 tables = _finish_columns(cols)
                 if tables:
@@ -616,6 +632,12 @@ _FIELD_CHECK = {
 }
 
 
+# label shapes no list can enumerate: "Sample MTL #", "Lab Sample No", "SHMA Report ID"
+_LABEL_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^(?:[\w.]+ ){0,2}sample(?: [\w.]+)? (?:#|no\.?|id|number|code)$"), "items[0].id"),
+    (re.compile(r"^(?:[\w.]+ ){0,2}(?:report|certificate|coa) (?:id|no\.?|number|#)$"), "report_id"),
+    (re.compile(r"^report (?:submitted|issued|created|date)$"), "dates.issue"),
+]
 _PAGE_TAIL = re.compile(r"\s*(?:page|seite|页|第)\s*\d+\s*(?:of|von|/|共)\s*\d+\s*页?$", re.IGNORECASE)
 
 
@@ -632,12 +654,18 @@ def _match_label(text: str) -> tuple[str, str, str] | None:
         for label, path in _LABELS:
             if part == label:
                 return path, label, rest.strip() if sep else ""
-    if not sep:
-        # "Sample ID 211104M007" without a colon: a label at the start, value after a space
-        low = norm_label(raw)
-        for label, path in _LABELS:
-            if len(label) >= 6 and low.startswith(label + " "):
-                return path, label, raw.strip()[len(label) :].strip(" :#")
+    hh = h + " #" if head.rstrip().endswith("#") else h  # norm_label drops a trailing "#"
+    for pat, path in _LABEL_PATTERNS:
+        if pat.match(hh):
+            return path, h, rest.strip() if sep else ""
+    # "Sample ID 211104M007" without a colon, or "DATE ISSUED 11/06/2021 | RESULT:" with a colon further on
+    # (then the text after the label must hold a number: "Laboratory address:" is no lab name)
+    low = norm_label(raw)
+    for label, path in _LABELS:
+        if len(label) >= 6 and low.startswith(label + " "):
+            rest2 = raw.strip()[len(label) :].strip(" :#")
+            if not sep or re.search(r"\d", head[len(label) :]):
+                return path, label, rest2
     return None
 
 
@@ -732,8 +760,21 @@ _LAB_WORDS = re.compile(
 _COMPANY = re.compile(r"\b(?:LLC|Inc\.?|GmbH|Ltd\.?|Limited|Corp\.?|AG|S\.?A\.?|SAS|KG|Co\.)\b|有限公司|Bundesanstalt")
 
 
+_LAB_ALONE = re.compile(
+    r"^(?:[A-Z][\w&.'-]*\s){0,3}(?:Laboratories|Laboratory|Labs|Laboratorium|Labor|Laboratoire|Laboratorio)$"
+)
+
+
 def _lab_name(reader: _Reader, pages: list[list[Line]]) -> Field[str] | None:
-    """The issuing lab: a cell naming a laboratory with a company form, first on page 1 (top or footer)."""
+    """The issuing lab: a cell naming a laboratory with a company form, first on page 1 (top or footer);
+    else a short cell that is just a name ending in "Laboratories"/"Labs" in the top quarter of page 1."""
+    for lines in pages[:1]:
+        for ln in lines:
+            if ln.top > 220:
+                break
+            for cell in split_cells(ln):
+                if _LAB_ALONE.match(cell.text.strip()):
+                    return reader.field([cell], 0.6, cell.text.strip())
     for lines in pages[:1]:
         for ln in lines:
             for cell in split_cells(ln):
