@@ -228,6 +228,8 @@ COLUMN_TERMS: dict[str, tuple[str, ...]] = {
     "value": (
         "result",
         "amt",
+        "conc",
+        "conc.",
         "results",
         "measured",
         "measured value",

@@ -28,6 +28,7 @@ Every value carries a confidence (see :class:`parsers.report_model.Field`).
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 import statistics
@@ -281,7 +282,24 @@ def _finish_columns(cols: list[_Col]) -> list[list[_Col]]:
         parts.append(cols[a:b])
     if q_idx[0] > 0:
         parts[0] = cols[: q_idx[0]] + parts[0]
-    return [p for p in parts if any(c.key == "value" or c.group for c in p)]
+    # "Analyte | Cannabinoid | Conc." is one table with two name columns, not two tables: a part without a
+    # result column joins the next one, whose quantity column is then a plain description
+    merged: list[list[_Col]] = []
+    pending: list[_Col] = []
+    for part in parts:
+        has_value = any(c.key == "value" or c.group for c in part)
+        if not has_value:
+            pending += part
+            continue
+        if pending:
+            for c in part:
+                if c.key == "quantity":
+                    c.key = None
+                    break
+            part = pending + part
+            pending = []
+        merged.append(part)
+    return merged
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -632,12 +650,18 @@ _FIELD_CHECK = {
 }
 
 
+_LABEL_PATH: dict[str, str] = {label: path for label, path in reversed(_LABELS)}
+_LABEL_WORDS: list[str] = [label for label in _LABEL_PATH if len(label) >= 8]
 # label shapes no list can enumerate: "Sample MTL #", "Lab Sample No", "SHMA Report ID"
 _LABEL_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(?:[\w.]+ ){0,2}sample(?: [\w.]+)? (?:#|no\.?|id|number|code)$"), "items[0].id"),
     (re.compile(r"^(?:[\w.]+ ){0,2}(?:report|certificate|coa) (?:id|no\.?|number|#)$"), "report_id"),
     (re.compile(r"^report (?:submitted|issued|created|date)$"), "dates.issue"),
 ]
+_INLINE_ID = re.compile(
+    r"\b(?P<kind>sample|report|certificate)\s*(?:#|no\.|number)\s*[:：]?\s*(?P<id>[A-Z0-9][A-Z0-9._/-]{3,}\d)\b",
+    re.IGNORECASE,
+)
 _PAGE_TAIL = re.compile(r"\s*(?:page|seite|页|第)\s*\d+\s*(?:of|von|/|共)\s*\d+\s*页?$", re.IGNORECASE)
 
 
@@ -654,6 +678,11 @@ def _match_label(text: str) -> tuple[str, str, str] | None:
         for label, path in _LABELS:
             if part == label:
                 return path, label, rest.strip() if sep else ""
+    if sep and 8 <= len(h) <= 30:
+        # a misspelt label before a colon ("Date of Reciept:"): close enough to one wording
+        close = difflib.get_close_matches(h, _LABEL_WORDS, n=1, cutoff=0.88)
+        if close:
+            return _LABEL_PATH[close[0]], close[0], rest.strip()
     hh = h + " #" if head.rstrip().endswith("#") else h  # norm_label drops a trailing "#"
     for pat, path in _LABEL_PATTERNS:
         if pat.match(hh):
@@ -701,6 +730,11 @@ class _Fields:
             for ci, cell in enumerate(cells):
                 m = _match_label(cell.text)
                 if m is None:
+                    # "Official Test Results for Laboratory Sample # WA-221015-052": a label inside a sentence
+                    im = _INLINE_ID.search(cell.text)
+                    if im:
+                        path = "items[0].id" if im.group("kind").lower() == "sample" else "report_id"
+                        self.put(path, [cell], im.group("id"), 0.5)
                     continue
                 path, _label, rest = m
                 if ci > 0 and cells[ci - 1].text.rstrip().endswith((":", "：")):
@@ -714,6 +748,8 @@ class _Fields:
                     continue
                 # grid: the value is the next cell on the line
                 nxt = cells[ci + 1] if ci + 1 < len(cells) else None
+                if nxt is not None and nxt.text.rstrip().endswith((":", "：")):
+                    nxt = None  # the next cell is another (unknown) label: this value is below, if anywhere
                 if (
                     nxt is not None
                     and _match_label(nxt.text) is None
