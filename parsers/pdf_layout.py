@@ -219,6 +219,30 @@ def _band_columns(band: list[list[Cell]]) -> list[_Col]:
                 j += len(new)
             else:
                 j += 1
+    # group labels above that are narrower than their group ("Thickness (µm)" centred over LSL USL
+    # Measured): each base cell near enough joins the closest label's group
+    for li in range(base_i):
+        ups = band[li]
+        if len(ups) < 2 or len(base) < 2 * len(ups):
+            continue
+        if any(classify_header(u.text)[0] is not None or u.text.startswith(("(", "[")) for u in ups):
+            continue  # header words or units, not parameter names
+        if any(sum(1 for col in base if _overlap(u.x0, u.x1, col[0].x0, col[0].x1) > 0.5) >= 2 for u in ups):
+            continue  # wide labels: handled by overlap below
+        centers = [(u.x0 + u.x1) / 2 for u in ups]
+        half = min(b - a for a, b in itertools.pairwise(centers)) / 2
+        for col in base:
+            cx = (col[0].x0 + col[0].x1) / 2
+            k = min(range(len(ups)), key=lambda n: abs(centers[n] - cx))
+            if abs(centers[k] - cx) <= half and classify_header(col[0].text)[0] in (
+                "lower",
+                "upper",
+                "value",
+                "limit",
+                None,
+            ):
+                groups[id(col[0])] = ups[k].text
+        band[li] = []
     for li, cells in enumerate(band):
         if li == base_i:
             continue
@@ -539,7 +563,15 @@ class _Reader:
                 prev = _near(cell_lines[start - 1], hx0, hx1) if start > 0 else []
                 if prev and not _has_values(prev):
                     near = lines[start].top - lines[start - 1].top <= 2.6 * _line_h(lines[start - 1])
-                    if near and all(len(c.text) <= 24 for c in prev) and any(classify_header(c.text)[0] for c in prev):
+                    spans = (
+                        len(prev) >= 2
+                        and len(cells) >= 2 * len(prev)
+                        and not any(re.search(r"[:：]|\d{3}", c.text) for c in prev)
+                    )
+                    named = any(classify_header(c.text)[0] for c in prev)
+                    # group labels above ("Thickness (µm)" over LSL | USL | Measured) or header words
+                    short = all(len(c.text) <= 24 and ":" not in c.text for c in prev)
+                    if near and ((short and named) or spans):
                         band.insert(0, prev)
                 band[band.index(cells)] = _near(cells, hx0, hx1)
                 cols = _band_columns(band)

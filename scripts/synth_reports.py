@@ -133,11 +133,12 @@ def make_report(seed: int) -> tuple[bytes, Truth]:
     else:
         _register_vera()
     transposed = rng.random() < 0.15
-    land = not transposed and rng.random() < 0.2
+    grouped = not transposed and lang in ("en", "de") and rng.random() < 0.15
+    land = grouped or (not transposed and rng.random() < 0.2)
     size = landscape(A4) if land else A4
     t = Truth()
     f = t.features
-    f.update(lang=lang, landscape=land, transposed=transposed)
+    f.update(lang=lang, landscape=land, transposed=transposed, grouped=grouped)
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=size)
     height = size[1]
@@ -160,6 +161,8 @@ def make_report(seed: int) -> tuple[bytes, Truth]:
     rid = f"{rng.choice(['TR', 'QT', 'LAB', 'R'])}-{rng.randint(2019, 2025)}-{rng.randint(100, 99999):05d}"
     customer = rng.choice(["Nordic Castings AB", "Shenzhen Bright Electronics Co., Ltd.", "Acme Fasteners Inc.",
                            "Müller Präzision GmbH", "Ateliers Durand SAS", "Talleres García S.L."])  # fmt: skip
+    if cjk:  # the CJK font has no accented Latin letters
+        customer = customer.replace("ü", "ue").replace("ä", "ae").replace("í", "i")
     sample = f"S{rng.randint(10, 99)}-{rng.randint(1000, 9999)}"
     issue_p, issue = _date(rng, rng.randint(2019, 2025), rng.randint(1, 12), rng.randint(1, 28), cjk)
     rec_p, rec = _date(rng, rng.randint(2019, 2025), rng.randint(1, 12), rng.randint(1, 28), cjk)
@@ -213,6 +216,12 @@ def make_report(seed: int) -> tuple[bytes, Truth]:
     y -= 14
     comma = rng.random() < 0.4
     f["decimal_comma"] = comma
+    if grouped:
+        _grouped(c, rng, t, font, y, comma)
+        sidebar()
+        c.showPage()
+        c.save()
+        return buf.getvalue(), t
     if transposed:
         _transposed(c, rng, t, lab, font, y, comma)
         sidebar()
@@ -352,6 +361,33 @@ def _transposed(c: Any, rng: random.Random, t: Truth, lab: dict[str, str], font:
         c.drawString(x, y, u.replace(".", ",") if comma else u)
     for p, v in zip(points, measured, strict=True):
         t.results.append({"quantity": f"{lab['point']} {p}", "value": v})
+
+
+def _grouped(c: Any, rng: random.Random, t: Truth, font: str, y: float, comma: bool) -> None:
+    """Wide inspection table: one row per sample, each parameter a group of LSL / USL / Measured columns."""
+    params = rng.sample(["Thickness (µm)", "Width (mm)", "Weight (g)", "Density (g/cm3)", "Porosity (%)"], 3)
+    sub = ["LSL", "USL", "Measured"]
+    x0 = 60
+    c.setFont(font, 8)
+    for g, p in enumerate(params):
+        gx = x0 + 80 + g * 200
+        c.drawString(gx + 40, y, p)
+        c.line(gx, y - 3, gx + 180, y - 3)
+        for k, name in enumerate(sub):
+            c.drawString(gx + k * 60, y - 14, name)
+    c.drawString(x0, y - 14, "Sample")
+    y -= 32
+    for r in range(rng.randint(4, 12)):
+        sid = f"L{r + 1:02d}"
+        c.drawString(x0, y, sid)
+        for g, p in enumerate(params):
+            gx = x0 + 80 + g * 200
+            lo, hi = rng.uniform(1, 50), rng.uniform(60, 120)
+            v = f"{rng.uniform(lo, hi):.2f}"
+            for k, txt in enumerate([f"{lo:.1f}", f"{hi:.1f}", v]):
+                c.drawString(gx + k * 60, y, txt.replace(".", ",") if comma else txt)
+            t.results.append({"quantity": p, "value": v, "sample": sid})
+        y -= 14
 
 
 def main() -> None:

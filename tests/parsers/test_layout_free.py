@@ -89,6 +89,15 @@ def test_transposed_table_reads_test_points_in_columns() -> None:
     assert all(r.uncertainty is not None for r in rep.results)
 
 
+def test_wide_table_with_grouped_columns_gives_parameter_sample_and_limits() -> None:
+    pdf, truth = _find_seed(grouped=True)
+    rep = _parse(pdf)
+    got = {(q, v, s) for q, v, s in _rows(rep)}
+    assert {(r["quantity"], r["value"], r["sample"]) for r in truth.results} <= got
+    assert all(r.lower_limit is not None and r.upper_limit is not None for r in rep.results)
+    assert all(float(r.lower_limit.value) < float(r.upper_limit.value) for r in rep.results)
+
+
 def test_merged_method_cell_applies_to_the_rows_below() -> None:
     pdf, _truth = _find_seed(merged_method=True, transposed=False)
     rep = _parse(pdf)
