@@ -273,16 +273,15 @@ def _band_columns(band: list[list[Cell]]) -> list[_Col]:
     for new_j, cs in enumerate(base):
         gid = next((id(c) for c in cs if id(c) in groups), None)
         if gid is not None:
-            col = cols[new_j]
+            gcol = cols[new_j]
             gkey, gunit = classify_header(groups[gid])
-            col.group = groups[gid]
-            if gkey == "value" and col.key in (None, "sample", "quantity"):
-                col.sample = col.header
-                col.key = "value"
-                col.unit = col.unit or gunit
-            elif gkey is None and col.key in ("lower", "upper", "value", "limit", None):
-                col.group = groups[gid]  # grouped columns of one parameter (landscape inspection tables)
-                col.key = col.key or "value"
+            gcol.group = groups[gid]
+            if gkey == "value" and gcol.key in (None, "sample", "quantity"):
+                gcol.sample = gcol.header
+                gcol.key = "value"
+                gcol.unit = gcol.unit or gunit
+            elif gkey is None and gcol.key in ("lower", "upper", "value", "limit", None):
+                gcol.key = gcol.key or "value"  # grouped columns of one parameter (wide inspection tables)
     return cols
 
 
