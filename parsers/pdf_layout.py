@@ -33,6 +33,7 @@ import itertools
 import re
 import statistics
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -683,6 +684,11 @@ _FIELD_CHECK = {
 
 _LABEL_PATH: dict[str, str] = {label: path for label, path in reversed(_LABELS)}
 _LABEL_WORDS: list[str] = [label for label in _LABEL_PATH if len(label) >= 8]
+# labels of 6+ characters by their first word, longest first (the colon-less "Sample ID 123" look-up)
+_BY_FIRST_WORD: dict[str, list[tuple[str, str]]] = {}
+for _label, _path in _LABELS:
+    if len(_label) >= 6:
+        _BY_FIRST_WORD.setdefault(_label.split(" ", 1)[0], []).append((_label, _path))
 # label shapes no list can enumerate: "Sample MTL #", "Lab Sample No", "SHMA Report ID"
 _LABEL_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(?:[\w.]+ ){0,2}sample(?: [\w.]+)? (?:#|no\.?|id|number|code)$"), "items[0].id"),
@@ -696,6 +702,7 @@ _INLINE_ID = re.compile(
 _PAGE_TAIL = re.compile(r"\s*(?:page|seite|页|第)\s*\d+\s*(?:of|von|/|共)\s*\d+\s*页?$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=8192)
 def _match_label(text: str) -> tuple[str, str, str] | None:
     """``(path, label, rest)`` when ``text`` starts with a known label (bilingual pairs allowed)."""
     raw = text.replace("\u3000", " ")
@@ -721,8 +728,8 @@ def _match_label(text: str) -> tuple[str, str, str] | None:
     # "Sample ID 211104M007" without a colon, or "DATE ISSUED 11/06/2021 | RESULT:" with a colon further on
     # (then the text after the label must hold a number: "Laboratory address:" is no lab name)
     low = norm_label(raw)
-    for label, path in _LABELS:
-        if len(label) >= 6 and low.startswith(label + " "):
+    for label, path in _BY_FIRST_WORD.get(low.split(" ", 1)[0], ()):
+        if low.startswith(label + " "):
             rest2 = raw.strip()[len(label) :].strip(" :#")
             if not sep or re.search(r"\d", head[len(label) :]):
                 return path, label, rest2
