@@ -47,6 +47,8 @@ from parsers.report_model import (
 
 __all__ = ["check_pdf_streams", "normalise_date", "parse_pdf"]
 
+# a value matched by a lab's own layout profile (label wording written for that lab): high, not certain
+_PROFILE_CONFIDENCE = 0.95
 _RESULT_KEYS = (
     "quantity",
     "value",
@@ -685,11 +687,11 @@ def _store(state: _State, path: str, spec: FieldSpec, value: str, prov: Provenan
         first = normalise_date(parts[0]) or parts[0]
         last = normalise_date(parts[-1]) or parts[-1]
         base = path.removesuffix("_range")
-        state.found[f"{base}_start"] = Field[str](value=first, provenance=prov)
-        state.found[f"{base}_end"] = Field[str](value=last, provenance=prov)
+        state.found[f"{base}_start"] = Field[str](value=first, provenance=prov, confidence=_PROFILE_CONFIDENCE)
+        state.found[f"{base}_end"] = Field[str](value=last, provenance=prov, confidence=_PROFILE_CONFIDENCE)
         state.found[path] = True
         return
-    fld = Field[str](value=value, provenance=prov)
+    fld = Field[str](value=value, provenance=prov, confidence=_PROFILE_CONFIDENCE)
     if "[]" in path:
         state.found.setdefault(path, []).append(fld)
     else:
@@ -732,7 +734,9 @@ def _try_header(line: Line, state: _State, compiled: _Compiled) -> bool:
         if col.key == "uncertainty":
             mk = _K_IN_HEADER.search(line.text[line.text.find(col.header) :])
             if mk:
-                coverage = Field[str](value=mk.group(1).replace(",", "."), provenance=_prov(state, line))
+                coverage = Field[str](
+                    value=mk.group(1).replace(",", "."), provenance=_prov(state, line), confidence=_PROFILE_CONFIDENCE
+                )
     if state.table is not None and state.table.rows:
         state.table.columns = cols  # repeated header on a continuation page: same table, fresh anchors
         state.table.coverage_factor = coverage or state.table.coverage_factor
@@ -781,7 +785,7 @@ def _try_row(line: Line, state: _State, compiled: _Compiled) -> bool:
             text = text[: -len(marker)].rstrip()
         if key in {"value", "uncertainty"} and _DECIMAL_COMMA.match(text):
             text = text.replace(",", ".")
-        fields[key] = Field[str](value=text, provenance=_prov(state, line, s, e))
+        fields[key] = Field[str](value=text, provenance=_prov(state, line, s, e), confidence=_PROFILE_CONFIDENCE)
     if "coverage_factor" not in fields and table.coverage_factor is not None and "uncertainty" in fields:
         fields["coverage_factor"] = table.coverage_factor
     state.results.append(Result(external_provider=external, **fields))
@@ -816,8 +820,8 @@ def _build(state: _State, *, pages: int, needs_ocr: list[int]) -> LabReport:
         if m:
             persons.append(
                 Person(
-                    name=Field[str](value=m.group("name"), provenance=name.provenance),
-                    role=Field[str](value=m.group("role"), provenance=name.provenance),
+                    name=Field[str](value=m.group("name"), provenance=name.provenance, confidence=name.confidence),
+                    role=Field[str](value=m.group("role"), provenance=name.provenance, confidence=name.confidence),
                 )
             )
         else:

@@ -30,7 +30,21 @@ def test_qcn_parse_prints_the_published_shape() -> None:
     doc = json.loads(res.stdout)
     jsonschema.validate(doc, schema)
     assert doc["results"] and doc["review"]["required"] is False
-    assert all(0 < r["value"]["confidence"] <= 1 for r in doc["results"] if "confidence" in r["value"])
+    fields: list[dict] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "value" in node and "provenance" in node:
+                fields.append(node)
+            for key, sub in node.items():
+                if key not in ("source", "signature"):
+                    walk(sub)
+        elif isinstance(node, list):
+            for sub in node:
+                walk(sub)
+
+    walk(doc)
+    assert fields and all(0 < f["confidence"] <= 1 for f in fields), "every extracted field carries a confidence"
 
 
 def test_qcn_parse_is_loud_about_a_report_without_results(tmp_path: Path) -> None:
