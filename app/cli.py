@@ -225,7 +225,9 @@ def parse(
     """Parse a lab report or measurement file and print the normalised JSON (for onboarding a lab layout).
 
     With --verify the signature verdict (valid / tampered / revoked / untrusted / expired-at-signing /
-    unsigned / malformed) and its reason are put in ``report.signature`` and printed on stderr.
+    unsigned / malformed) and its reason are put in the report's signature and printed on stderr.
+    A lab report prints as a LabReport (docs/labreport.schema.json). When it needs a person's review (no
+    result rows, low confidence, unread pages) the reasons go to stderr and the exit code is 3.
     """
     from parsers import parse as parse_file
     from parsers.errors import ParseError
@@ -247,7 +249,15 @@ def parse(
         _fail(f"{file}: {exc}")
     except OSError as exc:
         _fail(f"{file}: cannot read: {exc.strerror or exc}")
-    typer.echo(parsed.model_dump_json(indent=2))
+    if parsed.report is None:
+        typer.echo(parsed.model_dump_json(indent=2))
+        return
+    typer.echo(json.dumps(parsed.report.to_public_dict(), indent=2, ensure_ascii=False))
+    review = parsed.report.review
+    if review.required:
+        for reason in review.reasons:
+            typer.secho(f"REVIEW NEEDED: {file.name}: {reason}", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(3)
 
 
 @cli.command()

@@ -174,6 +174,8 @@ class Batch(Base):
 
     lot_size: Mapped[int | None] = mapped_column(Integer)
     assessment: Mapped[str | None] = mapped_column(Text)  # JSON of the acceptance check against the agreement
+    # why a person must look at this batch's lab reports (no result rows, low confidence); None = fine
+    review_reason: Mapped[str | None] = mapped_column(Text)
 
     supplier: Mapped[Party] = relationship()
     files: Mapped[list[BatchFile]] = relationship(back_populates="batch", order_by="BatchFile.id")

@@ -209,6 +209,10 @@ class BatchPublic(BaseModel):
     anchor_attempts: int
     anchor_error: str | None
     files: list[BatchFilePublic]
+    review_required: bool = Field(
+        default=False, description="a lab report of this batch needs a person's review (see review_reasons)"
+    )
+    review_reasons: list[str] = Field(default_factory=list, description="e.g. 'report.pdf: no result rows were found'")
     created_at: datetime
     created: bool = Field(default=True, description="false when an identical upload returned the existing batch")
 

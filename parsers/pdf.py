@@ -33,7 +33,8 @@ from typing import Any
 from parsers.errors import HostileInput, LimitExceeded, MalformedInput, NeedsOCR, PasswordProtected
 from parsers.layouts import FieldSpec, LayoutProfile, load_profiles, select_profile
 from parsers.limits import Limits
-from parsers.pdf_text import Line, lines_from_words, words_of_page_fast
+from parsers.pdf_layout import extract_layout, merge_layout
+from parsers.pdf_text import Line, Word, lines_from_words, words_of_page_fast
 from parsers.provenance import Provenance, SourceFile
 from parsers.report_model import (
     Field,
@@ -46,6 +47,8 @@ from parsers.report_model import (
 
 __all__ = ["check_pdf_streams", "normalise_date", "parse_pdf"]
 
+# a value matched by a lab's own layout profile (label wording written for that lab): high, not certain
+_PROFILE_CONFIDENCE = 0.95
 _RESULT_KEYS = (
     "quantity",
     "value",
@@ -502,7 +505,7 @@ def parse_pdf(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
         from pdfminer.pdfinterp import PDFResourceManager
 
         rsrcmgr = PDFResourceManager(caching=True)
-        report = _parse_pages(pages, source=source, limits=limits, start=start, rsrcmgr=rsrcmgr)
+        report = _parse_pages(pages, source=source, limits=limits, start=start, rsrcmgr=rsrcmgr, data=data)
         report.warnings[:0] = warnings
         return report
     finally:
@@ -519,12 +522,51 @@ def _page_has_fonts(page: Any) -> bool:
         return False
 
 
-def _parse_pages(pages: list[Any], *, source: SourceFile, limits: Limits, start: float, rsrcmgr: Any) -> LabReport:
+def _ocr_words(data: bytes, index: int, limits: Limits, start: float) -> tuple[list[Word], float] | None:
+    """OCR one page without a text layer; ``None`` when Tesseract is not installed or the page cannot render."""
+    from parsers.ocr import ocr_available, ocr_image
+
+    if not ocr_available():
+        return None
+    left = limits.max_seconds - (time.monotonic() - start)
+    if left <= 1:
+        raise LimitExceeded(
+            f"PDF parsing exceeded max_seconds={limits.max_seconds} before OCR of page {index}",
+            limit="max_seconds",
+            allowed=limits.max_seconds,
+            actual=round(time.monotonic() - start, 2),
+            page=index,
+        )
+    try:
+        import pypdfium2
+
+        doc = pypdfium2.PdfDocument(data)
+        try:
+            pg = doc[index - 1]
+            width, height = pg.get_size()
+            image = pg.render(scale=300 / 72).to_pil()
+        finally:
+            doc.close()
+    except Exception:  # pdfium cannot render it: the page stays unread and is reported
+        return None
+    try:
+        page = ocr_image(image, page_width=width, page_height=height, timeout=min(120.0, left))
+    except RuntimeError:
+        return None
+    return page.words, page.confidence
+
+
+def _parse_pages(
+    pages: list[Any], *, source: SourceFile, limits: Limits, start: float, rsrcmgr: Any, data: bytes
+) -> LabReport:
     needs_ocr: list[int] = []
     state: _State | None = None
     compiled: _Compiled | None = None
     profiles = load_profiles()
     stopped_at: int | None = None
+    all_lines: list[list[Line]] = []
+    ocr_conf: dict[int, float] = {}
+    ocr_pages: list[int] = []
     for index, page in enumerate(pages, start=1):
         elapsed = time.monotonic() - start
         if elapsed > limits.max_seconds:
@@ -550,9 +592,18 @@ def _parse_pages(pages: list[Any], *, source: SourceFile, limits: Limits, start:
         finally:
             page.close()
         if not words:
-            needs_ocr.append(index)
-            continue
+            ocr_words = _ocr_words(data, index, limits, start)
+            if ocr_words is None:
+                needs_ocr.append(index)
+                continue
+            words = ocr_words[0]
+            ocr_conf[index] = ocr_words[1]
+            ocr_pages.append(index)
+            if not words:
+                needs_ocr.append(index)  # OCR ran but found nothing legible: still an unread page
+                continue
         lines = lines_from_words(words, index)
+        all_lines.append(lines)
         if state is None:
             profile = select_profile("\n".join(ln.text for ln in lines), profiles)
             state = _State(profile=profile, source=source)
@@ -563,7 +614,8 @@ def _parse_pages(pages: list[Any], *, source: SourceFile, limits: Limits, start:
             state.warnings.append(f"page {index}: most text is rotated (non-upright); fields on it may be missed")
         for line in lines:
             _consume(line, state, compiled)
-        if _complete(state, compiled) and index < len(pages):
+        # stop early only for a lab profile that found everything; the layout-free pass needs every page
+        if state.profile.id != "generic" and _complete(state, compiled) and index < len(pages):
             stopped_at = index
     if state is None:
         raise NeedsOCR(
@@ -572,7 +624,12 @@ def _parse_pages(pages: list[Any], *, source: SourceFile, limits: Limits, start:
         )
     if stopped_at is not None:
         state.warnings.append(f"all profile fields found by page {stopped_at}; later pages not parsed")
-    return _build(state, pages=len(pages), needs_ocr=needs_ocr)
+    report = _build(state, pages=len(pages), needs_ocr=needs_ocr)
+    report.ocr_pages = ocr_pages
+    if ocr_pages:
+        report.warnings.append(f"pages read by OCR (Tesseract), lower confidence: {ocr_pages}")
+    found = extract_layout(all_lines, sha256=source.sha256, page_conf=ocr_conf)
+    return merge_layout(report, found, prefer_layout=state.profile.id == "generic")
 
 
 def _complete(state: _State, compiled: _Compiled) -> bool:
@@ -642,11 +699,11 @@ def _store(state: _State, path: str, spec: FieldSpec, value: str, prov: Provenan
         first = normalise_date(parts[0]) or parts[0]
         last = normalise_date(parts[-1]) or parts[-1]
         base = path.removesuffix("_range")
-        state.found[f"{base}_start"] = Field[str](value=first, provenance=prov)
-        state.found[f"{base}_end"] = Field[str](value=last, provenance=prov)
+        state.found[f"{base}_start"] = Field[str](value=first, provenance=prov, confidence=_PROFILE_CONFIDENCE)
+        state.found[f"{base}_end"] = Field[str](value=last, provenance=prov, confidence=_PROFILE_CONFIDENCE)
         state.found[path] = True
         return
-    fld = Field[str](value=value, provenance=prov)
+    fld = Field[str](value=value, provenance=prov, confidence=_PROFILE_CONFIDENCE)
     if "[]" in path:
         state.found.setdefault(path, []).append(fld)
     else:
@@ -689,7 +746,9 @@ def _try_header(line: Line, state: _State, compiled: _Compiled) -> bool:
         if col.key == "uncertainty":
             mk = _K_IN_HEADER.search(line.text[line.text.find(col.header) :])
             if mk:
-                coverage = Field[str](value=mk.group(1).replace(",", "."), provenance=_prov(state, line))
+                coverage = Field[str](
+                    value=mk.group(1).replace(",", "."), provenance=_prov(state, line), confidence=_PROFILE_CONFIDENCE
+                )
     if state.table is not None and state.table.rows:
         state.table.columns = cols  # repeated header on a continuation page: same table, fresh anchors
         state.table.coverage_factor = coverage or state.table.coverage_factor
@@ -738,7 +797,7 @@ def _try_row(line: Line, state: _State, compiled: _Compiled) -> bool:
             text = text[: -len(marker)].rstrip()
         if key in {"value", "uncertainty"} and _DECIMAL_COMMA.match(text):
             text = text.replace(",", ".")
-        fields[key] = Field[str](value=text, provenance=_prov(state, line, s, e))
+        fields[key] = Field[str](value=text, provenance=_prov(state, line, s, e), confidence=_PROFILE_CONFIDENCE)
     if "coverage_factor" not in fields and table.coverage_factor is not None and "uncertainty" in fields:
         fields["coverage_factor"] = table.coverage_factor
     state.results.append(Result(external_provider=external, **fields))
@@ -773,8 +832,8 @@ def _build(state: _State, *, pages: int, needs_ocr: list[int]) -> LabReport:
         if m:
             persons.append(
                 Person(
-                    name=Field[str](value=m.group("name"), provenance=name.provenance),
-                    role=Field[str](value=m.group("role"), provenance=name.provenance),
+                    name=Field[str](value=m.group("name"), provenance=name.provenance, confidence=name.confidence),
+                    role=Field[str](value=m.group("role"), provenance=name.provenance, confidence=name.confidence),
                 )
             )
         else:

@@ -20,6 +20,7 @@ from parsers.provenance import Provenance, SourceFile
 from parsers.signature_model import SignatureInfo, SignatureVerdict
 
 __all__ = [
+    "Accreditation",
     "Field",
     "LabReport",
     "Method",
@@ -28,9 +29,11 @@ __all__ = [
     "ReportDates",
     "ReportItem",
     "Result",
+    "Review",
     "SchemaCheck",
     "SignatureInfo",
     "SignatureVerdict",
+    "labreport_json_schema",
 ]
 
 T = TypeVar("T")
@@ -43,6 +46,9 @@ class Field(BaseModel, Generic[T]):
 
     value: T
     provenance: Provenance
+    # 0..1: how sure the extractor is (label matched on the same line > label above > value shape only);
+    # None where the source is structured (DCC XML) and the value is read, not guessed
+    confidence: float | None = PydanticField(default=None, ge=0.0, le=1.0)
 
 
 class Party(BaseModel):
@@ -89,6 +95,27 @@ class Result(BaseModel):
     verdict: Field[str] | None = None  # "pass" / "fail" / as printed when unknown
     sample_id: Field[str] | None = None
     external_provider: bool = False  # result produced by an external provider (7.8.2.1 marked results)
+    method: Field[str] | None = None  # test method / standard of this row (a merged cell repeats it)
+    limit_text: Field[str] | None = None  # the requirement as printed ("≤ 1000", "0.5-1.5", "Negative")
+    lower_limit: Field[str] | None = None  # numeric lower limit read from the limit or an LSL column
+    upper_limit: Field[str] | None = None  # numeric upper limit read from the limit or a USL column
+    mdl: Field[str] | None = None  # method detection / reporting limit (MDL, LOD, LOQ, RL)
+    test_part: Field[str] | None = None  # section or tested part the row belongs to (carried across pages)
+
+
+class Accreditation(BaseModel):
+    """The issuing laboratory's own accreditation (not a CMA licence, not a reference standard's lab)."""
+
+    body: Field[str]  # "CNAS", "A2LA", "UKAS", "DAkkS", "HOKLAS", "SWEDAC", "PJLA", ...
+    id: Field[str]  # "L1234", "1234.01", "D-K-15183-01-00", ...
+
+
+class Review(BaseModel):
+    """Whether a person must look at this extraction before it is trusted, and why."""
+
+    required: bool = False
+    reasons: list[str] = PydanticField(default_factory=list)
+    confidence: float | None = None  # mean confidence of the extracted fields and rows (PDF only)
 
 
 class Person(BaseModel):
@@ -127,12 +154,15 @@ class LabReport(BaseModel):
     deviations: list[Field[str]] = PydanticField(default_factory=list)
     authorised_by: list[Person] = PydanticField(default_factory=list)
     external_providers: list[Field[str]] = PydanticField(default_factory=list)
-    amends_report_id: Field[str] | None = None
+    amends_report_id: Field[str] | None = None  # the superseded report's number (amended reports)
+    accreditation: Accreditation | None = None
     signature: SignatureInfo = PydanticField(default_factory=SignatureInfo)
     schema_check: SchemaCheck | None = None
     needs_ocr_pages: list[int] = PydanticField(default_factory=list)
     page_count: int | None = None
     warnings: list[str] = PydanticField(default_factory=list)
+    review: Review = PydanticField(default_factory=Review)
+    ocr_pages: list[int] = PydanticField(default_factory=list)  # pages read by OCR (Tesseract)
 
     def to_public_dict(self) -> dict[str, Any]:
         """JSON-able dict (no ``None`` members), suitable for API output and canonical JSON hashing."""
@@ -154,9 +184,27 @@ def _flatten(node: Any, prefix: str, out: dict[str, str]) -> None:
             out[prefix] = str(node["value"])
             return
         for key, sub in node.items():
-            if key in {"source", "signature", "schema_check", "warnings", "needs_ocr_pages", "provenance"}:
+            if key in {
+                "source",
+                "signature",
+                "schema_check",
+                "warnings",
+                "needs_ocr_pages",
+                "provenance",
+                "review",
+                "confidence",
+                "ocr_pages",
+            }:
                 continue
             _flatten(sub, f"{prefix}.{key}" if prefix else key, out)
     elif isinstance(node, list):
         for i, sub in enumerate(node):
             _flatten(sub, f"{prefix}[{i}]", out)
+
+
+def labreport_json_schema() -> dict[str, Any]:
+    """JSON Schema of what ``LabReport.to_public_dict()`` (and ``qcn parse`` for a report) prints."""
+    schema = LabReport.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://qcn.example/labreport.schema.json"
+    return schema

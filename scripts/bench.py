@@ -69,6 +69,13 @@ def _dcc() -> dict[str, Any]:
     return measure_dcc()
 
 
+def _parsers_corpus() -> dict[str, Any]:
+    """Public-report corpus (hand-written ground truth): dev and held-out halves, scored side by side."""
+    from bench_parsers_corpus import measure_corpus
+
+    return measure_corpus()
+
+
 def _causal() -> dict[str, Any]:
     from bench_causal import measure_causal
     from bench_onnx import measure_onnx
@@ -95,13 +102,14 @@ SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "contracts": ("contracts.json", _contracts),
     "parsers": ("parsers.json", _parsers),
     "dcc": ("parsers.json", _dcc),  # its own keys only, merged into parsers.json
+    "parsers_corpus": ("parsers.json", _parsers_corpus),
     "causal": ("causal.json", _causal),
     "tracing": ("tracing.json", _tracing),
     "startup": ("startup.json", _startup),
 }
 
 
-_MERGED = {"dcc"}
+_MERGED = {"dcc", "parsers_corpus"}
 
 
 def main() -> int:

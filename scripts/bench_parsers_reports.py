@@ -35,7 +35,9 @@ sys.path.insert(0, str(ROOT))
 from parsers.dcc import parse_dcc  # noqa: E402
 from parsers.limits import Limits  # noqa: E402
 from parsers.pdf import parse_pdf  # noqa: E402
-from parsers.pdf_accuracy import CORPUS_DIR, corpus_files, measure_accuracy, source_of  # noqa: E402
+from parsers.pdf_accuracy import corpus_files, measure_accuracy, source_of  # noqa: E402
+
+CORPUS_DIR = ROOT / "tests" / "fixtures" / "reports"
 
 
 def _plain(data: bytes) -> int:
@@ -111,7 +113,7 @@ def _validators(dccs: list[bytes], rounds: int) -> dict[str, float]:
 
 def measure_reports(rounds: int = 3) -> dict[str, Any]:
     """Run the benchmark and return the figures (see the module docstring)."""
-    pdfs = [(p, p.read_bytes()) for p, _layout, err, _f in corpus_files() if err is None]
+    pdfs = [(p, p.read_bytes()) for p, _layout, err, _f in corpus_files(CORPUS_DIR) if err is None]
     dccs = [p.read_bytes() for p in sorted((CORPUS_DIR / "ptb").glob("*.xml"))]
     dccs += [p.read_bytes() for p in sorted((CORPUS_DIR / "dcc3").glob("*.xml"))]
     limits = Limits()
@@ -143,7 +145,7 @@ def measure_reports(rounds: int = 3) -> dict[str, Any]:
         best_pass = min(best_pass, time.perf_counter() - t)
 
     guarded_ms, inproc_ms = _guard_cost(dccs[-1], pdfs[0][1], rounds)
-    acc = measure_accuracy()
+    acc = measure_accuracy(CORPUS_DIR)
     return {
         "pdf_files": len(pdfs),
         "pdf_pages": pages,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the PostgreSQL server the tests use (127.0.0.1:5432, trust auth, database `test`) is running.
 set -euo pipefail
+bash "$(dirname "$0")/ensure_ocr.sh"
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 if pg_up; then exit 0; fi
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then

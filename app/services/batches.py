@@ -125,6 +125,19 @@ def _check_signature(
     parsed.report = attach_signature(parsed.report, info)
 
 
+def _review_reason(reports: list[tuple[Upload, ParsedFile]]) -> str | None:
+    """One line per reason a lab report needs a person (an empty or unsure extraction is not trusted silently)."""
+    lines: list[str] = []
+    for u, p in reports:
+        if p.report is None:
+            continue
+        reasons = list(p.report.review.reasons)
+        if not p.report.results and not any("no result rows" in r for r in reasons):
+            reasons.append("no result rows were found in the report")
+        lines += [f"{u.filename or u.sha256[:12]}: {reason}" for reason in reasons]
+    return "\n".join(lines) or None
+
+
 def create_batch(
     *,
     session: Session,
@@ -259,6 +272,7 @@ def create_batch(
         assessment=assessment.model_dump_json() if assessment else None,
         supersedes=ZERO32,
         status="pending",
+        review_reason=_review_reason(reports),
     )
     session.add(batch)
     try:

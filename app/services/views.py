@@ -81,6 +81,8 @@ def batch_public(*, session: Session, batch: Batch, chain: ChainContext | None, 
         anchor_attempts=attempts,
         anchor_error=error if batch.status != "anchored" else None,
         files=[file_public(f) for f in batch.files],
+        review_required=batch.review_reason is not None,
+        review_reasons=batch.review_reason.split("\n") if batch.review_reason else [],
         created_at=batch.created_at,
         created=created,
     )

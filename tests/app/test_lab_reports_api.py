@@ -211,13 +211,27 @@ def test_other_measurement_formats_are_accepted_by_the_same_endpoint(gateway: Ga
     assert batch["record_count"] > 0
 
 
-def test_scanned_report_is_refused_as_needing_ocr_and_nothing_is_stored(gateway: Gateway) -> None:
-    before = gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json()
+def test_unreadable_report_marks_the_batch_for_human_review(gateway: Gateway) -> None:
+    # a scan read by OCR that yields no result rows is stored, but the batch says a person must look at it
     scanned = (REPORTS / "scanned_image_only.pdf").read_bytes()
     resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("scan.pdf", scanned)])
-    assert resp.status_code == 422
-    assert resp.json()["error"]["code"] == "needs_ocr"
-    assert gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json() == before
+    assert resp.status_code == 201, resp.text
+    batch = resp.json()
+    assert batch["review_required"] is True
+    assert "scan.pdf: no result rows were found in the report" in batch["review_reasons"]
+    status = gateway.client.get(f"/v1/batches/{batch['id']}", headers=gateway.auth("supplier")).json()
+    assert status["review_required"] is True and status["review_reasons"] == batch["review_reasons"]
+    report = gateway.client.get(
+        f"/v1/batches/{batch['id']}/files/{hashlib.sha256(scanned).hexdigest()}", headers=gateway.auth("supplier")
+    ).json()["report"]
+    assert report["ocr_pages"] == [1] and report["review"]["required"] is True
+
+
+def test_report_with_results_does_not_ask_for_review(gateway: Gateway) -> None:
+    pdf = (REPORTS / "tensile_iso6892_report.pdf").read_bytes()
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("tensile.pdf", pdf)])
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["review_required"] is False and resp.json()["review_reasons"] == []
 
 
 def test_hostile_xml_report_is_refused(gateway: Gateway) -> None:

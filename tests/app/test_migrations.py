@@ -13,6 +13,18 @@ from app.db import Base, make_engine, upgrade
 from tests.conftest import ROOT
 
 
+def _head() -> str:
+    """The newest revision in app/migrations/versions (several branches add one each before merging)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "app" / "migrations"))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
 def test_migrations_build_exactly_the_tables_the_code_uses(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)

@@ -1,0 +1,1001 @@
+"""Layout-free reading of lab report pages: tables and header fields from word positions alone.
+
+No layout profile is needed. The page's upright words (rotated margin text is set aside before this module
+sees the page) are grouped into lines and each line into *cells* by horizontal gaps. Then:
+
+* **tables**: a line whose cells name at least two kinds of column (:data:`parsers.lexicon.COLUMN_TERMS`,
+  six languages) -- one of them a result, limit, MDL or verdict -- starts a header *band*: that line plus the
+  header lines right above/below it without values (two-level headers such as ``Result`` over ``1#  2#``,
+  or units under the names). Columns come from the band's cells (cells overlapping horizontally form one
+  column; an upper cell spanning several columns is their group label). Two quantity columns in one band
+  are two tables side by side. Rows are the following lines whose cells, assigned to columns by overlap,
+  put a value-shaped text (numbers with decimal point or comma, ``N.D.``, ``<0.5``, ``≤ 1000``,
+  ``Negative``, ranges) under a result column. A line with text only in the first column is a section /
+  test part and is carried to the rows below it -- also across a page break: a table left open at the end
+  of a page continues on the next one, with or without a repeated header. An empty method cell repeats the
+  method above it (merged cells). Columns without a known header are classified by the shape of their
+  values. Rows whose label cell is a result/uncertainty word followed by several values are read as a
+  transposed table (test points in columns).
+* **header fields**: ``Label: value`` in a cell, a label cell followed by its value cell on the same line
+  (grids), a label with its value on the line below (label above value); bilingual labels (``Auftraggeber
+  / Customer``, ``委托单位 Client``) and letter-spaced labels match too. Dates are normalised from
+  Chinese, German, ISO and US forms.
+* **accreditation**: body and number of the laboratory's own accreditation; numbers on lines about a CMA
+  licence or a traceability statement (a reference standard's lab) are ignored.
+
+Every value carries a confidence (see :class:`parsers.report_model.Field`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+import statistics
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from parsers.lexicon import (
+    ACCREDITATION_DISTRACTORS,
+    ACCREDITATION_PATTERNS,
+    FIELD_LABELS,
+    classify_header,
+    norm_label,
+    normalise_date,
+    value_shape,
+)
+from parsers.pdf_text import Line, Word
+from parsers.provenance import Provenance
+from parsers.report_model import Accreditation, Field, LabReport, ReportItem, Result, Review
+
+__all__ = ["Cell", "Extraction", "extract_layout", "judge", "merge_layout", "split_cells"]
+
+_RESULT_KEYS = {"value"}
+_HEADER_SIGNAL = {"value", "mdl", "limit", "verdict", "uncertainty", "lower", "upper", "unit", "method"}
+_MAX_GAP_LINES = 5  # non-row lines tolerated inside a table before it is closed
+_CONTINUATION_SKIP = 14  # lines at the top of a page skipped (running headers) while a table is open
+
+
+@dataclass(slots=True)
+class Cell:
+    """Words of one line that belong together (closer than a column gap)."""
+
+    words: list[Word]
+    page: int
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def x0(self) -> float:
+        return self.words[0].x0
+
+    @property
+    def x1(self) -> float:
+        return max(w.x1 for w in self.words)
+
+    @property
+    def top(self) -> float:
+        return min(w.top for w in self.words)
+
+    @property
+    def bottom(self) -> float:
+        return max(w.bottom for w in self.words)
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        return (round(self.x0, 2), round(self.top, 2), round(self.x1, 2), round(self.bottom, 2))
+
+
+def _gap_threshold(words: list[Word]) -> float:
+    heights = [w.bottom - w.top for w in words if w.bottom > w.top]
+    h = statistics.median(heights) if heights else 10.0
+    return max(4.5, 0.75 * h)
+
+
+def split_cells(line: Line) -> list[Cell]:
+    """Cut a line into cells where the horizontal gap is wider than a column gap (about one font height)."""
+    if not line.words:
+        return []
+    thr = _gap_threshold(line.words)
+    cells: list[list[Word]] = [[line.words[0]]]
+    for w in line.words[1:]:
+        prev = cells[-1][-1]
+        if w.x0 - prev.x1 > thr:
+            cells.append([w])
+        else:
+            cells[-1].append(w)
+    return [Cell(ws, line.page) for ws in cells]
+
+
+@dataclass
+class _Col:
+    key: str | None
+    x0: float
+    x1: float
+    header: str
+    unit: str | None = None
+    group: str | None = None  # label of an upper header cell spanning several columns
+    sample: str | None = None  # sub-label under a result group ("1#", "2#")
+
+    @property
+    def mid(self) -> float:
+        return (self.x0 + self.x1) / 2
+
+
+@dataclass
+class _Table:
+    cols: list[_Col]
+    x0: float
+    x1: float
+    page: int
+    conf: float
+    section: Field[str] | None = None
+    method: Field[str] | None = None
+    gap: int = 0
+    rows: int = 0
+    closed: bool = False
+
+
+@dataclass
+class Extraction:
+    """What the layout-free pass found."""
+
+    results: list[Result] = field(default_factory=list)
+    fields: dict[str, Field[str]] = field(default_factory=dict)
+    accreditation: Accreditation | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _prov(sha: str, page: int, bbox: tuple[float, float, float, float]) -> Provenance:
+    return Provenance(file_sha256=sha, kind="pdf", page=page, bbox=bbox)
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return min(a1, b1) - max(a0, b0)
+
+
+# ---------------------------------------------------------------------------------------------- header bands
+
+
+def _classified(cells: list[Cell]) -> list[tuple[Cell, str | None, str | None]]:
+    return [(c, *classify_header(c.text)) for c in cells]
+
+
+def _is_header_line(cells: list[Cell]) -> bool:
+    if len(cells) < 2:
+        return False
+    cls = _classified(cells)
+    keys = [k for _, k, _ in cls if k is not None]
+    if len(set(keys)) < 2 and not (len(keys) >= 3):
+        return False
+    if not any(k in _HEADER_SIGNAL for k in keys):
+        return False
+    # a header has few values of its own ("Result 1#" is fine, a data row is not)
+    shaped = sum(1 for c in cells if value_shape(c.text) in ("number", "bound"))
+    # a summary printed beside the header on the same baseline adds cells: judge the named ones
+    return shaped * 2 < len(cells) and len(keys) * 3 >= len(cells)
+
+
+def _has_values(cells: list[Cell]) -> bool:
+    return any(value_shape(c.text) is not None for c in cells)
+
+
+def _near(cells: list[Cell], x0: float, x1: float) -> list[Cell]:
+    """Cells of a neighbouring line that can belong to a header spanning ``x0..x1`` (not a table beside it):
+    close to it, or a quantity/sample header word further left (a wide first column)."""
+    return [
+        c
+        for c in cells
+        if c.x0 <= x1 + 30
+        and (c.x1 >= x0 - 90 or (len(c.text) <= 30 and classify_header(c.text)[0] in ("quantity", "sample")))
+    ]
+
+
+def _band_columns(band: list[list[Cell]]) -> list[_Col]:
+    """Columns of a header band (lines top to bottom): overlapping cells stack, wide upper cells group."""
+    base_i = max(range(len(band)), key=lambda i: len(band[i]))
+    base = [[c] for c in band[base_i]]
+    groups: dict[int, str] = {}
+    # sub-labels below a base cell ("Result" over "1#  2#"): the base cell becomes their group label
+    for li in range(base_i + 1, len(band)):
+        j = 0
+        while j < len(base):
+            head = base[j][0]
+            subs = [c for c in band[li] if _overlap(c.x0, c.x1, head.x0 - 2, max(head.x1, head.x0 + 40) + 30) > 0]
+            subs = [
+                c
+                for c in subs
+                if not any(_overlap(c.x0, c.x1, o[0].x0, o[0].x1) > 0.5 for o in base if o is not base[j])
+            ]
+            if len(subs) >= 2 and classify_header(head.text)[0] in ("value", None):
+                new = [[c] for c in sorted(subs, key=lambda c: c.x0)]
+                base[j : j + 1] = new
+                for k in range(j, j + len(new)):
+                    groups[id(new[k - j][0])] = head.text
+                band[li] = [c for c in band[li] if c not in subs]
+                j += len(new)
+            else:
+                j += 1
+    # group labels above that are narrower than their group ("Thickness (µm)" centred over LSL USL
+    # Measured): each base cell near enough joins the closest label's group
+    for li in range(base_i):
+        ups = band[li]
+        if len(ups) < 2 or len(base) < 2 * len(ups):
+            continue
+        if any(classify_header(u.text)[0] is not None or u.text.startswith(("(", "[")) for u in ups):
+            continue  # header words or units, not parameter names
+        if any(sum(1 for col in base if _overlap(u.x0, u.x1, col[0].x0, col[0].x1) > 0.5) >= 2 for u in ups):
+            continue  # wide labels: handled by overlap below
+        centers = [(u.x0 + u.x1) / 2 for u in ups]
+        half = min(b - a for a, b in itertools.pairwise(centers)) / 2
+        for col in base:
+            cx = (col[0].x0 + col[0].x1) / 2
+            k = min(range(len(ups)), key=lambda n: abs(centers[n] - cx))
+            if abs(centers[k] - cx) <= half and classify_header(col[0].text)[0] in (
+                "lower",
+                "upper",
+                "value",
+                "limit",
+                None,
+            ):
+                groups[id(col[0])] = ups[k].text
+        band[li] = []
+    for li, cells in enumerate(band):
+        if li == base_i:
+            continue
+        for c in cells:
+            hits = [j for j, col in enumerate(base) if _overlap(c.x0, c.x1, col[0].x0, col[0].x1) > 0.5]
+            if len(hits) >= 2 and li < base_i:
+                for j in hits:
+                    groups[id(base[j][0])] = c.text
+            elif len(hits) >= 1:
+                base[hits[0]].append(c)
+            else:
+                base.append([c])
+    base.sort(key=lambda cs: cs[0].x0)
+    cols: list[_Col] = []
+    for cs in base:
+        cs_sorted = sorted(cs, key=lambda c: c.top)
+        text = " ".join(c.text for c in cs_sorted)
+        key, unit = classify_header(text)
+        if key is None:
+            # "LOD" over "(MG/G)": classify the first stacked cell, the rest is its unit
+            key, unit2 = classify_header(cs_sorted[0].text)
+            rest = " ".join(c.text for c in cs_sorted[1:]).strip("() ")
+            unit = unit or unit2 or (rest if key and rest and len(rest) <= 12 else None)
+        x0 = min(c.x0 for c in cs)
+        x1 = max(c.x1 for c in cs)
+        cols.append(_Col(key=key, x0=x0, x1=x1, header=text, unit=unit))
+    # group labels: "Result" over "1#" "2#" -> two result columns, samples 1# and 2#
+    for new_j, cs in enumerate(base):
+        gid = next((id(c) for c in cs if id(c) in groups), None)
+        if gid is not None:
+            gcol = cols[new_j]
+            gkey, gunit = classify_header(groups[gid])
+            gcol.group = groups[gid]
+            if gkey == "value" and gcol.key in (None, "sample", "quantity"):
+                gcol.sample = gcol.header
+                gcol.key = "value"
+                gcol.unit = gcol.unit or gunit
+            elif gkey is None and gcol.key in ("lower", "upper", "value", "limit", None):
+                gcol.key = gcol.key or "value"  # grouped columns of one parameter (wide inspection tables)
+    return cols
+
+
+def _finish_columns(cols: list[_Col]) -> list[list[_Col]]:
+    """Decide the quantity column(s); two quantity columns -> two tables side by side."""
+    q_idx = [i for i, c in enumerate(cols) if c.key == "quantity"]
+    if not q_idx:
+        free = [i for i, c in enumerate(cols) if c.key is None and c.group is None]
+        if free and free[0] == 0:
+            cols[0].key = "quantity"
+            q_idx = [0]
+        elif cols and cols[0].key == "sample" and any(c.group for c in cols):
+            q_idx = []  # grouped landscape table: the row label is the sample, the group the quantity
+        else:
+            return []
+    if len(q_idx) <= 1:
+        return [cols]
+    parts: list[list[_Col]] = []
+    bounds = [*q_idx, len(cols)]
+    for a, b in itertools.pairwise(bounds):
+        parts.append(cols[a:b])
+    if q_idx[0] > 0:
+        parts[0] = cols[: q_idx[0]] + parts[0]
+    # "Analyte | Cannabinoid | Conc." is one table with two name columns, not two tables: a part without a
+    # result column joins the next one, whose quantity column is then a plain description
+    merged: list[list[_Col]] = []
+    pending: list[_Col] = []
+    for part in parts:
+        has_value = any(c.key == "value" or c.group for c in part)
+        if not has_value:
+            pending += part
+            continue
+        if pending:
+            for c in part:
+                if c.key == "quantity":
+                    c.key = None
+                    break
+            part = pending + part
+            pending = []
+        merged.append(part)
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------- rows
+
+
+def _assign(cells: list[Cell], table: _Table) -> dict[int, list[Cell]]:
+    out: dict[int, list[Cell]] = {}
+    for c in cells:
+        if c.x1 < table.x0 - 8 or c.x0 > table.x1 + 8:
+            continue
+        best_j, best = -1, -1e9
+        for j, col in enumerate(table.cols):
+            ov = _overlap(c.x0, c.x1, col.x0, col.x1)
+            score = ov if ov > 0 else -min(abs(c.x0 - col.x1), abs(c.x1 - col.x0), abs((c.x0 + c.x1) / 2 - col.mid))
+            if score > best:
+                best_j, best = j, score
+        if best_j >= 0:
+            out.setdefault(best_j, []).append(c)
+    return out
+
+
+def _limits(text: str) -> tuple[str | None, str | None]:
+    t = text.replace(",", ".").replace("−", "-")
+    m = re.match(r"^\s*(?:≤|<=|<|max\.?|最大|höchstens|≦)\s*([-+]?\d+(?:\.\d+)?)", t, re.IGNORECASE)
+    if m:
+        return None, m.group(1)
+    m = re.match(r"^\s*(?:≥|>=|>|min\.?|最小|mindestens|≧)\s*([-+]?\d+(?:\.\d+)?)", t, re.IGNORECASE)
+    if m:
+        return m.group(1), None
+    m = re.match(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(?:-|–|~|～|to|bis|至|\.\.\.)\s*([-+]?\d+(?:\.\d+)?)", t)
+    if m:
+        return m.group(1), m.group(2)
+    return None, None
+
+
+def _num_text(text: str) -> str:
+    """Literal value with a decimal comma turned into a point (``0,25`` -> ``0.25``); other text as printed."""
+    t = " ".join(text.split())
+    if re.fullmatch(r"[<>≤≥]?\s*[-+−]?\d+,\d+\s*%?", t):
+        t = t.replace(",", ".")
+    return t
+
+
+class _Reader:
+    def __init__(self, sha: str) -> None:
+        self.sha = sha
+        self.out = Extraction()
+        self.open: list[_Table] = []
+
+    def field(self, cells: list[Cell], conf: float, text: str | None = None) -> Field[str]:
+        x0 = min(c.x0 for c in cells)
+        top = min(c.top for c in cells)
+        x1 = max(c.x1 for c in cells)
+        bottom = max(c.bottom for c in cells)
+        return Field[str](
+            value=text if text is not None else " ".join(c.text for c in cells),
+            provenance=_prov(self.sha, cells[0].page, (round(x0, 2), round(top, 2), round(x1, 2), round(bottom, 2))),
+            confidence=round(conf, 3),
+        )
+
+    def try_row(self, table: _Table, cells: list[Cell]) -> bool:
+        assigned = _assign(cells, table)
+        if not assigned:
+            return False
+        qcol = next((j for j, c in enumerate(table.cols) if c.key == "quantity"), None)
+        scol = next((j for j, c in enumerate(table.cols) if c.key == "sample"), None)
+        label_j = qcol if qcol is not None else scol
+        value_js = [
+            j
+            for j, c in enumerate(table.cols)
+            if c.key in _RESULT_KEYS and j in assigned and value_shape(" ".join(x.text for x in assigned[j]))
+        ]
+        label_cells = assigned.get(label_j, []) if label_j is not None else []
+        label = " ".join(c.text for c in label_cells).strip()
+        if not value_js:
+            # text only under the label column: a section / test part heading (or a wrapped name)
+            only_label = label and all(j == label_j for j in assigned)
+            if only_label and len(label) <= 80 and not value_shape(label):
+                table.section = self.field(label_cells, 0.6, label)
+                table.gap += 1
+                return True
+            return False
+        if not label or (value_shape(label) in ("number",) and qcol is not None):
+            return False
+        if label.endswith((":", "：")) or (_match_label(label) is not None and re.search(r"[:：]", label)):
+            return False  # a "Label: value" line after the table is a header field, not a row
+        conf = table.conf
+        common: dict[str, Field[str]] = {}
+        for j, col in enumerate(table.cols):
+            if j not in assigned or col.key in (None, "quantity", "value"):
+                continue
+            text = " ".join(c.text for c in assigned[j])
+            fld = self.field(assigned[j], conf, _num_text(text) if col.key in ("uncertainty", "mdl") else text)
+            if col.key == "method":
+                common["method"] = fld
+            elif col.key == "unit":
+                common["unit"] = fld
+            elif col.key == "uncertainty":
+                common["uncertainty"] = fld
+                mk = re.search(r"k\s*=\s*(\d+(?:[.,]\d+)?)", col.header + " " + (col.group or ""))
+                if mk:
+                    common["coverage_factor"] = Field[str](
+                        value=mk.group(1).replace(",", "."), provenance=fld.provenance, confidence=conf
+                    )
+            elif col.key == "mdl":
+                common["mdl"] = fld
+            elif col.key == "verdict":
+                common["verdict"] = fld
+            elif col.key == "sample" and qcol is not None:
+                common["sample_id"] = fld
+            elif col.key in ("limit", "lower", "upper") and not col.group:
+                if col.key == "limit":
+                    common["limit_text"] = fld
+                    lo, hi = _limits(text)
+                    if lo is not None:
+                        common["lower_limit"] = self.field(assigned[j], conf, lo)
+                    if hi is not None:
+                        common["upper_limit"] = self.field(assigned[j], conf, hi)
+                else:
+                    common["lower_limit" if col.key == "lower" else "upper_limit"] = self.field(
+                        assigned[j], conf, _num_text(text)
+                    )
+        if "method" in common:
+            table.method = common["method"]
+        elif table.method is not None:
+            common["method"] = table.method  # merged method cell spanning several rows
+        label_field = self.field(label_cells, conf, label)
+        for j in value_js:
+            col = table.cols[j]
+            vcells = assigned[j]
+            text = " ".join(c.text for c in vcells)
+            fields = dict(common)
+            quantity = label_field
+            if col.group and qcol is None:
+                # grouped landscape table: the group is the parameter, the row label the sample
+                quantity = Field[str](value=col.group, provenance=label_field.provenance, confidence=conf)
+                fields["sample_id"] = label_field
+                for k, col2 in enumerate(table.cols):
+                    if col2.group == col.group and k in assigned and col2.key in ("lower", "upper"):
+                        name = "lower_limit" if col2.key == "lower" else "upper_limit"
+                        fields[name] = self.field(assigned[k], conf, _num_text(" ".join(c.text for c in assigned[k])))
+            elif col.sample:
+                fields["sample_id"] = Field[str](value=col.sample, provenance=label_field.provenance, confidence=conf)
+            if "unit" not in fields and col.unit:
+                fields["unit"] = Field[str](value=col.unit, provenance=label_field.provenance, confidence=conf * 0.9)
+            if table.section is not None:
+                fields["test_part"] = table.section
+            self.out.results.append(
+                Result(quantity=quantity, value=self.field(vcells, conf, _num_text(text)), **fields)  # type: ignore[arg-type]
+            )
+        table.rows += 1
+        table.gap = 0
+        return True
+
+    def transposed(self, lines: list[list[Cell]]) -> set[int]:
+        """Rows labelled by a result/uncertainty word followed by values in columns (test points across)."""
+        used: set[int] = set()
+        i = 0
+        while i < len(lines):
+            run: list[tuple[int, str | None, list[Cell]]] = []
+            j = i
+            while j < len(lines):
+                cells = lines[j]
+                if len(cells) < 3:
+                    break
+                vals = [c for c in cells[1:] if value_shape(c.text)]
+                if len(vals) < 2 or len(vals) < len(cells) - 2:
+                    break
+                run.append((j, _row_label_key(cells[0].text), cells))
+                j += 1
+            keys = [k for _, k, _ in run]
+            if len(run) >= 2 and "value" in keys:
+                points = next((r for r in run if r[1] not in ("value", "uncertainty", "unit")), None)
+                values = next(r for r in run if r[1] == "value")
+                unc = next((r for r in run if r[1] == "uncertainty"), None)
+                vcells = values[2][1:]
+                for n, vc in enumerate(vcells):
+                    qname = values[2][0].text
+                    if points is not None and n + 1 < len(points[2]):
+                        qname = f"{points[2][0].text} {points[2][n + 1].text}"
+                    extra: dict[str, Field[str]] = {}
+                    if unc is not None:
+                        uc = min(unc[2][1:], key=lambda c: abs((c.x0 + c.x1) / 2 - (vc.x0 + vc.x1) / 2))
+                        extra["uncertainty"] = self.field([uc], 0.7, _num_text(uc.text))
+                    self.out.results.append(
+                        Result(
+                            quantity=self.field([values[2][0]], 0.7, qname),
+                            value=self.field([vc], 0.7, _num_text(vc.text)),
+                            **extra,  # type: ignore[arg-type]
+                        )
+                    )
+                used.update(r[0] for r in run)
+                i = j
+            else:
+                i += 1
+        return used
+
+    def page(self, lines: list[Line]) -> None:
+        cell_lines = [split_cells(ln) for ln in lines]
+        # tables still open from the previous page continue (with or without a repeated header)
+        carry = [t for t in self.open if not t.closed]
+        for t in carry:
+            t.gap = -_CONTINUATION_SKIP
+        used = self.transposed(cell_lines)
+        i = 0
+        while i < len(cell_lines):
+            if i in used:
+                i += 1
+                continue
+            cells = cell_lines[i]
+            if _is_header_line(cells):
+                band = [cells]
+                start = i
+                hx0 = min(c.x0 for c in cells if classify_header(c.text)[0])
+                hx1 = max(c.x1 for c in cells if classify_header(c.text)[0])
+                # units / sub-labels below, group labels above (two-level headers)
+                k = i + 1
+                while k < len(cell_lines) and k <= i + 2:
+                    below = _near(cell_lines[k], hx0, hx1)
+                    if not below or _has_values(below):
+                        break
+                    if lines[k].top - lines[k - 1].top > 3.2 * _line_h(lines[k - 1]):
+                        break
+                    short = all(len(c.text) <= 24 for c in below)
+                    # one lone cell under the header is a section heading ("Part 1: housing"), unless it
+                    # is a unit or a header word
+                    lone_ok = (
+                        len(below) >= 2
+                        or below[0].text.startswith(("(", "["))
+                        or bool(classify_header(below[0].text)[0])
+                    )
+                    if _is_header_line(below) or (short and lone_ok):
+                        band.append(below)
+                        k += 1
+                    else:
+                        break
+                prev = _near(cell_lines[start - 1], hx0, hx1) if start > 0 else []
+                if prev and not _has_values(prev):
+                    near = lines[start].top - lines[start - 1].top <= 2.6 * _line_h(lines[start - 1])
+                    spans = (
+                        len(prev) >= 2
+                        and len(cells) >= 2 * len(prev)
+                        and not any(re.search(r"[:：]|\d{3}", c.text) for c in prev)
+                    )
+                    named = any(classify_header(c.text)[0] for c in prev)
+                    # group labels above ("Thickness (µm)" over LSL | USL | Measured) or header words
+                    short = all(len(c.text) <= 24 and ":" not in c.text for c in prev)
+                    if near and ((short and named) or spans):
+                        band.insert(0, prev)
+                band[band.index(cells)] = _near(cells, hx0, hx1)
+                cols = _band_columns(band)
+                tables = _finish_columns(cols)
+                if tables:
+                    new_open: list[_Table] = []
+                    for tcols in tables:
+                        known = sum(1 for c in tcols if c.key is not None)
+                        conf = 0.9 if known >= 3 else 0.8
+                        t = _Table(
+                            cols=tcols,
+                            x0=min(c.x0 for c in tcols),
+                            x1=max(c.x1 for c in tcols),
+                            page=cells[0].page,
+                            conf=conf,
+                        )
+                        # a repeated header on a continuation page keeps the section context
+                        same = next(
+                            (
+                                o
+                                for o in carry
+                                if [c.key for c in o.cols] == [c.key for c in tcols]
+                                and _overlap(o.x0, o.x1, t.x0, t.x1) > 0
+                            ),
+                            None,
+                        )
+                        if same is not None:
+                            t.section, t.method = same.section, same.method
+                        new_open.append(t)
+                    # tables at other x positions stay open (side by side with a new header elsewhere)
+                    self.open = [
+                        o
+                        for o in self.open
+                        if not o.closed and all(_overlap(o.x0, o.x1, n.x0, n.x1) <= 0 for n in new_open)
+                    ] + new_open
+                    carry = []
+                    i = k
+                    continue
+            consumed = False
+            for t in self.open:
+                if t.closed:
+                    continue
+                inside = [c for c in cells if c.x1 >= t.x0 - 8 and c.x0 <= t.x1 + 8]
+                if not inside:
+                    continue
+                if self.try_row(t, inside):
+                    consumed = True
+                else:
+                    t.gap += 1
+                    if t.gap > _MAX_GAP_LINES:
+                        t.closed = True
+            if not consumed:
+                for t in self.open:
+                    if not t.closed and not any(c.x1 >= t.x0 - 8 and c.x0 <= t.x1 + 8 for c in cells):
+                        t.gap += 1
+                        if t.gap > _MAX_GAP_LINES:
+                            t.closed = True
+            i += 1
+        # a table that ended well before the page's end does not continue on the next page
+        for t in self.open:
+            if t.gap > 3:
+                t.closed = True
+
+
+def _row_label_key(text: str) -> str | None:
+    """Key of a transposed table's row label: the whole label (or one side of "Messwert / Measured value")
+    must be a lexicon term -- "pH value" in a data row is an analyte, not a label."""
+    from parsers.lexicon import COLUMN_TERMS
+
+    parts = [norm_label(p) for p in re.split(r"\s*/\s*", text) if p.strip()]
+    for part in [norm_label(text), *parts]:
+        for key in ("value", "uncertainty", "unit", "quantity"):
+            if part in COLUMN_TERMS[key] or (
+                key == "quantity"
+                and part
+                in (
+                    "test point",
+                    "prüfpunkt",
+                    "检测点",
+                    "point",
+                    "punto",
+                    "nominal value",
+                    "nennwert",
+                    "sollwert",
+                    "set point",
+                )
+            ):
+                return key
+    return None
+
+
+def _line_h(line: Line) -> float:
+    return max(6.0, statistics.median([w.bottom - w.top for w in line.words]))
+
+
+# ---------------------------------------------------------------------------------------------- header fields
+
+_LABELS: list[tuple[str, str]] = sorted(
+    ((label, path) for path, labels in FIELD_LABELS.items() for label in labels), key=lambda p: -len(p[0])
+)
+_FIELD_CHECK = {
+    "report_id": lambda v: bool(re.search(r"\d", v)) and len(v) <= 60,
+    "supersedes": lambda v: bool(re.search(r"\d", v)) and len(v) <= 60,
+    "items[0].id": lambda v: bool(re.search(r"\d", v)) and len(v) <= 60,
+    "customer.name": lambda v: 1 < len(v) <= 120 and normalise_date(v) is None and not re.fullmatch(r"[\d\s./-]+", v),
+    "lab.name": lambda v: 2 < len(v) <= 120 and not re.fullmatch(r"[\d\s./-]+", v),
+    "items[0].description": lambda v: 1 < len(v) <= 160,
+}
+
+
+_LABEL_PATH: dict[str, str] = {label: path for label, path in reversed(_LABELS)}
+_LABEL_WORDS: list[str] = [label for label in _LABEL_PATH if len(label) >= 8]
+# labels of 6+ characters by their first word, longest first (the colon-less "Sample ID 123" look-up)
+_BY_FIRST_WORD: dict[str, list[tuple[str, str]]] = {}
+for _label, _path in _LABELS:
+    if len(_label) >= 6:
+        _BY_FIRST_WORD.setdefault(_label.split(" ", 1)[0], []).append((_label, _path))
+# label shapes no list can enumerate: "Sample MTL #", "Lab Sample No", "SHMA Report ID"
+_LABEL_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^(?:[\w.]+ ){0,2}sample(?: [\w.]+)? (?:#|no\.?|id|number|code)$"), "items[0].id"),
+    (re.compile(r"^(?:[\w.]+ ){0,2}(?:report|certificate|coa) (?:id|no\.?|number|#)$"), "report_id"),
+    (re.compile(r"^report (?:submitted|issued|created|date)$"), "dates.issue"),
+]
+_INLINE_ID = re.compile(
+    r"\b(?P<kind>sample|report|certificate)\s*(?:#|no\.|number)\s*[:：]?\s*(?P<id>[A-Z0-9][A-Z0-9._/-]{3,}\d)\b",
+    re.IGNORECASE,
+)
+_PAGE_TAIL = re.compile(r"\s*(?:page|seite|页|第)\s*\d+\s*(?:of|von|/|共)\s*\d+\s*页?$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=8192)
+def _match_label(text: str) -> tuple[str, str, str] | None:
+    """``(path, label, rest)`` when ``text`` starts with a known label (bilingual pairs allowed)."""
+    raw = text.replace("\u3000", " ")
+    # "Auftraggeber / Customer: ACME" and "委托单位 Client: ACME": look at the part before the colon
+    head, sep, rest = re.split(r"([:：])", raw, maxsplit=1) if re.search(r"[:：]", raw) else [raw, "", ""]
+    h = norm_label(head)
+    parts = [h] + [norm_label(p) for p in re.split(r"\s*/\s*|\s{2,}", head) if p.strip()]
+    if re.search(r"[\u4e00-\u9fff]", h):
+        parts += [norm_label(p) for p in re.findall(r"[\u4e00-\u9fff]+|[A-Za-z][A-Za-z .#/'-]*", head)]
+    for part in parts:
+        for label, path in _LABELS:
+            if part == label:
+                return path, label, rest.strip() if sep else ""
+    if sep and 8 <= len(h) <= 30:
+        # a misspelt label before a colon ("Date of Reciept:"): close enough to one wording
+        close = difflib.get_close_matches(h, _LABEL_WORDS, n=1, cutoff=0.88)
+        if close:
+            return _LABEL_PATH[close[0]], close[0], rest.strip()
+    hh = h + " #" if head.rstrip().endswith("#") else h  # norm_label drops a trailing "#"
+    for pat, path in _LABEL_PATTERNS:
+        if pat.match(hh):
+            return path, h, rest.strip() if sep else ""
+    # "Sample ID 211104M007" without a colon, or "DATE ISSUED 11/06/2021 | RESULT:" with a colon further on
+    # (then the text after the label must hold a number: "Laboratory address:" is no lab name)
+    low = norm_label(raw)
+    for label, path in _BY_FIRST_WORD.get(low.split(" ", 1)[0], ()):
+        if low.startswith(label + " "):
+            rest2 = raw.strip()[len(label) :].strip(" :#")
+            if not sep or re.search(r"\d", head[len(label) :]):
+                return path, label, rest2
+    return None
+
+
+class _Fields:
+    def __init__(self, reader: _Reader) -> None:
+        self.r = reader
+        self.found: dict[str, Field[str]] = {}
+
+    def put(self, path: str, cells: list[Cell], value: str, conf: float) -> bool:
+        value = " ".join(value.split()).strip(" |:;,")
+        value = _PAGE_TAIL.sub("", value).strip(" |:;,")
+        if not value:
+            return False
+        if path.startswith("dates."):
+            iso = normalise_date(value)
+            if iso is None:
+                return False
+            value = iso
+        check = _FIELD_CHECK.get(path)
+        if check is not None and not check(value):
+            return False
+        if _match_label(value) is not None and path != "items[0].description":
+            return False  # the "value" is the next label (an empty field)
+        old = self.found.get(path)
+        if old is not None and (old.confidence or 0) >= conf:
+            return False
+        self.found[path] = self.r.field(cells, conf, value)
+        return True
+
+    def page(self, lines: list[Line], page_no: int) -> None:
+        cell_lines = [split_cells(ln) for ln in lines]
+        for li, cells in enumerate(cell_lines):
+            for ci, cell in enumerate(cells):
+                m = _match_label(cell.text)
+                if m is None:
+                    # "Official Test Results for Laboratory Sample # WA-221015-052": a label inside a sentence
+                    im = _INLINE_ID.search(cell.text)
+                    if im:
+                        path = "items[0].id" if im.group("kind").lower() == "sample" else "report_id"
+                        self.put(path, [cell], im.group("id"), 0.5)
+                    continue
+                path, _label, rest = m
+                if ci > 0 and cells[ci - 1].text.rstrip().endswith((":", "：")):
+                    continue  # this cell is the value of the label before it
+                conf_base = 0.9 if page_no == 1 else 0.8
+                if rest and not re.search(r"[:：]", cell.text):
+                    conf_base -= 0.3  # "Sample ID 123" without a colon: a weaker sign
+                if rest and self.put(path, [cell], rest, conf_base):
+                    continue
+                if rest:
+                    continue
+                # grid: the value is the next cell on the line
+                nxt = cells[ci + 1] if ci + 1 < len(cells) else None
+                if nxt is not None and nxt.text.rstrip().endswith((":", "：")):
+                    nxt = None  # the next cell is another (unknown) label: this value is below, if anywhere
+                if (
+                    nxt is not None
+                    and _match_label(nxt.text) is None
+                    and self.put(path, [nxt], nxt.text, conf_base - 0.1)
+                ):
+                    continue
+                # label above value: the cell below that overlaps this one
+                for below in cell_lines[li + 1 : li + 3]:
+                    hit = [c for c in below if _overlap(c.x0, c.x1, cell.x0, max(cell.x1, cell.x0 + 60)) > 0]
+                    if hit:
+                        if self.put(path, hit[:1], hit[0].text, conf_base - 0.2):
+                            break
+                        break
+
+
+def _accreditation(reader: _Reader, pages: list[list[Line]]) -> Accreditation | None:
+    best: tuple[float, Accreditation] | None = None
+    for lines in pages:
+        for ln in lines:
+            text = ln.text
+            if ACCREDITATION_DISTRACTORS.search(text):
+                continue
+            for body, pat in ACCREDITATION_PATTERNS:
+                m = pat.search(text)
+                if not m:
+                    continue
+                conf = 0.9 if re.search(r"accredit|akkredit|认可|accrédit|acredit|認定", text, re.IGNORECASE) else 0.7
+                conf -= 0.05 * (ln.page - 1)
+                prov = _prov(reader.sha, ln.page, ln.bbox(m.start("id"), m.end("id")))
+                acc = Accreditation(
+                    body=Field[str](value=body, provenance=prov, confidence=round(conf, 3)),
+                    id=Field[str](value=" ".join(m.group("id").split()), provenance=prov, confidence=round(conf, 3)),
+                )
+                if best is None or conf > best[0]:
+                    best = (conf, acc)
+    return best[1] if best else None
+
+
+_LAB_WORDS = re.compile(
+    r"\b(?:laborator(?:y|ies|ium|ien|ies)|labs?|labor|testing|analytic(?:s|al)|scientific|metrolog\w*|"
+    r"calibration|bundesanstalt|prüf\w*|institut\w*)\b|实验室|检测|检验|研究院|laboratoire|laboratorio",
+    re.IGNORECASE,
+)
+_COMPANY = re.compile(r"\b(?:LLC|Inc\.?|GmbH|Ltd\.?|Limited|Corp\.?|AG|S\.?A\.?|SAS|KG|Co\.)\b|有限公司|Bundesanstalt")
+
+
+_LAB_ALONE = re.compile(
+    r"^(?:[A-Z][\w&.'-]*\s){0,3}(?:Laboratories|Laboratory|Labs|Laboratorium|Labor|Laboratoire|Laboratorio)$"
+)
+
+
+def _lab_name(reader: _Reader, pages: list[list[Line]]) -> Field[str] | None:
+    """The issuing lab: a cell naming a laboratory with a company form, first on page 1 (top or footer);
+    else a short cell that is just a name ending in "Laboratories"/"Labs" in the top quarter of page 1."""
+    for lines in pages[:1]:
+        for ln in lines:
+            if ln.top > 220:
+                break
+            for cell in split_cells(ln):
+                if _LAB_ALONE.match(cell.text.strip()):
+                    return reader.field([cell], 0.6, cell.text.strip())
+    for lines in pages[:1]:
+        for ln in lines:
+            for cell in split_cells(ln):
+                for part in re.split(r"\s+\|\s+|\s{3,}", cell.text):
+                    p = part.strip(" ,.|©")
+                    p = re.sub(r"^©\s*\d{4}\s*", "", p)
+                    if 4 < len(p) <= 80 and _LAB_WORDS.search(p) and _COMPANY.search(p) and ":" not in p:
+                        m = re.match(r"^(.*?\b(?:LLC|Inc\.?|GmbH|Ltd\.?|Limited|Corp\.?|AG|KG)|.*?有限公司)", p)
+                        name = m.group(1) if m else p
+                        return reader.field([cell], 0.6, name.strip())
+    return None
+
+
+def extract_layout(pages: list[list[Line]], *, sha256: str, page_conf: dict[int, float] | None = None) -> Extraction:
+    """Tables, header fields and accreditation of a report from its pages' upright lines."""
+    reader = _Reader(sha256)
+    fields = _Fields(reader)
+    for lines in pages:
+        if not lines:
+            continue
+        page_no = lines[0].page
+        reader.page(lines)
+        if page_no <= 2:
+            fields.page(lines, page_no)
+    out = reader.out
+    out.fields = fields.found
+    lab = _lab_name(reader, pages)
+    if lab is not None and "lab.name" not in out.fields:
+        out.fields["lab.name"] = lab
+    out.accreditation = _accreditation(reader, pages)
+    if page_conf:
+        scale = page_conf
+        out.results = [_scaled(r, scale) for r in out.results]
+    return out
+
+
+def _scaled(r: Result, scale: dict[int, float]) -> Result:
+    page = r.value.provenance.page or 1
+    f = scale.get(page, 1.0)
+    if f == 1.0:
+        return r
+    upd = {}
+    for name in ("quantity", "value"):
+        fld: Field[str] = getattr(r, name)
+        upd[name] = fld.model_copy(update={"confidence": round((fld.confidence or 0.8) * f, 3)})
+    return r.model_copy(update=upd)
+
+
+def merge_layout(report: LabReport, found: Extraction, *, prefer_layout: bool = False) -> LabReport:
+    """Fill what the profile pass left empty from the layout-free pass, then judge whether to review.
+
+    Values matched by a lab's own YAML profile win; layout-free values fill the gaps (with
+    ``prefer_layout``, i.e. the generic profile, the cell-aware layout-free values win). The report is
+    flagged for review when no result row was found or the mean confidence is below 0.6.
+    """
+    upd: dict[str, Any] = {}
+    if found.results and (prefer_layout or not report.results):
+        upd["results"] = found.results
+    if prefer_layout:
+        report = _clear_for_layout(report, found)
+    if report.report_id is None and "report_id" in found.fields:
+        upd["report_id"] = found.fields["report_id"]
+    if report.amends_report_id is None and "supersedes" in found.fields:
+        upd["amends_report_id"] = found.fields["supersedes"]
+    if found.accreditation is not None:
+        upd["accreditation"] = found.accreditation
+    report = report.model_copy(update=upd)
+    f = found.fields
+    if report.lab.name is None and "lab.name" in f:
+        report.lab.name = f["lab.name"]
+    if report.customer.name is None and "customer.name" in f:
+        report.customer.name = f["customer.name"]
+    d = report.dates
+    for name in ("issue", "receipt", "sampling"):
+        if getattr(d, name) is None and f"dates.{name}" in f:
+            setattr(d, name, f[f"dates.{name}"])
+    if d.performance_start is None and "dates.performance" in f:
+        d.performance_start = f["dates.performance"]
+        d.performance_end = d.performance_end or f["dates.performance"]
+    if not report.items and ("items[0].id" in f or "items[0].description" in f):
+        report.items = [ReportItem(id=f.get("items[0].id"), description=f.get("items[0].description"))]
+    elif report.items:
+        item = report.items[0]
+        if item.id is None and "items[0].id" in f:
+            item.id = f["items[0].id"]
+        if item.description is None and "items[0].description" in f:
+            item.description = f["items[0].description"]
+    report.warnings.extend(found.warnings)
+    report.review = judge(report)
+    return report
+
+
+def _clear_for_layout(report: LabReport, found: Extraction) -> LabReport:
+    """Drop generic-profile values that the layout-free pass also found (it cuts cells, the profile lines)."""
+    f = found.fields
+    upd: dict[str, Any] = {}
+    if "report_id" in f:
+        upd["report_id"] = None
+    if "supersedes" in f:
+        upd["amends_report_id"] = None
+    report = report.model_copy(update=upd)
+    if "customer.name" in f:
+        report.customer.name = None
+    if "lab.name" in f and (f["lab.name"].confidence or 0) >= 0.7:
+        report.lab.name = None
+    for name in ("issue", "receipt", "sampling"):
+        if f"dates.{name}" in f:
+            setattr(report.dates, name, None)
+    if report.items:
+        item = report.items[0]
+        if "items[0].id" in f:
+            item.id = None
+        if "items[0].description" in f:
+            item.description = None
+    return report
+
+
+def _confidences(report: LabReport) -> list[float]:
+    out: list[float] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Field):
+            out.append(node.confidence if node.confidence is not None else 0.95)
+        elif isinstance(node, BaseModel):
+            for name in type(node).model_fields:
+                if name in ("source", "signature", "schema_check", "review"):
+                    continue
+                walk(getattr(node, name))
+        elif isinstance(node, list):
+            for x in node:
+                walk(x)
+
+    walk(report)
+    return out
+
+
+def judge(report: LabReport) -> Review:
+    """Review verdict: no results, low confidence or unread pages -> a person must look at it."""
+    reasons: list[str] = []
+    confs = _confidences(report)
+    mean = round(sum(confs) / len(confs), 3) if confs else 0.0
+    if not report.results:
+        reasons.append("no result rows were found in the report")
+    if confs and mean < 0.6:
+        reasons.append(f"low extraction confidence ({mean:.2f} < 0.60)")
+    if report.needs_ocr_pages:
+        reasons.append(f"pages could not be read (no text layer, OCR unavailable): {report.needs_ocr_pages}")
+    if report.report_id is None:
+        reasons.append("no report number was found")
+    return Review(required=bool(reasons), reasons=reasons, confidence=mean if confs else None)

@@ -1,0 +1,173 @@
+"""Layout-free reading of PDFs no profile knows: randomised synthetic layouts, and one test per feature a
+user would check (accreditation vs distractors, date forms, bilingual labels, sections over page breaks,
+merged method cells, two-level headers, transposed tables, rotated sidebars, decimal commas)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from parsers.lexicon import classify_header, normalise_date, value_shape
+from parsers.limits import Limits
+from parsers.pdf import parse_pdf
+from parsers.pdf_accuracy import source_of
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "scripts"))
+from synth_reports import make_report
+
+
+def _parse(pdf: bytes):
+    return parse_pdf(pdf, source=source_of(pdf, "pdf"), limits=Limits())
+
+
+def _rows(rep) -> list[tuple[str, str, str | None]]:
+    return [(r.quantity.value, r.value.value, r.sample_id.value if r.sample_id else None) for r in rep.results]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_layout_is_read(seed: int) -> None:
+    pdf, truth = make_report(seed)
+    rep = _parse(pdf)
+    got = _rows(rep)
+    found = sum(
+        1
+        for row in truth.results
+        if any(q == row["quantity"] and v == row["value"] and (row.get("sample") in (None, s)) for q, v, s in got)
+    )
+    assert found >= 0.9 * len(truth.results), (truth.features, found, len(truth.results))
+    flat = rep.flat_values()
+    if rep.accreditation is not None:
+        flat["accreditation.body"] = rep.accreditation.body.value
+        flat["accreditation.id"] = rep.accreditation.id.value
+    wrong = {k: (v, flat.get(k)) for k, v in truth.header.items() if flat.get(k) != v}
+    assert not wrong, (truth.features, wrong)
+    assert not rep.review.required
+
+
+def _find_seed(**want: object) -> tuple[bytes, object]:
+    for seed in range(400):
+        pdf, truth = make_report(seed)
+        if all(truth.features.get(k) == v for k, v in want.items()):
+            return pdf, truth
+    raise AssertionError(f"no seed with {want}")
+
+
+def test_accreditation_is_the_labs_own_not_the_traceability_or_cma_number() -> None:
+    pdf, truth = _find_seed(lang="zh")
+    rep = _parse(pdf)
+    assert rep.accreditation is not None
+    assert rep.accreditation.id.value == truth.header["accreditation.id"]
+    assert rep.accreditation.id.value != "D-K-15183-01-00"  # the reference standard's lab, on the same page
+
+
+def test_continued_table_keeps_its_section_across_the_page_break() -> None:
+    pdf, truth = _find_seed(sections=True, repeat_header=False, transposed=False, two_level=False)
+    rep = _parse(pdf)
+    assert len(rep.results) >= len(truth.results)
+    pages = {r.value.provenance.page for r in rep.results}
+    parts = [r.test_part.value for r in rep.results if r.test_part is not None]
+    assert parts and parts[0].startswith("Part 1")
+    if len(pages) > 1:  # rows after the break still belong to a part
+        later = [r for r in rep.results if r.value.provenance.page == max(pages)]
+        assert all(r.test_part is not None for r in later)
+
+
+def test_two_level_header_gives_one_row_per_sample() -> None:
+    pdf, _truth = _find_seed(two_level=True)
+    rep = _parse(pdf)
+    samples = {r.sample_id.value for r in rep.results if r.sample_id is not None}
+    assert samples == {"1#", "2#"}
+
+
+def test_transposed_table_reads_test_points_in_columns() -> None:
+    pdf, truth = _find_seed(transposed=True)
+    rep = _parse(pdf)
+    got = {(q, v) for q, v, _ in _rows(rep)}
+    assert {(r["quantity"], r["value"]) for r in truth.results} <= got
+    assert all(r.uncertainty is not None for r in rep.results)
+
+
+def test_wide_table_with_grouped_columns_gives_parameter_sample_and_limits() -> None:
+    pdf, truth = _find_seed(grouped=True)
+    rep = _parse(pdf)
+    got = {(q, v, s) for q, v, s in _rows(rep)}
+    assert {(r["quantity"], r["value"], r["sample"]) for r in truth.results} <= got
+    assert all(r.lower_limit is not None and r.upper_limit is not None for r in rep.results)
+    assert all(float(r.lower_limit.value) < float(r.upper_limit.value) for r in rep.results)
+
+
+def test_merged_method_cell_applies_to_the_rows_below() -> None:
+    pdf, _truth = _find_seed(merged_method=True, transposed=False)
+    rep = _parse(pdf)
+    assert rep.results and all(r.method is not None for r in rep.results)
+
+
+def test_rotated_sidebar_does_not_displace_header_fields() -> None:
+    pdf, truth = _find_seed(sidebar=True, header="colon")
+    rep = _parse(pdf)
+    assert rep.report_id is not None and rep.report_id.value == truth.header["report_id"]
+    assert rep.customer.name is not None and rep.customer.name.value != "Nobody"
+
+
+def test_decimal_comma_is_normalised() -> None:
+    pdf, _truth = _find_seed(decimal_comma=True, transposed=False)
+    rep = _parse(pdf)
+    assert not any("," in r.value.value for r in rep.results if r.value.value[:1].isdigit())
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2024年3月5日", "2024-03-05"),
+        ("05.03.2024", "2024-03-05"),
+        ("2024-03-05", "2024-03-05"),
+        ("03/05/2024", "2024-03-05"),
+        ("25/03/2024", "2024-03-25"),
+        ("5 Mar 2024", "2024-03-05"),
+        ("March 5, 2024", "2024-03-05"),
+        ("5. März 2024", "2024-03-05"),
+        ("Datum: 05.03.2024 / Date", "2024-03-05"),
+    ],
+)
+def test_date_forms(text: str, iso: str) -> None:
+    assert normalise_date(text) == iso
+
+
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        ("检测项目", "quantity"),
+        ("Prüfgröße", "quantity"),
+        ("Paramètre", "quantity"),
+        ("Parámetro", "quantity"),
+        ("試験項目", "quantity"),
+        ("检测结果 Result", "value"),
+        ("Messwert / Measured value", "value"),
+        ("Résultat", "value"),
+        ("測定値", "value"),
+        ("技术要求", "limit"),
+        ("Spec Max", "upper"),
+        ("LSL", "lower"),
+        ("MDL", "mdl"),
+        ("LOD (MG/G)", "mdl"),
+        ("U (k=2)", "uncertainty"),
+        ("单项判定", "verdict"),
+        ("Bewertung", "verdict"),
+        ("mg/g", "value"),
+        ("Prüfverfahren", "method"),
+        ("Einheit", "unit"),
+    ],
+)
+def test_header_lexicon(header: str, key: str) -> None:
+    assert classify_header(header)[0] == key
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [("12,5", "number"), ("-0.25", "number"), ("N.D.", "token"), ("<0.5", "bound"), ("≤ 1000", "bound"),
+     ("Negative", "token"), ("0.5-1.5", "range"), ("未检出", "token"), ("Lead", None)],
+)  # fmt: skip
+def test_value_shapes(text: str, shape: str | None) -> None:
+    assert value_shape(text) == shape
