@@ -330,14 +330,14 @@ def thermal_oxidation() -> BenchProcess:
         return 42 + 0.08 * (c["temp_setpoint"] - 1000) + 6 * (1 - np.exp(-c["tube_age"] / 400))
 
     vs = [
-        Var("wafer_lot", "material", levels=5, switch=0.004),
+        Var("wafer_lot", "material", levels=5, switch=0.015),
         Var("substrate_doping", "material", ("wafer_lot",), lambda c: lvl([1.0, 1.08, 0.93, 1.04, 0.97], c["wafer_lot"]),
             sd=0.03, resolution=0.005),
         Var("ambient_humidity", "environment", mean=45, sd=4, ar=0.995, observed=False),
         Var("cleanroom_temp", "environment", ("ambient_humidity",), lambda c: 21 + 0.04 * (c["ambient_humidity"] - 45),
             sd=0.3, ar=0.97, resolution=0.05),
         Var("furnace_id", "equipment", levels=3, switch=0.01),
-        Var("tube_age", "equipment", mean=300, sd=60, ar=0.999, resolution=1.0),
+        Var("tube_age", "equipment", mean=300, sd=60, ar=0.99, resolution=1.0),
         Var("temp_setpoint", "process", mean=1000, sd=0.6, ar=0.9, resolution=0.5),
         Var("heater_power", "equipment", ("temp_setpoint", "tube_age", "cleanroom_temp"),
             lambda c: hp_need(c) - 0.3 * (c["cleanroom_temp"] - 21), sd=0.35, ar=0.6, resolution=0.01),
@@ -383,13 +383,13 @@ def cvd_polysilicon() -> BenchProcess:
         return 1 / (1 / ks + 1 / hg) * (1 - 0.02 * (c["silane_impurity"] - 1.0))
 
     vs = [
-        Var("gas_lot", "material", levels=4, switch=0.003),
+        Var("gas_lot", "material", levels=4, switch=0.015),
         Var("silane_impurity", "material", ("gas_lot",), lambda c: lvl([1.0, 1.3, 0.8, 1.1], c["gas_lot"]),
             sd=0.05, resolution=0.01),
         Var("boat_id", "equipment", levels=2, switch=0.02),
         Var("chiller_temp", "environment", mean=18, sd=0.3, ar=0.98, resolution=0.05),
-        Var("ambient_pressure", "environment", mean=1013, sd=4, ar=0.998, observed=False),
-        Var("pump_hours", "equipment", mean=500, sd=120, ar=0.999, resolution=1),
+        Var("ambient_pressure", "environment", mean=1013, sd=4, ar=0.99, observed=False),
+        Var("pump_hours", "equipment", mean=500, sd=120, ar=0.99, resolution=1),
         Var("base_pressure", "equipment", ("pump_hours", "ambient_pressure"),
             lambda c: 2 + 0.003 * c["pump_hours"] + 0.01 * (c["ambient_pressure"] - 1013),
             sd=lambda c: 0.08 * (1 + c["pump_hours"] / 1000), ar=0.5, resolution=0.01),
@@ -443,7 +443,7 @@ def electrode_calendering() -> BenchProcess:
         )
 
     vs = [
-        Var("active_lot", "material", levels=5, switch=0.004),
+        Var("active_lot", "material", levels=5, switch=0.015),
         Var("particle_d50", "material", ("active_lot",), lambda c: lvl([12.0, 12.6, 11.5, 12.3, 11.8], c["active_lot"]),
             sd=0.2, resolution=0.01),
         Var("binder_content", "material", mean=3.0, sd=0.04, ar=0.9, resolution=0.005),
@@ -499,7 +499,7 @@ def tempering() -> BenchProcess:
         return c["as_quenched_hardness"] - 8.5 * (p - 14.3) + 2 * (c["alloy_index"] - 1.8) * sig((p - 16.5) / 0.2)
 
     vs = [
-        Var("steel_heat", "material", levels=5, switch=0.004),
+        Var("steel_heat", "material", levels=5, switch=0.015),
         Var("carbon_content", "material", ("steel_heat",), lambda c: lvl([0.42, 0.43, 0.41, 0.425, 0.415], c["steel_heat"]),
             sd=0.004, resolution=0.001),
         Var("alloy_index", "material", mean=1.8, sd=0.03, ar=0.95, resolution=0.005),
@@ -557,7 +557,7 @@ def injection_moulding() -> BenchProcess:
         )
 
     vs = [
-        Var("resin_lot", "material", levels=5, switch=0.004),
+        Var("resin_lot", "material", levels=5, switch=0.015),
         Var("melt_flow_index", "material", ("resin_lot",), lambda c: lvl([20, 21.5, 19, 20.8, 19.5], c["resin_lot"]),
             sd=0.35, resolution=0.1),
         Var("ambient_humidity", "environment", mean=50, sd=6, ar=0.995, observed=False),
@@ -618,12 +618,12 @@ def machining_finish() -> BenchProcess:
         )
 
     vs = [
-        Var("bar_lot", "material", levels=4, switch=0.004),
+        Var("bar_lot", "material", levels=4, switch=0.015),
         Var("material_hardness", "material", ("bar_lot",), lambda c: lvl([200, 206, 195, 203], c["bar_lot"]),
             sd=2.5, resolution=1),
         Var("bar_diameter", "material", mean=50, sd=0.02, resolution=0.005),
         Var("machine_id", "equipment", levels=2, switch=0.008),
-        Var("shop_temp", "environment", mean=22, sd=1.5, ar=0.997, observed=False),
+        Var("shop_temp", "environment", mean=22, sd=1.5, ar=0.99, observed=False),
         Var("coolant_temp", "environment", ("shop_temp",), lambda c: 20 + 0.7 * (c["shop_temp"] - 22), sd=0.2,
             ar=0.95, resolution=0.05),
         Var("coolant_concentration", "environment", mean=6.0, sd=0.15, ar=0.99, resolution=0.05),
