@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli_analysis import register as register_analysis_rank
 from app.partyclient import PartyClient
 from app.settings import get_settings
 from chain.node import LocalNode
@@ -342,6 +343,7 @@ def agreement_evaluate(ref: str, quarter: int, api: ApiOpt = "http://127.0.0.1:8
 
 analysis_cli = typer.Typer(no_args_is_help=True, help="Anomaly verdicts, root causes, counterfactuals, models.")
 cli.add_typer(analysis_cli, name="analysis")
+register_analysis_rank(analysis_cli)
 
 
 @analysis_cli.command("show")

@@ -18,7 +18,8 @@ Rankers (all rank only non-symptom variables: quality outputs are symptoms):
   score = max over the batch of the absolute standardised residual (its descendant adjustment is not
   implemented);
 - ``dowhy``: ``dowhy.gcm.anomaly_scores`` (IT scores) on an ``InvertibleStructuralCausalModel`` with the
-  true DAG and auto-assigned mechanisms, batch score = mean over rows (on a fixed subset of cases: it is slow);
+  true DAG and auto-assigned mechanisms (discrete variables integer-coded: its empirical root
+  distributions need numbers), batch score = mean over rows (on a fixed subset of cases: it is slow);
 - ``qcn_v1`` / ``qcn_v1_learned``: the previous engine (``rank_root_causes`` on the batch mean, target =
   the output furthest from its mean) on the true DAG / on pgmpy PC (``StructureLearner``, tiers as FMEA).
 
@@ -33,18 +34,18 @@ import os
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
-import argparse
-import json
-import sys
-import time
-import warnings
-from collections import defaultdict
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
-import numpy as np
-import pandas as pd
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -149,12 +150,21 @@ class DowhyScores:
         g = nx.DiGraph()
         g.add_nodes_from(proc.observed)
         g.add_edges_from(proc.observed_edges())
+        # dowhy's empirical root distributions need numbers: discrete levels become integer codes
+        self.codes = {v: {lv: float(i) for i, lv in enumerate(sorted(set(train[v])))} for v in proc.categorical}
         self.model = gcm.InvertibleStructuralCausalModel(g)
-        gcm.auto.assign_causal_mechanisms(self.model, train)
-        gcm.fit(self.model, train)
+        num = self._num(train)
+        gcm.auto.assign_causal_mechanisms(self.model, num)
+        gcm.fit(self.model, num)
+
+    def _num(self, df: pd.DataFrame) -> pd.DataFrame:
+        out = df.copy()
+        for v, codes in self.codes.items():
+            out[v] = [codes.get(x, float(len(codes))) for x in df[v]]
+        return out
 
     def rank(self, batch: pd.DataFrame) -> list[str]:
-        sc = self.gcm.anomaly_scores(self.model, batch)
+        sc = self.gcm.anomaly_scores(self.model, self._num(batch))
         s = {v: float(np.mean(np.asarray(sc[v], dtype=float))) for v in self.cands}
         return sorted(s, key=lambda v: -s[v])
 

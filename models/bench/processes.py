@@ -331,41 +331,112 @@ def thermal_oxidation() -> BenchProcess:
 
     vs = [
         Var("wafer_lot", "material", levels=5, switch=0.015),
-        Var("substrate_doping", "material", ("wafer_lot",), lambda c: lvl([1.0, 1.08, 0.93, 1.04, 0.97], c["wafer_lot"]),
-            sd=0.03, resolution=0.005),
+        Var(
+            "substrate_doping",
+            "material",
+            ("wafer_lot",),
+            lambda c: lvl([1.0, 1.08, 0.93, 1.04, 0.97], c["wafer_lot"]),
+            sd=0.03,
+            resolution=0.005,
+        ),
         Var("ambient_humidity", "environment", mean=45, sd=4, ar=0.995, observed=False),
-        Var("cleanroom_temp", "environment", ("ambient_humidity",), lambda c: 21 + 0.04 * (c["ambient_humidity"] - 45),
-            sd=0.3, ar=0.97, resolution=0.05),
+        Var(
+            "cleanroom_temp",
+            "environment",
+            ("ambient_humidity",),
+            lambda c: 21 + 0.04 * (c["ambient_humidity"] - 45),
+            sd=0.3,
+            ar=0.97,
+            resolution=0.05,
+        ),
         Var("furnace_id", "equipment", levels=3, switch=0.01),
         Var("tube_age", "equipment", mean=300, sd=60, ar=0.99, resolution=1.0),
         Var("temp_setpoint", "process", mean=1000, sd=0.6, ar=0.9, resolution=0.5),
-        Var("heater_power", "equipment", ("temp_setpoint", "tube_age", "cleanroom_temp"),
-            lambda c: hp_need(c) - 0.3 * (c["cleanroom_temp"] - 21), sd=0.35, ar=0.6, resolution=0.01),
-        Var("furnace_temp", "process", ("temp_setpoint", "furnace_id", "heater_power", "tube_age", "cleanroom_temp"),
-            lambda c: c["temp_setpoint"] + lvl([0, 1.5, -1.2], c["furnace_id"])
-            + 3.0 * np.tanh(0.8 * (c["heater_power"] - hp_need(c) + 0.3 * (c["cleanroom_temp"] - 21))),
-            sd=0.5, ar=0.7, resolution=0.1),
+        Var(
+            "heater_power",
+            "equipment",
+            ("temp_setpoint", "tube_age", "cleanroom_temp"),
+            lambda c: hp_need(c) - 0.3 * (c["cleanroom_temp"] - 21),
+            sd=0.35,
+            ar=0.6,
+            resolution=0.01,
+        ),
+        Var(
+            "furnace_temp",
+            "process",
+            ("temp_setpoint", "furnace_id", "heater_power", "tube_age", "cleanroom_temp"),
+            lambda c: (
+                c["temp_setpoint"]
+                + lvl([0, 1.5, -1.2], c["furnace_id"])
+                + 3.0 * np.tanh(0.8 * (c["heater_power"] - hp_need(c) + 0.3 * (c["cleanroom_temp"] - 21)))
+            ),
+            sd=0.5,
+            ar=0.7,
+            resolution=0.1,
+        ),
         Var("o2_flow", "process", mean=5.0, sd=0.06, ar=0.8, resolution=0.005),
-        Var("h2o_partial", "process", ("o2_flow", "ambient_humidity"),
-            lambda c: 0.85 * (1 - np.exp(-c["o2_flow"] / 2.5)) / (1 - np.exp(-2.0)) + 0.002 * (c["ambient_humidity"] - 45),
-            sd=lambda c: 0.006 * (1 + 4 * np.abs(c["o2_flow"] - 5.0)), ar=0.5, resolution=0.001),
+        Var(
+            "h2o_partial",
+            "process",
+            ("o2_flow", "ambient_humidity"),
+            lambda c: (
+                0.85 * (1 - np.exp(-c["o2_flow"] / 2.5)) / (1 - np.exp(-2.0)) + 0.002 * (c["ambient_humidity"] - 45)
+            ),
+            sd=lambda c: 0.006 * (1 + 4 * np.abs(c["o2_flow"] - 5.0)),
+            ar=0.5,
+            resolution=0.001,
+        ),
         Var("chamber_pressure", "process", mean=1.0, sd=0.004, ar=0.9, resolution=0.0005),
         Var("oxidation_time", "process", mean=60, sd=0.25, resolution=0.1),
-        Var("growth_rate", "intermediate", ("furnace_temp", "h2o_partial", "chamber_pressure", "substrate_doping"),
-            growth, sd=lambda c: 0.012 * growth(c), ar=0.3, resolution=0.01),
-        Var("oxide_thickness", "quality",
-            ("growth_rate", "furnace_temp", "h2o_partial", "chamber_pressure", "oxidation_time"), thickness,
-            sd=lambda c: 0.003 * thickness(c), resolution=0.1),
-        Var("thickness_nonuniformity", "quality", ("furnace_id", "o2_flow", "tube_age"),
-            lambda c: 1.0 + lvl([0, 0.3, 0.15], c["furnace_id"]) + 6.0 * relu(4.95 - c["o2_flow"])
-            + 0.001 * c["tube_age"], sd=0.06, ar=0.3, resolution=0.01),
-        Var("breakdown_field", "quality", ("oxide_thickness", "h2o_partial", "substrate_doping"),
-            lambda c: 11 - 0.004 * (c["oxide_thickness"] - 400) - 20 * relu(c["h2o_partial"] - 0.87)
-            - 1.5 * (c["substrate_doping"] - 1.0),
-            sd=lambda c: 0.12 * (1 + 20 * relu(c["h2o_partial"] - 0.86)), resolution=0.01),
-        Var("interface_trap_density", "quality", ("furnace_temp", "h2o_partial"),
+        Var(
+            "growth_rate",
+            "intermediate",
+            ("furnace_temp", "h2o_partial", "chamber_pressure", "substrate_doping"),
+            growth,
+            sd=lambda c: 0.012 * growth(c),
+            ar=0.3,
+            resolution=0.01,
+        ),
+        Var(
+            "oxide_thickness",
+            "quality",
+            ("growth_rate", "furnace_temp", "h2o_partial", "chamber_pressure", "oxidation_time"),
+            thickness,
+            sd=lambda c: 0.003 * thickness(c),
+            resolution=0.1,
+        ),
+        Var(
+            "thickness_nonuniformity",
+            "quality",
+            ("furnace_id", "o2_flow", "tube_age"),
+            lambda c: (
+                1.0 + lvl([0, 0.3, 0.15], c["furnace_id"]) + 6.0 * relu(4.95 - c["o2_flow"]) + 0.001 * c["tube_age"]
+            ),
+            sd=0.06,
+            ar=0.3,
+            resolution=0.01,
+        ),
+        Var(
+            "breakdown_field",
+            "quality",
+            ("oxide_thickness", "h2o_partial", "substrate_doping"),
+            lambda c: (
+                11
+                - 0.004 * (c["oxide_thickness"] - 400)
+                - 20 * relu(c["h2o_partial"] - 0.87)
+                - 1.5 * (c["substrate_doping"] - 1.0)
+            ),
+            sd=lambda c: 0.12 * (1 + 20 * relu(c["h2o_partial"] - 0.86)),
+            resolution=0.01,
+        ),
+        Var(
+            "interface_trap_density",
+            "quality",
+            ("furnace_temp", "h2o_partial"),
             lambda c: 2.0 * np.exp(-(c["furnace_temp"] - 1000) / 40) * (1 + 0.5 * c["h2o_partial"]),
-            sd=lambda c: 0.02 * 2.0 * np.exp(-(c["furnace_temp"] - 1000) / 40), resolution=0.001),
+            sd=lambda c: 0.02 * 2.0 * np.exp(-(c["furnace_temp"] - 1000) / 40),
+            resolution=0.001,
+        ),
         Var("exhaust_fan_speed", "equipment", mean=1450, sd=8, ar=0.95, resolution=1, harmless=True),
         Var("loadlock_pressure", "equipment", mean=5.0, sd=0.3, ar=0.5, resolution=0.01, harmless=True),
         Var("operator_shift", "process", levels=3, switch=0.0125, harmless=True),
@@ -384,40 +455,101 @@ def cvd_polysilicon() -> BenchProcess:
 
     vs = [
         Var("gas_lot", "material", levels=4, switch=0.015),
-        Var("silane_impurity", "material", ("gas_lot",), lambda c: lvl([1.0, 1.3, 0.8, 1.1], c["gas_lot"]),
-            sd=0.05, resolution=0.01),
+        Var(
+            "silane_impurity",
+            "material",
+            ("gas_lot",),
+            lambda c: lvl([1.0, 1.3, 0.8, 1.1], c["gas_lot"]),
+            sd=0.05,
+            resolution=0.01,
+        ),
         Var("boat_id", "equipment", levels=2, switch=0.02),
         Var("chiller_temp", "environment", mean=18, sd=0.3, ar=0.98, resolution=0.05),
         Var("ambient_pressure", "environment", mean=1013, sd=4, ar=0.99, observed=False),
         Var("pump_hours", "equipment", mean=500, sd=120, ar=0.99, resolution=1),
-        Var("base_pressure", "equipment", ("pump_hours", "ambient_pressure"),
+        Var(
+            "base_pressure",
+            "equipment",
+            ("pump_hours", "ambient_pressure"),
             lambda c: 2 + 0.003 * c["pump_hours"] + 0.01 * (c["ambient_pressure"] - 1013),
-            sd=lambda c: 0.08 * (1 + c["pump_hours"] / 1000), ar=0.5, resolution=0.01),
+            sd=lambda c: 0.08 * (1 + c["pump_hours"] / 1000),
+            ar=0.5,
+            resolution=0.01,
+        ),
         Var("zone_temp_setpoint", "process", mean=620, sd=0.5, ar=0.9, resolution=0.5),
-        Var("wafer_temp", "process", ("zone_temp_setpoint", "boat_id", "chiller_temp"),
+        Var(
+            "wafer_temp",
+            "process",
+            ("zone_temp_setpoint", "boat_id", "chiller_temp"),
             lambda c: c["zone_temp_setpoint"] + lvl([0, -1.5], c["boat_id"]) + 0.4 * (c["chiller_temp"] - 18),
-            sd=0.5, ar=0.6, resolution=0.1),
-        Var("silane_flow", "process", ("ambient_pressure",), lambda c: 100 + 0.05 * (c["ambient_pressure"] - 1013),
-            sd=0.8, ar=0.8, resolution=0.1),
-        Var("chamber_pressure", "process", ("silane_flow", "base_pressure"),
-            lambda c: 250 + 0.8 * (c["silane_flow"] - 100) + 2 * (c["base_pressure"] - 3.5), sd=1.2, ar=0.5,
-            resolution=0.1),
+            sd=0.5,
+            ar=0.6,
+            resolution=0.1,
+        ),
+        Var(
+            "silane_flow",
+            "process",
+            ("ambient_pressure",),
+            lambda c: 100 + 0.05 * (c["ambient_pressure"] - 1013),
+            sd=0.8,
+            ar=0.8,
+            resolution=0.1,
+        ),
+        Var(
+            "chamber_pressure",
+            "process",
+            ("silane_flow", "base_pressure"),
+            lambda c: 250 + 0.8 * (c["silane_flow"] - 100) + 2 * (c["base_pressure"] - 3.5),
+            sd=1.2,
+            ar=0.5,
+            resolution=0.1,
+        ),
         Var("dep_time", "process", mean=30, sd=0.1, resolution=0.1),
-        Var("dep_rate", "intermediate", ("wafer_temp", "chamber_pressure", "silane_impurity"), rate,
-            sd=lambda c: 0.01 * rate(c), ar=0.3, resolution=0.001),
-        Var("film_thickness", "quality", ("dep_rate", "dep_time", "boat_id"),
+        Var(
+            "dep_rate",
+            "intermediate",
+            ("wafer_temp", "chamber_pressure", "silane_impurity"),
+            rate,
+            sd=lambda c: 0.01 * rate(c),
+            ar=0.3,
+            resolution=0.001,
+        ),
+        Var(
+            "film_thickness",
+            "quality",
+            ("dep_rate", "dep_time", "boat_id"),
             lambda c: c["dep_rate"] * c["dep_time"] * lvl([1.0, 0.99], c["boat_id"]),
-            sd=lambda c: 0.006 * c["dep_rate"] * c["dep_time"], resolution=0.1),
-        Var("grain_size", "quality", ("wafer_temp", "dep_rate"),
-            lambda c: 40 + 60 * sig((c["wafer_temp"] - 612) / 4) - 2 * (c["dep_rate"] - 8), sd=2.0, resolution=0.1),
-        Var("sheet_resistance", "quality", ("film_thickness", "grain_size", "silane_impurity"),
-            lambda c: 3e4 / (c["film_thickness"] * (1 - np.exp(-c["grain_size"] / 30)))
-            * (1 + 0.05 * (c["silane_impurity"] - 1)),
-            sd=lambda c: 0.015 * 3e4 / (c["film_thickness"] * (1 - np.exp(-c["grain_size"] / 30))), resolution=0.01),
-        Var("particle_count", "quality", ("chamber_pressure", "pump_hours"),
+            sd=lambda c: 0.006 * c["dep_rate"] * c["dep_time"],
+            resolution=0.1,
+        ),
+        Var(
+            "grain_size",
+            "quality",
+            ("wafer_temp", "dep_rate"),
+            lambda c: 40 + 60 * sig((c["wafer_temp"] - 612) / 4) - 2 * (c["dep_rate"] - 8),
+            sd=2.0,
+            resolution=0.1,
+        ),
+        Var(
+            "sheet_resistance",
+            "quality",
+            ("film_thickness", "grain_size", "silane_impurity"),
+            lambda c: (
+                3e4
+                / (c["film_thickness"] * (1 - np.exp(-c["grain_size"] / 30)))
+                * (1 + 0.05 * (c["silane_impurity"] - 1))
+            ),
+            sd=lambda c: 0.015 * 3e4 / (c["film_thickness"] * (1 - np.exp(-c["grain_size"] / 30))),
+            resolution=0.01,
+        ),
+        Var(
+            "particle_count",
+            "quality",
+            ("chamber_pressure", "pump_hours"),
             lambda c: 5 + 0.2 * relu(c["chamber_pressure"] - 252) ** 1.5 + 0.004 * c["pump_hours"],
             sd=lambda c: np.sqrt(5 + 0.2 * relu(c["chamber_pressure"] - 252) ** 1.5 + 0.004 * c["pump_hours"]),
-            resolution=1),
+            resolution=1,
+        ),
         Var("scrubber_flow", "equipment", mean=50, sd=1, ar=0.9, resolution=0.1, harmless=True),
         Var("cabinet_exhaust", "environment", mean=0.5, sd=0.02, ar=0.95, resolution=0.001, harmless=True),
         Var("operator_id", "process", levels=4, switch=0.01, harmless=True),
@@ -429,55 +561,141 @@ def electrode_calendering() -> BenchProcess:
     """Li-ion electrode coating, drying and calendering."""
 
     def visc(c: Ctx) -> np.ndarray:
-        return 5 * np.exp(0.8 * (c["binder_content"] - 3)) * (12 / c["particle_d50"]) ** 0.5 * np.exp(
-            -0.03 * (c["slurry_temp"] - 25)
+        return (
+            5
+            * np.exp(0.8 * (c["binder_content"] - 3))
+            * (12 / c["particle_d50"]) ** 0.5
+            * np.exp(-0.03 * (c["slurry_temp"] - 25))
         )
 
     def weight(c: Ctx) -> np.ndarray:
-        return 0.09 * c["coater_gap"] * (1 - 0.08 * np.log(c["slurry_viscosity"] / 5)) * (1 - 0.01 * (c["line_speed"] - 20))
+        return (
+            0.09
+            * c["coater_gap"]
+            * (1 - 0.08 * np.log(c["slurry_viscosity"] / 5))
+            * (1 - 0.01 * (c["line_speed"] - 20))
+        )
 
     def porosity(c: Ctx) -> np.ndarray:
         return (
-            0.45 - 0.17 * (1 - np.exp(-c["line_load"] / 0.9)) + 0.004 * (c["particle_d50"] - 12)
-            + 0.01 * (c["binder_content"] - 3) - 0.0005 * (c["roll_temp"] - 80)
+            0.45
+            - 0.17 * (1 - np.exp(-c["line_load"] / 0.9))
+            + 0.004 * (c["particle_d50"] - 12)
+            + 0.01 * (c["binder_content"] - 3)
+            - 0.0005 * (c["roll_temp"] - 80)
         )
 
     vs = [
         Var("active_lot", "material", levels=5, switch=0.015),
-        Var("particle_d50", "material", ("active_lot",), lambda c: lvl([12.0, 12.6, 11.5, 12.3, 11.8], c["active_lot"]),
-            sd=0.2, resolution=0.01),
+        Var(
+            "particle_d50",
+            "material",
+            ("active_lot",),
+            lambda c: lvl([12.0, 12.6, 11.5, 12.3, 11.8], c["active_lot"]),
+            sd=0.2,
+            resolution=0.01,
+        ),
         Var("binder_content", "material", mean=3.0, sd=0.04, ar=0.9, resolution=0.005),
         Var("ambient_temp", "environment", mean=22, sd=1.2, ar=0.995, observed=False),
-        Var("slurry_temp", "environment", ("ambient_temp",), lambda c: 25 + 0.6 * (c["ambient_temp"] - 22),
-            sd=0.3, ar=0.9, resolution=0.05),
-        Var("slurry_viscosity", "process", ("particle_d50", "binder_content", "slurry_temp"), visc,
-            sd=lambda c: 0.03 * visc(c), ar=0.5, resolution=0.01),
+        Var(
+            "slurry_temp",
+            "environment",
+            ("ambient_temp",),
+            lambda c: 25 + 0.6 * (c["ambient_temp"] - 22),
+            sd=0.3,
+            ar=0.9,
+            resolution=0.05,
+        ),
+        Var(
+            "slurry_viscosity",
+            "process",
+            ("particle_d50", "binder_content", "slurry_temp"),
+            visc,
+            sd=lambda c: 0.03 * visc(c),
+            ar=0.5,
+            resolution=0.01,
+        ),
         Var("coater_gap", "equipment", mean=200, sd=1.0, ar=0.95, resolution=0.1),
         Var("line_speed", "process", mean=20, sd=0.15, ar=0.8, resolution=0.01),
-        Var("coating_weight", "intermediate", ("coater_gap", "slurry_viscosity", "line_speed"), weight,
-            sd=lambda c: 0.12 * (1 + 2 * relu(c["line_speed"] - 20.2)), ar=0.4, resolution=0.01),
+        Var(
+            "coating_weight",
+            "intermediate",
+            ("coater_gap", "slurry_viscosity", "line_speed"),
+            weight,
+            sd=lambda c: 0.12 * (1 + 2 * relu(c["line_speed"] - 20.2)),
+            ar=0.4,
+            resolution=0.01,
+        ),
         Var("dryer_temp", "process", mean=110, sd=0.8, ar=0.9, resolution=0.1),
-        Var("residual_solvent", "intermediate", ("dryer_temp", "coating_weight", "line_speed"),
-            lambda c: 200 * np.exp(-(c["dryer_temp"] - 110) / 12) * (c["coating_weight"] / 18) ** 2
-            * (c["line_speed"] / 20),
-            sd=lambda c: 0.05 * 200 * np.exp(-(c["dryer_temp"] - 110) / 12), resolution=0.1),
-        Var("roll_temp", "equipment", ("ambient_temp",), lambda c: 80 + 0.5 * (c["ambient_temp"] - 22),
-            sd=0.4, ar=0.95, resolution=0.1),
+        Var(
+            "residual_solvent",
+            "intermediate",
+            ("dryer_temp", "coating_weight", "line_speed"),
+            lambda c: (
+                200 * np.exp(-(c["dryer_temp"] - 110) / 12) * (c["coating_weight"] / 18) ** 2 * (c["line_speed"] / 20)
+            ),
+            sd=lambda c: 0.05 * 200 * np.exp(-(c["dryer_temp"] - 110) / 12),
+            resolution=0.1,
+        ),
+        Var(
+            "roll_temp",
+            "equipment",
+            ("ambient_temp",),
+            lambda c: 80 + 0.5 * (c["ambient_temp"] - 22),
+            sd=0.4,
+            ar=0.95,
+            resolution=0.1,
+        ),
         Var("roll_gap", "equipment", mean=120, sd=0.5, ar=0.97, resolution=0.1),
-        Var("line_load", "process", ("roll_gap", "coating_weight", "roll_temp"),
-            lambda c: 1.2 + 0.1 * (c["coating_weight"] - 18) - 0.04 * (c["roll_gap"] - 120)
-            + 0.004 * (c["roll_temp"] - 80), sd=0.02, ar=0.3, resolution=0.001),
-        Var("porosity", "quality", ("line_load", "particle_d50", "binder_content", "roll_temp"), porosity,
-            sd=0.003, resolution=0.0005),
-        Var("thickness", "quality", ("coating_weight", "porosity"),
-            lambda c: c["coating_weight"] * 10 / (4.7 * (1 - c["porosity"])) * 10, sd=0.3, resolution=0.1),
-        Var("adhesion", "quality", ("binder_content", "residual_solvent", "line_load", "dryer_temp"),
-            lambda c: 15 + 4 * (c["binder_content"] - 3) - 0.02 * relu(c["residual_solvent"] - 230)
-            - 8 * relu(c["line_load"] - 1.3) - 0.05 * relu(c["dryer_temp"] - 113) ** 2,
-            sd=lambda c: 0.4 * (1 + c["residual_solvent"] / 400), resolution=0.01),
-        Var("electrical_resistivity", "quality", ("porosity", "binder_content"),
+        Var(
+            "line_load",
+            "process",
+            ("roll_gap", "coating_weight", "roll_temp"),
+            lambda c: (
+                1.2 + 0.1 * (c["coating_weight"] - 18) - 0.04 * (c["roll_gap"] - 120) + 0.004 * (c["roll_temp"] - 80)
+            ),
+            sd=0.02,
+            ar=0.3,
+            resolution=0.001,
+        ),
+        Var(
+            "porosity",
+            "quality",
+            ("line_load", "particle_d50", "binder_content", "roll_temp"),
+            porosity,
+            sd=0.003,
+            resolution=0.0005,
+        ),
+        Var(
+            "thickness",
+            "quality",
+            ("coating_weight", "porosity"),
+            lambda c: c["coating_weight"] * 10 / (4.7 * (1 - c["porosity"])) * 10,
+            sd=0.3,
+            resolution=0.1,
+        ),
+        Var(
+            "adhesion",
+            "quality",
+            ("binder_content", "residual_solvent", "line_load", "dryer_temp"),
+            lambda c: (
+                15
+                + 4 * (c["binder_content"] - 3)
+                - 0.02 * relu(c["residual_solvent"] - 230)
+                - 8 * relu(c["line_load"] - 1.3)
+                - 0.05 * relu(c["dryer_temp"] - 113) ** 2
+            ),
+            sd=lambda c: 0.4 * (1 + c["residual_solvent"] / 400),
+            resolution=0.01,
+        ),
+        Var(
+            "electrical_resistivity",
+            "quality",
+            ("porosity", "binder_content"),
             lambda c: 20 * np.exp(3 * (c["porosity"] - 0.3)) * (1 + 0.2 * (c["binder_content"] - 3)),
-            sd=lambda c: 0.03 * 20 * np.exp(3 * (c["porosity"] - 0.3)), resolution=0.01),
+            sd=lambda c: 0.03 * 20 * np.exp(3 * (c["porosity"] - 0.3)),
+            resolution=0.01,
+        ),
         Var("unwinder_tension", "equipment", mean=50, sd=1, ar=0.9, resolution=0.1, harmless=True),
         Var("vacuum_pump_current", "environment", mean=3.2, sd=0.05, ar=0.9, resolution=0.01, harmless=True),
         Var("shift_team", "process", levels=3, switch=0.0125, harmless=True),
@@ -500,38 +718,103 @@ def tempering() -> BenchProcess:
 
     vs = [
         Var("steel_heat", "material", levels=5, switch=0.015),
-        Var("carbon_content", "material", ("steel_heat",), lambda c: lvl([0.42, 0.43, 0.41, 0.425, 0.415], c["steel_heat"]),
-            sd=0.004, resolution=0.001),
+        Var(
+            "carbon_content",
+            "material",
+            ("steel_heat",),
+            lambda c: lvl([0.42, 0.43, 0.41, 0.425, 0.415], c["steel_heat"]),
+            sd=0.004,
+            resolution=0.001,
+        ),
         Var("alloy_index", "material", mean=1.8, sd=0.03, ar=0.95, resolution=0.005),
         Var("part_section", "material", mean=28, sd=0.25, resolution=0.05),
         Var("furnace_id", "equipment", levels=2, switch=0.01),
         Var("ambient_temp", "environment", mean=22, sd=2, ar=0.995, observed=False),
-        Var("austenitize_temp", "process", ("furnace_id",), lambda c: 850 + lvl([0, 3], c["furnace_id"]),
-            sd=1.5, ar=0.7, resolution=0.5),
-        Var("quench_oil_temp", "process", ("ambient_temp",), lambda c: 60 + 0.5 * (c["ambient_temp"] - 22),
-            sd=0.8, ar=0.95, resolution=0.1),
+        Var(
+            "austenitize_temp",
+            "process",
+            ("furnace_id",),
+            lambda c: 850 + lvl([0, 3], c["furnace_id"]),
+            sd=1.5,
+            ar=0.7,
+            resolution=0.5,
+        ),
+        Var(
+            "quench_oil_temp",
+            "process",
+            ("ambient_temp",),
+            lambda c: 60 + 0.5 * (c["ambient_temp"] - 22),
+            sd=0.8,
+            ar=0.95,
+            resolution=0.1,
+        ),
         Var("oil_agitation", "equipment", mean=0.8, sd=0.02, ar=0.9, resolution=0.005),
-        Var("quench_severity", "intermediate", ("quench_oil_temp", "oil_agitation"),
+        Var(
+            "quench_severity",
+            "intermediate",
+            ("quench_oil_temp", "oil_agitation"),
             lambda c: 0.35 * (1 + 0.8 * c["oil_agitation"]) * (1 - 0.004 * (c["quench_oil_temp"] - 60)),
-            sd=0.008, ar=0.5, resolution=0.001),
-        Var("as_quenched_hardness", "intermediate",
-            ("carbon_content", "alloy_index", "quench_severity", "part_section", "austenitize_temp"), aq,
-            sd=0.35, resolution=0.1),
-        Var("temper_temp", "process", ("ambient_temp",), lambda c: 550 + 0.1 * (c["ambient_temp"] - 22),
-            sd=2.0, ar=0.8, resolution=0.5),
+            sd=0.008,
+            ar=0.5,
+            resolution=0.001,
+        ),
+        Var(
+            "as_quenched_hardness",
+            "intermediate",
+            ("carbon_content", "alloy_index", "quench_severity", "part_section", "austenitize_temp"),
+            aq,
+            sd=0.35,
+            resolution=0.1,
+        ),
+        Var(
+            "temper_temp",
+            "process",
+            ("ambient_temp",),
+            lambda c: 550 + 0.1 * (c["ambient_temp"] - 22),
+            sd=2.0,
+            ar=0.8,
+            resolution=0.5,
+        ),
         Var("temper_time", "process", mean=2.0, sd=0.03, resolution=0.01),
-        Var("hardness", "quality", ("as_quenched_hardness", "temper_temp", "temper_time", "alloy_index"), hard,
-            sd=0.35, resolution=0.1),
-        Var("tensile_strength", "quality", ("hardness",),
+        Var(
+            "hardness",
+            "quality",
+            ("as_quenched_hardness", "temper_temp", "temper_time", "alloy_index"),
+            hard,
+            sd=0.35,
+            resolution=0.1,
+        ),
+        Var(
+            "tensile_strength",
+            "quality",
+            ("hardness",),
             lambda c: 1000 + 33 * (c["hardness"] - 32) + 0.8 * (c["hardness"] - 32) ** 2,
-            sd=lambda c: 6 * (1 + 0.05 * np.abs(c["hardness"] - 32)), resolution=1),
-        Var("impact_toughness", "quality", ("hardness", "temper_temp", "carbon_content"),
-            lambda c: 60 - 2.5 * (c["hardness"] - 32) - 20 * sig((540 - c["temper_temp"]) / 4)
-            - 100 * (c["carbon_content"] - 0.42),
-            sd=lambda c: 1.5 * (1 + sig((540 - c["temper_temp"]) / 4)), resolution=0.5),
-        Var("distortion", "quality", ("quench_severity", "part_section", "quench_oil_temp"),
-            lambda c: 0.05 + 0.4 * c["quench_severity"] ** 2 * (c["part_section"] / 28) - 0.001 * (c["quench_oil_temp"] - 60),
-            sd=lambda c: 0.004 * (1 + 2 * c["quench_severity"]), resolution=0.001),
+            sd=lambda c: 6 * (1 + 0.05 * np.abs(c["hardness"] - 32)),
+            resolution=1,
+        ),
+        Var(
+            "impact_toughness",
+            "quality",
+            ("hardness", "temper_temp", "carbon_content"),
+            lambda c: (
+                60
+                - 2.5 * (c["hardness"] - 32)
+                - 20 * sig((540 - c["temper_temp"]) / 4)
+                - 100 * (c["carbon_content"] - 0.42)
+            ),
+            sd=lambda c: 1.5 * (1 + sig((540 - c["temper_temp"]) / 4)),
+            resolution=0.5,
+        ),
+        Var(
+            "distortion",
+            "quality",
+            ("quench_severity", "part_section", "quench_oil_temp"),
+            lambda c: (
+                0.05 + 0.4 * c["quench_severity"] ** 2 * (c["part_section"] / 28) - 0.001 * (c["quench_oil_temp"] - 60)
+            ),
+            sd=lambda c: 0.004 * (1 + 2 * c["quench_severity"]),
+            resolution=0.001,
+        ),
         Var("rack_id", "equipment", levels=4, switch=0.02, harmless=True),
         Var("exhaust_temp", "equipment", mean=300, sd=5, ar=0.95, resolution=0.5, harmless=True),
         Var("cooling_tower_flow", "environment", mean=120, sd=2, ar=0.95, resolution=0.1, harmless=True),
@@ -547,52 +830,142 @@ def injection_moulding() -> BenchProcess:
 
     def shrink(c: Ctx) -> np.ndarray:
         return (
-            1.8 - 0.0015 * (c["cavity_pressure_peak"] - 380) + 0.004 * (c["melt_temp"] - 240)
-            + 0.01 * (c["mould_temp"] - 60) + 0.3 * relu(t_freeze(c) - c["pack_time"])
+            1.8
+            - 0.0015 * (c["cavity_pressure_peak"] - 380)
+            + 0.004 * (c["melt_temp"] - 240)
+            + 0.01 * (c["mould_temp"] - 60)
+            + 0.3 * relu(t_freeze(c) - c["pack_time"])
         )
 
     def inj(c: Ctx) -> np.ndarray:
-        return 900 * (20 / c["melt_flow_index"]) ** 0.7 * np.exp(-0.01 * (c["melt_temp"] - 240)) * (
-            1 - 2 * (c["resin_moisture"] - 0.05)
+        return (
+            900
+            * (20 / c["melt_flow_index"]) ** 0.7
+            * np.exp(-0.01 * (c["melt_temp"] - 240))
+            * (1 - 2 * (c["resin_moisture"] - 0.05))
         )
 
     vs = [
         Var("resin_lot", "material", levels=5, switch=0.015),
-        Var("melt_flow_index", "material", ("resin_lot",), lambda c: lvl([20, 21.5, 19, 20.8, 19.5], c["resin_lot"]),
-            sd=0.35, resolution=0.1),
+        Var(
+            "melt_flow_index",
+            "material",
+            ("resin_lot",),
+            lambda c: lvl([20, 21.5, 19, 20.8, 19.5], c["resin_lot"]),
+            sd=0.35,
+            resolution=0.1,
+        ),
         Var("ambient_humidity", "environment", mean=50, sd=6, ar=0.995, observed=False),
-        Var("resin_moisture", "material", ("ambient_humidity",), lambda c: 0.05 + 0.0008 * (c["ambient_humidity"] - 50),
-            sd=0.006, ar=0.95, resolution=0.001),
+        Var(
+            "resin_moisture",
+            "material",
+            ("ambient_humidity",),
+            lambda c: 0.05 + 0.0008 * (c["ambient_humidity"] - 50),
+            sd=0.006,
+            ar=0.95,
+            resolution=0.001,
+        ),
         Var("machine_id", "equipment", levels=3, switch=0.006),
         Var("cavity", "equipment", levels=4, switch=0.9),
-        Var("coolant_temp", "environment", ("ambient_humidity",), lambda c: 15 + 0.05 * (c["ambient_humidity"] - 50),
-            sd=0.3, ar=0.97, resolution=0.05),
+        Var(
+            "coolant_temp",
+            "environment",
+            ("ambient_humidity",),
+            lambda c: 15 + 0.05 * (c["ambient_humidity"] - 50),
+            sd=0.3,
+            ar=0.97,
+            resolution=0.05,
+        ),
         Var("barrel_temp_setpoint", "process", mean=240, sd=0.4, ar=0.9, resolution=0.5),
         Var("screw_rpm", "process", mean=100, sd=1.5, ar=0.7, resolution=0.5),
-        Var("melt_temp", "process", ("barrel_temp_setpoint", "machine_id", "screw_rpm"),
-            lambda c: c["barrel_temp_setpoint"] + lvl([0, 2, -1.5], c["machine_id"]) + 0.05 * (c["screw_rpm"] - 100)
-            + 0.002 * (c["screw_rpm"] - 100) ** 2, sd=0.7, ar=0.6, resolution=0.1),
-        Var("mould_temp", "process", ("coolant_temp",), lambda c: 60 + 1.5 * (c["coolant_temp"] - 15),
-            sd=0.45, ar=0.9, resolution=0.1),
-        Var("injection_pressure", "process", ("melt_temp", "melt_flow_index", "resin_moisture"), inj,
-            sd=lambda c: 0.01 * inj(c), ar=0.4, resolution=1),
+        Var(
+            "melt_temp",
+            "process",
+            ("barrel_temp_setpoint", "machine_id", "screw_rpm"),
+            lambda c: (
+                c["barrel_temp_setpoint"]
+                + lvl([0, 2, -1.5], c["machine_id"])
+                + 0.05 * (c["screw_rpm"] - 100)
+                + 0.002 * (c["screw_rpm"] - 100) ** 2
+            ),
+            sd=0.7,
+            ar=0.6,
+            resolution=0.1,
+        ),
+        Var(
+            "mould_temp",
+            "process",
+            ("coolant_temp",),
+            lambda c: 60 + 1.5 * (c["coolant_temp"] - 15),
+            sd=0.45,
+            ar=0.9,
+            resolution=0.1,
+        ),
+        Var(
+            "injection_pressure",
+            "process",
+            ("melt_temp", "melt_flow_index", "resin_moisture"),
+            inj,
+            sd=lambda c: 0.01 * inj(c),
+            ar=0.4,
+            resolution=1,
+        ),
         Var("pack_pressure", "process", mean=600, sd=4, ar=0.6, resolution=1),
         Var("pack_time", "process", mean=6.0, sd=0.05, resolution=0.01),
-        Var("cavity_pressure_peak", "intermediate", ("pack_pressure", "injection_pressure", "cavity", "melt_temp"),
-            lambda c: 420 * np.tanh((0.6 * c["pack_pressure"] + 0.1 * c["injection_pressure"]) / 420)
-            + lvl([0, -6, 4, -2], c["cavity"]) + 0.5 * (c["melt_temp"] - 240), sd=3.5, resolution=0.5),
-        Var("shrinkage", "quality", ("cavity_pressure_peak", "melt_temp", "mould_temp", "pack_time"), shrink,
-            sd=lambda c: 0.02 * (1 + 3 * relu(t_freeze(c) - c["pack_time"])), resolution=0.001),
-        Var("part_weight", "quality", ("cavity_pressure_peak", "melt_flow_index", "pack_time"),
-            lambda c: 25 + 0.004 * (c["cavity_pressure_peak"] - 380) + 0.3 * np.minimum(c["pack_time"], 6.05)
-            + 0.02 * (c["melt_flow_index"] - 20), sd=0.03, resolution=0.01),
-        Var("warpage", "quality", ("shrinkage", "mould_temp", "cavity"),
-            lambda c: 0.3 + 2 * (c["shrinkage"] - 1.75) ** 2 + 0.02 * np.abs(c["mould_temp"] - 60)
-            + lvl([0, 0.02, 0.05, 0.0], c["cavity"]),
-            sd=lambda c: 0.015 * (1 + 5 * np.abs(c["shrinkage"] - 1.8)), resolution=0.001),
-        Var("splay_defects", "quality", ("resin_moisture", "melt_temp"),
+        Var(
+            "cavity_pressure_peak",
+            "intermediate",
+            ("pack_pressure", "injection_pressure", "cavity", "melt_temp"),
+            lambda c: (
+                420 * np.tanh((0.6 * c["pack_pressure"] + 0.1 * c["injection_pressure"]) / 420)
+                + lvl([0, -6, 4, -2], c["cavity"])
+                + 0.5 * (c["melt_temp"] - 240)
+            ),
+            sd=3.5,
+            resolution=0.5,
+        ),
+        Var(
+            "shrinkage",
+            "quality",
+            ("cavity_pressure_peak", "melt_temp", "mould_temp", "pack_time"),
+            shrink,
+            sd=lambda c: 0.02 * (1 + 3 * relu(t_freeze(c) - c["pack_time"])),
+            resolution=0.001,
+        ),
+        Var(
+            "part_weight",
+            "quality",
+            ("cavity_pressure_peak", "melt_flow_index", "pack_time"),
+            lambda c: (
+                25
+                + 0.004 * (c["cavity_pressure_peak"] - 380)
+                + 0.3 * np.minimum(c["pack_time"], 6.05)
+                + 0.02 * (c["melt_flow_index"] - 20)
+            ),
+            sd=0.03,
+            resolution=0.01,
+        ),
+        Var(
+            "warpage",
+            "quality",
+            ("shrinkage", "mould_temp", "cavity"),
+            lambda c: (
+                0.3
+                + 2 * (c["shrinkage"] - 1.75) ** 2
+                + 0.02 * np.abs(c["mould_temp"] - 60)
+                + lvl([0, 0.02, 0.05, 0.0], c["cavity"])
+            ),
+            sd=lambda c: 0.015 * (1 + 5 * np.abs(c["shrinkage"] - 1.8)),
+            resolution=0.001,
+        ),
+        Var(
+            "splay_defects",
+            "quality",
+            ("resin_moisture", "melt_temp"),
             lambda c: 0.5 + 80 * relu(c["resin_moisture"] - 0.06) + 0.1 * relu(c["melt_temp"] - 243),
-            sd=lambda c: 0.2 * np.sqrt(0.5 + 80 * relu(c["resin_moisture"] - 0.06)), resolution=0.01),
+            sd=lambda c: 0.2 * np.sqrt(0.5 + 80 * relu(c["resin_moisture"] - 0.06)),
+            resolution=0.01,
+        ),
         Var("hopper_level", "equipment", mean=60, sd=5, ar=0.98, resolution=0.5, harmless=True),
         Var("hydraulic_oil_temp", "equipment", mean=45, sd=0.5, ar=0.98, resolution=0.1, harmless=True),
         Var("robot_cycle_time", "process", mean=3.5, sd=0.05, resolution=0.01, harmless=True),
@@ -609,48 +982,123 @@ def machining_finish() -> BenchProcess:
         ) ** 2 * (1 - 0.05 * (c["coolant_concentration"] - 6))
 
     def force(c: Ctx) -> np.ndarray:
-        return 1800 * (c["material_hardness"] / 200) * c["depth_of_cut"] * c["feed"] ** 0.75 * (1 + 1.5 * c["tool_wear"])
+        return (
+            1800 * (c["material_hardness"] / 200) * c["depth_of_cut"] * c["feed"] ** 0.75 * (1 + 1.5 * c["tool_wear"])
+        )
 
     def ra(c: Ctx) -> np.ndarray:
         return (
-            1000 * c["feed"] ** 2 / (32 * c["nose_radius"]) * (1 + 2 * c["tool_wear"]) + 0.3 * c["vibration_rms"]
+            1000 * c["feed"] ** 2 / (32 * c["nose_radius"]) * (1 + 2 * c["tool_wear"])
+            + 0.3 * c["vibration_rms"]
             + 0.4 * sig((160 - c["cutting_speed"]) / 8)
         )
 
     vs = [
         Var("bar_lot", "material", levels=4, switch=0.015),
-        Var("material_hardness", "material", ("bar_lot",), lambda c: lvl([200, 206, 195, 203], c["bar_lot"]),
-            sd=2.5, resolution=1),
+        Var(
+            "material_hardness",
+            "material",
+            ("bar_lot",),
+            lambda c: lvl([200, 206, 195, 203], c["bar_lot"]),
+            sd=2.5,
+            resolution=1,
+        ),
         Var("bar_diameter", "material", mean=50, sd=0.02, resolution=0.005),
         Var("machine_id", "equipment", levels=2, switch=0.008),
         Var("shop_temp", "environment", mean=22, sd=1.5, ar=0.99, observed=False),
-        Var("coolant_temp", "environment", ("shop_temp",), lambda c: 20 + 0.7 * (c["shop_temp"] - 22), sd=0.2,
-            ar=0.95, resolution=0.05),
+        Var(
+            "coolant_temp",
+            "environment",
+            ("shop_temp",),
+            lambda c: 20 + 0.7 * (c["shop_temp"] - 22),
+            sd=0.2,
+            ar=0.95,
+            resolution=0.05,
+        ),
         Var("coolant_concentration", "environment", mean=6.0, sd=0.15, ar=0.99, resolution=0.05),
         Var("tool_cut_time", "equipment", sd=0.0, gen=_sawtooth(150, 0.8), resolution=0.1),
         Var("nose_radius", "equipment", mean=0.8, sd=0.004, ar=0.99, resolution=0.001),
         Var("cutting_speed", "process", mean=200, sd=1.0, ar=0.5, resolution=0.5),
         Var("feed", "process", mean=0.15, sd=0.0015, resolution=0.0005),
-        Var("depth_of_cut", "process", ("bar_diameter",), lambda c: 1.0 + 0.5 * (c["bar_diameter"] - 50), sd=0.01,
-            resolution=0.005),
-        Var("tool_wear", "intermediate", ("tool_cut_time", "cutting_speed", "material_hardness", "coolant_concentration"),
-            wear, sd=lambda c: 0.004 * (1 + wear(c) / 0.1), ar=0.6, resolution=0.001),
-        Var("cutting_force", "intermediate", ("feed", "depth_of_cut", "material_hardness", "tool_wear"), force,
-            sd=lambda c: 0.015 * force(c), ar=0.3, resolution=0.5),
-        Var("spindle_power", "equipment", ("cutting_force", "cutting_speed"),
-            lambda c: c["cutting_force"] * c["cutting_speed"] / 60000 + 0.8, sd=0.03, resolution=0.01),
-        Var("vibration_rms", "intermediate", ("depth_of_cut", "cutting_speed", "machine_id", "tool_wear", "shop_temp"),
-            lambda c: 0.5 + lvl([0, 0.15], c["machine_id"]) + 3 * relu(c["depth_of_cut"] - (1.12 - 0.5 * c["tool_wear"]))
-            + 0.5 * c["tool_wear"] + 0.002 * (c["cutting_speed"] - 200) + 0.01 * (c["shop_temp"] - 22),
-            sd=lambda c: 0.04 * (1 + 2 * c["tool_wear"]), ar=0.3, resolution=0.005),
-        Var("surface_roughness_ra", "quality",
-            ("feed", "nose_radius", "tool_wear", "vibration_rms", "cutting_speed"), ra,
-            sd=lambda c: 0.03 * ra(c), resolution=0.001),
-        Var("diameter_error", "quality", ("coolant_temp", "cutting_force", "tool_wear", "machine_id"),
-            lambda c: 0.575 * (c["coolant_temp"] - 20) + 0.01 * (c["cutting_force"] - 450) + 100 * c["tool_wear"]
-            + lvl([0, 1.0], c["machine_id"]), sd=0.8, resolution=0.1),
-        Var("roundness", "quality", ("vibration_rms",), lambda c: 2 + 3 * c["vibration_rms"],
-            sd=lambda c: 0.15 * (1 + c["vibration_rms"]), resolution=0.01),
+        Var(
+            "depth_of_cut",
+            "process",
+            ("bar_diameter",),
+            lambda c: 1.0 + 0.5 * (c["bar_diameter"] - 50),
+            sd=0.01,
+            resolution=0.005,
+        ),
+        Var(
+            "tool_wear",
+            "intermediate",
+            ("tool_cut_time", "cutting_speed", "material_hardness", "coolant_concentration"),
+            wear,
+            sd=lambda c: 0.004 * (1 + wear(c) / 0.1),
+            ar=0.6,
+            resolution=0.001,
+        ),
+        Var(
+            "cutting_force",
+            "intermediate",
+            ("feed", "depth_of_cut", "material_hardness", "tool_wear"),
+            force,
+            sd=lambda c: 0.015 * force(c),
+            ar=0.3,
+            resolution=0.5,
+        ),
+        Var(
+            "spindle_power",
+            "equipment",
+            ("cutting_force", "cutting_speed"),
+            lambda c: c["cutting_force"] * c["cutting_speed"] / 60000 + 0.8,
+            sd=0.03,
+            resolution=0.01,
+        ),
+        Var(
+            "vibration_rms",
+            "intermediate",
+            ("depth_of_cut", "cutting_speed", "machine_id", "tool_wear", "shop_temp"),
+            lambda c: (
+                0.5
+                + lvl([0, 0.15], c["machine_id"])
+                + 3 * relu(c["depth_of_cut"] - (1.12 - 0.5 * c["tool_wear"]))
+                + 0.5 * c["tool_wear"]
+                + 0.002 * (c["cutting_speed"] - 200)
+                + 0.01 * (c["shop_temp"] - 22)
+            ),
+            sd=lambda c: 0.04 * (1 + 2 * c["tool_wear"]),
+            ar=0.3,
+            resolution=0.005,
+        ),
+        Var(
+            "surface_roughness_ra",
+            "quality",
+            ("feed", "nose_radius", "tool_wear", "vibration_rms", "cutting_speed"),
+            ra,
+            sd=lambda c: 0.03 * ra(c),
+            resolution=0.001,
+        ),
+        Var(
+            "diameter_error",
+            "quality",
+            ("coolant_temp", "cutting_force", "tool_wear", "machine_id"),
+            lambda c: (
+                0.575 * (c["coolant_temp"] - 20)
+                + 0.01 * (c["cutting_force"] - 450)
+                + 100 * c["tool_wear"]
+                + lvl([0, 1.0], c["machine_id"])
+            ),
+            sd=0.8,
+            resolution=0.1,
+        ),
+        Var(
+            "roundness",
+            "quality",
+            ("vibration_rms",),
+            lambda c: 2 + 3 * c["vibration_rms"],
+            sd=lambda c: 0.15 * (1 + c["vibration_rms"]),
+            resolution=0.01,
+        ),
         Var("chip_conveyor_speed", "equipment", mean=2.0, sd=0.05, ar=0.9, resolution=0.01, harmless=True),
         Var("mist_extractor_current", "environment", mean=4.0, sd=0.08, ar=0.9, resolution=0.01, harmless=True),
         Var("operator_id", "process", levels=3, switch=0.0125, harmless=True),

@@ -135,7 +135,7 @@ class KnownGraph:
         return cls(
             names,
             frozenset(obs_edges),
-            frozenset(conf),  # type: ignore[arg-type]
+            frozenset(conf),
             {k: v for k, v in tiers.items() if observed[k]},
             frozenset(c for c in cats if observed[c]),
         )
@@ -188,7 +188,9 @@ class ProcessKnowledge:
                         raise ConstraintError(f"{kind} edge {u}->{v} names unknown variable {n!r}", field=kind)
         for u, v in self.required:
             if not self.allows(u, v):
-                raise ConstraintError(f"required edge {u}->{v} contradicts the tier order or is forbidden", field="required")
+                raise ConstraintError(
+                    f"required edge {u}->{v} contradicts the tier order or is forbidden", field="required"
+                )
 
     def _order_text(self) -> str:
         return " < ".join("/".join(g) for g in self.order)

@@ -10,15 +10,17 @@ forward-backward stepwise regression on a non-parametric basis, scored by BIC:
   ``k`` in ``(-1, 0, 1)`` — monotone or not, saturating or thresholded mechanisms are all captured, and it
   extrapolates linearly;
 - discrete parent: one indicator per level (the first level is the reference);
-- score: ``n_eff log(RSS / n) + c * dof * log(n_eff)`` with ``c = penalty`` (default 2) and ``n_eff`` the
+- score: ``n_eff log(RSS / n) + c * dof * log(n_eff)`` with ``c = penalty`` (default 1) and ``n_eff`` the
   effective sample size of the current residual (``n (1 - rho) / (1 + rho)``, ``rho`` its lag-1
   autocorrelation): process data are autocorrelated, and with the plain BIC a slowly wandering variable
-  picks up every slowly changing label (lot, machine) as a spurious parent; a parent enters when it lowers the score most and leaves when removing it lowers the score.
+  picks up every slowly changing label (lot, machine) as a spurious parent; a parent enters when it
+  lowers the score most and leaves when removing it lowers the score.
 
-Order inside a rank (variables whose tiers share a rank, or one tier holding a chain such as setpoint ->
-actual temperature): variables are placed one at a time, the one explained least (lowest R^2) by the
-variables already placed going first — exogenous variables (setpoints, raw materials) are the least
-predictable from what precedes them. Required edges are always kept, forbidden ones never considered,
+Order inside a rank (tiers sharing a rank, or one tier holding a chain such as setpoint -> actual
+temperature, or hardness -> tensile strength): variables are placed one at a time. Exogenous ones first
+(R^2 < 0.1 from the variables already placed: setpoints, raw materials), then the others by decreasing
+R^2: noise accumulates along a chain, so its upstream member is the one upstream variables explain best.
+Required edges are always kept, forbidden ones never considered,
 discrete variables are never children (they are exogenous labels: machine, lot, cavity, operator).
 """
 
@@ -37,6 +39,7 @@ __all__ = ["learn_graph", "spline_basis"]
 
 _KNOTS = (-1.0, 0.0, 1.0)
 _MIN_ROWS = 50
+_EXOGENOUS_R2 = 0.1
 
 
 def spline_basis(z: np.ndarray) -> np.ndarray:
@@ -59,20 +62,37 @@ def _blocks(data: pd.DataFrame, names: Sequence[str], categorical: set[str]) -> 
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _fit(y: np.ndarray, blocks: list[np.ndarray]) -> tuple[float, int, np.ndarray]:
-    if not blocks:
-        r = y - y.mean()
-        return float(r @ r), 0, r
-    f = np.column_stack(blocks)
-    f = f - f.mean(axis=0)
-    coef, *_ = np.linalg.lstsq(f, y - y.mean(), rcond=None)
-    r = y - y.mean() - f @ coef
-    return float(r @ r), f.shape[1], r
+class _Gram:
+    """Centered design of every candidate block, its Gram matrix, and fast RSS of a subset regression."""
 
+    def __init__(self, blocks: dict[str, np.ndarray]) -> None:
+        self.cols: dict[str, np.ndarray] = {}
+        mats, at = [], 0
+        for name, b in blocks.items():
+            mats.append(b - b.mean(axis=0))
+            self.cols[name] = np.arange(at, at + b.shape[1])
+            at += b.shape[1]
+        self.f = np.concatenate(mats, axis=1) if mats else np.empty((0, 0))
+        self.g = self.f.T @ self.f
 
-def _rss(y: np.ndarray, blocks: list[np.ndarray]) -> tuple[float, int]:
-    rss, dof, _ = _fit(y, blocks)
-    return rss, dof
+    def target(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        yc = y - y.mean()
+        return yc, self.f.T @ yc, float(yc @ yc)
+
+    def rss(self, h: np.ndarray, yy: float, sel: Sequence[str]) -> tuple[float, int]:
+        if not sel:
+            return yy, 0
+        idx = np.concatenate([self.cols[s] for s in sel])
+        gs = self.g[np.ix_(idx, idx)]
+        coef = np.linalg.solve(gs + 1e-9 * np.trace(gs) / len(idx) * np.eye(len(idx)), h[idx])
+        return max(yy - float(h[idx] @ coef), 1e-300), len(idx)
+
+    def resid(self, yc: np.ndarray, sel: Sequence[str]) -> np.ndarray:
+        if not sel:
+            return yc
+        f = self.f[:, np.concatenate([self.cols[s] for s in sel])]
+        coef, *_ = np.linalg.lstsq(f, yc, rcond=None)
+        return yc - f @ coef
 
 
 def _n_eff(r: np.ndarray) -> float:
@@ -83,18 +103,17 @@ def _n_eff(r: np.ndarray) -> float:
     return max(len(r) * (1 - rho) / (1 + rho), 20.0)
 
 
-def _select(
-    y: np.ndarray, cands: list[str], blocks: dict[str, np.ndarray], required: set[str], penalty: float
-) -> list[str]:
+def _select(y: np.ndarray, cands: list[str], gram: _Gram, required: set[str], penalty: float) -> list[str]:
     n = len(y)
+    yc, h, yy = gram.target(y)
     sel = [c for c in cands if c in required]
     # the effective sample size follows the residual of the current model: a slowly wandering
     # variable's autocorrelation is not evidence for a parent, a parent that explains it is
-    n_eff = _n_eff(_fit(y, [blocks[s] for s in sel])[2])
+    n_eff = _n_eff(gram.resid(yc, sel))
 
     def bic(sel: list[str]) -> float:
-        rss, dof = _rss(y, [blocks[s] for s in sel])
-        return n_eff * math.log(max(rss, 1e-300) / n) + penalty * dof * math.log(n_eff)
+        rss, dof = gram.rss(h, yy, sel)
+        return n_eff * math.log(rss / n) + penalty * dof * math.log(n_eff)
 
     best = bic(sel)
     while True:
@@ -105,7 +124,7 @@ def _select(
         if score >= best:
             break
         sel.append(c)
-        n_eff = _n_eff(_fit(y, [blocks[s] for s in sel])[2])
+        n_eff = _n_eff(gram.resid(yc, sel))
         best = bic(sel)
         while True:  # backward: drop a parent whose removal lowers the score
             drops = [(bic([s for s in sel if s != d]), d) for d in sel if d not in required and d != c]
@@ -120,7 +139,7 @@ def _select(
 
 
 def learn_graph(
-    data: pd.DataFrame, knowledge: ProcessKnowledge, *, penalty: float = 2.0, max_rows: int = 4000
+    data: pd.DataFrame, knowledge: ProcessKnowledge, *, penalty: float = 1.0, max_rows: int = 4000
 ) -> KnownGraph:
     """Learn a DAG over ``data``'s columns under ``knowledge`` (see the module docstring)."""
     if len(data) < _MIN_ROWS:
@@ -130,6 +149,7 @@ def learn_graph(
     if len(data) > max_rows:  # evenly spaced rows keep the time spread
         data = data.iloc[np.linspace(0, len(data) - 1, max_rows).astype(int)]
     blocks = _blocks(data, names, cats)
+    gram = _Gram(blocks)
     ys = {n: data[n].to_numpy(dtype=float) for n in names if n not in cats}
     required: dict[str, set[str]] = {}
     for u, v in knowledge.required:
@@ -144,17 +164,24 @@ def learn_graph(
         todo = sorted(n for n in group if n not in cats)
         while todo:
 
-            def r2(v: str) -> float:
-                y = ys[v]
-                allowed = [u for u in placed if knowledge.allows(u, v) and u in blocks]
-                rss, _ = _rss(y, [blocks[u] for u in allowed])
-                tss = float(((y - y.mean()) ** 2).sum()) or 1.0
-                return 1.0 - rss / tss
+            def r2(v: str, placed: list[str] = placed) -> float:
+                _, h, yy = gram.target(ys[v])
+                rss, _ = gram.rss(h, yy, [u for u in placed if knowledge.allows(u, v) and u in blocks])
+                return 1.0 - rss / (yy or 1.0)
 
-            nxt = min(todo, key=lambda v: (not required.get(v, set()) <= set(placed), r2(v), v))
+            fit = {v: r2(v) for v in todo}
+            nxt = min(
+                todo,
+                key=lambda v: (
+                    not required.get(v, set()) <= set(placed),
+                    fit[v] >= _EXOGENOUS_R2,
+                    -fit[v] if fit[v] >= _EXOGENOUS_R2 else fit[v],
+                    v,
+                ),
+            )
             todo.remove(nxt)
             cands = [u for u in placed if knowledge.allows(u, nxt) and u in blocks]
-            parents[nxt] = _select(ys[nxt], cands, blocks, required.get(nxt, set()) & set(cands), penalty)
+            parents[nxt] = _select(ys[nxt], cands, gram, required.get(nxt, set()) & set(cands), penalty)
             placed.append(nxt)
     edges = frozenset((u, v) for v, ps in parents.items() for u in ps)
     return KnownGraph(tuple(names), edges, frozenset(), dict(knowledge.tiers), frozenset(cats))

@@ -28,10 +28,12 @@ compared with a textbook null. Each one is evaluated on every window of ``w`` co
 largest ``z``; the detector that gave it is the evidence kind.
 
 Ranking: symptom variables (quality outputs) are never candidates. The anomalous outputs are the symptoms
-with evidence >= 3. A candidate with no directed path to any anomalous output is ranked after every
-candidate that has one (a change that does not reach the output does not explain it), and one with no
-path to any output at all after those; within each group by evidence. When no output is anomalous (a
-stuck sensor, a change that has not reached quality yet) only the second rule applies.
+with evidence >= 3. Among candidates whose own evidence is >= 3, one with no directed path to any
+anomalous output is ranked after every one that has such a path (a change that does not reach the output
+does not explain it), and one with no path to any output at all after those; candidates with weaker
+evidence follow; within each group by evidence. When no output is anomalous (a stuck sensor, a change that
+has not reached quality yet) the path to any output decides. (Evidence first: a learned graph can miss the
+edge of a weak mechanism, and a strongly unusual variable must not drop below ordinary ones for that.)
 
 Counterfactual check (for the top candidates): "had ``X`` stayed normal": ``X``'s noise clipped to its
 normal spread (0.5-99.5 % quantiles of its standardised noise on normal rows; a discrete ``X`` set to its
@@ -102,7 +104,7 @@ class _Mech:
             hot[known] = np.eye(len(freq))[codes[known], 1:]
             hot[~known] = freq[1:]  # a level never seen: the average level
             cols.append(hot)
-        scale = [z, np.abs(zc)] + cols[-len(self.cats) :] if self.cats else [z, np.abs(zc)]
+        scale = [z, np.abs(zc), *cols[-len(self.cats) :]] if self.cats else [z, np.abs(zc)]
         return np.concatenate(cols, axis=1), np.concatenate(scale, axis=1)
 
     def predict(self, xc: np.ndarray, xk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +198,7 @@ class BatchRootCauseModel:
         knowledge: ProcessKnowledge | None = None,
         graph: KnownGraph | None = None,
         specs: Mapping[str, Spec] | None = None,
-        learn_penalty: float = 2.0,
+        learn_penalty: float = 1.0,
     ) -> BatchRootCauseModel:
         """Fit mechanisms and detector calibration on ``data`` (normal rows, time order).
 
@@ -255,7 +257,9 @@ class BatchRootCauseModel:
         for n, m in self.mechs.items():
             col = e[:, self.ci[n]]
             m.e_lo, m.e_hi = float(np.quantile(col, 0.005)), float(np.quantile(col, 0.995))
-        self.windows = {n: (float(np.quantile(xc[:, i], 0.005)), float(np.quantile(xc[:, i], 0.995))) for n, i in self.ci.items()}
+        self.windows = {
+            n: (float(np.quantile(xc[:, i], 0.005)), float(np.quantile(xc[:, i], 0.995))) for n, i in self.ci.items()
+        }
         self.modal = {n: int(np.bincount(xk[:, i][xk[:, i] >= 0], minlength=1).argmax()) for n, i in self.ki.items()}
         self._calibrate(e, xc)
         self.sha256 = sha256_json(
@@ -298,8 +302,19 @@ class BatchRootCauseModel:
         mu = xc[:, cont].mean(axis=0) if cont else np.empty(0)
         sd = np.maximum(xc[:, cont].std(axis=0), 1e-12) if cont else np.empty(0)
         z = (xc[:, cont] - mu) / sd if cont else np.empty((len(y), 0))
-        m = _Mech(cont, cats, mu, sd, z.min(axis=0) - 0.5, z.max(axis=0) + 0.5, np.empty(0), float(y.mean()),
-                  np.empty(0), 0.0, float(max(y.std(), 1e-12)))
+        m = _Mech(
+            cont,
+            cats,
+            mu,
+            sd,
+            z.min(axis=0) - 0.5,
+            z.max(axis=0) + 0.5,
+            np.empty(0),
+            float(y.mean()),
+            np.empty(0),
+            0.0,
+            float(max(y.std(), 1e-12)),
+        )
         f, s = m._design(xc, xk, clip=False)
         if f.shape[1]:
             m.coef, m.intercept = _ridge(f, y, 1e-4)
@@ -343,7 +358,9 @@ class BatchRootCauseModel:
             return self.cal_med[-1], self.cal_scale[-1]
         i = int(np.searchsorted(g, w))
         a = (w - g[i - 1]) / (g[i] - g[i - 1])
-        return (1 - a) * self.cal_med[i - 1] + a * self.cal_med[i], (1 - a) * self.cal_scale[i - 1] + a * self.cal_scale[i]
+        return (1 - a) * self.cal_med[i - 1] + a * self.cal_med[i], (1 - a) * self.cal_scale[
+            i - 1
+        ] + a * self.cal_scale[i]
 
     # --- scoring ---------------------------------------------------------------------------------
     def residuals(self, xc: np.ndarray, xk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -382,19 +399,25 @@ class BatchRootCauseModel:
     def rank(self, batch: pd.DataFrame, k: int = 5) -> BatchRanking:
         """Ranked root causes of ``batch`` (rows in time order), with counterfactual checks on the top ones."""
         t0 = time.perf_counter()
-        ev, e, (xc, xk, r, s) = self.evidence(batch)
+        ev, e, (xc, xk, r, _) = self.evidence(batch)
         best = {n: max(d.items(), key=lambda kv: kv[1]) for n, d in ev.items()}
         sym = [n for n in best if self.knowledge.is_symptom(n)]
-        outputs = sorted(
-            ({"variable": n, "score": best[n][1], "evidence": best[n][0]} for n in sym if best[n][1] >= self.output_z),
-            key=lambda o: -float(o["score"]),
-        )
+        outputs: list[dict[str, Any]] = [
+            {"variable": n, "score": best[n][1], "evidence": best[n][0]}
+            for n in sorted(sym, key=lambda n: -best[n][1])
+            if best[n][1] >= self.output_z
+        ]
         targets = [str(o["variable"]) for o in outputs]
         cands = [n for n in best if not self.knowledge.is_symptom(n)]
-        paths = {c: self._path(c, targets) for c in cands}
-        reach = {c: (not targets) or paths[c] is not None for c in cands}
-        reach_any = {c: any(self.knowledge.is_symptom(d) for d in self._descendants(c)) for c in cands}
-        order = sorted(cands, key=lambda c: (not reach[c], not reach_any[c], -best[c][1], c))[:k]
+        to_target = {c: self._path(c, targets) for c in cands}
+        by_evidence = sorted(sym, key=lambda n: -best[n][1])
+        paths = {c: to_target[c] or self._path(c, by_evidence) for c in cands}
+        reach = {c: (not targets) or to_target[c] is not None for c in cands}
+        reach_any = {c: paths[c] is not None for c in cands}
+        strong = {c: best[c][1] >= self.output_z for c in cands}
+        order = sorted(
+            cands, key=lambda c: (not strong[c], not (strong[c] and reach[c]), not reach_any[c], -best[c][1], c)
+        )[:k]
         anom_rows = self._anomalous_rows(xc)
         causes = []
         for rank, c in enumerate(order, start=1):
@@ -408,7 +431,7 @@ class BatchRootCauseModel:
                     evidence=best[c][0],
                     detectors=ev[c],
                     tier=self.knowledge.tiers.get(c),
-                    reaches_output=bool(paths[c] is not None),
+                    reaches_output=bool(to_target[c] is not None),
                     path=paths[c] or [c],
                     rows_flagged=rows,
                     counterfactual=cf,
@@ -425,7 +448,7 @@ class BatchRootCauseModel:
         )
 
     def _path(self, c: str, targets: Sequence[str]) -> list[str] | None:
-        """Shortest directed path from ``c`` to the most anomalous reachable output."""
+        """Shortest directed path from ``c`` to the first reachable output of ``targets``."""
         if not targets:
             return None
         prev: dict[str, str | None] = {c: None}
@@ -461,7 +484,7 @@ class BatchRootCauseModel:
         return out
 
     def counterfactual(self, batch: pd.DataFrame, variable: str) -> dict[str, Any]:
-        """"Had ``variable`` stayed normal", on every anomalous row of ``batch`` (see module docstring)."""
+        """ "Had ``variable`` stayed normal", on every anomalous row of ``batch`` (see module docstring)."""
         if variable not in self.ci and variable not in self.ki:
             raise InvalidInput(f"unknown variable {variable!r}", field=variable)
         _, _, (xc, xk, r, _) = self.evidence(batch)
@@ -473,7 +496,7 @@ class BatchRootCauseModel:
         n_anom = int(anom.sum())
         if c in self.ci:
             m = self.mechs[c]
-            window = [round(m.e_lo, 4), round(m.e_hi, 4)]
+            window: list[Any] = [round(m.e_lo, 4), round(m.e_hi, 4)]
             how = "noise clipped to its normal spread (standardised quantiles 0.5-99.5 %)"
         else:
             window = [self.levels[c][self.modal[c]]]
