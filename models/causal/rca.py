@@ -28,12 +28,14 @@ compared with a textbook null. Each one is evaluated on every window of ``w`` co
 largest ``z``; the detector that gave it is the evidence kind.
 
 Ranking: symptom variables (quality outputs) are never candidates. The anomalous outputs are the symptoms
-with evidence >= 3. Among candidates whose own evidence is >= 3, one with no directed path to any
-anomalous output is ranked after every one that has such a path (a change that does not reach the output
-does not explain it), and one with no path to any output at all after those; candidates with weaker
-evidence follow; within each group by evidence. When no output is anomalous (a stuck sensor, a change that
-has not reached quality yet) the path to any output decides. (Evidence first: a learned graph can miss the
-edge of a weak mechanism, and a strongly unusual variable must not drop below ordinary ones for that.)
+with evidence >= 3 (for an output: its value, or its own noise, is unusual). Among candidates whose own
+evidence is >= 3, one with no directed path to any anomalous output is ranked after every one that has
+such a path (a change that does not reach the output does not explain it), and one with no path to any
+output at all after those; candidates with weaker evidence follow; within each group by evidence. When no
+output is anomalous (a stuck sensor, a change that has not reached quality yet) the path to any output
+decides. The evidence of a child of a stuck reading counts a quarter: it follows the true value, the model
+sees the frozen one. (Evidence first: a learned graph can miss the edge of a weak mechanism, and a strongly
+unusual variable must not drop below ordinary ones for that.)
 
 Counterfactual check (for the top candidates): "had ``X`` stayed normal": ``X``'s noise clipped to its
 normal spread (0.5-99.5 % quantiles of its standardised noise on normal rows; a discrete ``X`` set to its
@@ -67,7 +69,7 @@ DETECTORS: tuple[str, ...] = ("level_shift", "drift", "cusum", "variance", "outl
 _GRID = (8, 12, 16, 20, 25, 30, 40, 50, 65, 80, 100, 130, 160, 200)
 _MIN_ROWS = 60
 _OUTPUT_Z = 3.0
-_KNOTS = (-1.0, 0.0, 1.0)
+_KNOTS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
 @dataclass
@@ -307,8 +309,8 @@ class BatchRootCauseModel:
             cats,
             mu,
             sd,
-            z.min(axis=0) - 0.5,
-            z.max(axis=0) + 0.5,
+            z.min(axis=0),
+            z.max(axis=0),
             np.empty(0),
             float(y.mean()),
             np.empty(0),
@@ -331,6 +333,11 @@ class BatchRootCauseModel:
         return m
 
     def _calibrate(self, e: np.ndarray, xc: np.ndarray) -> None:
+        # columns: every variable's own noise, then its standardised value (how far the value itself is
+        # from normal: what makes an output anomalous, whatever its parents did)
+        self.mu_marg, self.sd_marg = xc.mean(axis=0), np.maximum(xc.std(axis=0), 1e-12)
+        e = np.concatenate([e, (xc - self.mu_marg) / self.sd_marg], axis=1)
+        xc = np.concatenate([xc, xc], axis=1)
         n = len(e)
         med, scl, grid = [], [], []
         for w in _GRID:
@@ -385,12 +392,19 @@ class BatchRootCauseModel:
         if w < 2:
             raise InsufficientData(2, w, "rows in the batch")
         e, r, s = self.residuals(xc, xk)
-        st = _stats(e[None], xc[None])[0]
+        both = np.concatenate([e, (xc - self.mu_marg) / self.sd_marg], axis=1)
+        st = _stats(both[None], np.concatenate([xc, xc], axis=1)[None])[0]
         md, sc = self._cal(w)
         z = (st - md) / sc
         ev: dict[str, dict[str, float]] = {}
+        p = len(self.conts)
         for n, i in self.ci.items():
             ev[n] = {d: round(float(z[k, i]), 4) for k, d in enumerate(DETECTORS)}
+            if self.knowledge.is_symptom(n):
+                # an output is anomalous by its value (or its own noise); a candidate only by its own noise
+                for k, d in enumerate(DETECTORS):
+                    if d != "stuck":
+                        ev[n][d] = max(ev[n][d], round(float(z[k, p + i]), 4))
         for n, i in self.ki.items():
             new = float((xk[:, i] < 0).mean())
             ev[n] = {"new_level": 5.0 + 25.0 * new if new > 0 else 0.0}
@@ -409,6 +423,12 @@ class BatchRootCauseModel:
         ]
         targets = [str(o["variable"]) for o in outputs]
         cands = [n for n in best if not self.knowledge.is_symptom(n)]
+        # a frozen reading of a parent makes its children's noise look odd (they follow the true value):
+        # their evidence is explained by the stuck sensor and counts a quarter
+        stuck = {n for n in cands if best[n][0] == "stuck" and best[n][1] >= self.output_z}
+        for c in cands:
+            if c not in stuck and stuck & set(self.parents[c]):
+                best[c] = (best[c][0], best[c][1] * 0.25)
         to_target = {c: self._path(c, targets) for c in cands}
         by_evidence = sorted(sym, key=lambda n: -best[n][1])
         paths = {c: to_target[c] or self._path(c, by_evidence) for c in cands}
