@@ -19,12 +19,14 @@ __all__ = ["register"]
 
 
 def _batches(items: list[Path]) -> list[Path]:
+    from models.errors import InvalidInput
+
     out: list[Path] = []
     for p in items:
         if p.is_dir():
             found = sorted(p.glob("*.csv"))
             if not found:
-                raise typer.BadParameter(f"folder {p} holds no .csv file", param_hint="--batch")
+                raise InvalidInput(f"folder {p} holds no .csv file", field="--batch")
             out += found
         else:
             out.append(p)
