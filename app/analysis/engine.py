@@ -284,7 +284,15 @@ def run_analysis(
     if model is not None and not set(model.features) <= set(meas["characteristic"]):
         model_note = {"status": "skipped", "message": f"batch lacks features of {model.version.ref}"}
         used_model = None
-    verdict = score_batch(meas, spec, hist, used_model, min_history=settings.analysis_min_history, rules=rules)
+    verdict = score_batch(
+        meas,
+        spec,
+        hist,
+        used_model,
+        min_history=settings.analysis_min_history,
+        rules=rules,
+        lot_alpha=settings.analysis_lot_alpha,
+    )
     if used_model is None and model_note is None:
         model_note = {
             "status": "unavailable",
@@ -332,6 +340,7 @@ def run_analysis(
         "spec": spec,
         "spc_rules": [r.rule for r in rules],
         "min_history": settings.analysis_min_history,
+        "lot_alpha": settings.analysis_lot_alpha,
         "cf_within_pct": settings.analysis_cf_within_pct,
     }
     input_sha = sha256_json(inputs)

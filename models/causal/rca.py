@@ -40,9 +40,10 @@ unusual variable must not drop below ordinary ones for that.)
 Counterfactual check (for the top candidates): "had ``X`` stayed normal": ``X``'s noise clipped to its
 normal spread (0.5-99.5 % quantiles of its standardised noise on normal rows; a discrete ``X`` set to its
 most frequent level), descendants recomputed through their mechanisms with their own noise kept
-(abduction), on every anomalous row (a row where some output lies outside its normal window: the spec if
-given, else its 0.5-99.5 % range on normal rows). It reports the share of those rows brought back inside
-with a 95 % Wilson interval.
+(abduction), on every anomalous row of the outputs ``X`` reaches (a row where one of them lies outside its
+normal window: the spec if given, else its 0.5-99.5 % range on normal rows; rows anomalous only on outputs
+``X`` cannot reach are not its to restore). It reports the share of those rows brought back inside with a
+95 % Wilson interval.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ _GRID = (8, 12, 16, 20, 25, 30, 40, 50, 65, 80, 100, 130, 160, 200)
 _MIN_ROWS = 60
 _OUTPUT_Z = 3.0
 _KNOTS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+_TRIU: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 @dataclass
@@ -97,7 +99,9 @@ class _Mech:
         zl = zc if clip else z
         cols = [zl] + [np.maximum(zl - k, 0.0) for k in _KNOTS]
         if zc.shape[1] > 1:
-            iu = np.triu_indices(zc.shape[1], 1)
+            iu = _TRIU.get(zc.shape[1])
+            if iu is None:
+                iu = _TRIU.setdefault(zc.shape[1], np.triu_indices(zc.shape[1], 1))
             cols.append(zc[:, iu[0]] * zc[:, iu[1]])
         for col, freq in self.cats:
             codes = xk[:, col]
@@ -278,8 +282,9 @@ class BatchRootCauseModel:
         missing = [n for n in self.conts + self.cats if n not in data.columns]
         if missing:
             raise InvalidInput(f"batch lacks variable(s) {', '.join(missing[:8])}", field=missing[0])
-        try:
-            xc = data[self.conts].to_numpy(dtype=float) if self.conts else np.empty((len(data), 0))
+        try:  # column by column: a DataFrame selection costs more than the whole ranking
+            cols = [np.asarray(data[n], dtype=float) for n in self.conts]
+            xc = np.column_stack(cols) if cols else np.empty((len(data), 0))
         except (TypeError, ValueError):
             bad = next(n for n in self.conts if not pd.api.types.is_numeric_dtype(data[n]))
             raise InvalidInput(f"column {bad!r} must be numeric", field=bad) from None
@@ -442,7 +447,7 @@ class BatchRootCauseModel:
         causes = []
         for rank, c in enumerate(order, start=1):
             rows = int((np.abs(e[:, self.ci[c]]) > 3.0).sum()) if c in self.ci else int((xk[:, self.ki[c]] < 0).sum())
-            cf = self._counterfactual(c, xc, xk, r, anom_rows) if rank <= self.cf_top else None
+            cf = self._counterfactual(c, xc, xk, r) if rank <= self.cf_top else None
             causes.append(
                 RankedCause(
                     variable=c,
@@ -494,10 +499,10 @@ class BatchRootCauseModel:
             return (-math.inf if spec.lsl is None else spec.lsl, math.inf if spec.usl is None else spec.usl)
         return self.windows[n]
 
-    def _anomalous_rows(self, xc: np.ndarray) -> np.ndarray:
+    def _anomalous_rows(self, xc: np.ndarray, outputs: Sequence[str] | None = None) -> np.ndarray:
         out = np.zeros(xc.shape[0], dtype=bool)
-        for n in self.conts:
-            if self.knowledge.is_symptom(n):
+        for n in self.conts if outputs is None else outputs:
+            if self.knowledge.is_symptom(n) and n in self.ci:
                 lo, hi = self._normal_window(n)
                 x = xc[:, self.ci[n]]
                 out |= (x < lo) | (x > hi)
@@ -508,11 +513,12 @@ class BatchRootCauseModel:
         if variable not in self.ci and variable not in self.ki:
             raise InvalidInput(f"unknown variable {variable!r}", field=variable)
         _, _, (xc, xk, r, _) = self.evidence(batch)
-        return self._counterfactual(variable, xc, xk, r, self._anomalous_rows(xc))
+        return self._counterfactual(variable, xc, xk, r)
 
-    def _counterfactual(
-        self, c: str, xc: np.ndarray, xk: np.ndarray, r: np.ndarray, anom: np.ndarray
-    ) -> dict[str, Any]:
+    def _counterfactual(self, c: str, xc: np.ndarray, xk: np.ndarray, r: np.ndarray) -> dict[str, Any]:
+        # only the outputs c reaches can be restored by it: rows anomalous elsewhere are not its to explain
+        reached = [d for d in self._descendants(c) if self.knowledge.is_symptom(d) and d in self.ci]
+        anom = self._anomalous_rows(xc, reached)
         n_anom = int(anom.sum())
         if c in self.ci:
             m = self.mechs[c]
@@ -521,7 +527,13 @@ class BatchRootCauseModel:
         else:
             window = [self.levels[c][self.modal[c]]]
             how = "set to its most frequent normal level"
-        out: dict[str, Any] = {"variable": c, "setting": how, "window": window, "anomalous_rows": n_anom}
+        out: dict[str, Any] = {
+            "variable": c,
+            "setting": how,
+            "window": window,
+            "outputs": reached,
+            "anomalous_rows": n_anom,
+        }
         if n_anom == 0:
             return {**out, "restored_rows": 0, "restored_fraction": None, "interval": None}
         xa, ka, ra = xc[anom].copy(), xk[anom].copy(), r[anom]
@@ -535,7 +547,7 @@ class BatchRootCauseModel:
             if d in self.ci:
                 pred, _ = self.mechs[d].predict(xa, ka)
                 xa[:, self.ci[d]] = pred + ra[:, self.ci[d]]
-        restored = ~self._anomalous_rows(xa)
+        restored = ~self._anomalous_rows(xa, reached)
         k = int(restored.sum())
         return {**out, "restored_rows": k, "restored_fraction": k / n_anom, "interval": _wilson(k, n_anom)}
 

@@ -158,10 +158,12 @@ def test_counterfactual_restores_the_rows_its_root_cause_spoiled(model: BatchRoo
     top = rk.top
     assert top is not None and top.variable == "y"
     cf = top.counterfactual
-    assert cf is not None and cf["anomalous_rows"] == rk.anomalous_rows
+    assert cf is not None and cf["anomalous_rows"] == rk.anomalous_rows and set(cf["outputs"]) == {"q", "q2"}
     assert cf["restored_fraction"] >= 0.9 and cf["interval"][0] <= cf["restored_fraction"] <= cf["interval"][1]
-    wrong = model.counterfactual(batch, "h")  # h has no descendant: nothing is restored
-    assert wrong["restored_rows"] == 0 and wrong["restored_fraction"] == 0.0
+    wrong = model.counterfactual(batch, "h")  # h reaches no output: no row is its to restore
+    assert wrong["outputs"] == [] and wrong["anomalous_rows"] == 0 and wrong["restored_fraction"] is None
+    upstream = model.counterfactual(batch, "x")  # x is normal: clipping it to normal changes nothing
+    assert upstream["anomalous_rows"] == rk.anomalous_rows and upstream["restored_fraction"] <= 0.1
 
 
 def test_bad_input_is_named(model: BatchRootCauseModel) -> None:
