@@ -334,7 +334,7 @@ def score_batch(
 
         for rule in sorted(by_rule):
             name, we = names[rule]
-            groups: list[tuple[list[int], str, str]] = [(by_rule[rule], "anomaly", "")]
+            groups: list[tuple[list[int], Literal["anomaly", "warning"], str]] = [(by_rule[rule], "anomaly", "")]
             if rule == 1 and alpha_ch is not None:
                 far = [i for i in by_rule[rule] if beyond(float(values[i]))]
                 near = [i for i in by_rule[rule] if i not in far]
