@@ -38,12 +38,14 @@ sees the frozen one. (Evidence first: a learned graph can miss the edge of a wea
 unusual variable must not drop below ordinary ones for that.)
 
 Counterfactual check (for the top candidates): "had ``X`` stayed normal": ``X``'s noise clipped to its
-normal spread (0.5-99.5 % quantiles of its standardised noise on normal rows; a discrete ``X`` set to its
-most frequent level), descendants recomputed through their mechanisms with their own noise kept
+normal spread (5-95 % quantiles of its standardised noise on normal rows; a discrete ``X`` set to its most
+frequent level, and on rows with a level never seen, its children's noise clipped the same way: that is
+where a new lot's effect shows), descendants recomputed through their mechanisms with their own noise kept
 (abduction), on every anomalous row of the outputs ``X`` reaches (a row where one of them lies outside its
-normal window: the spec if given, else its 0.5-99.5 % range on normal rows; rows anomalous only on outputs
+normal window: the spec if given, else its 0.1-99.9 % range on normal rows; rows anomalous only on outputs
 ``X`` cannot reach are not its to restore). It reports the share of those rows brought back inside with a
-95 % Wilson interval.
+95 % Wilson interval. A candidate whose evidence is a stuck reading gets no check (a measurement fault:
+the process did not change).
 """
 
 from __future__ import annotations
@@ -262,9 +264,9 @@ class BatchRootCauseModel:
             e[:, self.ci[n]] = (xc[:, self.ci[n]] - pred) / sdr
         for n, m in self.mechs.items():
             col = e[:, self.ci[n]]
-            m.e_lo, m.e_hi = float(np.quantile(col, 0.005)), float(np.quantile(col, 0.995))
+            m.e_lo, m.e_hi = float(np.quantile(col, 0.05)), float(np.quantile(col, 0.95))
         self.windows = {
-            n: (float(np.quantile(xc[:, i], 0.005)), float(np.quantile(xc[:, i], 0.995))) for n, i in self.ci.items()
+            n: (float(np.quantile(xc[:, i], 0.001)), float(np.quantile(xc[:, i], 0.999))) for n, i in self.ci.items()
         }
         self.modal = {n: int(np.bincount(xk[:, i][xk[:, i] >= 0], minlength=1).argmax()) for n, i in self.ki.items()}
         self._calibrate(e, xc)
@@ -447,7 +449,7 @@ class BatchRootCauseModel:
         causes = []
         for rank, c in enumerate(order, start=1):
             rows = int((np.abs(e[:, self.ci[c]]) > 3.0).sum()) if c in self.ci else int((xk[:, self.ki[c]] < 0).sum())
-            cf = self._counterfactual(c, xc, xk, r) if rank <= self.cf_top else None
+            cf = self._counterfactual(c, xc, xk, r, stuck=best[c][0] == "stuck") if rank <= self.cf_top else None
             causes.append(
                 RankedCause(
                     variable=c,
@@ -512,10 +514,13 @@ class BatchRootCauseModel:
         """ "Had ``variable`` stayed normal", on every anomalous row of ``batch`` (see module docstring)."""
         if variable not in self.ci and variable not in self.ki:
             raise InvalidInput(f"unknown variable {variable!r}", field=variable)
-        _, _, (xc, xk, r, _) = self.evidence(batch)
-        return self._counterfactual(variable, xc, xk, r)
+        ev, _, (xc, xk, r, _) = self.evidence(batch)
+        kind, score = max(ev[variable].items(), key=lambda kv: kv[1])
+        return self._counterfactual(variable, xc, xk, r, stuck=kind == "stuck" and score >= self.output_z)
 
-    def _counterfactual(self, c: str, xc: np.ndarray, xk: np.ndarray, r: np.ndarray) -> dict[str, Any]:
+    def _counterfactual(
+        self, c: str, xc: np.ndarray, xk: np.ndarray, r: np.ndarray, stuck: bool = False
+    ) -> dict[str, Any]:
         # only the outputs c reaches can be restored by it: rows anomalous elsewhere are not its to explain
         reached = [d for d in self._descendants(c) if self.knowledge.is_symptom(d) and d in self.ci]
         anom = self._anomalous_rows(xc, reached)
@@ -523,10 +528,20 @@ class BatchRootCauseModel:
         if c in self.ci:
             m = self.mechs[c]
             window: list[Any] = [round(m.e_lo, 4), round(m.e_hi, 4)]
-            how = "noise clipped to its normal spread (standardised quantiles 0.5-99.5 %)"
+            how = "noise clipped to its normal spread (standardised quantiles 5-95 %)"
         else:
             window = [self.levels[c][self.modal[c]]]
             how = "set to its most frequent normal level"
+        if stuck:
+            return {
+                "variable": c,
+                "setting": "not applicable: a frozen reading is a measurement fault, the process did not change",
+                "outputs": reached,
+                "anomalous_rows": n_anom,
+                "restored_rows": 0,
+                "restored_fraction": None,
+                "interval": None,
+            }
         out: dict[str, Any] = {
             "variable": c,
             "setting": how,
@@ -536,13 +551,21 @@ class BatchRootCauseModel:
         }
         if n_anom == 0:
             return {**out, "restored_rows": 0, "restored_fraction": None, "interval": None}
-        xa, ka, ra = xc[anom].copy(), xk[anom].copy(), r[anom]
+        xa, ka, ra = xc[anom].copy(), xk[anom].copy(), r[anom].copy()
         if c in self.ci:
             i = self.ci[c]
             pred, sdr = self.mechs[c].predict(xa, ka)
             xa[:, i] = pred + np.clip(ra[:, i] / sdr, self.mechs[c].e_lo, self.mechs[c].e_hi) * sdr
         else:
-            ka[:, self.ki[c]] = self.modal[c]
+            col = self.ki[c]
+            unseen = ka[:, col] < 0
+            ka[:, col] = self.modal[c]
+            # a level never seen (a new lot): its effect shows as its children's noise; normal = clipped
+            for d in self.children[c]:
+                if d in self.ci and unseen.any():
+                    j, m = self.ci[d], self.mechs[d]
+                    pred, sdr = m.predict(xa, ka)
+                    ra[unseen, j] = np.clip(ra[unseen, j] / sdr[unseen], m.e_lo, m.e_hi) * sdr[unseen]
         for d in self._descendants(c):
             if d in self.ci:
                 pred, _ = self.mechs[d].predict(xa, ka)
