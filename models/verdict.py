@@ -42,8 +42,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.stats import binom, norm
-from scipy.stats import t as student_t
+from scipy.special import bdtrc, ndtri, stdtr, stdtrit
 
 from models.anomaly import LoadedModel
 from models.base import ModelVersion, sha256_bytes
@@ -203,14 +202,14 @@ def _lot_k(lot_alpha: float | None, m: int, n_baseline: int) -> float:
     if lot_alpha is None:
         return 3.0
     dof = max(0.62 * (n_baseline - 1), 5.0)
-    return max(3.0, float(student_t.isf(lot_alpha / (2 * max(m, 1)), dof)))
+    return max(3.0, float(stdtrit(dof, 1.0 - lot_alpha / (2 * max(m, 1)))))
 
 
 def _side_sigmas(base: np.ndarray, sigma: float) -> tuple[float, float]:
     """Spread below and above the centre: the chart's sigma, widened on a side whose tail the baseline shows
     to be longer (its 1 % quantile, at least two points beyond it, read as a normal quantile)."""
     q = max(0.01, 2.0 / base.size)
-    z = float(norm.isf(q))
+    z = float(-ndtri(q))
     med = float(np.median(base))
     lo = (med - float(np.quantile(base, q))) / z
     hi = (float(np.quantile(base, 1 - q)) - med) / z
@@ -222,7 +221,7 @@ def _lot_count(lot_alpha: float | None, n: int, q: Any) -> int:
     if lot_alpha is None or not isinstance(q, int | float) or not 0 < q < 1:
         return 1
     c = 1
-    while c <= n and float(binom.sf(c - 1, n, q)) > lot_alpha:
+    while c <= n and float(bdtrc(c - 1, n, q)) > lot_alpha:
         c += 1
     return c
 
@@ -338,8 +337,8 @@ def score_batch(
             if rule == 1 and alpha_ch is not None:
                 far = [i for i in by_rule[rule] if beyond(float(values[i]))]
                 near = [i for i in by_rule[rule] if i not in far]
-                p3 = float(2 * student_t.sf(3.0, max(0.62 * (n0 - 1), 5.0)))
-                if near and float(binom.sf(len(near) - 1, len(values), p3)) <= alpha_ch:
+                p3 = float(2 * stdtr(max(0.62 * (n0 - 1), 5.0), -3.0))
+                if near and float(bdtrc(len(near) - 1, len(values), p3)) <= alpha_ch:
                     far, near = far + near, []  # too many points beyond 3 sigma for one lot
                 groups = [(far, "anomaly", f" (lot-wise: beyond {k:.2f} sigma or too many beyond 3 sigma)")]
                 groups.append((near, "warning", f" (within the lot-wise limit {k:.2f} sigma)"))
