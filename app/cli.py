@@ -29,6 +29,7 @@ from app.cli_party import (  # noqa: F401
 )
 from app.cli_party import register as register_party_commands
 from app.cli_party import run as _run  # noqa: F401
+from app.cli_analysis import register as register_analysis_rank
 from app.cli_keys import key_cli
 
 if TYPE_CHECKING:
@@ -273,6 +274,7 @@ def demo(
 
 # -- party commands (app/cli_party.py): talk to a gateway with an API key, sign locally with the party's own key
 register_party_commands(cli)
+register_analysis_rank(analysis_cli)
 
 
 def main() -> None:

@@ -177,6 +177,10 @@ class Settings(BaseSettings):
         description="Nelson rules that make a batch anomalous (all 8: ~33 % false alarms per 10-sample batch)",
     )
     analysis_model_threshold_quantile: float = 0.001
+    analysis_lot_alpha: float | None = Field(
+        default=3e-4,
+        description="false-alarm rate per clean lot of the anomaly verdict (opens a case); None: per-point rules",
+    )
     analysis_model_min_rows: int = Field(default=200, description="in-control samples before a model is trained")
     analysis_causal_min_rows: int = Field(default=120, description="per-sample rows before a causal model is learned")
     analysis_causal_alpha: float = Field(default=0.05, description="PC significance level (small histories: lenient)")

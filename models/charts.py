@@ -13,12 +13,6 @@ import io
 from collections.abc import Sequence
 from typing import Literal
 
-import matplotlib
-
-matplotlib.use("Agg")  # must precede any pyplot import anywhere in this process; we never use pyplot
-
-from matplotlib.figure import Figure
-
 from models.errors import InvalidInput
 from models.spc import SPCResult
 from models.spec import SpecLimit
@@ -61,6 +55,9 @@ def control_chart(
     lim = result.limits
     name = result.characteristic or "characteristic"
     xs = list(range(len(pts)))
+
+    import matplotlib  # imported on first chart: importing the analysis core does not pay for it
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4.5), dpi=dpi)
     ax = fig.add_subplot(1, 1, 1)

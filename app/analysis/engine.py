@@ -29,6 +29,7 @@ import pandas as pd
 from app.analysis.models import CausalModel
 from app.analysis.observations import sample_rows
 from app.analysis.profiles import Profile
+from app.analysis.rank import rank_document
 from app.settings import Settings
 from chain.canonical import HashFormat, canonical_json, json_sha256
 from models.anomaly import LoadedModel
@@ -156,19 +157,21 @@ def _root_cause(
     for char in targets:
         rep = rank_root_causes(cm.anm, representative, char, k=settings.analysis_top_k)
         reports.append(_widen(rep, cm, profile, representative, settings.analysis_top_k))
-    primary = reports[0]
+    ranking = rank_document(cm.rca, batch_rows, k=settings.analysis_top_k) if cm.rca is not None else None
+    primary = _primary(ranking, reports[0], targets)
     checks = []
     tiers = profile.constraints.tiers
-    for cand in primary["candidates"][:3]:
-        var = cand["variable"]
-        if tiers.get(var) is Tier.QUALITY:
+    names = [c["variable"] for c in ranking["causes"]] if ranking else [c["variable"] for c in reports[0]["candidates"]]
+    learned = {c["variable"]: c["on_learned_path"] for c in reports[0]["candidates"]}
+    target = primary["characteristic"]
+    spec = profile.constraints.specs.get(target)
+    center = cm.anm.mean[cm.anm.index[target]]
+    for var in names[:3]:
+        if tiers.get(var) is Tier.QUALITY or var not in cm.anm.index:
             continue
         lo, hi = _window(
             profile.constraints.nominal.get(var), float(batch_rows[var].mean()), settings.analysis_cf_within_pct
         )
-        target = primary["characteristic"]
-        spec = profile.constraints.specs.get(target)
-        center = cm.anm.mean[cm.anm.index[target]]
         sample = _worst_sample(batch_rows, target, spec, center)
         row = batch_rows.loc[sample]
         entry: dict[str, Any] = {
@@ -181,7 +184,7 @@ def _root_cause(
             ),
             "window": [lo, hi],
             "observed_variable": float(row[var]),
-            "informative": cand["on_learned_path"],
+            "informative": learned.get(var, True),
         }
         if spec is not None:
             res = counterfactual(cm.anm, row, {var: (lo, hi)}, target, spec=spec)
@@ -198,20 +201,38 @@ def _root_cause(
             res_c = counterfactual(cm.anm, row, {var: (lo, hi)}, target, spec=Spec(lcl, ucl))
             entry.update(in_control=res_c.in_spec, probability_in_control=res_c.probability, control_limits=[lcl, ucl])
         checks.append(entry)
-    top = primary["candidates"][0]
-    how = (
-        f"explains {100 * top['share']:.0f} %, path {' -> '.join(top['path'])}"
-        if top["on_learned_path"]
-        else "no path to it in the learned graph: a tier-allowed cause the graph does not link"
-    )
+    how = f"{primary['evidence']}, z = {primary['z']:.2f}, path {' -> '.join(primary['path'])}"
     return {
         "status": "done",
-        "message": f"most likely root cause of the {target_of(primary)} deviation: {top['variable']} "
-        f"(z = {top['z']:.2f}, {how})",
-        "primary": {"characteristic": target_of(primary), **top},
-        "unit": "batch mean over its samples",
+        "message": f"most likely root cause of the {target} deviation: {primary['variable']} ({how})",
+        "primary": primary,
+        "unit": "batch: fault-shape detectors on each variable's own noise over its samples",
+        "batch_ranking": ranking,
         "reports": reports,
         "counterfactuals": checks,
+    }
+
+
+def _primary(ranking: dict[str, Any] | None, report: dict[str, Any], targets: list[str]) -> dict[str, Any]:
+    """The top cause: from the batch ranking when there is one, else from the batch-mean report."""
+    if ranking is None or not ranking["causes"]:
+        top = report["candidates"][0]
+        return {"characteristic": target_of(report), **top, "evidence": "batch_mean"}
+    top = ranking["causes"][0]
+    path = list(top["path"])
+    if len(path) < 2:
+        path.append(targets[0])  # no output reachable in the graph: name the output it is asked about
+    return {
+        "characteristic": path[-1],
+        "variable": top["variable"],
+        "score": top["score"],
+        "z": top["score"],
+        "evidence": top["evidence"],
+        "detectors": top["detectors"],
+        "path": path,
+        "reaches_output": top["reaches_output"],
+        "on_learned_path": top["reaches_output"],
+        "counterfactual": top["counterfactual"],
     }
 
 
@@ -285,7 +306,15 @@ def run_analysis(
     if model is not None and not set(model.features) <= set(meas["characteristic"]):
         model_note = {"status": "skipped", "message": f"batch lacks features of {model.version.ref}"}
         used_model = None
-    verdict = score_batch(meas, spec, hist, used_model, min_history=settings.analysis_min_history, rules=rules)
+    verdict = score_batch(
+        meas,
+        spec,
+        hist,
+        used_model,
+        min_history=settings.analysis_min_history,
+        rules=rules,
+        lot_alpha=settings.analysis_lot_alpha,
+    )
     if used_model is None and model_note is None:
         model_note = {
             "status": "unavailable",
@@ -333,6 +362,7 @@ def run_analysis(
         "spec": spec,
         "spc_rules": [r.rule for r in rules],
         "min_history": settings.analysis_min_history,
+        "lot_alpha": settings.analysis_lot_alpha,
         "cf_within_pct": settings.analysis_cf_within_pct,
     }
     input_sha = json_sha256(inputs)

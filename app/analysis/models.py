@@ -28,11 +28,13 @@ from app.settings import Settings
 from models.anomaly import LoadedModel
 from models.artifacts import load_default_model
 from models.causal import AdditiveNoiseModel, CausalGraph, GraphStore, StructureLearner
+from models.causal.knowledge import KnownGraph, ProcessKnowledge
+from models.causal.rca import BatchRootCauseModel
 from models.errors import InsufficientData
 from models.mspc import PcaMahalanobisModel
 from models.registry import ModelRegistry
 
-__all__ = ["CausalModel", "ModelCache", "cache_for"]
+__all__ = ["CausalModel", "ModelCache", "cache_for", "fit_batch_model"]
 
 log = logging.getLogger("qcn.analysis")
 
@@ -52,6 +54,22 @@ class CausalModel:
     through_job_id: int
     n_rows: int
     learner: StructureLearner | None = None
+    rca: BatchRootCauseModel | None = None
+
+
+def fit_batch_model(rows: pd.DataFrame, graph: CausalGraph, profile: Profile) -> BatchRootCauseModel | None:
+    """The batch root-cause model on the stored graph and the profile's tiers (None below its minimum rows)."""
+    cons = profile.constraints
+    tiers = {v: cons.tiers[v].value for v in graph.variables if v in cons.tiers}
+    known = KnownGraph(tuple(graph.variables), frozenset(graph.edges), frozenset(), tiers)
+    knowledge = ProcessKnowledge(tiers=tiers, order=tuple((t.value,) for t in cons.tier_order))
+    try:
+        return BatchRootCauseModel().fit(
+            rows[list(graph.variables)], knowledge=knowledge, graph=known, specs=cons.specs
+        )
+    except InsufficientData as exc:
+        log.info("no batch root-cause model for %s yet: %s", profile.name, exc.message)
+        return None
 
 
 def _training_hash(batch_pks: list[str]) -> str:
@@ -149,7 +167,10 @@ class ModelCache:
             anm = AdditiveNoiseModel().fit(rows[list(graph.variables)], graph=graph, specs=profile.constraints.specs)
             if anm.version().sha256 != rec.anm_sha256:
                 log.warning("causal model of %s refitted with a different hash than recorded", profile.name)
-            cm = CausalModel(profile.name, graph, rec.graph_version, anm, rec.id, rec.through_job_id, len(rows))
+            rca = fit_batch_model(rows, graph, profile)
+            cm = CausalModel(
+                profile.name, graph, rec.graph_version, anm, rec.id, rec.through_job_id, len(rows), rca=rca
+            )
             self._causal[profile.name] = cm
             return cm
 
@@ -199,7 +220,8 @@ class ModelCache:
             rec.training_sha256 = _training_hash(pks)
             rec.method = method
             session.flush()
-            cm = CausalModel(profile.name, graph, version, anm, rec.id, through, len(rows), learner)
+            rca = fit_batch_model(rows, graph, profile)
+            cm = CausalModel(profile.name, graph, version, anm, rec.id, through, len(rows), learner, rca)
             self._causal[profile.name] = cm
             log.info("causal model %s v%d (%s) on %d rows", profile.name, version, method, len(rows))
             return cm

@@ -25,7 +25,6 @@ from app.db import Batch, BatchFile, Blob, OutboxItem, Party, Record
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
-from app.services import analysis
 from chain.canonical import canonical_bytes
 from chain.merkle import build_batch_tree
 from parsers import parse
@@ -305,6 +304,8 @@ def create_batch(
     for start in range(0, len(record_rows), 5000):
         session.execute(insert(Record), record_rows[start : start + 5000])
     session.add(OutboxItem(kind="anchor", batch_pk=batch.id))
+    from app.services import analysis  # the analysis stack loads when a batch first needs it
+
     analysis.on_batch_stored(session=session, batch=batch, inspection=inspection)
     session.flush()
     return batch, True

@@ -248,3 +248,26 @@ def test_plot_highlights_path(plasma):
     assert f"1. {rep.top.variable}" in svg
     png = plot_graph(g, scm.constraints().tiers, rep, fmt="png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_draws_from_threads_without_pyplot(plasma):
+    """Plots use matplotlib's object API: concurrent draws from server threads each get their own
+    complete figure, and importing the causal core does not load pyplot."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    scm, df = plasma
+    g = CausalGraph.build(scm.variables, scm.edges)
+    anm = AdditiveNoiseModel().fit(df, graph=g)
+    row = scm.sample(1, seed=3, fault=Fault("mean_shift", "rf_power", 8.0, 0)).iloc[0]
+    rep = rank_root_causes(anm, row, "breakdown_voltage")
+    tiers = scm.constraints().tiers
+    with ThreadPoolExecutor(4) as pool:
+        svgs = list(pool.map(lambda i: plot_graph(g, tiers, rep, fmt="svg", title=f"title-{i}").decode(), range(8)))
+    for i, svg in enumerate(svgs):
+        assert f"title-{i}" in svg and "anomalous: breakdown_voltage" in svg
+        assert sum(f"title-{j}" in svg for j in range(8)) == 1  # no figure state leaks between threads
+    code = "import sys, models.causal; print('matplotlib.pyplot' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]

@@ -8,6 +8,7 @@ import pytest
 from models.anomaly import DEFAULT_SPEC, LoadedModel, simulate_characteristics
 from models.artifacts import load_default_model
 from models.errors import InvalidInput
+from models.spc import NELSON
 from models.verdict import BatchAnomalyVerdict, score_batch
 
 
@@ -138,3 +139,36 @@ def test_constant_history_is_an_explicit_incomplete_reason_not_a_failure() -> No
     reasons = [r for r in verdict.reasons if r.kind == "insufficient_history"]
     assert len(reasons) == 1 and "no variation" in reasons[0].message
     assert verdict.complete is False and verdict.anomalous is False
+
+
+def _one_char_lot(values: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"sample_id": [f"s{i}" for i in range(len(values))], "characteristic": "c", "value": values})
+
+
+def test_lot_wise_limits_keep_one_3_sigma_point_from_opening_a_case() -> None:
+    import numpy as np
+
+    from models.verdict import _lot_count, _lot_k
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(10.0, 1.0, 400)
+    hist = _one_char_lot(list(base))
+    center = float(base.mean())
+    sigma = float(np.mean(np.abs(np.diff(base)))) / 1.128
+    k = _lot_k(3e-4, 20, 400)
+    assert 4.0 < k < 5.0  # t quantile at 3e-4 / (2 x 20), 247 dof
+    lot = [center] * 19 + [center + 3.5 * sigma]
+    v = score_batch(_one_char_lot(lot), {"c": {"lsl": 0, "usl": 20}}, hist, rules=NELSON[:1])
+    assert not v.anomalous and [r.severity for r in v.reasons] == ["warning"]
+    assert "within the lot-wise limit" in v.reasons[0].message
+    per_point = score_batch(_one_char_lot(lot), {"c": {"lsl": 0, "usl": 20}}, hist, rules=NELSON[:1], lot_alpha=None)
+    assert per_point.anomalous  # the previous rule: one point beyond 3 sigma opens a case
+    far = score_batch(_one_char_lot([center] * 19 + [center + (k + 0.5) * sigma]), {}, hist, rules=NELSON[:1])
+    assert far.anomalous and far.reasons[-1].severity == "anomaly"
+    shift = score_batch(_one_char_lot([center + 3.2 * sigma] * 6 + [center] * 14), {}, hist, rules=NELSON[:1])
+    assert shift.anomalous  # six points beyond 3 sigma in one lot: a shift, whatever each point's size
+    # a unit out of spec but within the process's own lot-wise spread: nonconforming, no case
+    spec = {"c": {"lsl": 0, "usl": center + 3.2 * sigma}}
+    nc = score_batch(_one_char_lot([center] * 19 + [center + 3.5 * sigma]), spec, hist, rules=NELSON[:1])
+    assert not nc.anomalous and {r.severity for r in nc.reasons} == {"nonconforming", "warning"}
+    assert _lot_count(3e-4, 32, 0.005) == 4 and _lot_count(None, 32, 0.005) == 1
