@@ -182,6 +182,8 @@ class OutboxItem(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))  # job lease (app/jobs.py)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -211,10 +213,30 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        # isolation_level=None: the driver never opens a transaction by itself; _sqlite_write_begin opens
+        # BEGIN IMMEDIATE at a transaction's first write, so writers queue on the busy timeout instead of
+        # failing with "database is locked" when a read snapshot cannot be upgraded (SQLITE_BUSY_SNAPSHOT)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "before_cursor_execute", _sqlite_write_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "ALTER", "DROP")
+
+
+def _sqlite_write_begin(conn: Any, cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+    """SQLite has one writer: take the write lock (waiting on the busy timeout) before a transaction's first
+    write or ``SELECT … FOR UPDATE``. Reads before it run on the newest committed data, each on its own."""
+    dbapi = cursor.connection
+    if dbapi.in_transaction or not conn.in_transaction():
+        return
+    head = statement.lstrip()[:8].upper()
+    compiled = getattr(context, "compiled", None)
+    for_update = getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
+    if head.startswith(_WRITES) or for_update:
+        cursor.execute("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -303,6 +325,8 @@ class AnalysisJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))  # job lease (app/jobs.py)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -431,6 +455,8 @@ class CaseRecord(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     open_tx: Mapped[str | None] = mapped_column(String(66))
+    claimed_by: Mapped[str | None] = mapped_column(String(128))  # job lease (app/jobs.py)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # folded from events
     state: Mapped[str] = mapped_column(String(24), default="pending_open")
     deadline: Mapped[int | None] = mapped_column(BigInteger)  # chain time of the current state's deadline
@@ -535,4 +561,6 @@ class WebhookDelivery(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(128))  # job lease (app/jobs.py)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

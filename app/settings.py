@@ -117,11 +117,23 @@ class Settings(BaseSettings):
     indexer_reorg_depth: int = Field(default=64, description="blocks re-read when the chain went back")
     indexer_max_blocks: int = Field(default=2_000, description="block range of one eth_getLogs call")
     scheduler_evaluate_interval_s: float = Field(default=60.0, description="how often quarter ends are checked")
-    webhook_timeout_s: float = 5.0
+    webhook_timeout_s: float = Field(default=3.0, description="read timeout of one delivery (connect: 2 s)")
     webhook_max_attempts: int = 8
     webhook_retry_base_s: float = 2.0
     webhook_retry_max_s: float = 3600.0
-    webhook_max_per_pass: int = 50
+    webhook_allow: str = Field(
+        default="", description="CIDRs and host names webhooks may reach although not public (comma-separated)"
+    )
+    webhook_secret_key: SecretStr | None = Field(default=None, description="encrypts stored webhook secrets")
+    webhook_max_subscriptions_per_party: int = Field(default=10, ge=1)
+    webhook_max_concurrent_per_party: int = Field(default=2, ge=1, description="deliveries in flight per party")
+    webhook_concurrency: int = Field(default=4, ge=1, description="delivery threads per worker process")
+
+    # --- background job queues (app/jobs.py): threads per process and time limits ---
+    analysis_concurrency: int = Field(default=1, ge=1)
+    analysis_time_limit_s: float = 600.0
+    cases_time_limit_s: float = 120.0
+    indexer_interval_s: float = 0.1
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """Tracing cases in the gateway: automatic opening, and every party's action on a case.
 
-Opening (every worker pass, :func:`run_due`):
+Opening (the ``cases`` queue of :mod:`app.jobs`, which claims pending rows and applies its backoff):
 
 1. :func:`discover` — the latest anomalous analysis (Step 4) of a batch that is anchored under an active
    agreement with a lab gets one :class:`~app.db.CaseRecord` (``open_status`` pending): that row is the outbox
@@ -8,8 +8,8 @@ Opening (every worker pass, :func:`run_due`):
 2. :func:`open_due` — for each pending row: if its predicted case id (``nextCaseId``, stored *before*
    sending) already exists on chain, a previous pass sent it and died before recording: adopt it; otherwise
    store the predicted id, then send ``openCase`` with ``analysisHash`` = the SHA-256 of the stored analysis
-   document (which anchors it) and the batch header exactly as anchored. Reverts and outages back off
-   exponentially; after ``cases_open_max_attempts`` the row is ``failed`` with the error kept.
+   document (which anchors it) and the batch header exactly as anchored (:func:`open_case_row`). Reverts
+   and outages back off exponentially; after ``cases_open_max_attempts`` the row is ``failed``.
 
 State is never set here: the indexer (:mod:`app.services.indexer`) folds the contract's events into the row.
 
@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import re
-from datetime import timedelta
 from typing import Any
 
 from eth_utils import keccak
@@ -44,7 +43,6 @@ from app.db import (
     CaseEvidence,
     CaseRecord,
     ChainEventRecord,
-    utcnow,
 )
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from app.services import relay
@@ -52,7 +50,6 @@ from app.services.indexer import event_args
 from app.services.proofs import batch_header
 from app.settings import Settings
 from chain.cases import Acceptance, CaseState, OpenRequest, Verdict
-from chain.errors import ChainError
 
 __all__ = [
     "acceptance_typed_data",
@@ -60,15 +57,15 @@ __all__ = [
     "case_analysis",
     "case_public",
     "discover",
+    "discover_due",
     "evidence_hash_of",
     "get_case",
     "list_cases",
-    "open_due",
+    "open_case_row",
     "prepare_claim",
     "prepare_lab_fee_claim",
     "prepare_response",
     "require_case_role",
-    "run_due",
     "submit_acceptance",
     "submit_relayed",
     "submit_verdict",
@@ -127,21 +124,6 @@ def discover(*, session: Session, settings: Settings) -> int:
     return len(latest)
 
 
-def _backoff(sessions: sessionmaker[Session], settings: Settings, pk: int, exc: Exception) -> None:
-    with sessions() as s, s.begin():
-        case = s.get(CaseRecord, pk)
-        if case is None:
-            return
-        case.attempts += 1
-        case.last_error = str(exc)[:2000]
-        if case.attempts >= settings.cases_open_max_attempts:
-            case.open_status = "failed"
-            log.error("opening a case for batch %s failed for good: %s", case.batch_id, exc)
-        else:
-            delay = settings.cases_retry_base_s * 2 ** (case.attempts - 1)
-            case.next_attempt_at = utcnow() + timedelta(seconds=delay)
-
-
 def _open_one(sessions: sessionmaker[Session], chain: ChainContext, settings: Settings, pk: int) -> bool:
     with sessions() as s:
         case = s.get(CaseRecord, pk)
@@ -183,32 +165,15 @@ def _mark_opened(sessions: sessionmaker[Session], pk: int, case_id: str, tx_hash
         case.open_tx = tx_hash or case.open_tx
 
 
-def open_due(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings) -> int:
-    """Send the due ``openCase`` transactions (exactly once per case row); returns how many cases opened."""
-    with sessions() as s:
-        due = list(
-            s.scalars(
-                select(CaseRecord.id)
-                .where(CaseRecord.open_status == "pending", CaseRecord.next_attempt_at <= utcnow())
-                .order_by(CaseRecord.id)
-                .limit(50)
-            )
-        )
-    opened = 0
-    for pk in due:
-        try:
-            opened += int(_open_one(sessions, chain, settings, pk))
-        except (ChainError, Conflict) as exc:
-            log.warning("opening case row %s deferred: %s", pk, exc)
-            _backoff(sessions, settings, pk, exc)
-    return opened
+def open_case_row(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings, pk: int) -> bool:
+    """Send (or adopt) the ``openCase`` transaction of one claimed case row; True when it is open on chain."""
+    return _open_one(sessions, chain, settings, pk)
 
 
-def run_due(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings) -> int:
-    """Discover anomalous batches that need a case and open the due ones; returns how many opened."""
+def discover_due(*, sessions: sessionmaker[Session], settings: Settings) -> int:
+    """:func:`discover` in its own transaction (run before each claim of the ``cases`` queue)."""
     with sessions() as s, s.begin():
-        discover(session=s, settings=settings)
-    return open_due(sessions=sessions, chain=chain, settings=settings)
+        return discover(session=s, settings=settings)
 
 
 # ----------------------------------------------------------------------------------------------- reading

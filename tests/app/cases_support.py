@@ -321,6 +321,7 @@ def make_tracing(
         cases_lab_fee=LAB_FEE,
         cases_retry_base_s=0.0,
         webhook_retry_base_s=0.0,
+        webhook_allow="127.0.0.1/32",  # the test receivers listen on loopback
         **settings_extra,
     )
     deploy_contracts(settings)
