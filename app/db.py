@@ -564,3 +564,46 @@ class WebhookDelivery(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(128))  # job lease (app/jobs.py)
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Relayed transactions (migration 0007): accepted with 202, their receipt awaited by the ``relay`` job queue
+# ---------------------------------------------------------------------------------------------------------------
+__all__ += ["RelayTransaction"]
+
+
+class RelayTransaction(Base):
+    """A transaction a party signed and the gateway relays: the raw bytes are kept so a transaction lost in a
+    chain rollback is broadcast again. ``stage`` queued (waits for the one before it in its request) | sent;
+    ``status`` pending (the queue's) | mined | reverted | failed."""
+
+    __tablename__ = "relay_transactions"
+    __table_args__ = (
+        Index("ix_relay_due", "status", "next_attempt_at"),
+        Index("ix_relay_party_status", "party_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid
+    request_id: Mapped[str] = mapped_column(String(36), index=True)  # one submit call (consecutive nonces)
+    seq: Mapped[int] = mapped_column(Integer)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    tx_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    raw: Mapped[str] = mapped_column(Text)
+    signer: Mapped[str] = mapped_column(String(42))
+    to_address: Mapped[str] = mapped_column(String(42))
+    function: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    follow_up: Mapped[str | None] = mapped_column(String(100))  # what the gateway does once mined
+    stage: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    gas_used: Mapped[int | None] = mapped_column(BigInteger)
+    result: Mapped[str | None] = mapped_column(Text)  # JSON of the follow-up's outcome
+    broadcasts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

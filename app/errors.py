@@ -37,6 +37,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
+    "TooManyRequests",
     "Unauthenticated",
     "install_error_handlers",
 ]
@@ -87,6 +88,11 @@ class PayloadTooLarge(AppError):
     code = "payload_too_large"
 
 
+class TooManyRequests(AppError):
+    status = 429
+    code = "too_many_requests"
+
+
 class ServiceUnavailable(AppError):
     status = 503
     code = "service_unavailable"
@@ -102,6 +108,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(max(1, round(float(exc.facts.get("retry_after", 1)))))}
         resp = _json(exc.status, exc.body())
         if headers:
             resp.headers.update(headers)

@@ -70,12 +70,15 @@ class QueueSpec:
 
 class Retry(Exception):
     """Raised (or returned) by a handler for one row: retry after ``delay_s`` (None: the queue's backoff),
-    or give up now when ``permanent``."""
+    or give up now when ``permanent``; ``count=False`` reschedules without counting a failed attempt."""
 
-    def __init__(self, message: str, *, delay_s: float | None = None, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, delay_s: float | None = None, permanent: bool = False, count: bool = True
+    ) -> None:
         super().__init__(message)
         self.delay_s = delay_s
         self.permanent = permanent
+        self.count = count  # False: "not yet" (waiting for a receipt), not a failed attempt
 
 
 @dataclass(frozen=True)
@@ -167,10 +170,13 @@ def record_failure(sessions: sessionmaker[Session], q: RowQueue, row_id: Any, ex
         row = s.get(q.model, row_id)
         if row is None:
             return
+        retry = exc if isinstance(exc, Retry) else None
+        row.claimed_by, row.claimed_until = None, None
+        if retry is not None and not retry.count:
+            row.next_attempt_at = utcnow() + timedelta(seconds=retry.delay_s or 0.0)
+            return
         row.attempts = (row.attempts or 0) + 1
         row.last_error = str(exc)[:2000]
-        row.claimed_by, row.claimed_until = None, None
-        retry = exc if isinstance(exc, Retry) else None
         limit = q.spec.max_attempts
         if (retry is not None and retry.permanent and retry.delay_s is None) or (
             limit is not None and row.attempts >= limit

@@ -60,9 +60,9 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     install_error_handlers(app)
     for module in (system, parties, batches, verify, analysis, agreements):
         app.include_router(module.router)
-    from app.routers import cases, webhooks  # Step 5: tracing cases and webhooks
+    from app.routers import cases, relay, webhooks  # Step 5: tracing cases and webhooks; relay status
 
-    for module in (cases, webhooks):
+    for module in (cases, webhooks, relay):
         app.include_router(module.router)
     return app
 

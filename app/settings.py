@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     webhook_max_concurrent_per_party: int = Field(default=2, ge=1, description="deliveries in flight per party")
     webhook_concurrency: int = Field(default=4, ge=1, description="delivery threads per worker process")
 
+    # --- relayed transactions (app/services/relay.py): accepted with 202, awaited by the relay queue ---
+    relay_rate_per_minute: float = Field(default=120.0, gt=0, description="relay submissions per party per minute")
+    relay_max_pending_per_party: int = Field(default=16, ge=1, description="relayed transactions in flight")
+    relay_timeout_s: float = Field(default=120.0, description="a relayed transaction without receipt then fails")
+    relay_poll_s: float = Field(default=0.05, description="receipt poll interval of the relay queue")
+
     # --- background job queues (app/jobs.py): threads per process and time limits ---
     analysis_concurrency: int = Field(default=1, ge=1)
     analysis_time_limit_s: float = 600.0

@@ -2,7 +2,8 @@
 
 Queues, each in its own threads with its own time limit and backoff, so a slow one never delays another:
 ``anchoring`` (outbox -> chain), ``analysis``, ``cases`` (open tracing cases), ``indexing`` (contract events),
-``scheduling`` (case deadlines, quarter evaluations), ``webhooks`` and ``reconcile``. Those that send with
+``scheduling`` (case deadlines, quarter evaluations), ``webhooks``, ``relay`` (receipts of relayed
+transactions) and ``reconcile``. Those that send with
 the relayer key run only in the process that holds the ``anchor-sender`` lease.
 
 Anchoring, exactly once per batch:
@@ -36,9 +37,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import jobs
 from app.chainctx import AnchorResult, ChainContext, ChainHolder, b32
-from app.db import AnalysisJob, Batch, CaseRecord, Lease, OutboxItem, Party, WebhookDelivery, utcnow
+from app.db import (
+    AgreementRecord,
+    AnalysisJob,
+    Batch,
+    CaseRecord,
+    Lease,
+    OutboxItem,
+    Party,
+    RelayTransaction,
+    WebhookDelivery,
+    utcnow,
+)
 from app.errors import Conflict
-from app.services import analysis, cases, indexer, scheduler, webhooks
+from app.services import analysis, cases, indexer, relay, scheduler, webhooks
 from app.settings import Settings
 from chain.clients import BatchIn
 from chain.errors import ChainError, NodeUnavailable, TransactionFailed
@@ -193,6 +205,20 @@ class AnchorWorker:
                 self._handle_webhook,
                 where=webhooks.busy_parties_filter(st),
             ),
+            jobs.RowQueue(
+                jobs.QueueSpec(
+                    "relay",
+                    concurrency=2,
+                    time_limit_s=30.0,
+                    retry_base_s=st.relay_poll_s,
+                    retry_max_s=5.0,
+                    max_attempts=10,
+                    batch=20,
+                    poll_s=st.relay_poll_s,
+                ),
+                RelayTransaction,
+                self._handle_relay,
+            ),
             jobs.Periodic(
                 jobs.QueueSpec("reconcile", poll_s=min(st.reconcile_interval_s, 5.0), needs_sender=True),
                 self._reconcile_if_due,
@@ -254,6 +280,46 @@ class AnchorWorker:
                 log.info("webhook delivery %s failed: %s", delivery_id, exc)
                 out[delivery_id] = exc
         return out
+
+    def _handle_relay(self, ids: list[str]) -> dict[str, BaseException | None]:
+        out: dict[str, BaseException | None] = {}
+        for relay_id in ids:
+            try:
+                mined = relay.advance(sessions=self.sessions, chain=self.chain, settings=self.settings,
+                                      relay_id=relay_id)  # fmt: skip
+                if mined is not None and mined.follow_up:
+                    self._follow_up(mined)
+                out[relay_id] = None
+            except jobs.Retry as exc:
+                out[relay_id] = exc
+            except Exception as exc:  # a node outage: retried with the queue's backoff
+                log.warning("relayed transaction %s: %s", relay_id, exc)
+                out[relay_id] = exc
+        return out
+
+    def _follow_up(self, row: RelayTransaction) -> None:
+        """What the gateway does once a relayed transaction is mined (``follow_up`` = ``kind:key``)."""
+        from app.schemas import TemplatePublic
+        from app.services import agreements
+
+        kind, _, key = (row.follow_up or "").partition(":")
+        result: object = None
+        try:
+            with self.sessions() as s, s.begin():
+                if kind == "template":
+                    record = agreements.template_published(
+                        session=s, chain=self.chain, template_pk=int(key), tx_hash=row.tx_hash
+                    )
+                    result = TemplatePublic.model_validate(record).model_dump(mode="json")
+                elif kind == "agreement":
+                    found = s.scalars(select(AgreementRecord).where(AgreementRecord.agreement_id == key)).first()
+                    if found is not None:
+                        agreements.sync_status(chain=self.chain, record=found)
+                        result = {"agreement_id": key, "status": found.status}
+        except Exception as exc:  # the transaction is mined; say what the gateway could not do after it
+            log.exception("follow-up %s of %s failed", row.follow_up, row.tx_hash)
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        relay.record_result(sessions=self.sessions, relay_id=row.id, result=result)
 
     # -- anchoring -----------------------------------------------------------------------------------------
     def _handle_anchor(self, ids: list[int]) -> dict[int, BaseException | None]:

@@ -43,6 +43,7 @@ from app.db import (
     CaseEvidence,
     CaseRecord,
     ChainEventRecord,
+    RelayTransaction,
 )
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from app.services import relay
@@ -582,10 +583,17 @@ def prepare_lab_fee_claim(*, chain: ChainContext, principal: Principal) -> dict[
 
 
 def submit_relayed(
-    *, chain: ChainContext, principal: Principal, case: CaseRecord, raw: str, function: str
-) -> dict[str, Any]:
-    """Check and broadcast a transaction the caller signed (``function`` is the only one allowed here);
-    for ``respond`` the transaction must be about this case."""
+    *,
+    session: Session,
+    chain: ChainContext,
+    principal: Principal,
+    settings: Settings,
+    case: CaseRecord,
+    raw: str,
+    function: str,
+) -> list[RelayTransaction]:
+    """Check and relay a transaction the caller signed (``function`` is the only one allowed here); for
+    ``respond`` the transaction must be about this case. Accepted rows: the relay queue awaits the receipt."""
     if function == "respond":
         case_id = _on_chain(case)
         try:
@@ -594,5 +602,6 @@ def submit_relayed(
             raise InvalidRequest(f"not a signed Ethereum transaction: {exc}", field="raw") from exc
         if data[4:36] != case_id:
             raise Forbidden(f"the signed respond is not about case {case.case_id}")
-    sent = relay.submit(chain=chain, principal=principal, raw=raw, allowed={function})
-    return {"tx_hash": sent.tx_hash, "block_number": sent.block_number, "function": sent.function}
+    return relay.submit(
+        session=session, chain=chain, principal=principal, settings=settings, raws=[raw], allowed={function}
+    )

@@ -135,6 +135,20 @@ class Tracing:
         for _ in range(passes):
             self.gw.worker.run_once()
 
+    def relayed(self, resp: Any, who: str, passes: int = 200) -> dict[str, Any]:
+        """A relay endpoint's 202 followed to the end (running the worker between looks): the final status of
+        its last transaction, which must be mined."""
+        assert resp.status_code == 202, resp.text
+        url = resp.json()["status_url"]
+        status: dict[str, Any] = resp.json()["transactions"][-1]
+        for _ in range(passes):
+            status = self.client.get(url, headers=self.auth(who)).json()
+            if status["status"] != "pending":
+                break
+            self.run()
+        assert status["status"] == "mined", status
+        return status
+
     def sessions(self) -> Any:
         """The gateway's session factory."""
         return self.client.app.state.session_factory  # type: ignore[attr-defined]
@@ -216,8 +230,8 @@ class Tracing:
         assert prep.status_code == 200, prep.text
         raw = self.sign_tx("supplier", prep.json()["transactions"][0])
         resp = self.client.post(f"/v1/cases/{case_id}/response", json={"raw": raw}, headers=self.auth("supplier"))
-        assert resp.status_code == 200, resp.text
-        out: dict[str, Any] = resp.json() | {"evidence_hash": prep.json()["evidence_hash"]}
+        out: dict[str, Any] = self.relayed(resp, "supplier") | {"evidence_hash": prep.json()["evidence_hash"]}
+        self.run()  # the indexer folds the response into the case
         return out
 
     def verdict(self, case_id: str, who: str = "lab", **params: Any) -> Any:

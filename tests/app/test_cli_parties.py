@@ -21,7 +21,9 @@ pytestmark = pytest.mark.node
 
 def _run(gw: Gateway, monkeypatch: pytest.MonkeyPatch, who: str, *args: str, sign: bool = False) -> Any:
     # the commands build their own HTTP client from --api; route it to the in-process app instead
-    monkeypatch.setattr(cli_module, "_party", lambda api, api_key, key: PartyClient(gw.client, api_key, key))
+    monkeypatch.setattr(
+        cli_module, "_party", lambda api, api_key, key: PartyClient(gw.client, api_key, key, poll=gw.worker.run_once)
+    )
     key = ["--key", "0x" + bytes(KEYS[who]).hex()] if sign else []
     result = CliRunner().invoke(cli_module.cli, [*args, "--api-key", gw.keys[who], *key])
     assert result.exit_code == 0, result.output
@@ -63,7 +65,11 @@ def test_a_party_runs_the_agreement_from_the_command_line(
 
 
 def test_api_errors_are_a_non_zero_exit_with_the_message(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_module, "_party", lambda api, api_key, key: PartyClient(gateway.client, api_key, key))
+    monkeypatch.setattr(
+        cli_module,
+        "_party",
+        lambda api, api_key, key: PartyClient(gateway.client, api_key, key, poll=gateway.worker.run_once),
+    )
     result = CliRunner().invoke(
         cli_module.cli, ["agreement", "show", "0x" + "11" * 32, "--api-key", gateway.keys["supplier"]]
     )
