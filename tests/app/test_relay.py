@@ -101,7 +101,7 @@ def test_refusals_are_4xx_and_store_nothing(gateway: Gateway) -> None:
                         "gasPrice": 10**10,
                     }
                 ).raw_transaction
-            ).hex(),  # fmt: skip
+            ).hex(),
             422,
             "chain id",
         ),
@@ -118,7 +118,7 @@ def test_refusals_are_4xx_and_store_nothing(gateway: Gateway) -> None:
                         ]
                     }
                 ).raw_transaction
-            ).hex(),  # fmt: skip
+            ).hex(),
             422,
             "type 4",
         ),
