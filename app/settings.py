@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     anchor_retry_max_s: float = 60.0
     reconcile_interval_s: float = 30.0
     tx_receipt_timeout_s: float = 30.0
+    chain_durable_state: Path | None = Field(
+        default=None, description="embedded anvil node: persist its state here before a write counts as confirmed"
+    )
 
     # --- Step 4 analysis (app/analysis) ---
     analysis_profiles: dict[str, str] = Field(
@@ -106,6 +109,16 @@ class Settings(BaseSettings):
     @property
     def chain_dir(self) -> Path:
         return self.data_dir / "chain"
+
+    @property
+    def durable_state_file(self) -> Path | None:
+        """Where confirmed writes persist the embedded node's state: ``QCN_CHAIN_DURABLE_STATE``, or in dev the
+        embedded chain's directory when its node keeps a state file there; None for any other chain."""
+        if self.chain_durable_state is not None:
+            return self.chain_durable_state
+        if self.env == "dev" and (self.chain_dir / "anvil-state.json").exists():
+            return self.chain_dir / "anvil-state.confirmed.json"
+        return None
 
     # --- Step 5 tracing cases (app/services/cases.py, indexer.py, scheduler.py, webhooks.py) ---
     cases_auto_open: bool = Field(default=True, description="an anomalous analysis opens a tracing case on chain")

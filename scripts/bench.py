@@ -76,12 +76,19 @@ def _tracing() -> dict[str, Any]:
     return measure_tracing()
 
 
+def _gateway() -> dict[str, Any]:
+    from bench_gateway import measure_gateway
+
+    return measure_gateway()
+
+
 SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "anchor": ("anchor.json", _anchor),
     "contracts": ("contracts.json", _contracts),
     "parsers": ("parsers.json", _parsers),
     "causal": ("causal.json", _causal),
     "tracing": ("tracing.json", _tracing),
+    "gateway": ("gateway.json", _gateway),
 }
 
 

@@ -347,8 +347,8 @@ def advance(
     *, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings, relay_id: str
 ) -> RelayTransaction | None:
     """One step of one relayed transaction (the ``relay`` queue): broadcast it when its predecessor is mined,
-    record its receipt, or broadcast it again when the node lost it. Returns the row once it is final and
-    mined successfully (the caller then runs its follow-up); raises :class:`app.jobs.Retry` to wait."""
+    record its receipt, or broadcast it again when the node lost it. Returns the row when it is mined and has
+    a follow-up to run (then :func:`record_result` marks it mined); raises :class:`app.jobs.Retry` to wait."""
     from app.jobs import Retry
 
     with sessions() as s:
@@ -397,18 +397,23 @@ def advance(
         _rebroadcast_if_lost(sessions, chain, row)
         raise Retry("waiting for the receipt", delay_s=settings.relay_poll_s, count=False)
     ok = int(receipt["status"]) == 1
+    chain.persist(int(receipt["blockNumber"]))  # embedded node: confirmed only once its state is on disk
+    block, gas = int(receipt["blockNumber"]), int(receipt["gasUsed"])
+    if ok and row.follow_up:
+        # stays pending until the follow-up's outcome is recorded (record_result): a client that sees
+        # "mined" sees the result too, and a crash in between runs the (idempotent) follow-up again
+        _update(sessions, relay_id, block_number=block, gas_used=gas)
+        with sessions() as s:
+            return s.get(RelayTransaction, relay_id)
     _finish(
         sessions,
         relay_id,
         "mined" if ok else "reverted",
         error=None if ok else f"{row.function} reverted on chain",
-        block_number=int(receipt["blockNumber"]),
-        gas_used=int(receipt["gasUsed"]),
+        block_number=block,
+        gas_used=gas,
     )
-    if not ok:
-        return None
-    with sessions() as s:
-        return s.get(RelayTransaction, relay_id)
+    return None
 
 
 def _rebroadcast_if_lost(sessions: sessionmaker[Session], chain: ChainContext, row: RelayTransaction) -> None:
@@ -447,8 +452,8 @@ def _finish(sessions: sessionmaker[Session], relay_id: str, status: str, *, erro
 
 
 def record_result(*, sessions: sessionmaker[Session], relay_id: str, result: Any) -> None:
-    """Keep the follow-up's outcome (shown in the status)."""
-    _update(sessions, relay_id, result=json.dumps(result, default=str))
+    """Keep the follow-up's outcome (shown in the status) and mark the transaction mined."""
+    _update(sessions, relay_id, result=json.dumps(result, default=str), status="mined", last_error=None)
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
