@@ -31,6 +31,7 @@ from chain.clients import (
 )
 from chain.contracts import AddressBook, Deployment, check_deployment
 from chain.errors import AddressBookError, ChainError, ContractRevert, NodeUnavailable, translate_exception
+from chain.node import StatePersister
 from chain.stack import deploy_stack
 from chain.tx import TxSender, http_web3
 
@@ -82,6 +83,17 @@ class ChainContext:
         self.agreements = AgreementRegistryClient(w3, deployment.address_of("AgreementRegistry"), self.relayer)
         self.cases = TracingCasesClient(w3, deployment.address_of("TracingCases"), self.relayer)
         self.token_address = deployment.address_of("SettlementToken")
+        self.persister: StatePersister | None = None
+        durable = settings.durable_state_file
+        if durable is not None:
+            # the embedded node: a write is confirmed once the node's state holding it is on disk
+            self.persister = StatePersister(settings.rpc_url, durable)
+            self.admin.on_mined = self.relayer.on_mined = self.persister.ensure
+
+    def persist(self, block: int) -> None:
+        """Make sure the chain state up to ``block`` survives a crash of the embedded node (no-op otherwise)."""
+        if self.persister is not None:
+            self.persister.ensure(block)
 
     @property
     def anchor_registry_address(self) -> str:

@@ -144,7 +144,8 @@ def run_worker(
     once: Annotated[bool, typer.Option(help="one pass, then exit")] = False,
     health: Annotated[bool, typer.Option(help="exit 0 if the database and chain are reachable")] = False,
 ) -> None:
-    """Run the anchoring worker (outbox -> chain), with reconciliation."""
+    """Run the background queues: anchoring (with reconciliation), analysis, cases, indexing, scheduling,
+    webhooks and relayed-transaction receipts."""
     from app.chainctx import ChainHolder
     from app.db import make_engine, make_session_factory, upgrade
     from app.settings import get_settings

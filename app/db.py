@@ -231,6 +231,8 @@ class OutboxItem(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))  # job lease (app/jobs.py)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -260,10 +262,30 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        # isolation_level=None: the driver never opens a transaction by itself; _sqlite_write_begin opens
+        # BEGIN IMMEDIATE at a transaction's first write, so writers queue on the busy timeout instead of
+        # failing with "database is locked" when a read snapshot cannot be upgraded (SQLITE_BUSY_SNAPSHOT)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "before_cursor_execute", _sqlite_write_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "ALTER", "DROP")
+
+
+def _sqlite_write_begin(conn: Any, cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+    """SQLite has one writer: take the write lock (waiting on the busy timeout) before a transaction's first
+    write or ``SELECT … FOR UPDATE``. Reads before it run on the newest committed data, each on its own."""
+    dbapi = cursor.connection
+    if dbapi.in_transaction or not conn.in_transaction():
+        return
+    head = statement.lstrip()[:8].upper()
+    compiled = getattr(context, "compiled", None)
+    for_update = getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
+    if head.startswith(_WRITES) or for_update:
+        cursor.execute("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -347,6 +369,8 @@ class AnalysisJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))  # job lease (app/jobs.py)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -486,6 +510,8 @@ class CaseRecord(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     open_tx: Mapped[str | None] = mapped_column(String(66))
+    claimed_by: Mapped[str | None] = mapped_column(String(128))  # job lease (app/jobs.py)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # folded from events
     state: Mapped[str] = mapped_column(String(24), default="pending_open")
     deadline: Mapped[int | None] = mapped_column(BigInteger)  # chain time of the current state's deadline
@@ -590,4 +616,49 @@ class WebhookDelivery(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(128))  # job lease (app/jobs.py)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Relayed transactions (migration 0007): accepted with 202, their receipt awaited by the ``relay`` job queue
+# ---------------------------------------------------------------------------------------------------------------
+__all__ += ["RelayTransaction"]
+
+
+class RelayTransaction(Base):
+    """A transaction a party signed and the gateway relays: the raw bytes are kept so a transaction lost in a
+    chain rollback is broadcast again. ``stage`` queued (waits for the one before it in its request) | sent;
+    ``status`` pending (the queue's) | mined | reverted | failed."""
+
+    __tablename__ = "relay_transactions"
+    __table_args__ = (
+        Index("ix_relay_due", "status", "next_attempt_at"),
+        Index("ix_relay_party_status", "party_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid
+    request_id: Mapped[str] = mapped_column(String(36), index=True)  # one submit call (consecutive nonces)
+    seq: Mapped[int] = mapped_column(Integer)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    tx_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    raw: Mapped[str] = mapped_column(Text)
+    signer: Mapped[str] = mapped_column(String(42))
+    to_address: Mapped[str] = mapped_column(String(42))
+    function: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    follow_up: Mapped[str | None] = mapped_column(String(100))  # what the gateway does once mined
+    stage: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    gas_used: Mapped[int | None] = mapped_column(BigInteger)
+    result: Mapped[str | None] = mapped_column(Text)  # JSON of the follow-up's outcome
+    broadcasts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -417,11 +417,47 @@ def _act_quarter(demo: Demo, agreement: dict[str, Any]) -> None:
         )
 
 
-def _act_restart(demo: Demo, node: Any, proof_path: Path) -> None:
+def _chain_facts(demo: Demo, ref: str, settlement_txs: list[str]) -> dict[str, Any]:
+    """What the chain holds (read from the node): head block, the agreement's balances and ratio, its
+    evaluations, and whether the settlement / claim / top-up transactions are still in it."""
+    supplier = demo.parties["supplier"]
+    receipts: dict[str, int | None] = {}
+    for tx in settlement_txs:
+        try:
+            receipts[tx] = int(demo.chain.eth.get_transaction_receipt(tx)["status"])
+        except Exception:  # web3's TransactionNotFound: the chain lost it
+            receipts[tx] = None
+    return {
+        "head": int(demo.chain.eth.block_number),
+        "agreement": supplier.get(f"/v1/agreements/{ref}")["on_chain"],
+        "evaluations": len(supplier.get(f"/v1/agreements/{ref}/evaluations")),
+        "receipts": receipts,
+    }
+
+
+def _act_restart(demo: Demo, node: Any, proof_path: Path, ref: str) -> None:
     demo.story.act("6. the chain is killed and restarted from its state file")
-    node.stop(hard=True)
+    oem = demo.parties["oem"]
+    settlement_txs = []
+    for case in oem.get("/v1/cases"):
+        steps = oem.get(f"/v1/cases/{case['case_id']}/timeline")["steps"]
+        settlement_txs += [s["tx_hash"] for s in steps if s["event"] in ("CaseSettled", "Claimed")]
+    before = _chain_facts(demo, ref, settlement_txs)
+    node.stop(hard=True)  # SIGKILL right after the last acknowledged transaction
     time.sleep(0.2)
     node.start()
+    after = _chain_facts(demo, ref, settlement_txs)
+    kept = after["head"] >= before["head"] and all(
+        after[k] == before[k] for k in ("agreement", "evaluations", "receipts")
+    )
+    demo.story.check(
+        "nothing_acknowledged_lost",
+        kept and bool(settlement_txs),
+        f"after SIGKILL + restart: head block {before['head']} -> {after['head']}; deposit "
+        f"{int(after['agreement']['deposited']) / 1e18:,.0f} tokens, ratio {after['agreement']['ratio_bps']} bps, "
+        f"{after['evaluations']} evaluation(s), {len(settlement_txs)} settlement transaction(s) "
+        + ("all still on chain" if kept else f"LOST (before {before}, after {after})"),
+    )
     again = _qcn(["verify", str(proof_path), "--rpc", demo.rpc_url], demo.env)
     demo.story.check(
         "survives_kill",
@@ -449,6 +485,7 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
         "QCN_ENV": "dev",
         "QCN_DATA_DIR": str(data_dir),
         "QCN_RPC_URL": node.url,
+        "QCN_CHAIN_DURABLE_STATE": str(node.confirmed_state_file),
         "QCN_DEPLOYMENTS_DIR": str(data_dir / "deployments"),
         "QCN_EMBEDDED_WORKER": "1",
         "QCN_SCHEDULER_EVALUATE_INTERVAL_S": "1",
@@ -494,7 +531,7 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
         batches = _act_batches(demo, agreement)
         _act_tracing(demo, agreement)
         _act_quarter(demo, agreement)
-        _act_restart(demo, node, batches["proof_path"])
+        _act_restart(demo, node, batches["proof_path"], agreement["ref"])
 
         failed = [name for name, ok in story.checks.items() if not ok]
         print("\n== summary ==")

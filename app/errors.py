@@ -22,6 +22,7 @@ failed commit) -> 503 ``storage_unavailable``. Bodies are always
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -95,7 +96,7 @@ class TooManyRequests(AppError):
     status = 429
     code = "too_many_requests"
 
-    def __init__(self, message: str, *, retry_after: int, **facts: Any) -> None:
+    def __init__(self, message: str, *, retry_after: float, **facts: Any) -> None:
         super().__init__(message, retry_after=retry_after, **facts)
         self.retry_after = retry_after
 
@@ -115,11 +116,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         resp = _json(exc.status, exc.body())
         if headers:
             resp.headers.update(headers)
-        if isinstance(exc, TooManyRequests):
-            resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
 
     @app.exception_handler(ParseError)

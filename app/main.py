@@ -68,9 +68,9 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     _install_body_limits(app, settings)
     for module in (system, parties, batches, verify, analysis, agreements):
         app.include_router(module.router, responses=ERROR_RESPONSES)
-    from app.routers import cases, webhooks
+    from app.routers import cases, relay, webhooks
 
-    for module in (cases, webhooks):
+    for module in (cases, webhooks, relay):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     return app
 

@@ -7,6 +7,8 @@ back.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,10 +28,23 @@ class ApiError(Exception):
 
 
 class PartyClient:
-    def __init__(self, http: httpx.Client, api_key: str, private_key: str | bytes | None = None) -> None:
+    """``poll`` is called between two looks at a pending relayed transaction (default: sleep 50 ms; tests
+    pass a function that runs the worker once); ``relay_timeout_s`` bounds the wait."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        api_key: str,
+        private_key: str | bytes | None = None,
+        *,
+        poll: Callable[[], object] | None = None,
+        relay_timeout_s: float = 180.0,
+    ) -> None:
         self.http = http
         self.headers = {"Authorization": f"Bearer {api_key}"}
         self.account = Account.from_key(private_key) if private_key else None
+        self.poll = poll or (lambda: time.sleep(0.05))
+        self.relay_timeout_s = relay_timeout_s
 
     def _check(self, resp: httpx.Response) -> Any:
         if resp.status_code >= 400:
@@ -44,8 +59,32 @@ class PartyClient:
         return self._check(self.http.get(path, headers=self.headers, params=params or None))
 
     def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        """POST; a relay endpoint's 202 is followed to the end (see :meth:`wait_relayed`)."""
         headers = self.headers | kwargs.pop("headers", {})
-        return self._check(self.http.post(path, json=json, headers=headers, **kwargs))
+        resp = self.http.post(path, json=json, headers=headers, **kwargs)
+        body = self._check(resp)
+        if resp.status_code == 202 and isinstance(body, dict) and "transactions" in body:
+            final = self.wait_relayed(body)
+            return final if body.get("many") else (final[-1]["result"] or final[-1])
+        return body
+
+    def wait_relayed(self, accepted: dict[str, Any]) -> list[dict[str, Any]]:
+        """Poll every transaction of a relay 202 until it is mined; raises :class:`ApiError` (409) when one
+        reverted or failed. Returns the final statuses (``result``: what the gateway did after mining)."""
+        deadline = time.monotonic() + self.relay_timeout_s
+        final = []
+        for tx in accepted["transactions"]:
+            status = tx
+            while status["status"] == "pending":
+                if time.monotonic() > deadline:
+                    raise ApiError(504, {"code": "relay_timeout", "message": f"{tx['tx_hash']} still pending"})
+                self.poll()
+                status = self.get(tx["status_url"])
+            if status["status"] != "mined":
+                raise ApiError(409, {"code": "relay_failed", "message": status.get("error") or status["status"],
+                                     "tx_hash": status["tx_hash"], "function": status["function"]})  # fmt: skip
+            final.append(status)
+        return final
 
     def delete(self, path: str) -> Any:
         return self._check(self.http.delete(path, headers=self.headers))

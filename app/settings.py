@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     anchor_retry_max_s: float = 60.0
     reconcile_interval_s: float = 30.0
     tx_receipt_timeout_s: float = 30.0
+    chain_durable_state: Path | None = Field(
+        default=None, description="embedded anvil node: persist its state here before a write counts as confirmed"
+    )
 
     # --- analysis (app/analysis) ---
     analysis_profiles: dict[str, str] = Field(
@@ -211,6 +214,16 @@ class Settings(BaseSettings):
     def chain_dir(self) -> Path:
         return self.data_dir / "chain"
 
+    @property
+    def durable_state_file(self) -> Path | None:
+        """Where confirmed writes persist the embedded node's state: ``QCN_CHAIN_DURABLE_STATE``, or in dev the
+        embedded chain's directory when its node keeps a state file there; None for any other chain."""
+        if self.chain_durable_state is not None:
+            return self.chain_durable_state
+        if self.env == "dev" and (self.chain_dir / "anvil-state.json").exists():
+            return self.chain_dir / "anvil-state.confirmed.json"
+        return None
+
     # --- tracing cases (app/services/cases.py, indexer.py, scheduler.py, webhooks.py) ---
     cases_auto_open: bool = Field(default=True, description="an anomalous analysis opens a tracing case on chain")
     cases_lab_fee: int = Field(default=0, ge=0, description="lab fee per case, reserved from the OEM's fee pool")
@@ -221,11 +234,29 @@ class Settings(BaseSettings):
     indexer_reorg_depth: int = Field(default=64, description="blocks re-read when the chain went back")
     indexer_max_blocks: int = Field(default=2_000, description="block range of one eth_getLogs call")
     scheduler_evaluate_interval_s: float = Field(default=60.0, description="how often quarter ends are checked")
-    webhook_timeout_s: float = 5.0
+    webhook_timeout_s: float = Field(default=3.0, description="read timeout of one delivery (connect: 2 s)")
     webhook_max_attempts: int = 8
     webhook_retry_base_s: float = 2.0
     webhook_retry_max_s: float = 3600.0
-    webhook_max_per_pass: int = 50
+    webhook_allow: str = Field(
+        default="", description="CIDRs and host names webhooks may reach although not public (comma-separated)"
+    )
+    webhook_secret_key: SecretStr | None = Field(default=None, description="encrypts stored webhook secrets")
+    webhook_max_subscriptions_per_party: int = Field(default=10, ge=1)
+    webhook_max_concurrent_per_party: int = Field(default=2, ge=1, description="deliveries in flight per party")
+    webhook_concurrency: int = Field(default=4, ge=1, description="delivery threads per worker process")
+
+    # --- relayed transactions (app/services/relay.py): accepted with 202, awaited by the relay queue ---
+    relay_rate_per_minute: float = Field(default=120.0, gt=0, description="relay submissions per party per minute")
+    relay_max_pending_per_party: int = Field(default=16, ge=1, description="relayed transactions in flight")
+    relay_timeout_s: float = Field(default=120.0, description="a relayed transaction without receipt then fails")
+    relay_poll_s: float = Field(default=0.05, description="receipt poll interval of the relay queue")
+
+    # --- background job queues (app/jobs.py): threads per process and time limits ---
+    analysis_concurrency: int = Field(default=1, ge=1)
+    analysis_time_limit_s: float = 600.0
+    cases_time_limit_s: float = 120.0
+    indexer_interval_s: float = 0.1
 
 
 @lru_cache(maxsize=1)

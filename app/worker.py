@@ -1,13 +1,19 @@
-"""The anchoring worker: drains the outbox onto the chain, exactly once per batch.
+"""The worker: every background queue (:mod:`app.jobs`) of the gateway, and the anchoring queue itself.
 
-Loop (one process holds the ``anchor-sender`` lease, so only one process signs with the relayer key):
+Queues, each in its own threads with its own time limit and backoff, so a slow one never delays another:
+``anchoring`` (outbox -> chain), ``analysis``, ``cases`` (open tracing cases), ``indexing`` (contract events),
+``scheduling`` (case deadlines, quarter evaluations), ``webhooks``, ``relay`` (receipts of relayed
+transactions) and ``reconcile``. Those that send with
+the relayer key run only in the process that holds the ``anchor-sender`` lease.
 
-1. take due outbox rows (oldest first), group them by supplier;
+Anchoring, exactly once per batch:
+
+1. claim due outbox rows (oldest first), group them by supplier;
 2. ask the chain which of those batch ids already carry a commitment (a previous run may have sent the
    transaction and died before recording it): adopt those from their ``BatchAnchored`` event when the root
    matches, never send them again;
 3. send the rest with ``anchorMany`` (or ``anchor`` for one), record the receipt and mark rows done;
-4. on a node outage or a revert, back off exponentially per row and keep the error for the API;
+4. on a node outage or a revert, the queue backs off exponentially per row and keeps the error for the API;
 5. every ``reconcile_interval_s``: a batch marked anchored whose commitment is gone from the chain (a dev
    chain restored from an older state file, a reorg) goes back to pending and is anchored again.
 """
@@ -29,9 +35,22 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import jobs
 from app.chainctx import AnchorResult, ChainContext, ChainHolder, b32
-from app.db import Batch, Lease, OutboxItem, Party, utcnow
-from app.services import analysis, scheduler
+from app.db import (
+    AgreementRecord,
+    AnalysisJob,
+    Batch,
+    CaseRecord,
+    Lease,
+    OutboxItem,
+    Party,
+    RelayTransaction,
+    WebhookDelivery,
+    utcnow,
+)
+from app.errors import Conflict
+from app.services import analysis, cases, indexer, relay, scheduler, webhooks
 from app.settings import Settings
 from chain.clients import BatchIn
 from chain.errors import ChainError, NodeUnavailable, TransactionFailed
@@ -83,6 +102,8 @@ class AnchorWorker:
         self.stats = WorkerStats()
         self._last_reconcile = 0.0
         self.last_analysed = 0
+        self._lease_held = False
+        self._lease_checked_at = 0.0
 
     # -- lease -----------------------------------------------------------------------------------------------
     def acquire_lease(self) -> bool:
@@ -110,57 +131,240 @@ class AnchorWorker:
             if lease is not None and lease.holder == self.holder:
                 s.delete(lease)
 
-    # -- one pass ----------------------------------------------------------------------------------------------
+    def sender_held(self) -> bool:
+        """Whether this process holds the sender lease (renewed every few seconds)."""
+        now = time.monotonic()
+        if now - self._lease_checked_at > _LEASE_SECONDS / 6:
+            self._lease_held = self.acquire_lease()
+            self._lease_checked_at = now
+        return self._lease_held
+
+    # -- queues ------------------------------------------------------------------------------------------------
+    def queues(self) -> list[jobs.RowQueue | jobs.Periodic]:
+        """The gateway's background queues with their limits (see the module docstring)."""
+        st = self.settings
+        return [
+            jobs.RowQueue(
+                jobs.QueueSpec(
+                    "anchoring",
+                    time_limit_s=st.tx_receipt_timeout_s * 2 + 30,
+                    retry_base_s=st.anchor_retry_base_s,
+                    retry_max_s=st.anchor_retry_max_s,
+                    max_attempts=None,
+                    batch=st.anchor_max_batches_per_tx * 4,
+                    poll_s=st.anchor_poll_interval_s,
+                    needs_sender=True,
+                ),
+                OutboxItem,
+                self._handle_anchor,
+                where=lambda _now: [OutboxItem.kind == "anchor"],
+            ),
+            jobs.RowQueue(
+                jobs.QueueSpec(
+                    "analysis",
+                    concurrency=st.analysis_concurrency,
+                    time_limit_s=st.analysis_time_limit_s,
+                    retry_base_s=st.analysis_retry_base_s,
+                    max_attempts=st.analysis_max_attempts,
+                    batch=1,
+                    poll_s=max(st.anchor_poll_interval_s, 0.05),
+                ),
+                AnalysisJob,
+                self._handle_analysis,
+            ),
+            jobs.RowQueue(
+                jobs.QueueSpec(
+                    "cases",
+                    time_limit_s=st.cases_time_limit_s,
+                    retry_base_s=st.cases_retry_base_s,
+                    max_attempts=st.cases_open_max_attempts,
+                    batch=10,
+                    poll_s=0.2,
+                    needs_sender=True,
+                ),
+                CaseRecord,
+                self._handle_case,
+                status_col="open_status",
+                before=lambda: cases.discover_due(sessions=self.sessions, settings=st),
+            ),
+            jobs.Periodic(
+                jobs.QueueSpec("indexing", poll_s=st.indexer_interval_s, needs_sender=True),
+                lambda: indexer.sync(sessions=self.sessions, chain=self.chain, settings=st),
+            ),
+            jobs.Periodic(
+                jobs.QueueSpec("scheduling", poll_s=0.2, needs_sender=True),
+                lambda: int(scheduler.run_due(sessions=self.sessions, chain=self.chain, settings=st).busy),
+            ),
+            jobs.RowQueue(
+                jobs.QueueSpec(
+                    "webhooks",
+                    concurrency=st.webhook_concurrency,
+                    time_limit_s=st.webhook_timeout_s * 2 + 10,
+                    retry_base_s=st.webhook_retry_base_s,
+                    retry_max_s=st.webhook_retry_max_s,
+                    max_attempts=st.webhook_max_attempts,
+                    poll_s=0.1,
+                ),
+                WebhookDelivery,
+                self._handle_webhook,
+                where=webhooks.busy_parties_filter(st),
+            ),
+            jobs.RowQueue(
+                jobs.QueueSpec(
+                    "relay",
+                    concurrency=2,
+                    time_limit_s=30.0,
+                    retry_base_s=st.relay_poll_s,
+                    retry_max_s=5.0,
+                    max_attempts=10,
+                    batch=20,
+                    poll_s=st.relay_poll_s,
+                ),
+                RelayTransaction,
+                self._handle_relay,
+            ),
+            jobs.Periodic(
+                jobs.QueueSpec("reconcile", poll_s=min(st.reconcile_interval_s, 5.0), needs_sender=True),
+                self._reconcile_if_due,
+            ),
+        ]
+
+    def runner(self) -> jobs.JobRunner:
+        """A runner over :meth:`queues` for this worker."""
+        return jobs.JobRunner(
+            sessions=self.sessions, holder=self.holder, queues=self.queues(), sender_held=self.sender_held
+        )
+
     def run_once(self) -> int:
-        """Anchor what is due now and run due analyses; returns how many batches reached the anchored state."""
-        self.last_analysed = 0
-        if not self.acquire_lease():
+        """One pass of every queue in this thread; returns how many batches reached the anchored state."""
+        self._lease_checked_at = 0.0  # re-check the lease now
+        if not self.sender_held():
+            self.last_analysed = 0
             return 0
-        done = 0
-        due = self._due_items()
-        # one anchorMany call carries batches of one supplier under one agreement
-        by_supplier: dict[tuple[str, str], list[tuple[OutboxItem, Batch]]] = defaultdict(list)
-        for item, batch, account in due:
-            by_supplier[(account, batch.agreement_id)].append((item, batch))
-        for (account, _agreement), group in by_supplier.items():
-            for start in range(0, len(group), self.settings.anchor_max_batches_per_tx):
-                done += self._anchor_group(account, group[start : start + self.settings.anchor_max_batches_per_tx])
-        self.last_analysed = analysis.run_due(sessions=self.sessions, settings=self.settings)
-        self.stats.analysed += self.last_analysed
-        self.last_analysed += scheduler.run_due(sessions=self.sessions, chain=self.chain, settings=self.settings).busy
+        done = self.runner().drain_once()
+        self.last_analysed = sum(v for k, v in done.items() if k != "anchoring")
+        self.stats.analysed += done.get("analysis", 0)
+        return done.get("anchoring", 0)
+
+    def _reconcile_if_due(self) -> int:
         if time.monotonic() - self._last_reconcile >= self.settings.reconcile_interval_s:
             self.reconcile()
-        return done
+        return 0
 
-    def _due_items(self) -> list[tuple[OutboxItem, Batch, str]]:
+    def _handle_analysis(self, ids: list[int]) -> dict[int, BaseException | None]:
+        out: dict[int, BaseException | None] = {}
+        for job_id in ids:
+            try:
+                analysis.run_job(sessions=self.sessions, settings=self.settings, job_id=job_id)
+                out[job_id] = None
+            except Exception as exc:  # one bad batch must not stop the queue; the error is kept on the job
+                log.exception("analysis of job %s failed", job_id)
+                out[job_id] = jobs.Retry(f"{type(exc).__name__}: {exc}")
+        return out
+
+    def _handle_case(self, ids: list[int]) -> dict[int, BaseException | None]:
+        out: dict[int, BaseException | None] = {}
+        for pk in ids:
+            try:
+                cases.open_case_row(sessions=self.sessions, chain=self.chain, settings=self.settings, pk=pk)
+                out[pk] = None
+            except (ChainError, Conflict) as exc:
+                log.warning("opening case row %s deferred: %s", pk, exc)
+                out[pk] = exc
+        return out
+
+    def _handle_webhook(self, ids: list[int]) -> dict[int, BaseException | None]:
+        out: dict[int, BaseException | None] = {}
+        for delivery_id in ids:
+            try:
+                webhooks.deliver_one(sessions=self.sessions, settings=self.settings, delivery_id=delivery_id)
+                out[delivery_id] = None
+            except Exception as exc:  # the queue records the attempt; the answer's status code is kept here
+                webhooks.record_status(sessions=self.sessions, delivery_id=delivery_id, exc=exc)
+                log.info("webhook delivery %s failed: %s", delivery_id, exc)
+                out[delivery_id] = exc
+        return out
+
+    def _handle_relay(self, ids: list[str]) -> dict[str, BaseException | None]:
+        out: dict[str, BaseException | None] = {}
+        for relay_id in ids:
+            try:
+                mined = relay.advance(sessions=self.sessions, chain=self.chain, settings=self.settings,
+                                      relay_id=relay_id)  # fmt: skip
+                if mined is not None and mined.follow_up:
+                    self._follow_up(mined)
+                out[relay_id] = None
+            except jobs.Retry as exc:
+                out[relay_id] = exc
+            except Exception as exc:  # a node outage: retried with the queue's backoff
+                log.warning("relayed transaction %s: %s", relay_id, exc)
+                out[relay_id] = exc
+        return out
+
+    def _follow_up(self, row: RelayTransaction) -> None:
+        """What the gateway does once a relayed transaction is mined (``follow_up`` = ``kind:key``)."""
+        from app.schemas import TemplatePublic
+        from app.services import agreements
+
+        kind, _, key = (row.follow_up or "").partition(":")
+        result: object = None
+        try:
+            with self.sessions() as s, s.begin():
+                if kind == "template":
+                    record = agreements.template_published(
+                        session=s, chain=self.chain, template_pk=int(key), tx_hash=row.tx_hash
+                    )
+                    result = TemplatePublic.model_validate(record).model_dump(mode="json")
+                elif kind == "agreement":
+                    found = s.scalars(select(AgreementRecord).where(AgreementRecord.agreement_id == key)).first()
+                    if found is not None:
+                        agreements.sync_status(chain=self.chain, record=found)
+                        result = {"agreement_id": key, "status": found.status}
+        except Exception as exc:  # the transaction is mined; say what the gateway could not do after it
+            log.exception("follow-up %s of %s failed", row.follow_up, row.tx_hash)
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        relay.record_result(sessions=self.sessions, relay_id=row.id, result=result)
+
+    # -- anchoring -----------------------------------------------------------------------------------------
+    def _handle_anchor(self, ids: list[int]) -> dict[int, BaseException | None]:
+        """Anchor the claimed outbox rows: one ``anchorMany`` per supplier and agreement (chunked)."""
+        results: dict[int, BaseException | None] = {}
+        by_supplier: dict[tuple[str, str], list[tuple[OutboxItem, Batch]]] = defaultdict(list)
+        for item, batch, account in self._items(ids):
+            by_supplier[(account, batch.agreement_id)].append((item, batch))
+        size = self.settings.anchor_max_batches_per_tx
+        for (account, _agreement), group in by_supplier.items():
+            for start in range(0, len(group), size):
+                results |= self._anchor_group(account, group[start : start + size])
+        for i in ids:
+            results.setdefault(i, None)  # rows gone or no longer pending: nothing to do
+        return results
+
+    def _items(self, ids: list[int]) -> list[tuple[OutboxItem, Batch, str]]:
         with self.sessions() as s:
             rows = s.execute(
                 select(OutboxItem, Batch, Party.account)
                 .join(Batch, Batch.id == OutboxItem.batch_pk)
                 .join(Party, Party.id == Batch.supplier_id)
-                .where(
-                    OutboxItem.status == "pending", OutboxItem.kind == "anchor", OutboxItem.next_attempt_at <= utcnow()
-                )
+                .where(OutboxItem.id.in_(ids), OutboxItem.status == "pending")
                 .order_by(OutboxItem.id)
-                .limit(self.settings.anchor_max_batches_per_tx * 4)
             ).all()
             return [(r[0], r[1], str(r[2])) for r in rows]
 
-    def _anchor_group(self, account: str, group: list[tuple[OutboxItem, Batch]]) -> int:
+    def _anchor_group(self, account: str, group: list[tuple[OutboxItem, Batch]]) -> dict[int, BaseException | None]:
         try:
             onchain = self.chain.commitments([b.batch_id for _, b in group])
         except ChainError as exc:
-            self._backoff([i.id for i, _ in group], exc)
-            return 0
-        adopted = 0
+            return self._failed([i.id for i, _ in group], exc)
+        results: dict[int, BaseException | None] = {}
         to_send: list[tuple[OutboxItem, Batch]] = []
         for item, batch in group:
             if onchain.get(batch.batch_id):
-                adopted += self._adopt(item, batch)
+                results[item.id] = self._adopt(item, batch)
             else:
                 to_send.append((item, batch))
         if not to_send:
-            return adopted
+            return results
         requests = [
             BatchIn(
                 batch_id=b32(b.batch_id),
@@ -176,28 +380,27 @@ class AnchorWorker:
         try:
             receipts = self.chain.anchor(requests)
         except ChainError as exc:
-            self._backoff([i.id for i, _ in to_send], exc)
-            return adopted
+            return results | self._failed([i.id for i, _ in to_send], exc)
         self.stats.transactions += 1
         self._mark_anchored([(item, batch, receipts[batch.batch_id]) for item, batch in to_send])
         self.stats.anchored += len(to_send)
         log.info("anchored %d batch(es) for %s", len(to_send), account)
-        return adopted + len(to_send)
+        return results | dict.fromkeys((i.id for i, _ in to_send), None)
 
-    def _adopt(self, item: OutboxItem, batch: Batch) -> int:
+    def _adopt(self, item: OutboxItem, batch: Batch) -> BaseException | None:
         """The chain already has this batch: take its receipt if it is ours (same root), else flag a conflict."""
         try:
             found = self.chain.find_anchor(batch.batch_id)
         except ChainError as exc:
-            self._backoff([item.id], exc)
-            return 0
+            return self._failed([item.id], exc)[item.id]
         if found is None or found.root != batch.root:
             msg = f"batch id {batch.batch_id} is anchored on chain with a different root; not re-anchoring"
-            self._backoff([item.id], ChainError(msg), permanent=True)
-            return 0
+            log.error("%s", msg)
+            self.stats.errors.append(msg)
+            return jobs.Retry(msg, delay_s=3600)
         self._mark_anchored([(item, batch, found)])
         self.stats.adopted += 1
-        return 1
+        return None
 
     def _mark_anchored(self, done: list[tuple[OutboxItem, Batch, AnchorResult]]) -> None:
         """Record receipts and close the outbox rows, all in one transaction."""
@@ -220,7 +423,7 @@ class AnchorWorker:
                     .values(status="done", tx_hash=r.tx_hash, last_error=None)
                 )
 
-    def _backoff(self, item_ids: list[int], exc: Exception, *, permanent: bool = False) -> None:
+    def _failed(self, item_ids: list[int], exc: ChainError) -> dict[int, BaseException | None]:
         level = logging.WARNING if isinstance(exc, NodeUnavailable) else logging.ERROR
         log.log(level, "anchoring deferred for %d item(s): %s", len(item_ids), exc)
         self.stats.failed_attempts += len(item_ids)
@@ -229,14 +432,7 @@ class AnchorWorker:
             with contextlib.suppress(ChainError):
                 self.chain.resync_nonces()
         self.stats.errors.append(str(exc))
-        with self.sessions() as s, s.begin():
-            for item in s.scalars(select(OutboxItem).where(OutboxItem.id.in_(item_ids))):
-                item.attempts += 1
-                delay = min(
-                    self.settings.anchor_retry_max_s, self.settings.anchor_retry_base_s * 2 ** (item.attempts - 1)
-                )
-                item.next_attempt_at = utcnow() + timedelta(seconds=3600 if permanent else delay)
-                item.last_error = str(exc)[:2000]
+        return dict.fromkeys(item_ids, exc)
 
     # -- reconciliation ----------------------------------------------------------------------------------------
     def reconcile(self, *, chunk: int = 500) -> int:
@@ -282,25 +478,28 @@ class AnchorWorker:
                 s.execute(
                     update(OutboxItem)
                     .where(OutboxItem.batch_pk == b.id, OutboxItem.kind == "anchor")
-                    .values(status="pending", next_attempt_at=utcnow(), last_error="re-anchoring: commitment missing")
+                    .values(
+                        status="pending",
+                        next_attempt_at=utcnow(),
+                        last_error="re-anchoring: commitment missing",
+                        claimed_by=None,
+                        claimed_until=None,
+                    )
                 )
         return len(lost)
 
     # -- loop ----------------------------------------------------------------------------------------------
     def run_forever(self, stop: threading.Event) -> None:
-        log.info("anchoring worker %s started", self.holder)
+        """Run every queue in its own threads until ``stop`` is set."""
+        log.info("worker %s started", self.holder)
         try:
-            while not stop.is_set():
-                try:
-                    busy = self.run_once()
-                except ChainError as exc:
-                    log.warning("worker pass failed: %s", exc)
-                    busy = 0
-                if not busy and not self.last_analysed:
-                    stop.wait(self.settings.anchor_poll_interval_s)
+            threads = self.runner().start(stop)
+            stop.wait()
+            for t in threads:
+                t.join(timeout=10)
         finally:
             self.release_lease()
-            log.info("anchoring worker %s stopped", self.holder)
+            log.info("worker %s stopped", self.holder)
 
 
 def run_worker_thread(

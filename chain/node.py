@@ -5,6 +5,10 @@ anvil comes from the npm package ``@foundry-rs/anvil`` (its native binary lives 
 
 - ``--state FILE --state-interval 1``: state is written on exit *and* every second, so a SIGKILL loses at
   most the last second; the gateway's reconciler re-anchors anything the chain forgot.
+- Durable confirmation (:class:`StatePersister`): a write the gateway acknowledges must survive a SIGKILL, so
+  after its receipt the gateway asks the node for its state (``anvil_dumpState``) and writes it atomically
+  (temporary file, fsync, rename) to ``anvil-state.confirmed.json``; only then is the write confirmed. anvil's
+  own periodic file can be cut short by a kill mid-write: at start the newer valid one of the two is loaded.
 - ``--hardfork prague``: the same EVM rules as the in-process test EVM (the contracts are compiled for it).
 - ``--max-persisted-states 0`` and a ``--cache-path`` inside our data dir: anvil otherwise writes a state
   snapshot per block under ``~/.foundry`` and never deletes it.
@@ -13,12 +17,14 @@ anvil comes from the npm package ``@foundry-rs/anvil`` (its native binary lives 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +33,7 @@ from pathlib import Path
 
 from chain.errors import ChainError
 
-__all__ = ["DEV_MNEMONIC", "LocalNode", "NodeStatus", "find_anvil", "rpc_chain_id"]
+__all__ = ["DEV_MNEMONIC", "LocalNode", "NodeStatus", "StatePersister", "find_anvil", "rpc_chain_id"]
 
 #: anvil's well-known development mnemonic: its accounts are public knowledge, dev chains only.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -66,6 +72,73 @@ def rpc_chain_id(url: str, timeout: float = 1.0) -> int | None:
             return int(json.loads(resp.read())["result"], 16)
     except (OSError, urllib.error.URLError, ValueError, KeyError):
         return None
+
+
+def _rpc(url: str, method: str, params: list[object], timeout: float = 30.0) -> object:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL is our own config
+            answer = json.loads(resp.read())
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        raise LocalNodeError(f"{method} on {url} failed: {exc}") from exc
+    if "error" in answer:
+        raise LocalNodeError(f"{method} on {url} failed: {answer['error']}")
+    return answer["result"]
+
+
+def _state_block(path: Path) -> int | None:
+    """The newest block number a state file holds, or None when it is missing or unreadable."""
+    try:
+        state = json.loads(path.read_bytes())
+        block = state.get("best_block_number") or (state.get("block") or {}).get("number")
+        if block is None:
+            return None
+        return int(block, 16) if isinstance(block, str) else int(block)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+class StatePersister:
+    """Makes the embedded node's state durable on demand (see the module docstring).
+
+    :meth:`ensure` returns once a state holding block ``block`` (or newer) is on disk; concurrent callers
+    share one dump (a dump covers every block mined before it).
+    """
+
+    def __init__(self, url: str, path: Path) -> None:
+        self.url = url
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.persisted_block = -1
+        self.dumps = 0
+
+    def ensure(self, block: int) -> int:
+        """Persist the node's state unless a dump already covers ``block``; returns the persisted block."""
+        if self.persisted_block >= block:
+            return self.persisted_block
+        with self._lock:
+            if self.persisted_block >= block:
+                return self.persisted_block
+            head = int(str(_rpc(self.url, "eth_blockNumber", [])), 16)
+            raw = bytes.fromhex(str(_rpc(self.url, "anvil_dumpState", [])).removeprefix("0x"))
+            data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+            tmp = self.path.with_suffix(".tmp")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            with contextlib.suppress(OSError):  # the rename itself is durable once the directory is synced
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+            self.persisted_block = max(head, block)
+            self.dumps += 1
+            return self.persisted_block
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -111,6 +184,11 @@ class LocalNode:
     @property
     def state_file(self) -> Path:
         return self.data_dir / "anvil-state.json"
+
+    @property
+    def confirmed_state_file(self) -> Path:
+        """The state the gateway persisted after its confirmed writes (:class:`StatePersister`)."""
+        return self.data_dir / "anvil-state.confirmed.json"
 
     @property
     def pid_file(self) -> Path:
@@ -200,14 +278,17 @@ class LocalNode:
         return self.status()
 
     def _drop_corrupt_state(self) -> None:
-        """A state file cut short by a crash mid-write would stop anvil from starting; keep a copy, start fresh."""
-        if not self.state_file.exists() or self.state_file.stat().st_size == 0:
-            return
-        try:
-            json.loads(self.state_file.read_bytes())
-        except ValueError:
+        """Load the newest valid state: anvil's periodic file, or the one persisted for confirmed writes when
+        that is newer or the periodic file was cut short by a crash mid-write (kept aside, not deleted)."""
+        periodic = _state_block(self.state_file) if self.state_file.exists() else None
+        if self.state_file.exists() and self.state_file.stat().st_size and periodic is None:
             broken = self.state_file.with_suffix(f".corrupt-{int(time.time())}.json")
             self.state_file.rename(broken)
+        confirmed = _state_block(self.confirmed_state_file)
+        if confirmed is not None and (periodic is None or confirmed > periodic):
+            tmp = self.state_file.with_suffix(".restore")
+            shutil.copyfile(self.confirmed_state_file, tmp)
+            os.replace(tmp, self.state_file)
 
     def wait_ready(self, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
         deadline = time.monotonic() + timeout

@@ -112,6 +112,9 @@ class TxSender:
         self._base_fee_at = 0.0
         self._gas_price: int | None = None
         self._gas_price_at = 0.0
+        # called with the block number of every receipt before the write counts as done (the embedded node
+        # persists its state there: chain.node.StatePersister.ensure)
+        self.on_mined: Callable[[int], object] | None = None
 
     @property
     def address(self) -> str:
@@ -244,6 +247,8 @@ class TxSender:
             if time.monotonic() > deadline:
                 raise TransactionFailed(tx_hash, f"no receipt after {self.receipt_timeout:.1f} s")
             time.sleep(self.poll_interval)
+        if self.on_mined is not None:
+            self.on_mined(int(receipt["blockNumber"]))
         if receipt["status"] != 1:
             raise self._explain_failure(tx_hash, base, receipt)
         return SentTx(

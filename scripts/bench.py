@@ -97,6 +97,12 @@ def _startup() -> dict[str, Any]:
     return measure_startup()
 
 
+def _gateway() -> dict[str, Any]:
+    from bench_gateway import measure_gateway
+
+    return measure_gateway()
+
+
 SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "anchor": ("anchor.json", _anchor),
     "contracts": ("contracts.json", _contracts),
@@ -106,6 +112,7 @@ SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "causal": ("causal.json", _causal),
     "tracing": ("tracing.json", _tracing),
     "startup": ("startup.json", _startup),
+    "gateway": ("gateway.json", _gateway),
 }
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
+from fastapi.responses import JSONResponse
 
 from app.auth import require_role
 from app.chainctx import b32
-from app.deps import CurrentPrincipal, DbSession
+from app.deps import CurrentPrincipal, DbSession, SettingsDep
 from app.inputs import DbId, RefPath
 from app.quality import library_templates
 from app.schemas import (
@@ -54,15 +55,21 @@ def create_template(
     return TemplateDraft(template=TemplatePublic.model_validate(record), transactions=_prepared(txs))
 
 
-@router.post("/v1/templates/{template_pk}/publish", response_model=TemplatePublic)
+@router.post("/v1/templates/{template_pk}/publish", status_code=status.HTTP_202_ACCEPTED)
 def publish_template(
-    template_pk: DbId, body: SignedTxIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
-) -> TemplatePublic:
-    """OEM: relay the signed ``publishTemplate``; the template is immutable from then on."""
-    record = service.publish_template(
-        session=session, chain=chain, principal=principal, template_pk=template_pk, raw=body.raw[0]
+    template_pk: DbId,
+    body: SignedTxIn,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    chain: ChainDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """OEM: relay the signed ``publishTemplate`` (202; poll ``status_url``: once mined, its ``result`` is the
+    published template). The template is immutable from then on."""
+    rows = service.publish_template(
+        session=session, chain=chain, principal=principal, settings=settings, template_pk=template_pk, raw=body.raw[0]
     )
-    return TemplatePublic.model_validate(record)
+    return relay.accepted(session, rows)
 
 
 @router.get("/v1/templates", response_model=list[TemplatePublic])
@@ -150,23 +157,29 @@ def prepare_claim(
     )
 
 
-@router.post("/v1/agreements/{ref}/transactions", response_model=list[RelayedTxPublic])
+@router.post("/v1/agreements/{ref}/transactions", status_code=status.HTTP_202_ACCEPTED)
 def relay_transactions(
-    ref: RefPath, body: SignedTxIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
-) -> list[RelayedTxPublic]:
-    """Relay transactions you signed with your own key (checked: your account, our contracts, allowed calls)."""
+    ref: RefPath,
+    body: SignedTxIn,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    chain: ChainDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Relay transactions you signed with your own key (checked: your account, our contracts, allowed calls,
+    consecutive nonces). 202: they are sent in order in the background; poll each ``status_url``."""
     require_role(principal, "supplier", "oem")
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
-    out = []
-    for raw in body.raw:
-        sent = relay.submit(chain=chain, principal=principal, raw=raw, allowed=_RELAYABLE[principal.role])
-        out.append(
-            RelayedTxPublic(
-                tx_hash=sent.tx_hash, block_number=sent.block_number, gas_used=sent.gas_used, function=sent.function
-            )
-        )
-    service.sync_status(chain=chain, record=record)
-    return out
+    rows = relay.submit(
+        session=session,
+        chain=chain,
+        principal=principal,
+        settings=settings,
+        raws=body.raw,
+        allowed=_RELAYABLE[principal.role],
+        follow_up=f"agreement:{record.agreement_id}",
+    )
+    return relay.accepted(session, rows, many=True)
 
 
 @router.get("/v1/agreements/{ref}/deposits")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth import require_role
@@ -13,6 +14,7 @@ from app.deps import CurrentPrincipal, DbSession, SettingsDep
 from app.inputs import Limit, Offset, RefPath
 from app.routers.batches import read_limited
 from app.services import cases as service
+from app.services import relay
 from app.state import ChainDep
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -100,14 +102,28 @@ def prepare_response(
     )
 
 
-@router.post("/{case_ref}/response")
+@router.post("/{case_ref}/response", status_code=202)
 def submit_response(
-    case_ref: RefPath, body: SignedTx, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
-) -> dict[str, Any]:
+    case_ref: RefPath,
+    body: SignedTx,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    chain: ChainDep,
+    settings: SettingsDep,
+) -> JSONResponse:
     """Supplier: relay the signed ``respond`` transaction."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
     service.require_case_role(principal, case, "supplier")
-    return service.submit_relayed(chain=chain, principal=principal, case=case, raw=body.raw, function="respond")
+    rows = service.submit_relayed(
+        session=session,
+        chain=chain,
+        principal=principal,
+        settings=settings,
+        case=case,
+        raw=body.raw,
+        function="respond",
+    )
+    return relay.accepted(session, rows)
 
 
 @router.get("/{case_ref}/verdict-typed-data")
@@ -202,14 +218,22 @@ def prepare_claim(
     return service.prepare_claim(chain=chain, principal=principal, case=case)
 
 
-@router.post("/{case_ref}/claim")
+@router.post("/{case_ref}/claim", status_code=202)
 def submit_claim(
-    case_ref: RefPath, body: SignedTx, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
-) -> dict[str, Any]:
+    case_ref: RefPath,
+    body: SignedTx,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    chain: ChainDep,
+    settings: SettingsDep,
+) -> JSONResponse:
     """OEM: relay the signed ``claim``."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
     service.require_case_role(principal, case, "oem")
-    return service.submit_relayed(chain=chain, principal=principal, case=case, raw=body.raw, function="claim")
+    rows = service.submit_relayed(
+        session=session, chain=chain, principal=principal, settings=settings, case=case, raw=body.raw, function="claim"
+    )
+    return relay.accepted(session, rows)
 
 
 @router.post("/{case_ref}/lab-fee/prepare")
@@ -222,11 +246,25 @@ def prepare_lab_fee(
     return service.prepare_lab_fee_claim(chain=chain, principal=principal)
 
 
-@router.post("/{case_ref}/lab-fee")
+@router.post("/{case_ref}/lab-fee", status_code=202)
 def submit_lab_fee(
-    case_ref: RefPath, body: SignedTx, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
-) -> dict[str, Any]:
+    case_ref: RefPath,
+    body: SignedTx,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    chain: ChainDep,
+    settings: SettingsDep,
+) -> JSONResponse:
     """Lab of the case: relay the signed ``claimLabFee``."""
     case = service.get_case(session=session, principal=principal, case_ref=case_ref)
     service.require_case_role(principal, case, "lab")
-    return service.submit_relayed(chain=chain, principal=principal, case=case, raw=body.raw, function="claimLabFee")
+    rows = service.submit_relayed(
+        session=session,
+        chain=chain,
+        principal=principal,
+        settings=settings,
+        case=case,
+        raw=body.raw,
+        function="claimLabFee",
+    )
+    return relay.accepted(session, rows)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.db import WebhookSubscription
-from app.deps import CurrentPrincipal, DbSession
+from app.deps import CurrentPrincipal, DbSession, SettingsDep
 from app.inputs import DbId, Limit, SafeText
 from app.services import webhooks as service
 
@@ -28,7 +28,7 @@ class WebhookCreate(BaseModel):
     )
 
 
-def _public(sub: WebhookSubscription, *, with_secret: bool = False) -> dict[str, Any]:
+def _public(sub: WebhookSubscription, *, secret: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": sub.id,
         "party_id": sub.party_id,
@@ -37,18 +37,20 @@ def _public(sub: WebhookSubscription, *, with_secret: bool = False) -> dict[str,
         "active": sub.active,
         "created_at": sub.created_at.isoformat(),
     }
-    if with_secret:
-        out["secret"] = sub.secret
+    if secret is not None:
+        out["secret"] = secret
     return out
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: WebhookCreate, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
+def create(
+    body: WebhookCreate, principal: CurrentPrincipal, session: DbSession, settings: SettingsDep
+) -> dict[str, Any]:
     """Register an endpoint for the caller's party; the response carries the secret (only this once)."""
-    sub = service.create_subscription(
-        session=session, principal=principal, url=body.url, secret=body.secret, events=body.events
+    sub, secret = service.create_subscription(
+        session=session, principal=principal, settings=settings, url=body.url, secret=body.secret, events=body.events
     )
-    return _public(sub, with_secret=True)
+    return _public(sub, secret=secret)
 
 
 @router.get("")

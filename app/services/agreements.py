@@ -25,12 +25,13 @@ from sqlalchemy.orm import Session
 
 from app.auth import Principal, require_role
 from app.chainctx import ChainContext, b32
-from app.db import AgreementRecord, Party, TemplateRecord
+from app.db import AgreementRecord, Party, RelayTransaction, TemplateRecord
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from app.inputs import is_row_id
 from app.policy import agreement_scope, template_scope
 from app.quality import Template, TemplateError, load_template
 from app.services import relay
+from app.settings import Settings
 from chain.agreements import AgreementState, AgreementTerms, TemplateTerms, Tier, agreement_typed_data
 from chain.contracts import contract_at
 
@@ -46,7 +47,9 @@ __all__ = [
     "propose_agreement",
     "publish_template",
     "sign_agreement",
+    "sync_status",
     "template_for_batch",
+    "template_published",
 ]
 
 _AGREEMENT_DEADLINE_S = 7 * 24 * 3600
@@ -118,17 +121,35 @@ def create_template(
 
 
 def publish_template(
-    *, session: Session, chain: ChainContext, principal: Principal, template_pk: int, raw: str
-) -> TemplateRecord:
-    """Relay the OEM-signed ``publishTemplate`` transaction and mark the template published."""
+    *, session: Session, chain: ChainContext, principal: Principal, settings: Settings, template_pk: int, raw: str
+) -> list[RelayTransaction]:
+    """Relay the OEM-signed ``publishTemplate`` transaction (accepted, awaited by the relay queue, which
+    then calls :func:`template_published`)."""
     record = get_template(session=session, principal=principal, template_pk=template_pk)
     if record.oem_id != principal.party_id:
         raise Forbidden("only the OEM that drafted the template publishes it")
-    sent = relay.submit(chain=chain, principal=principal, raw=raw, allowed={"publishTemplate"})
+    if record.status == "published":
+        raise Conflict(f"template {record.template_id} v{record.version} is published already")
+    return relay.submit(
+        session=session,
+        chain=chain,
+        principal=principal,
+        settings=settings,
+        raws=[raw],
+        allowed={"publishTemplate"},
+        follow_up=f"template:{record.id}",
+    )
+
+
+def template_published(*, session: Session, chain: ChainContext, template_pk: int, tx_hash: str) -> TemplateRecord:
+    """Follow-up of a mined ``publishTemplate``: check the on-chain document hash, mark the template published."""
+    record = session.get(TemplateRecord, template_pk)
+    if record is None:
+        raise NotFound(f"template {template_pk} not found")
     terms, _oem, _at = chain.agreements.template(b32(record.chain_template_id), record.version)
     if "0x" + terms.document_hash.hex() != record.document_hash:
         raise Conflict("the published template's document hash differs from the stored document")
-    record.status, record.chain_tx = "published", sent.tx_hash
+    record.status, record.chain_tx = "published", tx_hash
     return record
 
 

@@ -4,8 +4,8 @@ Flow:
 
 1. :func:`on_batch_stored` (inside the upload transaction) stores every measurement and process value as
    an :class:`~app.db.Observation` and one :class:`~app.db.AnalysisJob` (status ``pending``).
-2. :func:`run_due` (every worker pass) takes due jobs oldest first; for each it links the batch to its
-   process profile, scores it (spec + SPC over earlier clean batches of the same supplier and part + the
+2. :func:`run_job` (the ``analysis`` queue of :mod:`app.jobs`, oldest first, with its backoff) links the
+   batch to its process profile, scores it (spec + SPC over earlier clean batches of the same supplier and part + the
    ONNX model), explains it when anomalous (root-cause ranking + counterfactual checks on the profile's
    causal model) and stores the result as an :class:`~app.db.AnalysisResult` in the same transaction that
    marks the job done: a job is analysed exactly once, and a crash before the commit just runs it again.
@@ -63,7 +63,7 @@ __all__ = [
     "on_batch_stored",
     "refresh_status",
     "rescore",
-    "run_due",
+    "run_job",
     "run_refresh",
     "safe_domain_query",
     "spc_chart",
@@ -81,40 +81,23 @@ def on_batch_stored(*, session: Session, batch: Batch, inspection: InspectionBat
     session.add(AnalysisJob(batch_pk=batch.id))
 
 
-def run_due(*, sessions: sessionmaker[Session], settings: Settings) -> int:
-    """Called by the worker on every pass; analyses due batches oldest first and returns how many."""
-    with sessions() as s:
-        due = list(
-            s.scalars(
-                select(AnalysisJob.id)
-                .where(AnalysisJob.status == "pending", AnalysisJob.next_attempt_at <= utcnow())
-                .order_by(AnalysisJob.id)
-                .limit(settings.analysis_max_per_pass)
-            )
-        )
-    done = 0
-    for job_id in due:
-        try:
-            with sessions() as s, s.begin():
-                if _run_job(s, settings, job_id):
-                    done += 1
-        except Exception as exc:  # one bad batch must not stop the worker; the error is kept on the job
-            log.exception("analysis of job %s failed", job_id)
-            _job_failed(sessions, settings, job_id, exc)
-    return done
+def run_job(*, sessions: sessionmaker[Session], settings: Settings, job_id: int) -> bool:
+    """Analyse one claimed job (the ``analysis`` queue of :mod:`app.jobs` claims it and retries failures).
 
-
-def _job_failed(sessions: sessionmaker[Session], settings: Settings, job_id: int, exc: Exception) -> None:
+    The result and the job's status commit together; the models then learn from a clean batch in a second,
+    separate transaction, so the database write lock (SQLite) is never held while a model is being learned.
+    A failure to update the models is logged and retried on a later clean batch, not held against this job.
+    """
     with sessions() as s, s.begin():
-        job = s.get(AnalysisJob, job_id)
-        if job is None:
-            return
-        job.attempts += 1
-        job.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        if job.attempts >= settings.analysis_max_attempts:
-            job.status = "failed"
-        else:
-            job.next_attempt_at = utcnow() + timedelta(seconds=settings.analysis_retry_base_s * 2 ** (job.attempts - 1))
+        profile = _run_job(s, settings, job_id)
+    if profile is None:
+        return False
+    try:
+        with sessions() as s, s.begin():
+            _feed_models(s, settings, profile)
+    except Exception:  # the verdict is stored; model training catches up on a later clean batch
+        log.exception("updating the models of %s after job %s failed", profile.name, job_id)
+    return True
 
 
 def _profile_of(session: Session, settings: Settings, job: AnalysisJob, batch: Batch) -> Profile | None:
@@ -208,20 +191,21 @@ def _store(session: Session, job: AnalysisJob, batch: Batch, outcome: AnalysisOu
     return row
 
 
-def _run_job(session: Session, settings: Settings, job_id: int) -> bool:
-    job = session.get(AnalysisJob, job_id, with_for_update=True)
+def _run_job(session: Session, settings: Settings, job_id: int) -> Profile | None:
+    """Analyse and store; returns the profile whose models a clean batch feeds (None: nothing to feed).
+    The job row is claimed by this worker (app/jobs.py), so it is not locked for the analysis' duration."""
+    job = session.get(AnalysisJob, job_id)
     if job is None or job.status != "pending":
-        return False  # done meanwhile (API re-score or another pass)
+        return None  # done meanwhile (API re-score or another pass)
     batch = session.get(Batch, job.batch_pk)
     if batch is None:
-        return False
-    outcome = _analyse(session, settings, job, batch)
+        return None
+    with session.no_autoflush:  # no write (and so no SQLite write lock) until the result is stored
+        outcome = _analyse(session, settings, job, batch)
     _store(session, job, batch, outcome)
     if not outcome.anomalous and job.profile:
-        profile = load_profile(settings, job.profile)
-        if profile is not None:
-            _feed_models(session, settings, profile)
-    return True
+        return load_profile(settings, job.profile)
+    return None
 
 
 def _feed_models(session: Session, settings: Settings, profile: Profile) -> None:

@@ -1,6 +1,6 @@
 """Tracing cases in the gateway: automatic opening, and every party's action on a case.
 
-Opening (every worker pass, :func:`run_due`):
+Opening (the ``cases`` queue of :mod:`app.jobs`, which claims pending rows and applies its backoff):
 
 1. :func:`discover` — the latest anomalous analysis of a batch that is anchored under an active
    agreement with a lab gets one :class:`~app.db.CaseRecord` (``open_status`` pending): that row is the outbox
@@ -8,8 +8,8 @@ Opening (every worker pass, :func:`run_due`):
 2. :func:`open_due` — for each pending row: if its predicted case id (``nextCaseId``, stored *before*
    sending) already exists on chain, a previous pass sent it and died before recording: adopt it; otherwise
    store the predicted id, then send ``openCase`` with ``analysisHash`` = the SHA-256 of the stored analysis
-   document (which anchors it) and the batch header exactly as anchored. Reverts and outages back off
-   exponentially; after ``cases_open_max_attempts`` the row is ``failed`` with the error kept.
+   document (which anchors it) and the batch header exactly as anchored (:func:`open_case_row`). Reverts
+   and outages back off exponentially; after ``cases_open_max_attempts`` the row is ``failed``.
 
 State is never set here: the indexer (:mod:`app.services.indexer`) folds the contract's events into the row.
 
@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import re
-from datetime import timedelta
 from typing import Any
 
 from eth_utils import keccak
@@ -43,7 +42,7 @@ from app.db import (
     CaseEvidence,
     CaseRecord,
     ChainEventRecord,
-    utcnow,
+    RelayTransaction,
 )
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from app.inputs import is_row_id
@@ -55,7 +54,6 @@ from app.services.proofs import batch_header
 from app.settings import Settings
 from chain.canonical import json_sha256
 from chain.cases import Acceptance, CaseState, OpenRequest, Verdict
-from chain.errors import ChainError
 
 __all__ = [
     "acceptance_typed_data",
@@ -63,15 +61,15 @@ __all__ = [
     "case_analysis",
     "case_public",
     "discover",
+    "discover_due",
     "evidence_hash_of",
     "get_case",
     "list_cases",
-    "open_due",
+    "open_case_row",
     "prepare_claim",
     "prepare_lab_fee_claim",
     "prepare_response",
     "require_case_role",
-    "run_due",
     "submit_acceptance",
     "submit_relayed",
     "submit_verdict",
@@ -130,21 +128,6 @@ def discover(*, session: Session, settings: Settings) -> int:
     return len(latest)
 
 
-def _backoff(sessions: sessionmaker[Session], settings: Settings, pk: int, exc: Exception) -> None:
-    with sessions() as s, s.begin():
-        case = s.get(CaseRecord, pk)
-        if case is None:
-            return
-        case.attempts += 1
-        case.last_error = str(exc)[:2000]
-        if case.attempts >= settings.cases_open_max_attempts:
-            case.open_status = "failed"
-            log.error("opening a case for batch %s failed for good: %s", case.batch_id, exc)
-        else:
-            delay = settings.cases_retry_base_s * 2 ** (case.attempts - 1)
-            case.next_attempt_at = utcnow() + timedelta(seconds=delay)
-
-
 def _open_one(sessions: sessionmaker[Session], chain: ChainContext, settings: Settings, pk: int) -> bool:
     with sessions() as s:
         case = s.get(CaseRecord, pk)
@@ -186,32 +169,15 @@ def _mark_opened(sessions: sessionmaker[Session], pk: int, case_id: str, tx_hash
         case.open_tx = tx_hash or case.open_tx
 
 
-def open_due(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings) -> int:
-    """Send the due ``openCase`` transactions (exactly once per case row); returns how many cases opened."""
-    with sessions() as s:
-        due = list(
-            s.scalars(
-                select(CaseRecord.id)
-                .where(CaseRecord.open_status == "pending", CaseRecord.next_attempt_at <= utcnow())
-                .order_by(CaseRecord.id)
-                .limit(50)
-            )
-        )
-    opened = 0
-    for pk in due:
-        try:
-            opened += int(_open_one(sessions, chain, settings, pk))
-        except (ChainError, Conflict) as exc:
-            log.warning("opening case row %s deferred: %s", pk, exc)
-            _backoff(sessions, settings, pk, exc)
-    return opened
+def open_case_row(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings, pk: int) -> bool:
+    """Send (or adopt) the ``openCase`` transaction of one claimed case row; True when it is open on chain."""
+    return _open_one(sessions, chain, settings, pk)
 
 
-def run_due(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings) -> int:
-    """Discover anomalous batches that need a case and open the due ones; returns how many opened."""
+def discover_due(*, sessions: sessionmaker[Session], settings: Settings) -> int:
+    """:func:`discover` in its own transaction (run before each claim of the ``cases`` queue)."""
     with sessions() as s, s.begin():
-        discover(session=s, settings=settings)
-    return open_due(sessions=sessions, chain=chain, settings=settings)
+        return discover(session=s, settings=settings)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -612,10 +578,17 @@ def prepare_lab_fee_claim(*, chain: ChainContext, principal: Principal) -> dict[
 
 
 def submit_relayed(
-    *, chain: ChainContext, principal: Principal, case: CaseRecord, raw: str, function: str
-) -> dict[str, Any]:
-    """Check and broadcast a transaction the caller signed (``function`` is the only one allowed here);
-    for ``respond`` the transaction must be about this case."""
+    *,
+    session: Session,
+    chain: ChainContext,
+    principal: Principal,
+    settings: Settings,
+    case: CaseRecord,
+    raw: str,
+    function: str,
+) -> list[RelayTransaction]:
+    """Check and relay a transaction the caller signed (``function`` is the only one allowed here); for
+    ``respond`` the transaction must be about this case. Accepted rows: the relay queue awaits the receipt."""
     if function == "respond":
         case_id = _on_chain(case)
         try:
@@ -624,5 +597,6 @@ def submit_relayed(
             raise InvalidRequest(f"not a signed Ethereum transaction: {exc}", field="raw") from exc
         if data[4:36] != case_id:
             raise Forbidden(f"the signed respond is not about case {case.case_id}")
-    sent = relay.submit(chain=chain, principal=principal, raw=raw, allowed={function})
-    return {"tx_hash": sent.tx_hash, "block_number": sent.block_number, "function": sent.function}
+    return relay.submit(
+        session=session, chain=chain, principal=principal, settings=settings, raws=[raw], allowed={function}
+    )

@@ -1,16 +1,15 @@
-"""The tracing scheduler: one call per worker pass moves every case and agreement along by itself.
+"""The tracing scheduler: one call per pass of the ``scheduling`` queue (:mod:`app.jobs`) moves every case
+and agreement along by itself. Indexing, case opening and webhook delivery are queues of their own.
 
 :func:`run_due` does, in order:
 
-1. index new contract events (:func:`app.services.indexer.sync`);
-2. open the cases anomalous analyses call for (:func:`app.services.cases.run_due`);
-3. advance deadlines against the *chain's* clock (the latest block's timestamp, so time travel on a dev
+1. advance deadlines against the *chain's* clock (the latest block's timestamp, so time travel on a dev
    chain and block time in production behave alike): ``advanceToLab`` once a silent supplier's deadline
    passed, ``markLabDeadlineMissed`` once a lab's passed, ``settle`` for accepted / arbitrated cases and for
    verdicts whose dispute window closed in silence;
-4. every ``scheduler_evaluate_interval_s`` of chain time: ``evaluate(agreement, quarter)`` for each ended, unevaluated
+2. every ``scheduler_evaluate_interval_s`` of chain time: ``evaluate(agreement, quarter)`` for each ended, unevaluated
    quarter of the active agreements (the agreement's evaluation is due once a quarter has ended);
-5. index again (the events of what was just sent), then deliver due webhooks.
+3. index the events of what was just sent, so case state follows without waiting for the indexing queue.
 
 Idempotent: a revert meaning "already done" (``InvalidState``, ``DeadlineNotPassed``,
 ``LabBreachAlreadyRecorded``, ``AlreadyEvaluated``, ...) just waits for the indexer; other failures block the
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.chainctx import ChainContext, b32
 from app.db import AgreementRecord, CaseRecord, ChainCursor
-from app.services import cases, indexer, webhooks
+from app.services import indexer
 from app.settings import Settings
 from chain.agreements import AgreementState
 from chain.errors import ChainError, ContractRevert, translate_exception
@@ -185,15 +184,12 @@ def run_due(*, sessions: sessionmaker[Session], chain: ChainContext, settings: S
     """One pass (see the module docstring); never raises for a chain outage (kept in ``errors``)."""
     report = PassReport()
     try:
-        report.indexed += indexer.sync(sessions=sessions, chain=chain, settings=settings)
-        report.opened = cases.run_due(sessions=sessions, chain=chain, settings=settings)
         now = advance_deadlines(sessions=sessions, chain=chain, report=report)
         if _evaluation_due(sessions, now, settings.scheduler_evaluate_interval_s):
             evaluate_quarters(sessions=sessions, chain=chain, report=report)
-        if report.opened or report.advanced or report.evaluated:
+        if report.advanced or report.evaluated:
             report.indexed += indexer.sync(sessions=sessions, chain=chain, settings=settings)
     except ChainError as exc:
         report.errors.append(str(exc))
         log.warning("tracing pass interrupted: %s", exc)
-    report.delivered = webhooks.deliver_due(sessions=sessions, settings=settings)
     return report

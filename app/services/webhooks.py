@@ -2,8 +2,23 @@
 
 Deliveries are written by the indexer in the same transaction as the event that causes them (one row per
 subscription and event: ``uq_webhook_delivery``), so a notification is never lost nor duplicated by a
-restart. :func:`deliver_due` (every worker pass) POSTs due rows and retries failures with exponential
-backoff (``webhook_retry_base_s * 2**(attempts-1)``, capped) up to ``webhook_max_attempts``.
+restart. The ``webhooks`` queue of :mod:`app.jobs` claims due rows (at most
+``webhook_max_concurrent_per_party`` in flight per party, so one party's dead endpoints cannot take every
+delivery thread) and :func:`deliver_one` POSTs each with httpx: short timeouts, redirects never followed.
+Failures retry with the queue's exponential backoff up to ``webhook_max_attempts``.
+
+Destinations (server-side request forgery): the host is resolved and refused when any of its addresses is
+not globally routable — loopback, link-local (169.254.169.254), private, shared, multicast, unspecified,
+reserved, IPv4-mapped forms of those — whatever its spelling (``[::1]``, ``2130706433``, ``0x7f.1``, a name
+resolving there), unless an operator opened it with ``QCN_WEBHOOK_ALLOW`` (CIDRs and host names). The check
+runs when a subscription is created and again before every delivery, and the request goes to the address
+that was checked (no second lookup: DNS rebinding cannot swap it). The delivery log shows coarse failure
+classes only (refused destination, unresolvable, network failure, HTTP status of an answer), so it cannot
+be used to tell closed from filtered ports.
+
+Secrets: a subscription's HMAC secret is stored encrypted (Fernet, AES-128-CBC + HMAC-SHA256) under a key
+derived from ``QCN_WEBHOOK_SECRET_KEY`` (default: derived from the admin API token); it is shown in clear
+once, in the creation response. Rotating that key makes stored secrets unreadable: re-create subscriptions.
 
 Every request carries::
 
@@ -19,35 +34,46 @@ rejects old timestamps, so a captured request cannot be replayed later.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
-import urllib.error
-import urllib.request
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import select
+import httpx
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import Principal
 from app.db import AgreementRecord, CaseRecord, ChainEventRecord, Party, WebhookDelivery, WebhookSubscription, utcnow
-from app.errors import InvalidRequest, NotFound
+from app.errors import Conflict, InvalidRequest, NotFound
 from app.policy import webhook_scope
 from app.settings import Settings
 
 __all__ = [
+    "Destination",
+    "DestinationRefused",
+    "busy_parties_filter",
+    "check_destination",
     "create_subscription",
+    "decrypt_secret",
     "delete_subscription",
-    "deliver_due",
+    "deliver_one",
+    "encrypt_secret",
     "enqueue_event",
     "event_type",
     "list_deliveries",
     "list_subscriptions",
+    "record_status",
     "sign_body",
     "verify_signature",
 ]
@@ -95,27 +121,49 @@ def verify_signature(
 
 # ------------------------------------------------------------------------------------------- subscriptions
 def create_subscription(
-    *, session: Session, principal: Principal, url: str, secret: str | None, events: list[str] | None
-) -> WebhookSubscription:
-    """Register an endpoint for the caller's party; a secret is generated when none is given."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidRequest(f"webhook url must be an absolute http(s) URL, got {url!r}", field="url")
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    url: str,
+    secret: str | None,
+    events: list[str] | None,
+) -> tuple[WebhookSubscription, str]:
+    """Register an endpoint for the caller's party; returns the row and the secret in clear (shown once).
+
+    Refuses a destination that is not publicly routable (unless allow-listed) and more than
+    ``webhook_max_subscriptions_per_party`` active subscriptions per party.
+    """
     known = set(_CASE_EVENTS.values()) | set(_AGREEMENT_EVENTS.values())
     unknown = sorted(set(events or []) - known)
     if unknown:
         raise InvalidRequest(f"unknown event type(s) {unknown}; known: {sorted(known)}", field="events")
-    if secret is not None and len(secret) < 16:
-        raise InvalidRequest("a webhook secret needs at least 16 characters", field="secret")
+    if secret is not None and not 16 <= len(secret) <= 64:
+        raise InvalidRequest("a webhook secret needs 16 to 64 characters", field="secret")
+    try:
+        check_destination(url, settings)
+    except DestinationRefused as exc:
+        raise InvalidRequest(f"webhook url refused: {exc}", field="url") from exc
+    active = session.scalar(
+        select(func.count())
+        .select_from(WebhookSubscription)
+        .where(WebhookSubscription.party_id == principal.party_id, WebhookSubscription.active.is_(True))
+    )
+    if (active or 0) >= settings.webhook_max_subscriptions_per_party:
+        raise Conflict(
+            f"your party has {active} active webhook subscriptions, the most allowed; delete one first",
+            limit=settings.webhook_max_subscriptions_per_party,
+        )
+    clear = secret or secrets.token_urlsafe(32)
     sub = WebhookSubscription(
         party_id=principal.party_id,
         url=url,
-        secret=secret or secrets.token_urlsafe(32),
+        secret=encrypt_secret(settings, clear),
         events=json.dumps(sorted(events)) if events else None,
     )
     session.add(sub)
     session.flush()
-    return sub
+    return sub, clear
 
 
 def _own(session: Session, principal: Principal, sub_id: int) -> WebhookSubscription:
@@ -212,66 +260,203 @@ def enqueue_event(*, session: Session, event: ChainEventRecord, case: CaseRecord
     return count
 
 
-# ------------------------------------------------------------------------------------------------ deliver
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only
+# ------------------------------------------------------------------------------------------------ secrets
+_SECRET_PREFIX = "fernet1:"  # noqa: S105 - a format tag, not a secret
+
+
+def _fernet(settings: Settings) -> Fernet:
+    material = settings.webhook_secret_key.get_secret_value() if settings.webhook_secret_key else None
+    if not material:
+        material = "qcn-webhook-secrets:" + settings.api_admin_token.get_secret_value()
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(material.encode()).digest()))
+
+
+def encrypt_secret(settings: Settings, clear: str) -> str:
+    """The stored form of a webhook secret."""
+    return _SECRET_PREFIX + _fernet(settings).encrypt(clear.encode()).decode()
+
+
+def decrypt_secret(settings: Settings, stored: str) -> str:
+    """The secret in clear; rows written before secrets were encrypted hold it in clear and are read as is."""
+    if not stored.startswith(_SECRET_PREFIX):
+        return stored
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - scheme checked at registration
-            return int(resp.status), None
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+        return _fernet(settings).decrypt(stored[len(_SECRET_PREFIX) :].encode()).decode()
+    except InvalidToken as exc:
+        raise DestinationRefused("the subscription's secret cannot be decrypted (key rotated?)") from exc
 
 
-def deliver_due(*, sessions: sessionmaker[Session], settings: Settings) -> int:
-    """POST due deliveries (oldest first); returns how many were delivered in this pass."""
+# ------------------------------------------------------------------------------------------- destinations
+class DestinationRefused(Exception):
+    """A webhook destination the gateway will not call (the message is safe to show its owner)."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A checked destination: where to connect (``address``) and what to say (``host`` for Host and TLS)."""
+
+    url: str
+    host: str
+    port: int
+    address: str
+
+    def request_url(self) -> str:
+        """The URL with the checked address in place of the name (no second DNS lookup)."""
+        parts = urlsplit(self.url)
+        literal = f"[{self.address}]" if ":" in self.address else self.address
+        return urlunsplit((parts.scheme, f"{literal}:{self.port}", parts.path or "/", parts.query, ""))
+
+
+def _allow_list(settings: Settings) -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], set[str]]:
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    names: set[str] = set()
+    for item in (x.strip() for x in settings.webhook_allow.split(",")):
+        if not item:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            names.add(item.lower().rstrip("."))
+    return nets, names
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address):
+        for embedded in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None):
+            if embedded is not None and not _public(embedded):
+                return False
+    return ip.is_global and not (ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip.is_loopback)
+
+
+def check_destination(url: str, settings: Settings) -> Destination:
+    """Resolve ``url``'s host and return the address to connect to; raise :class:`DestinationRefused` when it
+    is not an absolute http(s) URL, cannot be resolved, or any address is not public and not allow-listed."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise DestinationRefused(f"not a valid URL: {exc}") from None
+    host = (parts.hostname or "").lower().rstrip(".")
+    if parts.scheme not in ("http", "https") or not host:
+        raise DestinationRefused("the URL must be absolute http(s) with a host")
+    if parts.username or parts.password:
+        raise DestinationRefused("credentials in the URL are not allowed")
+    nets, names = _allow_list(settings)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise DestinationRefused(f"host {host!r} cannot be resolved") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise DestinationRefused(f"host {host!r} cannot be resolved")
+    for text in addresses:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+        allowed = host in names or any(ip in net for net in nets if net.version == ip.version)
+        if not allowed and not _public(ip):
+            # one refusal message for every internal address: the answer must not map the inside network
+            raise DestinationRefused(
+                f"host {host!r} resolves to a non-public address; ask the operator to allow it (QCN_WEBHOOK_ALLOW)"
+            )
+    return Destination(url=url, host=host, port=port, address=addresses[0].split("%", 1)[0])
+
+
+# ------------------------------------------------------------------------------------------------ deliver
+def busy_parties_filter(settings: Settings) -> Any:
+    """Claim filter of the webhooks queue: skip deliveries of parties that already have
+    ``webhook_max_concurrent_per_party`` deliveries in flight (claimed and not expired)."""
+
+    def where(now: datetime) -> list[Any]:
+        in_flight = (
+            select(WebhookSubscription.party_id)
+            .join(WebhookDelivery, WebhookDelivery.subscription_id == WebhookSubscription.id)
+            .where(WebhookDelivery.claimed_until > now)
+            .group_by(WebhookSubscription.party_id)
+            .having(func.count() >= settings.webhook_max_concurrent_per_party)
+        )
+        busy_subs = select(WebhookSubscription.id).where(WebhookSubscription.party_id.in_(in_flight))
+        return [WebhookDelivery.subscription_id.not_in(busy_subs)]
+
+    return where
+
+
+class DeliveryFailed(Exception):
+    """A delivery attempt that got no 2xx; ``status_code`` is the answer's status when there was one."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def _post(dest: Destination, body: bytes, headers: dict[str, str], settings: Settings) -> int:
+    timeout = httpx.Timeout(settings.webhook_timeout_s, connect=min(2.0, settings.webhook_timeout_s))
+    host_header = dest.host if dest.port in (80, 443) else f"{dest.host}:{dest.port}"
+    extensions = {"sni_hostname": dest.host} if urlsplit(dest.url).scheme == "https" else {}
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        try:
+            resp = client.post(
+                dest.request_url(),
+                content=body,
+                headers=headers | {"Host": host_header},
+                extensions=extensions,
+            )
+        except httpx.HTTPError:
+            # connection refused, reset, timeout, TLS: one class, so the log cannot map ports
+            raise DeliveryFailed("network failure: no HTTP answer") from None
+    return resp.status_code
+
+
+def deliver_one(*, sessions: sessionmaker[Session], settings: Settings, delivery_id: int) -> bool:
+    """POST one claimed delivery. True: delivered (row updated). Raises :class:`DeliveryFailed` (or
+    :class:`app.jobs.Retry`) for the queue to record as a failed attempt with its backoff."""
+    from app.jobs import Retry
+
     with sessions() as s:
-        due = s.execute(
+        row = s.execute(
             select(WebhookDelivery, WebhookSubscription)
             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= utcnow())
-            .order_by(WebhookDelivery.id)
-            .limit(settings.webhook_max_per_pass)
-        ).all()
-        work: list[tuple[int, str, str, str, str, bool]] = [
-            (d.id, sub.url, sub.secret, d.event_type, d.body, sub.active) for d, sub in due
-        ]
-    delivered = 0
-    for delivery_id, url, secret, kind, body, active in work:
-        raw = body.encode()
-        ts = int(time.time())
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "qcn-webhooks/1",
-            "X-QCN-Event": kind,
-            "X-QCN-Delivery": str(delivery_id),
-            "X-QCN-Timestamp": str(ts),
-            "X-QCN-Signature": sign_body(secret, ts, raw),
-        }
-        code, error = (
-            (None, "subscription deactivated") if not active else _post(url, raw, headers, settings.webhook_timeout_s)
-        )
-        ok = code is not None and 200 <= code < 300
-        with sessions() as s, s.begin():
-            d = s.get(WebhookDelivery, delivery_id)
-            if d is None:
-                continue
-            d.attempts += 1
+            .where(WebhookDelivery.id == delivery_id)
+        ).first()
+        if row is None or row[0].status != "pending":
+            return False
+        d, sub = row
+        url, stored, kind, body, active = sub.url, sub.secret, d.event_type, d.body, sub.active
+    if not active:
+        raise Retry("subscription deactivated", permanent=True)
+    try:
+        dest = check_destination(url, settings)
+        secret = decrypt_secret(settings, stored)
+    except DestinationRefused as exc:
+        raise DeliveryFailed(f"destination refused: {exc}") from None
+    raw = body.encode()
+    ts = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "qcn-webhooks/1",
+        "X-QCN-Event": kind,
+        "X-QCN-Delivery": str(delivery_id),
+        "X-QCN-Timestamp": str(ts),
+        "X-QCN-Signature": sign_body(secret, ts, raw),
+    }
+    code = _post(dest, raw, headers, settings)
+    if not 200 <= code < 300:
+        reason = "redirect not followed" if 300 <= code < 400 else f"HTTP {code}"
+        raise DeliveryFailed(reason, status_code=code)
+    with sessions() as s, s.begin():
+        done = s.get(WebhookDelivery, delivery_id)
+        if done is not None:
+            done.attempts += 1
+            done.last_status_code = code
+            done.status, done.delivered_at, done.last_error = "delivered", utcnow(), None
+    return True
+
+
+def record_status(*, sessions: sessionmaker[Session], delivery_id: int, exc: BaseException) -> None:
+    """Keep the HTTP status of a failed attempt (the queue records the attempt and its error)."""
+    code = exc.status_code if isinstance(exc, DeliveryFailed) else None
+    with sessions() as s, s.begin():
+        d = s.get(WebhookDelivery, delivery_id)
+        if d is not None:
             d.last_status_code = code
-            if ok:
-                d.status, d.delivered_at, d.last_error = "delivered", utcnow(), None
-                delivered += 1
-                continue
-            d.last_error = error or f"HTTP {code}"
-            if not active or d.attempts >= settings.webhook_max_attempts:
-                d.status = "failed"
-            else:
-                delay = min(settings.webhook_retry_max_s, settings.webhook_retry_base_s * 2 ** (d.attempts - 1))
-                d.next_attempt_at = utcnow() + timedelta(seconds=delay)
-        if not ok:
-            log.info("webhook delivery %s to %s failed: %s", delivery_id, url, error or code)
-    return delivered
 
 
 def public_delivery(d: WebhookDelivery) -> dict[str, Any]:

@@ -68,14 +68,22 @@ class SuffStats:
         return cls(tuple(map(str, data.columns)), len(x), mean, xc.T @ xc)
 
     def merge(self, other: SuffStats) -> SuffStats:
-        """Exact statistics of the union (Chan et al. pairwise update)."""
-        if other.columns != self.columns:
+        """Exact statistics of the union (Chan et al. pairwise update); ``other`` may list the same columns
+        in another order (it is aligned by name)."""
+        if set(other.columns) != set(self.columns):
             raise InvalidInput("batch columns differ from the history's columns", field="columns")
+        if other.columns != self.columns:
+            other = other.restrict(self.columns)
         n = self.n + other.n
         delta = other.mean - self.mean
         mean = self.mean + delta * (other.n / n)
         com = self.comoment + other.comoment + np.outer(delta, delta) * (self.n * other.n / n)
         return SuffStats(self.columns, n, mean, com)
+
+    def restrict(self, columns: Sequence[str]) -> SuffStats:
+        """Exact statistics of a subset of the columns, in the order given (the projection is exact)."""
+        idx = [self.columns.index(c) for c in columns]
+        return SuffStats(tuple(columns), self.n, self.mean[idx], self.comoment[np.ix_(idx, idx)])
 
     def corr(self) -> np.ndarray:
         """Pearson correlation matrix."""
@@ -412,6 +420,8 @@ class RefreshResult:
     structure_changed: bool
     pairs_retested: int
     seconds: float
+    warnings: list[str] = field(default_factory=list)
+    folded: bool = True  # False: the batch lacked history columns and was not folded into the statistics
 
 
 @dataclass
@@ -462,16 +472,44 @@ class StructureLearner:
         )
         return self.graph_
 
+    def _align(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        """``batch`` reduced to the history's columns in the history's order, and warnings when its columns
+        are a subset or superset of the history's (it is then compared on the common columns)."""
+        assert self.stats_ is not None
+        batch = batch.set_axis([str(c) for c in batch.columns], axis=1)
+        have = set(batch.columns)
+        common = [c for c in self.stats_.columns if c in have]
+        if len(common) < 2:
+            raise InvalidInput(
+                f"batch shares {len(common)} column(s) with the history's {len(self.stats_.columns)}; need 2",
+                field="columns",
+            )
+        warnings = []
+        extra = sorted(have - set(self.stats_.columns))
+        missing = [c for c in self.stats_.columns if c not in have]
+        if extra:
+            warnings.append(f"batch columns not in the history ignored: {', '.join(extra)}")
+        if missing:
+            warnings.append(f"batch lacks history columns {', '.join(missing)}: compared on the common columns")
+        for w in warnings:
+            _log.warning("%s", w)
+        return batch[common], warnings
+
     def changed_variables(self, batch: pd.DataFrame) -> list[str]:
-        """Variables whose correlation with any other differs between the history and ``batch``."""
+        """Variables whose correlation with any other differs between the history and ``batch``, compared on
+        the columns both have (a batch with a subset or superset of the history's columns is aligned by name)."""
         if self.stats_ is None:
             raise InvalidInput("refresh needs a learner fitted on continuous data", field="data")
-        new = SuffStats.from_frame(batch.set_axis([str(c) for c in batch.columns], axis=1))
-        if new.columns != self.stats_.columns:
-            raise InvalidInput("batch columns differ from the history's columns", field="columns")
-        z_old = np.arctanh(np.clip(self.stats_.corr(), -0.999999, 0.999999))
+        aligned, _ = self._align(batch)
+        return self._changed(aligned)
+
+    def _changed(self, aligned: pd.DataFrame) -> list[str]:
+        assert self.stats_ is not None
+        new = SuffStats.from_frame(aligned)
+        old = self.stats_.restrict(new.columns)
+        z_old = np.arctanh(np.clip(old.corr(), -0.999999, 0.999999))
         z_new = np.arctanh(np.clip(new.corr(), -0.999999, 0.999999))
-        se = math.sqrt(1.0 / max(self.stats_.n - 3, 1) + 1.0 / max(new.n - 3, 1))
+        se = math.sqrt(1.0 / max(old.n - 3, 1) + 1.0 / max(new.n - 3, 1))
         stat = np.abs(z_old - z_new) / se
         np.fill_diagonal(stat, 0.0)
         p = len(new.columns)
@@ -485,9 +523,16 @@ class StructureLearner:
         if self.graph_ is None or self.stats_ is None:
             raise InvalidInput("call fit() on continuous data before refresh()", field="data")
         t0 = time.perf_counter()
+        if not isinstance(batch, pd.DataFrame):
+            raise InvalidInput(f"data must be a pandas DataFrame, got {type(batch).__name__}", field="data")
+        batch, warnings = self._align(batch)
         _check_data(batch, self.constraints, 4)
-        batch = batch.set_axis([str(c) for c in batch.columns], axis=1)
-        changed = self.changed_variables(batch)
+        changed = self._changed(batch)
+        if len(batch.columns) < len(self.stats_.columns):
+            # rows without every variable cannot enter the exact statistics: keep the graph, say so
+            warnings.append("batch not folded into the causal history (it lacks variables of the model)")
+            _log.warning("%s", warnings[-1])
+            return RefreshResult(self.graph_, changed, False, 0, time.perf_counter() - t0, warnings, folded=False)
         self.stats_ = self.stats_.merge(SuffStats.from_frame(batch))
         cols = list(self.stats_.columns)
         prev = self.graph_
@@ -535,7 +580,7 @@ class StructureLearner:
         )
         structure_changed = set(graph.edges) != set(prev.edges)
         self.graph_ = graph
-        return RefreshResult(graph, changed, structure_changed, retested, time.perf_counter() - t0)
+        return RefreshResult(graph, changed, structure_changed, retested, time.perf_counter() - t0, warnings)
 
 
 def _norm_isf(p: float) -> float:

@@ -136,6 +136,20 @@ class Tracing:
         for _ in range(passes):
             self.gw.worker.run_once()
 
+    def relayed(self, resp: Any, who: str, passes: int = 200) -> dict[str, Any]:
+        """A relay endpoint's 202 followed to the end (running the worker between looks): the final status of
+        its last transaction, which must be mined."""
+        assert resp.status_code == 202, resp.text
+        url = resp.json()["status_url"]
+        status: dict[str, Any] = resp.json()["transactions"][-1]
+        for _ in range(passes):
+            status = self.client.get(url, headers=self.auth(who)).json()
+            if status["status"] != "pending":
+                break
+            self.run()
+        assert status["status"] == "mined", status
+        return status
+
     def sessions(self) -> Any:
         """The gateway's session factory."""
         return self.client.app.state.session_factory  # type: ignore[attr-defined]
@@ -217,8 +231,8 @@ class Tracing:
         assert prep.status_code == 200, prep.text
         raw = self.sign_tx("supplier", prep.json()["transactions"][0])
         resp = self.client.post(f"/v1/cases/{case_id}/response", json={"raw": raw}, headers=self.auth("supplier"))
-        assert resp.status_code == 200, resp.text
-        out: dict[str, Any] = resp.json() | {"evidence_hash": prep.json()["evidence_hash"]}
+        out: dict[str, Any] = self.relayed(resp, "supplier") | {"evidence_hash": prep.json()["evidence_hash"]}
+        self.run()  # the indexer folds the response into the case
         return out
 
     def verdict(self, case_id: str, who: str = "lab", **params: Any) -> Any:
@@ -322,6 +336,7 @@ def make_tracing(
         cases_lab_fee=LAB_FEE,
         cases_retry_base_s=0.0,
         webhook_retry_base_s=0.0,
+        webhook_allow="127.0.0.1/32",  # the test receivers listen on loopback
         **settings_extra,
     )
     deploy_contracts(settings)

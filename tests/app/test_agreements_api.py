@@ -27,7 +27,7 @@ QUARTER = 7_862_400
 
 
 def _client(gw: Gateway, who: str) -> PartyClient:
-    return PartyClient(gw.client, gw.keys[who], KEYS[who])
+    return PartyClient(gw.client, gw.keys[who], KEYS[who], poll=gw.worker.run_once)
 
 
 def _lab(gw: Gateway) -> int:
@@ -154,7 +154,7 @@ def test_bad_template_names_the_field_and_agreement_rules_hold(gateway: Gateway)
     proposed = oem.post("/v1/agreements", json=body)
     ref = proposed["agreement_id"]
     # the supplier signing with someone else's key is refused, naming both keys
-    forged = PartyClient(gateway.client, gateway.keys["supplier"], KEYS["oem"])
+    forged = PartyClient(gateway.client, gateway.keys["supplier"], KEYS["oem"], poll=gateway.worker.run_once)
     with pytest.raises(ApiError) as wrong:
         forged.post(
             f"/v1/agreements/{ref}/signatures", json={"signature": forged.sign_typed_data(proposed["typed_data"])}

@@ -104,13 +104,13 @@ def test_anomaly_opens_one_case_and_the_parties_settle_it(tr: Tracing) -> None:
     claim = tr.client.post(
         f"/v1/cases/{case_id}/claim", json={"raw": tr.sign_tx("oem", prep["transactions"][0])}, headers=tr.auth("oem")
     )
-    assert claim.status_code == 200, claim.text
+    tr.relayed(claim, "oem")
     assert tr.token_balance("oem") == before + PENALTY_MAJOR
     prep = tr.client.post(f"/v1/cases/{case_id}/lab-fee/prepare", headers=tr.auth("lab")).json()
     fee = tr.client.post(
         f"/v1/cases/{case_id}/lab-fee", json={"raw": tr.sign_tx("lab", prep["transactions"][0])}, headers=tr.auth("lab")
     )
-    assert fee.status_code == 200, fee.text
+    tr.relayed(fee, "lab")
     assert tr.token_balance("lab") == LAB_FEE
 
 

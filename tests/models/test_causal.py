@@ -271,3 +271,27 @@ def test_plot_draws_from_threads_without_pyplot(plasma):
     code = "import sys, models.causal; print('matplotlib.pyplot' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_refresh_aligns_columns_by_name_and_tolerates_subset_and_superset(caplog):
+    """A batch whose columns come in another order, or are a subset or superset of the history's, is
+    compared on the common columns with a warning instead of failing for good."""
+    scm = get_process("heat_treatment")
+    learner = StructureLearner(scm.constraints())
+    g0 = learner.fit(scm.sample(2000, seed=1))
+    n0 = learner.stats_.n
+    reordered = scm.sample(500, seed=2)[list(reversed(g0.variables))]
+    res = learner.refresh(reordered)
+    assert res.warnings == [] and res.folded and learner.stats_.n == n0 + 500
+    assert set(res.graph.variables) == set(g0.variables)
+    extra = scm.sample(500, seed=3).assign(mystery_sensor=1.0)
+    res = learner.refresh(extra)
+    assert res.folded and learner.stats_.n == n0 + 1000
+    assert any("mystery_sensor" in w for w in res.warnings)
+    dropped = g0.variables[0]
+    subset = scm.sample(500, seed=4).drop(columns=[dropped])
+    res = learner.refresh(subset)
+    assert not res.folded and learner.stats_.n == n0 + 1000
+    assert any(dropped in w for w in res.warnings)
+    assert dropped not in res.changed_variables and res.graph == learner.graph_
+    assert any("common columns" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,438 @@
+"""The gateway under load, through the API a user calls: real gateway processes (uvicorn), a real anvil node,
+SQLite (the embedded default) and PostgreSQL (two gateway processes).
+
+Figures (``bench/results/gateway.json``):
+
+* ``gateway_uploads_per_s`` / ``gateway_upload_ms_p50/p95/p99`` (PostgreSQL, 2 gateway processes) and the
+  same with the ``_sqlite`` suffix: sustained uploads of 1,000-record CSV files from ``clients`` concurrent
+  clients, each batch a new lot (``Idempotency-Key``); ``gateway_5xx`` counts every 5xx seen anywhere;
+* ``upload_to_anchored_ms_p50/p95``: one upload at a time, polled right after its 201 (a 404 counts in
+  ``upload_then_404``), on SQLite;
+* ``anchor_latency_ms_p95_with_slow_webhooks`` vs ``anchor_latency_ms_p95_without_webhooks``: the same
+  upload-to-anchored latency of one supplier while ten webhook deliveries of another party hang on a silent
+  loopback port (allow-listed for the bench); ``anchor_latency_ratio_slow_webhooks`` is their ratio;
+* ``deep_json_status``: the status of a 100,000-deep JSON body sent without a key (or what happened);
+* ``crash_lost_confirmed_txs``: kill -9 of the embedded node at random moments while transactions are being
+  confirmed; a confirmed transaction missing after the restart is lost. ``crash_lost_confirmed_txs_baseline``
+  is the same without persisting the state before confirming (the behaviour before), for comparison.
+
+The webhook deliveries are written straight into the database (normally the indexer writes them from chain
+events); everything else goes through HTTP. Measured on a shared 2-core machine: pessimistic figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SUPPLIERS = {
+    "s1": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+    "s2": "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _csv(rows: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    lines = ["sample_id,characteristic,value,unit,uncertainty"]
+    for i in range(rows // 2):
+        lines.append(f"S{i:05d},thickness,{rng.gauss(85, 0.6):.4f},um,0.2")
+        lines.append(f"S{i:05d},areal_mass,{rng.gauss(21.5, 0.15):.4f},mg/cm2,0.05")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return round(s[min(len(s) - 1, round(q * (len(s) - 1)))], 1)
+
+
+@dataclass
+class Stack:
+    """A chain, deployed contracts and gateway process(es) on one database."""
+
+    tmp: Path
+    node: Any
+    db_url: str
+    http: httpx.Client
+    admin: dict[str, str]
+    keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    errors_5xx: int = 0
+
+    def count(self, resp: httpx.Response) -> httpx.Response:
+        if resp.status_code >= 500:
+            self.errors_5xx += 1
+        return resp
+
+
+@contextmanager
+def stack(*, db_url: str | None, processes: int, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    from app.chainctx import deploy_contracts
+    from app.settings import Settings
+    from chain.node import LocalNode
+
+    tmp = Path(tempfile.mkdtemp(prefix="qcn-bench-gw-"))
+    node = LocalNode(tmp / "chain", port=_free_port())
+    node.start()
+    url = db_url or f"sqlite:///{tmp / 'data' / 'qcn.db'}"
+    settings = Settings(env="dev", data_dir=tmp / "data", database_url=url, rpc_url=node.url,
+                        deployments_dir=tmp / "deployments")  # fmt: skip
+    deploy_contracts(settings)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "QCN_ENV": "dev",
+        "QCN_DATA_DIR": str(tmp / "data"),
+        "QCN_DATABASE_URL": url,
+        "QCN_RPC_URL": node.url,
+        "QCN_DEPLOYMENTS_DIR": str(tmp / "deployments"),
+        "QCN_EMBEDDED_WORKER": "1",
+        "QCN_ANCHOR_POLL_INTERVAL_S": "0.01",
+        "QCN_CHAIN_DURABLE_STATE": str(node.confirmed_state_file),
+        **(extra_env or {}),
+    }
+    argv = [sys.executable, "-m", "uvicorn", "app.main:app_from_env", "--factory", "--port", str(port),
+            "--log-level", "warning", "--workers", str(processes)]  # fmt: skip
+    log = (tmp / "gateway.log").open("wb")
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    st = Stack(tmp, node, url, http, {"Authorization": f"Bearer {settings.api_admin_token.get_secret_value()}"})
+    st.procs.append(proc)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if http.get("/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gateway did not start: {(tmp / 'gateway.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        for name, account in SUPPLIERS.items():
+            resp = http.post("/v1/parties", headers=st.admin,
+                             json={"name": f"bench {name}", "kind": "supplier", "account": account})  # fmt: skip
+            resp.raise_for_status()
+            st.keys[name] = {"Authorization": f"Bearer {resp.json()['api_key']}"}
+        yield st
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        http.close()
+        node.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ uploads
+def sustained_uploads(st: Stack, *, uploads: int, clients: int, rows: int = 1000) -> dict[str, Any]:
+    """``uploads`` new lots from ``clients`` threads; latency of each upload request."""
+    bodies = [_csv(rows, i) for i in range(min(uploads, 50))]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        with httpx.Client(base_url=str(st.http.base_url), timeout=120) as http:
+            key = st.keys["s1" if i % 2 else "s2"] | {"Idempotency-Key": f"LOT-{uuid.uuid4().hex}"}
+            t0 = time.perf_counter()
+            files = [("files", ("lot.csv", bodies[i % len(bodies)], "text/csv"))]
+            try:
+                resp = st.count(http.post("/v1/batches", headers=key, files=files))
+                code = resp.status_code
+            except httpx.HTTPError:
+                code = 599
+                st.errors_5xx += 1
+            with lock:
+                latencies.append((time.perf_counter() - t0) * 1000)
+                statuses[code] = statuses.get(code, 0) + 1
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(uploads)))
+    elapsed = time.perf_counter() - t0
+    return {
+        "uploads_per_s": round(uploads / elapsed, 2),
+        "upload_ms_p50": _pct(latencies, 0.50),
+        "upload_ms_p95": _pct(latencies, 0.95),
+        "upload_ms_p99": _pct(latencies, 0.99),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "uploads": uploads,
+        "clients": clients,
+    }
+
+
+def upload_to_anchored(st: Stack, *, n: int, who: str = "s2", rows: int = 1000) -> tuple[list[float], int]:
+    """Sequential uploads, each polled right after its 201 until anchored; returns latencies and 404s."""
+    latencies, not_found = [], 0
+    key = st.keys[who]
+    for i in range(n):
+        body = _csv(rows, 10_000 + i)
+        t0 = time.perf_counter()
+        resp = st.count(st.http.post("/v1/batches", headers=key | {"Idempotency-Key": f"A-{uuid.uuid4().hex}"},
+                                     files=[("files", ("lot.csv", body, "text/csv"))]))  # fmt: skip
+        if resp.status_code != 201:
+            raise RuntimeError(f"upload failed: HTTP {resp.status_code} {resp.text[:300]}")
+        ref = resp.json()["id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            got = st.count(st.http.get(f"/v1/batches/{ref}", headers=key))
+            if got.status_code == 404:
+                not_found += 1
+            elif got.status_code == 200 and got.json()["status"] == "anchored":
+                break
+            time.sleep(0.01)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    return latencies, not_found
+
+
+class SilentPort:
+    """A loopback TCP port that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+
+    def close(self) -> None:
+        self._stop.set()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def slow_webhooks(st: Stack, silent: SilentPort, count: int = 10) -> None:
+    """Ten subscriptions of supplier s1 to the silent port, each with a pending delivery."""
+    from sqlalchemy import create_engine, text
+
+    ids = []
+    for _ in range(count):
+        resp = st.count(st.http.post("/v1/webhooks", headers=st.keys["s1"], json={"url": silent.url}))
+        resp.raise_for_status()
+        ids.append(resp.json()["id"])
+    engine = create_engine(st.db_url)
+    with engine.begin() as conn:
+        for sub_id in ids:
+            conn.execute(
+                text("INSERT INTO webhook_deliveries (subscription_id, event_key, event_type, body, status, attempts,"
+                     " next_attempt_at, created_at) VALUES (:s, :k, 'case.opened', '{}', 'pending', 0, :t, :t)"),
+                {"s": sub_id, "k": f"bench-{sub_id}", "t": _now()},
+            )  # fmt: skip
+    engine.dispose()
+
+
+def _now() -> Any:
+    from app.db import utcnow
+
+    return utcnow()
+
+
+def deep_json(st: Stack, depth: int = 100_000) -> Any:
+    body = "[" * depth + "]" * depth
+    try:
+        resp = st.http.post("/v1/webhooks", content=body, headers={"Content-Type": "application/json"}, timeout=30)
+    except httpx.HTTPError as exc:
+        return f"no answer ({type(exc).__name__}): the gateway process died or hung"
+    return resp.status_code
+
+
+# ------------------------------------------------------------------------------------------------ crashes
+def crash_cycles(cycles: int, *, durable: bool = True, seed: int = 7, max_run_s: float = 1.5) -> dict[str, int]:
+    """kill -9 the embedded node at random moments while a sender confirms transactions; count confirmed
+    transactions missing after the restart. ``durable``: persist the state before confirming (the product
+    path: chain.node.StatePersister via TxSender.on_mined)."""
+    from web3 import HTTPProvider, Web3
+
+    from app.settings import DEV_RELAYER_KEY
+    from chain.node import LocalNode, StatePersister
+    from chain.tx import TxSender
+
+    rng = random.Random(seed)
+    tmp = Path(tempfile.mkdtemp(prefix="qcn-bench-crash-"))
+    node = LocalNode(tmp / "chain", port=_free_port())
+    confirmed: list[str] = []
+    lost = sent = 0
+    try:
+        node.start()
+        for _ in range(cycles):
+            w3 = Web3(HTTPProvider(node.url, request_kwargs={"timeout": 5}))
+            sender = TxSender(w3, DEV_RELAYER_KEY, poll_interval=0.005, receipt_timeout=5)
+            if durable:
+                sender.on_mined = StatePersister(node.url, node.confirmed_state_file).ensure
+            stop = threading.Event()
+            mine: list[str] = []
+
+            def run(sender: TxSender = sender, stop: threading.Event = stop, mine: list[str] = mine) -> None:
+                target = {"to": "0x000000000000000000000000000000000000dEaD", "value": 1, "data": b""}
+                while not stop.is_set():
+                    try:
+                        mine.append(sender.send_transaction(target, gas=21_000).tx_hash)
+                    except Exception:  # the node was killed under us: stop sending
+                        return
+
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            time.sleep(rng.uniform(0.05, max_run_s))
+            node.stop(hard=True)  # kill -9 at a random moment
+            stop.set()
+            thread.join(timeout=10)
+            confirmed += mine
+            sent += len(mine)
+            node.start()
+            w3 = Web3(HTTPProvider(node.url))
+            for tx in confirmed:
+                try:
+                    w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
+                except Exception:
+                    lost += 1
+            confirmed = [tx for tx in confirmed if _has_receipt(w3, tx)]
+    finally:
+        node.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"lost": lost, "confirmed": sent, "cycles": cycles}
+
+
+def _has_receipt(w3: Any, tx: str) -> bool:
+    try:
+        w3.eth.get_transaction_receipt(tx)
+        return True
+    except Exception:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------ main
+def measure_gateway(
+    *,
+    uploads: int = 300,
+    clients: int = 12,
+    anchored_n: int = 20,
+    crash: int = 20,
+    postgres: bool = True,
+    pg_base: str = "postgresql+psycopg://postgres@127.0.0.1:5432",
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"gateway_5xx": 0}
+    # SQLite, the embedded default: one gateway process with its embedded worker
+    silent = SilentPort()
+    try:
+        with stack(db_url=None, processes=1, extra_env={"QCN_WEBHOOK_ALLOW": "127.0.0.1/32",
+                                                        "QCN_WEBHOOK_TIMEOUT_S": "20"}) as st:  # fmt: skip
+            up = sustained_uploads(st, uploads=uploads, clients=clients)
+            out.update({f"gateway_{k}_sqlite": v for k, v in up.items()})
+            lat, nf = upload_to_anchored(st, n=anchored_n)
+            out["upload_to_anchored_ms_p50"] = _pct(lat, 0.50)
+            out["upload_to_anchored_ms_p95"] = _pct(lat, 0.95)
+            out["upload_then_404"] = nf
+            out["anchor_latency_ms_p95_without_webhooks"] = _pct(lat, 0.95)
+            slow_webhooks(st, silent)
+            time.sleep(1.0)  # the deliveries are claimed and hang on the silent port
+            lat_slow, nf2 = upload_to_anchored(st, n=anchored_n)
+            out["anchor_latency_ms_p95_with_slow_webhooks"] = _pct(lat_slow, 0.95)
+            out["anchor_latency_ratio_slow_webhooks"] = round(
+                (_pct(lat_slow, 0.95) or 0) / max(_pct(lat, 0.95) or 1, 1e-9), 2
+            )
+            out["silent_port_connections"] = len(silent.conns)
+            out["upload_then_404"] += nf2
+            out["deep_json_status"] = deep_json(st)
+            out["gateway_5xx"] += st.errors_5xx
+    finally:
+        silent.close()
+    if postgres:
+        import psycopg
+
+        name = f"qcn_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            with stack(db_url=f"{pg_base}/{name}", processes=2) as st:
+                up = sustained_uploads(st, uploads=uploads, clients=clients)
+                out.update({f"gateway_{k}": v for k, v in up.items()})
+                out["gateway_processes"] = 2
+                out["gateway_5xx"] += st.errors_5xx
+        finally:
+            with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if crash:
+        durable = crash_cycles(crash, durable=True)
+        out["crash_lost_confirmed_txs"] = durable["lost"]
+        out["crash_confirmed_txs"] = durable["confirmed"]
+        out["crash_cycles"] = durable["cycles"]
+        baseline = crash_cycles(max(crash // 2, 2), durable=False)
+        out["crash_lost_confirmed_txs_baseline"] = baseline["lost"]
+        out["crash_confirmed_txs_baseline"] = baseline["confirmed"]
+    out["targets"] = {
+        "gateway_uploads_per_s": ">= 50 (PostgreSQL, 2 processes)",
+        "gateway_upload_ms_p99": "<= 500",
+        "gateway_uploads_per_s_sqlite": ">= 20 with 0 errors",
+        "gateway_5xx": 0,
+        "anchor_latency_ratio_slow_webhooks": "<= 2",
+        "crash_lost_confirmed_txs": 0,
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--uploads", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=12)
+    parser.add_argument("--anchored", type=int, default=20)
+    parser.add_argument("--crash-cycles", type=int, default=20)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    figures = measure_gateway(uploads=args.uploads, clients=args.clients, anchored_n=args.anchored,
+                              crash=args.crash_cycles, postgres=not args.no_postgres)  # fmt: skip
+    text = json.dumps(figures, indent=2, sort_keys=True)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

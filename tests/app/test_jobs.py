@@ -1,0 +1,303 @@
+"""The background-job mechanism (app/jobs.py): exclusive claims across workers, expiry after a crash, backoff
+and caps — on SQLite and PostgreSQL; and that a slow queue (webhooks to a silent endpoint) does not hold up
+anchoring of another supplier's batch."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app import jobs
+from app.db import WebhookDelivery, WebhookSubscription, make_engine, make_session_factory, utcnow
+from app.services import webhooks
+from tests.app.conftest import CSV_OK, Gateway
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Job(_Base):
+    __tablename__ = "test_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def _queue(handle: Any, **spec: Any) -> jobs.RowQueue:
+    return jobs.RowQueue(jobs.QueueSpec("test", **spec), _Job, handle)
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Any:
+    engine = make_engine(db_url)
+    _Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    with factory() as s, s.begin():
+        s.add_all([_Job() for _ in range(200)])
+    yield factory
+    engine.dispose()
+
+
+def test_concurrent_workers_claim_each_row_exactly_once(sessions: Any) -> None:
+    q = _queue(lambda ids: dict.fromkeys(ids), batch=7)
+
+    def worker(n: int) -> list[int]:
+        got: list[int] = []
+        while True:
+            ids = jobs.claim(sessions, q, f"worker-{n}")
+            if not ids:
+                return got
+            got += ids
+
+    with ThreadPoolExecutor(6) as pool:
+        claimed = [i for part in pool.map(worker, range(6)) for i in part]
+    assert sorted(claimed) == list(range(1, 201))  # every row once, none twice, no error from the database
+
+
+def test_expired_claim_is_taken_again_and_failures_back_off_then_fail(sessions: Any) -> None:
+    q = _queue(lambda ids: dict.fromkeys(ids, RuntimeError("boom")), time_limit_s=1.0, retry_base_s=10,
+               max_attempts=2)  # fmt: skip
+    long = _queue(q.handle, time_limit_s=3600)
+    first = jobs.claim(sessions, q, "crashed-worker", limit=1)
+    others = jobs.claim(sessions, long, "other", limit=300)
+    assert len(others) == 199 and first[0] not in others  # a claimed row is not handed out twice
+    time.sleep(1.2)  # the crashed worker's claim expires
+    assert jobs.claim(sessions, q, "survivor", limit=300) == first
+    jobs.record_failure(sessions, q, first[0], RuntimeError("boom"))
+    with sessions() as s:
+        row = s.get(_Job, first[0])
+        assert row.status == "pending" and row.attempts == 1 and row.last_error == "boom" and row.claimed_by is None
+        wait = (row.next_attempt_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds()
+        assert 8 < wait <= 10  # retry_base_s * 2**0
+    jobs.record_failure(sessions, q, first[0], RuntimeError("boom again"))
+    with sessions() as s:
+        assert s.get(_Job, first[0]).status == "failed"  # max_attempts reached
+    jobs.record_failure(sessions, q, 2, jobs.Retry("gone for good", permanent=True))
+    with sessions() as s:
+        assert s.get(_Job, 2).status == "failed" and s.get(_Job, 2).attempts == 1
+
+
+def test_run_rows_finishes_handled_rows_and_keeps_errors_per_row(sessions: Any) -> None:
+    def handle(ids: list[int]) -> dict[int, BaseException | None]:
+        with sessions() as s, s.begin():
+            for i in ids:
+                if i % 2:
+                    s.get(_Job, i).status = "done"
+        return {i: (None if i % 2 else ValueError(f"even {i}")) for i in ids}
+
+    q = _queue(handle, batch=10, retry_base_s=0)
+    assert jobs.run_rows(sessions, q, "w") == 5
+    with sessions() as s:
+        rows = list(s.scalars(select(_Job).where(_Job.id <= 10).order_by(_Job.id)))
+    assert [r.status for r in rows] == ["done", "pending"] * 5
+    assert all(r.claimed_by is None for r in rows)
+    assert [r.last_error for r in rows if r.status == "pending"] == [f"even {i}" for i in (2, 4, 6, 8, 10)]
+
+
+# ------------------------------------------------------------------------------ a slow queue vs anchoring
+class SilentPort:
+    """A TCP port on loopback that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self.accepted.append(conn)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join()
+        for c in self.accepted:
+            c.close()
+        self.sock.close()
+
+
+def test_ten_silent_webhooks_do_not_hold_up_another_suppliers_anchoring(gateway: Gateway) -> None:
+    gw = gateway
+    gw.settings.webhook_allow = "127.0.0.1/32"  # the operator opens loopback for this test
+    gw.settings.webhook_timeout_s = 20.0  # a delivery to the silent port takes 20 s to give up
+    silent = SilentPort()
+    try:
+        ids = []
+        for _ in range(10):
+            r = gw.client.post("/v1/webhooks", json={"url": silent.url}, headers=gw.auth("supplier"))
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        sessions = gw.client.app.state.session_factory  # type: ignore[attr-defined]
+        with sessions() as s, s.begin():
+            for sub_id in ids:
+                s.add(WebhookDelivery(subscription_id=sub_id, event_key="evt_test", event_type="case.opened",
+                                      body='{"test": true}'))  # fmt: skip
+        stop = threading.Event()
+        runner = threading.Thread(target=gw.worker.run_forever, args=(stop,), daemon=True)
+        runner.start()
+        try:
+            deadline = time.monotonic() + 10
+            while len(silent.accepted) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(silent.accepted) >= 2  # deliveries are in flight, stuck on the silent endpoint
+            resp = gw.upload("supplier2", CSV_OK, key="LOT-FAST")
+            assert resp.status_code == 201, resp.text
+            batch_ref = resp.json()["id"]
+            status = None
+            while time.monotonic() < deadline + 10:
+                status = gw.client.get(f"/v1/batches/{batch_ref}", headers=gw.auth("supplier2")).json()["status"]
+                if status == "anchored":
+                    break
+                time.sleep(0.05)
+            assert status == "anchored"
+            with sessions() as s:
+                rows = list(s.scalars(select(WebhookDelivery)))
+                in_flight = [d for d in rows if d.claimed_until is not None and d.claimed_until.replace(
+                    tzinfo=None) > utcnow().replace(tzinfo=None)]  # fmt: skip
+            # anchored while every webhook delivery was still waiting on the silent port
+            assert all(d.attempts == 0 and d.status == "pending" for d in rows)
+            # and the supplier's deliveries in flight stay within its per-party cap
+            assert 1 <= len(in_flight) <= gw.settings.webhook_max_concurrent_per_party
+            assert len(silent.accepted) <= gw.settings.webhook_max_concurrent_per_party
+        finally:
+            stop.set()
+            runner.join(timeout=30)
+    finally:
+        silent.close()
+
+
+# ---------------------------------------------------------------------------------------- destinations
+_INTERNAL = [
+    "http://127.0.0.1/hook",
+    "http://127.1/hook",
+    "http://2130706433/hook",  # decimal 127.0.0.1
+    "http://0x7f000001/hook",  # hex
+    "http://0177.0.0.1/hook",  # octal
+    "http://localhost:8080/hook",
+    "http://[::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://[::ffff:7f00:1]/hook",
+    "http://169.254.169.254/latest/meta-data",  # cloud metadata (link-local)
+    "http://[fe80::1]/hook",
+    "http://10.0.0.5/hook",
+    "http://172.16.3.4/hook",
+    "http://192.168.1.1/hook",
+    "http://100.64.0.1/hook",  # shared address space
+    "http://224.0.0.1/hook",  # multicast
+    "http://[ff02::1]/hook",
+    "http://0.0.0.0/hook",
+    "http://[::]/hook",
+    "http://user:pw@example.org/hook",
+    "ftp://example.org/hook",
+]
+
+
+@pytest.mark.parametrize("url", _INTERNAL)
+def test_internal_destinations_are_refused(gateway: Gateway, url: str) -> None:
+    r = gateway.client.post("/v1/webhooks", json={"url": url}, headers=gateway.auth("supplier"))
+    assert r.status_code == 422, r.text
+    assert "url" in r.text
+
+
+def test_public_address_is_accepted_and_secret_is_not_stored_in_clear(gateway: Gateway) -> None:
+    gw = gateway
+    secret = "s3cret-0123456789-abcdef"
+    r = gw.client.post("/v1/webhooks", json={"url": "https://93.184.215.14/hook", "secret": secret},
+                       headers=gw.auth("supplier"))  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert r.json()["secret"] == secret
+    sessions = gw.client.app.state.session_factory  # type: ignore[attr-defined]
+    with sessions() as s:
+        stored = s.get(WebhookSubscription, r.json()["id"]).secret
+    assert secret not in stored and stored.startswith("fernet1:")
+    assert webhooks.decrypt_secret(gw.settings, stored) == secret
+    listed = gw.client.get("/v1/webhooks", headers=gw.auth("supplier")).json()
+    assert all("secret" not in sub for sub in listed)
+
+
+def test_subscription_cap_per_party(gateway: Gateway) -> None:
+    gw = gateway
+    gw.settings.webhook_max_subscriptions_per_party = 3
+    codes = [gw.client.post("/v1/webhooks", json={"url": f"https://93.184.215.14/h{i}"},
+                            headers=gw.auth("supplier")).status_code for i in range(4)]  # fmt: skip
+    assert codes == [201, 201, 201, 409]
+    # another party is not affected by this one's subscriptions
+    assert gw.client.post("/v1/webhooks", json={"url": "https://93.184.215.14/x"},
+                          headers=gw.auth("supplier2")).status_code == 201  # fmt: skip
+
+
+def test_delivery_rechecks_the_destination_and_never_follows_redirects(gateway: Gateway) -> None:
+    """Allowed at subscription time, refused at delivery time (the operator closed it, or DNS now points
+    inside); a 3xx answer is not followed. The log says only coarse failure classes."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            hits.append(self.path)
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.path == "/hook":
+                self.send_response(302)
+                self.send_header("Location", "/elsewhere")
+            else:
+                self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    gw = gateway
+    try:
+        gw.settings.webhook_allow = "127.0.0.1/32"
+        port = server.server_address[1]
+        sub = gw.client.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{port}/hook"},
+                             headers=gw.auth("supplier")).json()  # fmt: skip
+        sessions = gw.client.app.state.session_factory  # type: ignore[attr-defined]
+        with sessions() as s, s.begin():
+            s.add(WebhookDelivery(subscription_id=sub["id"], event_key="e1", event_type="case.opened", body="{}"))
+        gw.worker.run_once()
+        log = gw.client.get(f"/v1/webhooks/{sub['id']}/deliveries", headers=gw.auth("supplier")).json()
+        assert hits == ["/hook"]  # the redirect was not followed
+        assert (log[0]["status"], log[0]["attempts"], log[0]["last_status_code"]) == ("pending", 1, 302)
+        assert log[0]["last_error"] == "redirect not followed"
+        gw.settings.webhook_allow = ""  # the operator closes loopback again
+        with sessions() as s, s.begin():
+            s.get(WebhookDelivery, log[0]["id"]).next_attempt_at = utcnow() - timedelta(seconds=1)
+        gw.worker.run_once()
+        log = gw.client.get(f"/v1/webhooks/{sub['id']}/deliveries", headers=gw.auth("supplier")).json()
+        assert hits == ["/hook"]  # nothing sent
+        assert log[0]["attempts"] == 2 and log[0]["last_error"].startswith("destination refused")
+        assert str(port) not in log[0]["last_error"]
+    finally:
+        server.shutdown()
+        server.server_close()
