@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from app.cli_analysis import register as register_analysis_rank
+from app.cli_keys import key_cli
+
 # the command groups and shared options, for command modules that register their commands here
 from app.cli_party import (  # noqa: F401
     ApiKeyOpt,
@@ -29,8 +32,6 @@ from app.cli_party import (  # noqa: F401
 )
 from app.cli_party import register as register_party_commands
 from app.cli_party import run as _run  # noqa: F401
-from app.cli_analysis import register as register_analysis_rank
-from app.cli_keys import key_cli
 
 if TYPE_CHECKING:
     from chain.node import LocalNode

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.inputs import UINT256_MAX, SafeText
 
 __all__ = [
+    "ERROR_RESPONSES",
     "AgreementCreate",
     "AgreementPublic",
     "AmountIn",
-    "ERROR_RESPONSES",
     "AnchorReceiptPublic",
     "ApiKeyCreate",
     "ApiKeyInfo",

@@ -24,7 +24,6 @@ import functools
 import json
 import logging
 import threading
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select

@@ -27,7 +27,11 @@ pytestmark = pytest.mark.node
 @pytest.fixture
 def routed(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     # the commands build their own HTTP client from --api; route it to the in-process gateway instead
-    monkeypatch.setattr(party_module, "_party", lambda api, api_key, key: PartyClient(gateway.client, api_key, key, poll=gateway.worker.run_once))
+    monkeypatch.setattr(
+        party_module,
+        "_party",
+        lambda api, api_key, key: PartyClient(gateway.client, api_key, key, poll=gateway.worker.run_once),
+    )
     return gateway
 
 
