@@ -3,8 +3,9 @@
 * ``dcc_results_read_ratio`` = results read / results present, over every DCC fixture the schema accepts
   (hand-counted in ``tests/fixtures/reports/dcc-public/expected.json``: PTB/pydcc 3.1.x-3.2.0 temperature,
   humidity and resistance certificates, PTB's own 3.0.0-3.1.1 vacuum-gauge and silicon-sphere examples, PTB
-  2.4.0 samples, dcclib 3.3.0 samples, the .p7m, and one fixture of ours holding every D-SI form); ``dcc_files_exact`` counts files whose count matches exactly (over-reading
-  would not raise the ratio above 1 unnoticed);
+  2.4.0 samples, dcclib 3.3.0 samples, the .p7m, and one fixture of ours holding every D-SI form);
+  ``dcc_files_exact`` counts files whose count matches exactly (over-reading would not raise the ratio above 1
+  unnoticed);
 * ``signature_verdicts_correct`` / ``signature_cases``: verdicts equal to the expected one over
   ``tests/parsers/signature_cases.py`` (11 real public signed DCCs incl. LT and .p7m, plus XAdES XML and
   PAdES PDF files of a test PKI built at run time: one or more per verdict);
