@@ -24,7 +24,7 @@ from tests.app.conftest import ACCOUNTS
 from tests.conftest import ROOT, free_port
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the gateway process exited during start-up"
