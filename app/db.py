@@ -7,6 +7,8 @@ Schema changes go through Alembic (``app/migrations``); :func:`upgrade` brings a
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -263,9 +265,18 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: the driver never opens a transaction by itself; _sqlite_write_begin opens
-        # BEGIN IMMEDIATE at a transaction's first write, so writers queue on the busy timeout instead of
-        # failing with "database is locked" when a read snapshot cannot be upgraded (SQLITE_BUSY_SNAPSHOT)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None})
+        # BEGIN IMMEDIATE at a transaction's first write, after taking this process's writer lock
+        # (_SingleWriterConnection): writers of one process queue on a lock, not on SQLite's busy handler,
+        # which polls with sleeps and lets an unlucky writer starve past its timeout under load
+        engine = create_engine(
+            url,
+            connect_args={
+                "check_same_thread": False,
+                "timeout": 30,
+                "isolation_level": None,
+                "factory": _SingleWriterConnection,
+            },
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "before_cursor_execute", _sqlite_write_begin)
         return engine
@@ -285,7 +296,58 @@ def _sqlite_write_begin(conn: Any, cursor: Any, statement: str, _params: Any, co
     compiled = getattr(context, "compiled", None)
     for_update = getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
     if head.startswith(_WRITES) or for_update:
-        cursor.execute("BEGIN IMMEDIATE")
+        dbapi.begin_write(cursor)
+
+
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+_WRITER_WAIT_S = 120.0
+
+
+class _SingleWriterConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions take the process-wide writer lock of its database file
+    first (released at commit, rollback or close): one writer at a time per process, waiting in line."""
+
+    def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        key = str(database)
+        with _WRITER_LOCKS_GUARD:
+            self._writer_lock = _WRITER_LOCKS.setdefault(key, threading.Lock())
+        self._writing = False
+
+    def begin_write(self, cursor: Any) -> None:
+        if not self._writer_lock.acquire(timeout=_WRITER_WAIT_S):
+            raise sqlite3.OperationalError(f"database is locked: no write turn within {_WRITER_WAIT_S:.0f} s")
+        self._writing = True
+        try:
+            cursor.execute("BEGIN IMMEDIATE")  # other processes: SQLite's own lock and busy timeout
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._writing:
+            self._writing = False
+            self._writer_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            if not self.in_transaction:
+                self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

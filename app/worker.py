@@ -104,6 +104,8 @@ class AnchorWorker:
         self.last_analysed = 0
         self._lease_held = False
         self._lease_checked_at = 0.0
+        self._lease_lock = threading.Lock()
+        self._index_lock = threading.Lock()  # the indexing and scheduling queues both read events
 
     # -- lease -----------------------------------------------------------------------------------------------
     def acquire_lease(self) -> bool:
@@ -133,11 +135,12 @@ class AnchorWorker:
 
     def sender_held(self) -> bool:
         """Whether this process holds the sender lease (renewed every few seconds)."""
-        now = time.monotonic()
-        if now - self._lease_checked_at > _LEASE_SECONDS / 6:
-            self._lease_held = self.acquire_lease()
-            self._lease_checked_at = now
-        return self._lease_held
+        with self._lease_lock:
+            now = time.monotonic()
+            if now - self._lease_checked_at > _LEASE_SECONDS / 6:
+                self._lease_held = self.acquire_lease()
+                self._lease_checked_at = now
+            return self._lease_held
 
     # -- queues ------------------------------------------------------------------------------------------------
     def queues(self) -> list[jobs.RowQueue | jobs.Periodic]:
@@ -189,11 +192,11 @@ class AnchorWorker:
             ),
             jobs.Periodic(
                 jobs.QueueSpec("indexing", poll_s=st.indexer_interval_s, needs_sender=True),
-                lambda: indexer.sync(sessions=self.sessions, chain=self.chain, settings=st),
+                self._index,
             ),
             jobs.Periodic(
-                jobs.QueueSpec("scheduling", poll_s=0.2, needs_sender=True),
-                lambda: int(scheduler.run_due(sessions=self.sessions, chain=self.chain, settings=st).busy),
+                jobs.QueueSpec("scheduling", poll_s=1.0, needs_sender=True),
+                self._schedule,
             ),
             jobs.RowQueue(
                 jobs.QueueSpec(
@@ -245,6 +248,14 @@ class AnchorWorker:
         self.last_analysed = sum(v for k, v in done.items() if k != "anchoring")
         self.stats.analysed += done.get("analysis", 0)
         return done.get("anchoring", 0)
+
+    def _index(self) -> int:
+        with self._index_lock:
+            return indexer.sync(sessions=self.sessions, chain=self.chain, settings=self.settings)
+
+    def _schedule(self) -> int:
+        with self._index_lock:
+            return int(scheduler.run_due(sessions=self.sessions, chain=self.chain, settings=self.settings).busy)
 
     def _reconcile_if_due(self) -> int:
         if time.monotonic() - self._last_reconcile >= self.settings.reconcile_interval_s:
@@ -495,8 +506,9 @@ class AnchorWorker:
         try:
             threads = self.runner().start(stop)
             stop.wait()
+            deadline = time.monotonic() + 10  # threads stuck on a slow endpoint are daemons: do not wait long
             for t in threads:
-                t.join(timeout=10)
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
         finally:
             self.release_lease()
             log.info("worker %s stopped", self.holder)

@@ -23,6 +23,7 @@ events); everything else goes through HTTP. Measured on a shared 2-core machine:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -151,6 +152,9 @@ def stack(*, db_url: str | None, processes: int, extra_env: dict[str, str] | Non
             proc.kill()
         http.close()
         node.stop()
+        # keep the gateway's log for a look after the run (errors are logged there)
+        with contextlib.suppress(OSError):
+            shutil.copyfile(tmp / "gateway.log", Path(tempfile.gettempdir()) / f"qcn-bench-gateway-{processes}.log")
         shutil.rmtree(tmp, ignore_errors=True)
 
 
