@@ -613,6 +613,11 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
 
 _NUM = r"[-+−]?\d+(?:[.,]\d+)*(?:[eE][-+]?\d+)?"
 _VALUE_TOKENS = {
+    "-",
+    "—",
+    "–",
+    "--",
+    "---",
     "nd",
     "n.d.",
     "n.d",

@@ -567,6 +567,13 @@ class _Reader:
                         len(prev) >= 2
                         and len(cells) >= 2 * len(prev)
                         and not any(re.search(r"[:：]|\d{3}", c.text) for c in prev)
+                        # a section title over the name column ("Potency Profile" over "Cannabinoid") is no group
+                        and not any(
+                            _overlap(c.x0, c.x1, h.x0, h.x1) > 0
+                            for c in prev
+                            for h in cells
+                            if classify_header(h.text)[0] in ("quantity", "sample")
+                        )
                     )
                     named = any(classify_header(c.text)[0] for c in prev)
                     # group labels above ("Thickness (µm)" over LSL | USL | Measured) or header words
