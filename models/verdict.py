@@ -18,7 +18,10 @@ point: ~30 % of clean 32-sample lots of four characteristics) is not the lot's t
   beyond ``k`` sigma, ``k`` the two-sided ``1 - a / (2 m)`` quantile of Student's t (``m`` points of the
   characteristic in the lot, ``0.62 (n - 1)`` degrees of freedom for a moving-range sigma from ``n``
   baseline points), or when the count of points beyond 3 sigma has a binomial tail <= ``a`` (a shift
-  moves many points a little); otherwise the 3-sigma points are reported with severity ``warning``. On a
+  moves many points a little); otherwise the 3-sigma points are reported with severity ``warning``.
+- The lot mean of each characteristic (rule ``0``, an X-bar test): ``anomaly`` beyond ``k`` standard
+  errors at ``a``, the standard error being ``sigma / sqrt(n)`` or, when larger, the spread of the means
+  of consecutive ``n``-point blocks of the baseline (a process that wanders between lots). On a
   side where the baseline's tail is longer than normal (skewed characteristics), the lot-wise limit uses
   that side's spread (its 1 % quantile read as a normal quantile) instead of sigma.
 - Model flags count as ``anomaly`` when at least ``c`` samples are flagged, ``c`` the smallest count
@@ -216,6 +219,17 @@ def _side_sigmas(base: np.ndarray, sigma: float) -> tuple[float, float]:
     return max(sigma, lo), max(sigma, hi)
 
 
+def _mean_sd(base: np.ndarray, sigma: float, n: int) -> float:
+    """Standard error of a lot mean of ``n`` points: ``sigma / sqrt(n)``, or the spread of the means of
+    consecutive ``n``-point blocks of the baseline when the process wanders between lots (larger)."""
+    se = sigma / np.sqrt(n)
+    blocks = base.size // n
+    if blocks >= 8:
+        means = base[: blocks * n].reshape(blocks, n).mean(axis=1)
+        se = max(se, float(means.std(ddof=1)))
+    return se
+
+
 def _lot_count(lot_alpha: float | None, n: int, q: Any) -> int:
     """Fewest flagged samples out of ``n`` whose binomial tail at per-sample rate ``q`` is <= ``lot_alpha``."""
     if lot_alpha is None or not isinstance(q, int | float) or not 0 < q < 1:
@@ -330,6 +344,27 @@ def score_batch(
 
         def beyond(v: float, center: float = center, lo_sd: float = lo_sd, hi_sd: float = hi_sd, k: float = k) -> bool:
             return v < center - k * lo_sd or v > center + k * hi_sd
+
+        if alpha_ch is not None and len(values) >= 2:
+            # the lot mean (an X-bar test): a shift moves every point a little, few beyond 3 sigma
+            sd_mean = _mean_sd(base, sigma, len(values))
+            k_mean = _lot_k(alpha_ch, 1, n0)
+            z_mean = (float(values.mean()) - center) / sd_mean
+            if abs(z_mean) > k_mean:
+                reasons.append(
+                    SPCRuleFired(
+                        characteristic=ch,
+                        rule=0,
+                        rule_name="lot mean beyond its lot-wise limit",
+                        western_electric=None,
+                        sample_ids=ids,
+                        batch_indices=list(range(len(ids))),
+                        center=center,
+                        sigma=sigma,
+                        message=f"{ch}: lot mean {values.mean():g} is {z_mean:+.2f} standard errors from the centre "
+                        f"{center:g} (lot-wise limit {k_mean:.2f})",
+                    )
+                )
 
         for rule in sorted(by_rule):
             name, we = names[rule]

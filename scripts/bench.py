@@ -80,8 +80,13 @@ def _causal() -> dict[str, Any]:
     from bench_causal import measure_causal
     from bench_onnx import measure_onnx
 
+    from bench_rca import measure_false_alarms
+    from bench_rca import run as measure_hard_rca
+
     out = measure_causal()
     out.update(measure_onnx())
+    out.update(measure_hard_rca())  # hard_*: six unseen processes, baselines in the same run
+    out.update(measure_false_alarms())
     return out
 
 
