@@ -230,7 +230,8 @@ def test_other_supplier_gets_404_and_supplier_cannot_refresh(gw: Gateway) -> Non
     assert two.status_code == 422 and "exactly one" in two.json()["error"]["message"]
     bad_profile = gw.client.post("/v1/models/refresh", json={"profile": "nope"}, headers=gw.auth("admin"))
     assert bad_profile.status_code == 422 and "nope" in bad_profile.json()["error"]["message"]
-    assert gw.client.get("/v1/models/refresh/999", headers=gw.auth("oem")).status_code == 404
+    assert gw.client.get("/v1/models/refresh/999", headers=gw.auth("admin")).status_code == 404
+    assert gw.client.get("/v1/models/refresh/999", headers=gw.auth("oem")).status_code == 403
     assert gw.client.get("/v1/models/refresh/1", headers=gw.auth("supplier")).status_code == 403
 
 
