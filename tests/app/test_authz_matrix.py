@@ -20,7 +20,16 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import select, update
 
-from app.db import AgreementRecord, Batch, BatchFile, CaseRecord, TemplateRecord, WebhookSubscription
+from app.db import (
+    AgreementRecord,
+    Batch,
+    BatchFile,
+    CaseRecord,
+    ModelRefreshJob,
+    RelayTransaction,
+    TemplateRecord,
+    WebhookSubscription,
+)
 from app.quality import library_templates
 from tests.app.cases_support import Tracing, make_tracing
 
@@ -84,10 +93,15 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ),
     ("GET", "/v1/batches/{batch_ref}/causal-graph.svg"): cells(404, admin=422, oemA=422, supA=422, labA=422),
     ("POST", "/v1/models/refresh"): cells(403, admin=422),
+    ("GET", "/v1/models/refresh/{job_id}"): cells(403, admin=200),
+    # a transaction supplier A relayed: its own party and the admin only
+    ("GET", "/v1/relay/{relay_id}"): cells(404, admin=200, supA=200),
     ("GET", "/v1/models"): EVERYONE,
     ("GET", "/v1/templates/library"): EVERYONE,
     ("POST", "/v1/templates"): cells(403, oemA=422, oemB=422),
-    ("POST", "/v1/templates/{template_pk}/publish"): cells(404, admin=403, oemA=422, supA=403, labA=403),
+    ("POST", "/v1/templates/{template_pk}/publish"): cells(
+        404, admin=403, oemA=409, supA=403, labA=403
+    ),  # published already
     ("GET", "/v1/templates"): EVERYONE,
     ("GET", "/v1/templates/{template_pk}"): AGREEMENT_READ,
     ("POST", "/v1/agreements"): cells(403, oemA=404, oemB=404),
@@ -219,7 +233,27 @@ def _populate(tr: Tracing) -> dict[str, Any]:
             .where(TemplateRecord.id == agreement_a.template_pk)
             .values(document=json.dumps(document))
         )
+        # a finished relayed transaction of supplier A and a finished model refresh, for their status routes
+        relayed = RelayTransaction(
+            id="00000000-0000-4000-8000-00000000000a",
+            request_id="00000000-0000-4000-8000-00000000000b",
+            seq=0,
+            party_id=ids["supplier"],
+            tx_hash="0x" + "ab" * 32,
+            raw="0x00",
+            signer="0x" + "00" * 20,
+            to_address="0x" + "00" * 20,
+            function="deposit",
+            nonce=0,
+            stage="done",
+            status="failed",
+        )
+        job = ModelRefreshJob(profile="electrode_coating", causal=True, anomaly=True, status="failed")
+        s.add_all([relayed, job])
+        s.flush()
         refs = {
+            "relay": relayed.id,
+            "job": job.id,
             "batch": batch_a.id,
             "batch_chain_id": batch_a.batch_id,
             "sha256": file_a.sha256,
@@ -233,7 +267,8 @@ def _populate(tr: Tracing) -> dict[str, Any]:
     assert spare.status_code == 201, spare.text
     refs["key"] = spare.json()["id"]  # revoked by the matrix; supplier A keeps its own key
     for who in ("supplier", "supplier2", "oem", "oem2", "lab", "lab2"):
-        hook = tr.client.post("/v1/webhooks", json={"url": f"https://example.org/{who}"}, headers=tr.auth(who))
+        # loopback's discard port: allowed by the tracing set-up, never delivered anywhere else
+        hook = tr.client.post("/v1/webhooks", json={"url": f"http://127.0.0.1:9/{who}"}, headers=tr.auth(who))
         assert hook.status_code == 201, hook.text
         if who == "supplier":
             refs["sub"] = hook.json()["id"]
@@ -264,6 +299,8 @@ def _request(world: dict[str, Any], method: str, path: str) -> tuple[str, dict[s
         case_ref=refs["case"],
         sub_id=refs["sub"],
         key_id=refs["key"],
+        relay_id=refs["relay"],
+        job_id=refs["job"],
     )
     raw_tx = {"raw": "0x00"}
     signed = {"message": {"caseId": refs["case"]}, "signature": "0x" + "11" * 65}
@@ -301,7 +338,7 @@ def _request(world: dict[str, Any], method: str, path: str) -> tuple[str, dict[s
         },
         ("POST", "/v1/cases/{case_ref}/claim"): {"json": raw_tx},
         ("POST", "/v1/cases/{case_ref}/lab-fee"): {"json": raw_tx},
-        ("POST", "/v1/webhooks"): {"json": {"url": "https://example.org/matrix"}},
+        ("POST", "/v1/webhooks"): {"json": {"url": "http://127.0.0.1:9/matrix"}},
     }
     return url, bodies.get((method, path), {})
 
@@ -348,7 +385,7 @@ def test_webhook_list_is_per_party(world: dict[str, Any]) -> None:
     tr: Tracing = world["tr"]
     for role, who in WHO.items():
         urls = {h["url"] for h in tr.client.get("/v1/webhooks", headers=_headers(tr, role)).json()}
-        assert f"https://example.org/{who}" in urls
+        assert f"http://127.0.0.1:9/{who}" in urls
         assert all(u.endswith((f"/{who}", "/matrix")) for u in urls), (role, urls)
     with tr.sessions()() as s:
         assert s.scalars(select(WebhookSubscription)).all()
