@@ -511,6 +511,11 @@ def case_arbitrate(
     _run(lambda: _party(api, api_key, None).post(f"/v1/cases/{case}/arbitrate", json=body))
 
 
+from app.portal.usercli import user_cli  # noqa: E402 - portal users (issue 13)
+
+cli.add_typer(user_cli, name="user")
+
+
 def main() -> None:
     cli()
 

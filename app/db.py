@@ -536,3 +536,6 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+from app.portal import models as _portal_models  # noqa: E402, F401 - the portal tables (migration 0013) join Base

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app.chainctx import ChainHolder
 from app.db import make_engine, make_session_factory, upgrade
 from app.errors import install_error_handlers
+from app.portal import install as install_portal
 from app.routers import agreements, analysis, batches, parties, system, verify
 from app.services.parties import ensure_admin_party
 from app.settings import Settings, get_settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
 
     for module in (cases, webhooks):
         app.include_router(module.router)
+    install_portal(app)  # issue 13: the web portal
     return app
 
 
