@@ -123,7 +123,6 @@ def upload(
         agreement=agreement,
         lot_size=lot_size,
     )
-    portal.session.commit()  # acknowledged only once durable
     public = batch_public(session=portal.session, batch=batch, chain=chain, created=created)
     return {"batch": json.loads(public.model_dump_json()), "href": f"/portal/batches/{batch.id}"}
 
@@ -146,7 +145,6 @@ def create_template(body: TemplateIn, portal: PageUser, chain: ChainDep) -> dict
     record, txs = agreement_service.create_template(
         session=portal.session, chain=chain, principal=portal.principal, document=body.document
     )
-    portal.session.commit()
     return {"template": {"id": record.id, "href": f"/portal/templates/{record.id}"}, **_txs(txs)}
 
 
@@ -189,7 +187,6 @@ def propose(
         supplier_id=supplier_id,
         lab_id=lab_id,
     )
-    portal.session.commit()
     return {"id": record.id, "href": f"/portal/agreements/{record.id}"}
 
 
@@ -287,7 +284,6 @@ def response_prepare(
     out = case_service.prepare_response(
         session=portal.session, chain=chain, principal=portal.principal, case=case, files=evidence
     )
-    portal.session.commit()
     return out
 
 

@@ -97,7 +97,7 @@ class Lang:
         return self.number(int(wei) / 1e18, 2)
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark for extraction only"
+def N_(message: str) -> str:  # the gettext convention: mark for extraction only
     return message
 
 

@@ -63,7 +63,6 @@ def login(
         _user, token = security.login(session=portal.session, email=email, password=password, ip=client_ip(request))
     except (LoginFailed, TooManyAttempts) as exc:
         # the failed attempt must be counted even though we answer with an error
-        portal.session.commit()
         status = exc.status
         message = (
             portal.lang.gettext("Wrong email or password.")
@@ -71,7 +70,6 @@ def login(
             else (portal.lang.gettext("Too many failed logins. Try again in 15 minutes."))
         )
         return render(portal, "login.html", status_code=status, next=_safe_next(next), error=message, email=email)
-    portal.session.commit()
     resp = RedirectResponse(_safe_next(next), status_code=303)
     settings = request.app.state.settings
     resp.set_cookie(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +13,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.deps import DbSession
 from app.errors import Forbidden
 from app.portal.errors import CsrfFailed
 from app.portal.i18n import LANGS, Lang, pick_lang
@@ -84,7 +84,24 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _portal(request: Request, session: DbSession) -> Portal:
+def _portal_session(request: Request) -> Iterator[Session]:
+    """One session per portal request, committed when the handler returns and *before* the response is sent
+    (function scope), so what a page or the browser is told happened is durable."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+PortalDb = Annotated[Session, Depends(_portal_session, scope="function")]
+
+
+def _portal(request: Request, session: PortalDb) -> Portal:
     row = resolve_session(session=session, token=request.cookies.get(COOKIE))
     lang = Lang(pick_lang(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")))
     return Portal(request=request, session=session, lang=lang, row=row)
