@@ -276,6 +276,7 @@ ZH = {
     "Open items": "待办事项",
     "Item": "对象",
     "Nothing waits for you right now.": "目前没有待办事项。",
+    "The state above updates by itself; reload the page for the actions of a new state.": "上方状态会自动更新；进入新状态后请刷新页面以显示相应操作。",
     "pending_open": "待上链",
     "opened": "已立案",
     "supplier_responded": "供应商已答复",

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from sqlalchemy import select
 
-from app.db import CaseEvidence, session_scope
+from app.db import CaseEvidence, Party, session_scope
 from app.errors import Forbidden, InvalidRequest, NotFound
 from app.portal import security, work
 from app.portal.errors import LoginFailed, TooManyAttempts
@@ -22,7 +23,6 @@ from app.services import agreements as agreement_service
 from app.services import analysis as analysis_service
 from app.services import batches as batch_service
 from app.services import cases as case_service
-from app.services import parties as party_service
 from app.services.views import batch_public
 from app.state import OptionalChainDep
 
@@ -284,7 +284,10 @@ def template_new(portal: PageUser, start: str | None = None) -> Response:
 def template_page(pk: int, portal: PageUser) -> Response:
     record = agreement_service.get_template(session=portal.session, principal=portal.principal, template_pk=pk)
     doc = agreement_service.template_of(record).document()
-    parties = party_service.list_parties(session=portal.session, principal=portal.principal)
+    # the consortium's directory (names and kinds are public in the on-chain party registry anyway)
+    parties = list(
+        portal.session.scalars(select(Party).where(Party.kind.in_(("supplier", "lab"))).order_by(Party.name))
+    )
     return render(
         portal,
         "template.html",

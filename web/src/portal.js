@@ -46,12 +46,13 @@ async function runFlow(form) {
 }
 
 function flows() {
-  for (const form of document.querySelectorAll("form.qcn-flow")) {
-    form.addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      runFlow(form);
-    });
-  }
+  // delegated, so forms that htmx swaps in keep working
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target.closest && ev.target.closest("form.qcn-flow");
+    if (!form) return;
+    ev.preventDefault();
+    runFlow(form);
+  });
 }
 
 function keyPage() {
