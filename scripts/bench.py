@@ -76,12 +76,19 @@ def _tracing() -> dict[str, Any]:
     return measure_tracing()
 
 
+def _portal() -> dict[str, Any]:
+    from bench_portal import measure_portal
+
+    return measure_portal()
+
+
 SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "anchor": ("anchor.json", _anchor),
     "contracts": ("contracts.json", _contracts),
     "parsers": ("parsers.json", _parsers),
     "causal": ("causal.json", _causal),
     "tracing": ("tracing.json", _tracing),
+    "portal": ("portal.json", _portal),
 }
 
 

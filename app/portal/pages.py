@@ -170,7 +170,10 @@ def _characteristics(public: Any) -> list[dict[str, Any]]:
 def batch_page(ref: str, portal: PageUser, chain: OptionalChainDep) -> Response:
     batch = batch_service.get_batch(session=portal.session, principal=portal.principal, batch_ref=ref)
     public = batch_public(session=portal.session, batch=batch, chain=chain)
-    analysis = analysis_service.get_analysis(session=portal.session, batch=batch)
+    try:
+        analysis = analysis_service.get_analysis(session=portal.session, batch=batch)
+    except NotFound:  # stored before analysis existed: nothing to show
+        analysis = {"status": "none"}
     cases = [
         c
         for c in case_service.list_cases(session=portal.session, principal=portal.principal, limit=500)
