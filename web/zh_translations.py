@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - a translation table: one message per line reads best
 """Chinese (Simplified) translations of the portal, kept as a table and written into the Babel catalogue.
 
 Run ``python web/zh_translations.py`` after ``pybabel extract`` (see web/README.md): it updates
