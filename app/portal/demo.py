@@ -4,6 +4,7 @@ gateway kept serving the demo's data until Ctrl-C."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,13 @@ def serve_until_interrupted() -> None:
     if not sys.stdin.isatty():
         return
     print("\nthe gateway keeps serving the demo's data; press Ctrl-C to stop", flush=True)
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C (and a polite kill) end the wait, so the caller's clean-up stops the gateway and the chain
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         while True:
             time.sleep(3600)
