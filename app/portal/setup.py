@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -15,6 +17,7 @@ from app.portal.web import LANG_COOKIE, LoginRequired, environment
 
 __all__ = ["install_portal", "localized_error"]
 
+log = logging.getLogger("qcn.portal")
 _STATIC = Path(__file__).parent / "static"
 # no inline scripts or styles, nothing from another origin except the chain RPC the verify page talks to
 _CSP = (
@@ -48,6 +51,28 @@ def localized_error(lang: Lang, code: str, message: str, revert: str | None = No
     return f"{lead} {revert + ': ' if revert else ''}{message}"
 
 
+def _audit_refusal(request: Request, status: int, code: str) -> None:
+    """A refused or failed action is audited too (its own transaction: the action's was rolled back)."""
+    from app.db import session_scope
+    from app.portal.security import audit, resolve_session
+    from app.portal.web import COOKIE, client_ip
+
+    try:
+        with session_scope(request.app.state.session_factory) as session:
+            row = resolve_session(session=session, token=request.cookies.get(COOKIE))
+            audit(
+                session=session,
+                actor=row.user.email if row else "anonymous",
+                action=request.url.path.removeprefix("/portal/api/")[:64],
+                user=row.user if row else None,
+                outcome="denied" if status in (401, 403, 404) else "failed",
+                ip=client_ip(request),
+                detail={"status": status, "code": code},
+            )
+    except Exception:
+        log.warning("could not audit a refused portal request to %s", request.url.path, exc_info=True)
+
+
 def install_portal(app: FastAPI) -> None:
     from app.portal import api, pages, users_api
 
@@ -79,6 +104,8 @@ def install_portal(app: FastAPI) -> None:
         lang = _lang(request)
         text = localized_error(lang, str(err.get("code", "")), str(err.get("message", "")), err.get("revert"))
         if path.startswith("/portal/api/"):
+            if request.method == "POST":
+                await to_thread.run_sync(_audit_refusal, request, resp.status_code, str(err.get("code", "")))
             err["localized"] = text
             return JSONResponse({"error": err}, status_code=resp.status_code)
         env = app.state.portal_env

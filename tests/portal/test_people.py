@@ -73,6 +73,9 @@ def test_state_changing_requests_need_the_sessions_csrf_token(world: World) -> N
     files = [("files", ("lot.csv", CSV.encode(), "text/csv"))]
     r = c.post("/portal/api/batches", files=files)
     assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
+    refused = _audit(world, "batches")[-1]  # the refusal is audited, with who tried
+    assert refused.actor == "supplier@example.com" and refused.outcome == "denied"
+    assert json.loads(refused.detail or "{}") == {"status": 403, "code": "csrf_failed"}
     r = c.post("/portal/api/batches", files=files, headers={"X-CSRF-Token": "0" * 64})
     assert r.status_code == 403
     # another person's token does not work in this session either
