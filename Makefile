@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 
 .PHONY: setup demo test test-fast lint bench clean-demo services
 
-setup: .venv/.qcn-stamp node_modules/.qcn-stamp
+setup: .venv/.qcn-stamp node_modules/.qcn-stamp app/portal/static/dist/.stamp
 
 .venv/.qcn-stamp: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -14,6 +14,11 @@ setup: .venv/.qcn-stamp node_modules/.qcn-stamp
 
 node_modules/.qcn-stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# the portal's JavaScript, bundled from npm (ethers, merkle-tree, htmx): served by the gateway, no CDN
+app/portal/static/dist/.stamp: node_modules/.qcn-stamp web/build.mjs $(wildcard web/src/*.js)
+	node web/build.mjs
 	@touch $@
 
 demo: setup
@@ -32,7 +37,7 @@ test: setup services lint
 	.venv/bin/pytest -q -p no:cacheprovider
 
 test-fast: setup
-	.venv/bin/pytest -q -m "not slow and not node and not postgres"
+	.venv/bin/pytest -q -m "not slow and not node and not postgres and not browser"
 
 bench: setup
 	uv sync --frozen --group bench

@@ -279,6 +279,11 @@ register_party_commands(cli)
 register_analysis_rank(analysis_cli)
 
 
+from app.portal.usercli import user_cli  # noqa: E402 - portal users (issue 13)
+
+cli.add_typer(user_cli, name="user")
+
+
 def main() -> None:
     cli()
 

@@ -55,6 +55,7 @@ __all__ = [
     "OutboxItem",
     "Party",
     "Record",
+    "RelayTransaction",
     "TemplateRecord",
     "WebhookDelivery",
     "WebhookSubscription",
@@ -686,7 +687,6 @@ class WebhookDelivery(Base):
 # ---------------------------------------------------------------------------------------------------------------
 # Relayed transactions (migration 0007): accepted with 202, their receipt awaited by the ``relay`` job queue
 # ---------------------------------------------------------------------------------------------------------------
-__all__ += ["RelayTransaction"]
 
 
 class RelayTransaction(Base):
@@ -724,3 +724,6 @@ class RelayTransaction(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+from app.portal import models as _portal_models  # noqa: E402, F401 - the portal tables (migration 0013) join Base

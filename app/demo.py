@@ -546,6 +546,11 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
             f"checks: {len(story.checks) - len(failed)} of {len(story.checks)} passed"
             + (f"; FAILED: {', '.join(failed)}" if failed else "")
         )
+        from app.portal.demo import serve_until_interrupted, welcome
+
+        welcome(http=http, admin_token=settings.api_admin_token.get_secret_value(), parties=demo.parties,
+                ids=demo.ids, data_dir=data_dir, url=api)  # fmt: skip
+        serve_until_interrupted()
         return 0 if not failed else 1
     finally:
         if gateway is not None:

@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from app.chainctx import ChainHolder
 from app.db import make_engine, make_session_factory, upgrade
 from app.errors import install_error_handlers
+from app.portal import install as install_portal
 from app.routers import agreements, analysis, batches, parties, system, verify
 from app.schemas import ERROR_RESPONSES
 from app.services.parties import ensure_admin_party
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
 
     for module in (cases, webhooks, relay):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    install_portal(app)
     return app
 
 

@@ -79,7 +79,6 @@ def _parsers_corpus() -> dict[str, Any]:
 def _causal() -> dict[str, Any]:
     from bench_causal import measure_causal
     from bench_onnx import measure_onnx
-
     from bench_rca import measure_false_alarms
     from bench_rca import run as measure_hard_rca
 
@@ -108,6 +107,12 @@ def _gateway() -> dict[str, Any]:
     return measure_gateway()
 
 
+def _portal() -> dict[str, Any]:
+    from bench_portal import measure_portal
+
+    return measure_portal()
+
+
 SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "anchor": ("anchor.json", _anchor),
     "contracts": ("contracts.json", _contracts),
@@ -118,6 +123,7 @@ SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "tracing": ("tracing.json", _tracing),
     "startup": ("startup.json", _startup),
     "gateway": ("gateway.json", _gateway),
+    "portal": ("portal.json", _portal),
 }
 
 

@@ -17,3 +17,9 @@ psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1 || {
   su postgres -c "psql -c \"ALTER USER postgres PASSWORD NULL\"" >/dev/null 2>&1 || true
   su postgres -c "createdb test" >/dev/null 2>&1 || true
 }
+# the portal's browser tests drive Debian's Chromium through Playwright (its own browser download is unreachable)
+# (and a CJK font, so the Chinese pages render and their screenshots are readable)
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk"; then
+  echo "Chromium or a CJK font is missing; installing them from Debian's packages" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+fi

@@ -1,0 +1,513 @@
+"""The portal in a real browser (Debian's Chromium driven by Playwright), on a real anvil chain and gateway.
+
+One story, as in ``make demo``, done by three people in three browser contexts, each signing with its own
+encrypted keystore that never leaves its browser: the OEM publishes a template and proposes an agreement, OEM
+and supplier sign it, the supplier deposits and uploads lots (progress, per-characteristic result, anchored
+with its transaction), an anomalous lot opens a case (the supplier's work list updates live, by server-sent
+events), the supplier answers with an 8D report, the lab signs the verdict, OEM and supplier accept, the OEM
+claims the penalty. The public verify page checks a downloaded proof in the browser against the chain and
+rejects a tampered copy. Along the way: every request body and every gateway log line is free of private keys
+and passwords, another supplier's session cannot act on these objects, axe-core finds no serious or critical
+violation on any page, every control is reachable by keyboard, and screenshots of each page in English and
+Chinese land in ``test-output/portal/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.chainctx import deploy_contracts
+from app.main import create_app
+from app.settings import Settings
+from tests.conftest import ROOT, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.node, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+OUT = ROOT / "test-output" / "portal"
+MNEMONIC = "test test test test test test test test test test test junk"
+PEOPLE = {"oem": 2, "supplier": 3, "lab": 4, "supplier2": 5}
+PASSWORDS = {who: f"{who}-login-pass-2026" for who in PEOPLE}
+KEYSTORE_PASSWORDS = {who: f"{who}-keystore-secret-77" for who in PEOPLE}
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:
+            self.lines.append(str(record.msg))
+
+
+class Live:
+    """A gateway served by uvicorn in this process (worker embedded) on a real anvil node."""
+
+    def __init__(self, tmp: Path, rpc_url: str) -> None:
+        import uvicorn
+
+        self.settings = Settings(
+            env="test",
+            data_dir=tmp / "data",
+            database_url=f"sqlite:///{tmp / 'portal.db'}",
+            rpc_url=rpc_url,
+            deployments_dir=tmp / "deployments",
+            anchor_retry_base_s=0.2,
+            scheduler_evaluate_interval_s=1.0,
+        )
+        self.book = deploy_contracts(self.settings)
+        self.app = create_app(self.settings, embedded_worker=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="info", access_log=True)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Live:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("gateway did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture
+def live(tmp_path: Path, anvil: Any) -> Iterator[Live]:
+    capture = _Capture()
+    capture.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(logging.INFO)
+    root.addHandler(capture)
+    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addHandler(capture)
+    try:
+        with Live(tmp_path, anvil.url) as gw:
+            gw.log = capture  # type: ignore[attr-defined]
+            yield gw
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(old)
+        for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+            logging.getLogger(name).removeHandler(capture)
+
+
+def _keys() -> dict[str, str]:
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    return {
+        who: Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key.hex().removeprefix("0x")
+        for who, i in PEOPLE.items()
+    }
+
+
+def _setup_parties(live: Live, tmp: Path, keys: dict[str, str]) -> dict[str, Any]:
+    """Admin registers the parties (API) and creates their first portal users with ``qcn user create``."""
+    from eth_account import Account
+
+    admin = {"Authorization": f"Bearer {live.settings.api_admin_token.get_secret_value()}"}
+    out: dict[str, Any] = {"ids": {}, "keystores": {}, "accounts": {}}
+    bodies = {
+        "oem": {"name": "Voltaris Automotive", "kind": "oem"},
+        "supplier": {"name": "Cathodic Coatings GmbH", "kind": "supplier"},
+        "lab": {
+            "name": "Rheinland Test Lab",
+            "kind": "lab",
+            "accreditation_id": "D-PL-12345-01-00",
+            "accreditation_expires": "2030-06-30T00:00:00Z",
+        },
+        "supplier2": {"name": "Other Coatings Ltd", "kind": "supplier"},
+    }
+    for who, body in bodies.items():
+        account = Account.from_key(keys[who]).address
+        r = httpx.post(f"{live.url}/v1/parties", json={**body, "account": account}, headers=admin, timeout=60)
+        assert r.status_code == 201, r.text
+        out["ids"][who] = r.json()["id"]
+        out["accounts"][who] = account
+        cli = subprocess.run(
+            [sys.executable, "-m", "app.cli", "user", "create", "--api", live.url, "--party", str(r.json()["id"]),
+             "--email", f"{who}@example.com", "--name", who.capitalize(), "--role", "signer"],
+            env={"QCN_API_KEY": live.settings.api_admin_token.get_secret_value(),
+                 "QCN_USER_PASSWORD": PASSWORDS[who], "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout)["email"] == f"{who}@example.com"
+        # Web3 Secret Storage keystore; a light scrypt cost keeps the test quick (the format is the standard one)
+        ks = Account.encrypt(keys[who], KEYSTORE_PASSWORDS[who], kdf="scrypt", iterations=2**12)
+        path = tmp / f"{who}-keystore.json"
+        path.write_text(json.dumps(ks))
+        out["keystores"][who] = path
+    return out
+
+
+class Person:
+    """One person in one browser context; records every request body it sends."""
+
+    def __init__(self, browser: Any, live: Live, who: str, lang: str = "en") -> None:
+        self.who = who
+        self.live = live
+        self.context = browser.new_context(bypass_csp=True, locale="zh-CN" if lang == "zh" else "en-GB")
+        self.context.set_default_timeout(30_000)
+        self.page = self.context.new_page()
+        self.sent: list[str] = []
+        self.page.on("request", self._record)
+        self.page.on("dialog", lambda d: d.dismiss())
+
+    def _record(self, request: Any) -> None:
+        self.sent.append(request.url)
+        body = request.post_data_buffer
+        if body:
+            self.sent.append(body.decode("latin-1"))
+
+    def go(self, path: str) -> Any:
+        self.page.goto(self.live.url + path)
+        return self.page
+
+    def login(self) -> None:
+        self.go("/portal/login")
+        self.page.fill('input[name="email"]', f"{self.who}@example.com")
+        self.page.fill('input[name="password"]', PASSWORDS[self.who])
+        self.page.click('button[type="submit"]')
+        self.page.wait_for_url(re.compile(r".*/portal/$"))
+
+    def import_key(self, path: Path, account: str) -> None:
+        self.go("/portal/key")
+        self.page.set_input_files("#keystore-file", str(path))
+        self.page.wait_for_function("a => document.querySelector('#key-state').textContent.includes(a)", arg=account)
+
+    def sign(self) -> None:
+        """Answer the signing dialog: type the keystore password; the page decrypts and signs locally."""
+        self.page.wait_for_selector("#sign-dialog[open], .flow-error")
+        if self.page.locator(".flow-error").count():
+            raise AssertionError(f"{self.who} at {self.page.url}: {self.page.inner_text('.flow-error')}")
+        self.page.fill("#sign-password", KEYSTORE_PASSWORDS[self.who])
+        self.page.click("#sign-ok")
+        self.page.wait_for_selector("#sign-dialog", state="hidden")
+
+    def flow(self, button: str) -> None:
+        """Click a prepare-sign-relay button, sign, and wait for the page to reload after the relay."""
+        with self.page.expect_navigation(timeout=60_000):
+            self.page.click(button)
+            self.sign()
+
+    def reload_until(self, predicate: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.page.reload()  # a fresh render (the live-updated facts alone do not bring the new actions)
+            if self.page.evaluate(predicate):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {predicate} on {self.page.url}")
+            time.sleep(0.5)
+
+
+def _axe(page: Any) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def _keyboard_reaches_everything(page: Any) -> list[str]:
+    """Tab through the page; return the interactive elements that never got focus."""
+    page.evaluate(
+        """() => { let i = 0; for (const el of document.querySelectorAll(
+        'a[href], button, input:not([type=hidden]), select, textarea, [tabindex="0"]')) {
+        if (!el.dataset.kb) el.dataset.kb = String(i++); } }"""
+    )
+    total = page.evaluate("() => document.querySelectorAll('[data-kb]').length")
+    seen: set[str] = set()
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    for _ in range(total * 2 + 10):
+        page.keyboard.press("Tab")
+        kb = page.evaluate(
+            "() => { const a = document.activeElement; const c = a && a.closest('[data-kb]');"
+            " return c ? c.dataset.kb : null }"
+        )
+        if kb is not None:
+            seen.add(kb)
+    missing = page.evaluate(
+        """seen => [...document.querySelectorAll('[data-kb]')].filter(el => !seen.includes(el.dataset.kb)
+        && el.offsetParent !== null && !el.closest('dialog') && !el.disabled
+        && !(el.type === 'file' && el.classList.contains('sr-only')))
+        .map(el => el.outerHTML.slice(0, 80))""",
+        sorted(seen),
+    )
+    return list(missing)
+
+
+def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from scripts.demo_data import make_batch
+
+    keys = _keys()
+    world = _setup_parties(live, tmp_path, keys)
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    visited: dict[str, set[str]] = {}
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        oem, supplier, lab = (Person(browser, live, w) for w in ("oem", "supplier", "lab"))
+        for person in (oem, supplier, lab):
+            person.login()
+            person.import_key(world["keystores"][person.who], world["accounts"][person.who])
+            visited.setdefault(person.who, set()).update({"/portal/", "/portal/key"})
+
+        # OEM: a template from the library, validated, published and signed in the browser
+        page = oem.go("/portal/templates/new?start=electrode_coating_line")
+        doc = json.loads(page.input_value("#template-doc"))
+        bad = {**doc, "characteristics": [{**doc["characteristics"][0], "usl": "high"}]}
+        page.fill("#template-doc", json.dumps(bad))
+        page.click("#template-publish")
+        page.wait_for_selector("#template-problems li.problem")
+        assert "characteristics" in page.inner_text("#template-problems")
+        page.fill("#template-doc", json.dumps(doc))
+        with page.expect_navigation(timeout=60_000):
+            page.click("#template-publish")
+            oem.sign()
+        assert page.inner_text("#template-status").strip() == "published"
+        template_url = page.url.replace(live.url, "")
+
+        # OEM proposes the agreement to the supplier with the lab, and signs it (EIP-712)
+        page.select_option("#propose-supplier", str(world["ids"]["supplier"]))
+        page.select_option("#propose-lab", str(world["ids"]["lab"]))
+        with page.expect_navigation():
+            page.click('#propose-form button[type="submit"]')
+        agreement_url = page.url.replace(live.url, "")
+        oem.flow("#sign-agreement")
+
+        # the supplier finds it in its work list and signs: the agreement becomes active on chain
+        page = supplier.go("/portal/")
+        page.click(".work-sign_agreement a")
+        supplier.flow("#sign-agreement")
+        assert page.inner_text("#agreement-status").strip() == "active"
+
+        # dev faucet (as in the demo), then the supplier posts the required deposit: approve + deposit, signed here
+        from chain.contracts import contract_at
+        from chain.tx import TxSender, http_web3
+
+        w3 = http_web3(live.settings.rpc_url)
+        token = contract_at(w3, "TestToken", live.book["contracts"]["SettlementToken"])
+        TxSender(w3, live.settings.admin_key.get_secret_value()).send(
+            token.functions.mint(world["accounts"]["supplier"], 10**24)
+        )
+        required = page.inner_text("#dep-required")
+        assert page.input_value("#deposit-amount")  # the shortfall, prefilled
+        supplier.flow("#deposit-submit")
+        assert page.inner_text("#dep-posted") == required and page.inner_text("#dep-shortfall") == "0.00"
+        visited["supplier"].add(agreement_url)
+        visited["oem"].update({agreement_url, template_url, "/portal/templates", "/portal/agreements"})
+
+        # the supplier uploads lots: several files at once, progress, per-characteristic result, anchored + tx
+        lots = [make_batch(seed=s, lot_id=f"EC-{s + 1:03d}", n_samples=32) for s in range(3)]
+        from models.simulate import Fault
+
+        lots.append(make_batch(seed=99, lot_id="EC-099", n_samples=32, fault=Fault("mean_shift", "roll_pressure", 6.0)))
+        batch_urls = []
+        page = supplier.go("/portal/upload")
+        for lot in lots:
+            page.goto(live.url + "/portal/upload")
+            page.fill("#upload-key", lot.lot_id)
+            files = [{"name": name, "mimeType": "text/csv", "buffer": data} for _f, (name, data, _t) in lot.files()]
+            page.set_input_files("#upload-files", files)
+            assert page.locator("#upload-list li").count() == 2
+            page.click("#upload-submit")
+            page.wait_for_selector("#upload-characteristics")
+            assert page.locator("#upload-characteristics tr").count() == 4  # header + 3 characteristics
+            page.wait_for_selector('#anchor-status[data-status="anchored"]', timeout=60_000)
+            assert re.search(r"0x[0-9a-f]{64}", page.inner_text("#anchor-status"))
+            assert page.evaluate("document.querySelector('#upload-progress').value") == 100
+            batch_urls.append(page.get_attribute("#upload-result a", "href"))
+        visited["supplier"].update({"/portal/upload", "/portal/batches", batch_urls[0]})
+        visited["oem"].update({"/portal/batches", batch_urls[-1], "/portal/scorecard"})
+
+        # the anomalous lot opens a case on chain by itself; the supplier's open page updates live (SSE)
+        page = supplier.go("/portal/")
+        page.wait_for_selector(".work-respond a", timeout=120_000)
+        case_href = None
+        for _ in range(120):
+            cases = httpx.get(f"{live.url}/v1/cases", headers={"Authorization": "Bearer " + _api_key(live, "supplier")})
+            mine = [
+                c for c in cases.json() if c["batch"] == batch_urls[-1].rsplit("/", 1)[1] and c["state"] == "opened"
+            ]
+            if mine:
+                case_href = f"/portal/cases/{mine[0]['id']}"
+                break
+            time.sleep(0.5)
+        assert case_href, "the anomalous lot opened no case"
+
+        # supplier: 8D report (D1-D8 + an attachment), evidence hashed, respond signed here and relayed
+        page = supplier.go(case_href)
+        for i in range(1, 9):
+            page.fill(f"#eightd-d{i}", f"D{i}: calender roll pressure drift — step {i}")
+        page.set_input_files(
+            "#eightd-files", [{"name": "pressure-log.csv", "mimeType": "text/csv", "buffer": b"t,p\n0,6.1\n"}]
+        )
+        supplier.flow("#respond-submit")
+        supplier.reload_until("document.querySelector('#case-state-value').dataset.state === 'supplier_responded'")
+        assert "pressure-log.csv" in page.inner_text("body")
+
+        # lab: verdict (root cause, responsibility, class) signed with the lab's key
+        page = lab.go(case_href)
+        page.fill("#verdict-root-cause", page.input_value("#verdict-root-cause") or "roll_pressure")
+        page.select_option("#verdict-responsible", "1")
+        page.select_option("#verdict-class", "1")
+        lab.flow("#verdict-submit")
+        lab.reload_until("document.querySelector('#case-state-value').dataset.state === 'verdict_submitted'")
+        visited["lab"].update({case_href, "/portal/cases"})
+
+        # OEM and supplier accept; the contract settles; the OEM claims the penalty
+        for person in (oem, supplier):
+            person.go(case_href)
+            person.reload_until("!!document.querySelector('#accept-submit')")
+            person.flow("#accept-submit")
+        oem.reload_until("document.querySelector('#case-state-value').dataset.state === 'settled'")
+        assert oem.page.locator("#claim-submit").count(), oem.page.inner_text("#case-facts")
+        oem.flow("#claim-submit")
+        steps = oem.page.inner_text("#timeline")
+        for event in ("CaseOpened", "SupplierResponded", "VerdictSubmitted", "CaseSettled"):
+            assert event in steps, steps
+        visited["oem"].update({case_href, "/portal/cases"})
+        visited["supplier"].update({case_href, "/portal/cases"})
+
+        # a record proof downloaded from the batch page verifies in the public page; a tampered copy does not
+        page = supplier.go(batch_urls[0])
+        with page.expect_download() as dl:
+            page.click("#record-proof-link")
+        proof_path = tmp_path / "proof.json"
+        dl.value.save_as(proof_path)
+        proof = json.loads(proof_path.read_text())
+        assert proof["format"] == "qcn-proof" and proof["leaf"]["kind"] == "record"
+        anyone = Person(browser, live, "public")
+        page = anyone.go("/verify")
+        page.set_input_files("#proof-file", str(proof_path))
+        page.wait_for_selector("#verify-verdict")
+        assert page.get_attribute("#verify-verdict", "data-ok") == "true", page.inner_text("#verify-result")
+        tampered = json.loads(proof_path.read_text())
+        tampered["leaf"]["record"]["value"] = tampered["leaf"]["record"]["value"] + 0.5
+        bad_path = tmp_path / "tampered.json"
+        bad_path.write_text(json.dumps(tampered))
+        page.reload()
+        page.set_input_files("#proof-file", str(bad_path))
+        page.wait_for_selector("#verify-verdict")
+        assert page.get_attribute("#verify-verdict", "data-ok") == "false"
+        assert "✗" in page.inner_text("#verify-result")
+        # a whole file and its batch id: the proof path comes from the gateway, the check runs in the browser
+        page.reload()
+        batch_id = httpx.get(
+            f"{live.url}/v1/batches/{batch_urls[0].rsplit('/', 1)[1]}",
+            headers={"Authorization": "Bearer " + _api_key(live, "supplier")},
+        ).json()["batch_id"]
+        name, data = lots[0].files()[0][1][:2]
+        page.set_input_files("#data-file", {"name": name, "mimeType": "text/csv", "buffer": data})
+        page.fill("#batch-id", batch_id)
+        page.click("#verify-file")
+        page.wait_for_selector("#verify-verdict")
+        assert page.get_attribute("#verify-verdict", "data-ok") == "true", page.inner_text("#verify-result")
+
+        # another supplier's session cannot act on these objects by changing a URL or a form field
+        other = Person(browser, live, "supplier2")
+        other.login()
+        csrf = other.page.get_attribute('meta[name="qcn-csrf"]', "content")
+        hdr = {"X-CSRF-Token": csrf}
+        agreement_ref = agreement_url.rsplit("/", 1)[1]
+        case_ref = case_href.rsplit("/", 1)[1]
+        attempts = {
+            f"/portal/api/cases/{case_ref}/response/prepare": {"multipart": {f"d{i}": "x" for i in range(1, 9)}},
+            f"/portal/api/cases/{case_ref}/acceptance/typed": {"form": {"accept": "true"}},
+            f"/portal/api/cases/{case_ref}/acceptance/submit": {"data": {"message": {}, "signature": "0x00"}},
+            f"/portal/api/cases/{case_ref}/claim/prepare": {},
+            f"/portal/api/agreements/{agreement_ref}/typed": {},
+            f"/portal/api/agreements/{agreement_ref}/prepare/deposit": {"form": {"amount": "1"}},
+            f"/portal/api/agreements/{agreement_ref}/prepare/withdraw": {"form": {"amount": "1"}},
+            f"/portal/api/agreements/{agreement_ref}/signature": {"data": {"signature": "0x" + "00" * 65}},
+            f"/portal/api/agreements/{agreement_ref}/relay": {"data": {"raw": ["0x00"]}},
+            f"/portal/api/templates/{template_url.rsplit('/', 1)[1]}/prepare": {},
+        }
+        for url, kw in attempts.items():
+            r = other.context.request.post(live.url + url, headers=hdr, **kw)
+            assert r.status in (403, 404), (url, r.status, r.text()[:200])
+        for url in (case_href, agreement_url, batch_urls[0], template_url):
+            assert other.context.request.get(live.url + url).status == 404, url
+
+        # accessibility and keyboard on every page, screenshots in both languages
+        problems: dict[str, Any] = {}
+        unreachable: dict[str, Any] = {}
+        people = {"oem": oem, "supplier": supplier, "lab": lab}
+        visited["public"] = {"/verify", "/portal/login"}
+        for lang in ("en", "zh"):
+            for who, urls in visited.items():
+                person = people.get(who) or anyone
+                person.go(f"/portal/lang/{lang}?next=/portal/")
+                for url in sorted(urls):
+                    page = person.go(url)
+                    if url.endswith(".svg"):
+                        continue
+                    name = f"{lang}-{who}-{url.strip('/').replace('/', '_') or 'root'}.png"
+                    page.screenshot(path=str(OUT / name), full_page=True)
+                    found = _axe(page)
+                    if found:
+                        problems[f"{lang} {who} {url}"] = found
+                    if lang == "en":
+                        missing = _keyboard_reaches_everything(page)
+                        if missing:
+                            unreachable[f"{who} {url}"] = missing
+        assert problems == {}, json.dumps(problems, indent=1)[:3000]
+        assert unreachable == {}, json.dumps(unreachable, indent=1)[:3000]
+        assert any("zh-" in p.name or p.name.startswith("zh") for p in OUT.iterdir())
+        assert "追溯案例" in (people["oem"].go("/portal/lang/zh?next=/portal/cases").inner_text("h1"))
+        browser.close()
+
+    # no private key and no keystore password ever left a browser or reached a log line
+    sent = "\n".join(oem.sent + supplier.sent + lab.sent + anyone.sent + other.sent).lower()
+    logs = "\n".join(live.log.lines).lower()  # type: ignore[attr-defined]
+    assert len(sent) > 10_000 and len(logs) > 1_000
+    for who, key in keys.items():
+        assert key.lower() not in sent and key.lower() not in logs, who
+        assert KEYSTORE_PASSWORDS[who].lower() not in sent and KEYSTORE_PASSWORDS[who].lower() not in logs, who
+        assert PASSWORDS[who].lower() not in logs, who
+
+
+_KEYS: dict[str, str] = {}
+
+
+def _api_key(live: Live, who: str) -> str:
+    """An API key for test-side polling (machines keep API keys; people use the portal)."""
+    if who not in _KEYS:
+        admin = {"Authorization": f"Bearer {live.settings.api_admin_token.get_secret_value()}"}
+        parties = httpx.get(f"{live.url}/v1/parties", headers=admin).json()
+        pid = next(p["id"] for p in parties if p["kind"] == who)
+        _KEYS[who] = httpx.post(f"{live.url}/v1/parties/{pid}/keys", headers=admin).json()["api_key"]
+    return _KEYS[who]

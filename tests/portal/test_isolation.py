@@ -1,0 +1,112 @@
+"""A person of one party cannot see or act on another party's data by changing a URL or a form field:
+one test per page (and per form field that names another party's object)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.portal.conftest import CSV, World, csrf_of
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """Visibility is decided in the services, the same on both databases (test_people runs on both): SQLite."""
+    return f"sqlite:///{tmp_path / 'portal.db'}"
+
+
+def _batch(world: World) -> tuple[str, str]:
+    c = world.browser("supplier")
+    token = csrf_of(c.get("/portal/upload").text)
+    r = c.post("/portal/api/batches", files=[("files", ("lot.csv", CSV.encode()))], headers={"X-CSRF-Token": token})
+    assert r.status_code == 200, r.text
+    b = r.json()["batch"]
+    return b["id"], b["files"][0]["sha256"]
+
+
+BATCH_PAGES = [
+    "/portal/batches/{id}",
+    "/portal/batches/{id}/status",
+    "/portal/batches/{id}/charts/thickness.svg",
+    "/portal/batches/{id}/causal-graph.svg",
+    "/portal/batches/{id}/records/0/proof.json",
+    "/portal/batches/{id}/files/{sha}/proof.json",
+    "/portal/api/batches/{id}",
+]
+
+
+@pytest.mark.parametrize("page", BATCH_PAGES)
+def test_another_supplier_cannot_open_a_batch_page(world: World, page: str) -> None:
+    batch, sha = _batch(world)
+    url = page.format(id=batch, sha=sha)
+    assert world.browser("supplier").get(url).status_code != 404 or page.endswith(".svg")  # the owner may
+    intruder = world.browser("supplier2").get(url)
+    assert intruder.status_code == 404, (url, intruder.status_code)
+    assert "lot.csv" not in intruder.text and "SUPPLIER" not in intruder.text.replace("SUPPLIER2", "")
+    # the lab is not a reader of raw batches either
+    assert world.browser("lab").get(url).status_code == 404
+
+
+def test_another_supplier_does_not_see_the_batch_in_lists_or_work(world: World) -> None:
+    batch, _ = _batch(world)
+    for page in ("/portal/batches", "/portal/", "/portal/work"):
+        assert batch not in world.browser("supplier2").get(page).text
+    assert batch in world.browser("supplier").get("/portal/batches").text
+
+
+CASE_PAGES = ["/portal/cases/{id}", "/portal/cases/{id}/evidence/" + "0" * 64]
+
+
+@pytest.mark.parametrize("page", CASE_PAGES)
+@pytest.mark.parametrize("intruder", ["supplier2", "oem2", "lab2"])
+def test_outsiders_cannot_open_a_case_page(world: World, page: str, intruder: str) -> None:
+    url = page.format(id=world.ids["case"])
+    assert world.browser("supplier").get(url).status_code in (200, 404)
+    r = world.browser(intruder).get(url)
+    assert r.status_code == 404 and "0xcccc" not in r.text
+    # by its on-chain id too
+    assert world.browser(intruder).get("/portal/cases/0x" + "cc" * 32).status_code == 404
+
+
+def test_case_page_shows_the_actions_of_the_viewers_side_only(world: World) -> None:
+    url = f"/portal/cases/{world.ids['case']}"
+    assert 'id="form-8d"' in world.browser("supplier").get(url).text
+    assert 'id="verdict-form"' in world.browser("lab").get(url).text
+    oem = world.browser("oem").get(url).text
+    assert 'id="form-8d"' not in oem and 'id="verdict-form"' not in oem
+
+
+@pytest.mark.parametrize("intruder", ["supplier2", "oem2", "lab2"])
+def test_outsiders_cannot_open_an_agreement_page(world: World, intruder: str) -> None:
+    url = f"/portal/agreements/{world.ids['agreement']}"
+    assert world.browser("supplier").get(url).status_code == 200
+    assert world.browser(intruder).get(url).status_code == 404
+    assert world.browser(intruder).get("/portal/agreements/0x" + "aa" * 32).status_code == 404
+    assert "0xaaaa" not in world.browser(intruder).get("/portal/agreements").text
+
+
+def test_another_oem_cannot_open_a_template_page(world: World) -> None:
+    url = f"/portal/templates/{world.ids['template']}"
+    assert world.browser("oem2").get(url).status_code == 404
+    assert "tpl.x" not in world.browser("oem2").get("/portal/templates").text
+
+
+def test_upload_form_naming_another_suppliers_agreement_is_refused_and_stores_nothing(world: World) -> None:
+    c = world.browser("supplier2")
+    token = csrf_of(c.get("/portal/upload").text)
+    r = c.post(
+        "/portal/api/batches",
+        files=[("files", ("lot.csv", CSV.encode()))],
+        data={"agreement_id": "0x" + "aa" * 32},
+        headers={"X-CSRF-Token": token},
+    )
+    assert r.status_code in (403, 404, 422), r.text
+    assert world.browser("supplier2").get("/portal/batches").text.count("/portal/batches/") == 0
+
+
+@pytest.mark.parametrize("page", ["/portal/upload", "/portal/templates/new"])
+def test_pages_of_another_kind_of_party_are_refused(world: World, page: str) -> None:
+    who = "lab"
+    r = world.browser(who).get(page)
+    assert r.status_code == 403
