@@ -5,6 +5,11 @@ typed data), the browser signs with the user's key (keystore decrypted locally, 
 posts back only signatures or raw signed transactions, which the services check and relay. Responses are
 normalised for the browser: ``{"transactions": [...]}`` or ``{"typed_data": {...}}`` to sign, and relays take
 ``{"raw": [...]}`` or ``{"message": ..., "signature": ...}``.
+
+Relaying does not wait for the chain (as on ``/v1``): a relay endpoint answers 202 with the stored
+transactions and a ``status_url`` under ``/portal/api/relay/`` (same body as the API's, session-authenticated),
+which the page polls until each transaction is mined, reverted or failed; ``result`` then carries what the
+gateway did after mining (the published template, the agreement's new status).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Header, Request, Response, UploadFile
+from fastapi import APIRouter, Form, Header, Path, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.db import RelayTransaction
 from app.deps import ParseLimits
 from app.errors import Forbidden, InvalidRequest
 from app.portal.security import audit
@@ -75,6 +82,23 @@ def _act(portal: Portal, level: str, action: str, target: str | None = None, **d
 
 def _txs(prepared: list[relay.PreparedTx]) -> dict[str, Any]:
     return {"transactions": [{"description": t.description, "tx": t.tx} for t in prepared]}
+
+
+def _status(row: RelayTransaction) -> dict[str, Any]:
+    """The API's view of a relayed transaction, with the status URL the browser can follow (session cookie)."""
+    return {**relay.public_status(row), "status_url": f"/portal/api/relay/{row.id}"}
+
+
+def _accepted(rows: list[RelayTransaction], *, many: bool = False) -> JSONResponse:
+    """202 for a relay: the transactions (pending) and where to follow them. The portal's request session is
+    committed before the response is sent (see :mod:`app.portal.web`), so the status URLs exist by then."""
+    url = f"/portal/api/relay/{rows[-1].id}"
+    body = {"status": "pending", "status_url": url, "many": many, "transactions": [_status(r) for r in rows]}
+    return JSONResponse(status_code=202, content=body, headers={"Location": url})
+
+
+def _settings(portal: Portal) -> Any:
+    return portal.request.app.state.settings
 
 
 def _amount(text: str) -> int:
@@ -160,13 +184,19 @@ def prepare_publish(pk: int, portal: PageUser, chain: ChainDep) -> dict[str, Any
     return _txs(txs)
 
 
-@router.post("/templates/{pk}/publish")
-def publish_template(pk: int, body: RawIn, portal: PageUser, chain: ChainDep) -> dict[str, Any]:
+@router.post("/templates/{pk}/publish", status_code=202)
+def publish_template(pk: int, body: RawIn, portal: PageUser, chain: ChainDep) -> JSONResponse:
+    """OEM: relay the signed ``publishTemplate``; once mined, the status's ``result`` is the published template."""
     _act(portal, "signer", "template.publish", target=str(pk))
-    record = agreement_service.publish_template(
-        session=portal.session, chain=chain, principal=portal.principal, template_pk=pk, raw=body.raw[0]
+    rows = agreement_service.publish_template(
+        session=portal.session,
+        chain=chain,
+        principal=portal.principal,
+        settings=_settings(portal),
+        template_pk=pk,
+        raw=body.raw[0],
     )
-    return {"status": record.status, "tx_hash": record.chain_tx}
+    return _accepted(rows)
 
 
 # --------------------------------------------------------------------------------------------- agreements
@@ -231,19 +261,32 @@ def agreement_prepare(
     raise InvalidRequest(f"unknown action {action!r}: deposit, withdraw or claim", field="action")
 
 
-@router.post("/agreements/{ref}/relay")
-def agreement_relay(ref: str, body: RawIn, portal: PageUser, chain: ChainDep) -> dict[str, Any]:
+@router.post("/agreements/{ref}/relay", status_code=202)
+def agreement_relay(ref: str, body: RawIn, portal: PageUser, chain: ChainDep) -> JSONResponse:
+    """Relay the party's signed transactions in order (approve then deposit ...); once the last is mined the
+    gateway re-reads the agreement and the status's ``result`` carries its status."""
     _act(portal, "signer", "agreement.relay", target=ref)
     principal = portal.principal
     if principal.role not in _RELAYABLE:
         raise Forbidden("only the OEM and the supplier of an agreement relay its transactions")
     record = agreement_service.get_agreement(session=portal.session, principal=principal, agreement_ref=ref)
-    out = []
-    for raw in body.raw:
-        sent = relay.submit(chain=chain, principal=principal, raw=raw, allowed=_RELAYABLE[principal.role])
-        out.append({"tx_hash": sent.tx_hash, "block_number": sent.block_number, "function": sent.function})
-    agreement_service.sync_status(chain=chain, record=record)
-    return {"relayed": out}
+    rows = relay.submit(
+        session=portal.session,
+        chain=chain,
+        principal=principal,
+        settings=_settings(portal),
+        raws=body.raw,
+        allowed=_RELAYABLE[principal.role],
+        follow_up=f"agreement:{record.agreement_id}",
+    )
+    return _accepted(rows, many=True)
+
+
+@router.get("/relay/{relay_id}")
+def relay_status(relay_id: Annotated[str, Path(min_length=36, max_length=36)], portal: PageUser) -> dict[str, Any]:
+    """A relayed transaction of the user's party (the admin party: any), as ``GET /v1/relay/{id}``; another
+    party's id is not found."""
+    return _status(relay.get_status(session=portal.session, principal=portal.principal, relay_id=relay_id))
 
 
 # ---------------------------------------------------------------------------------------------------- cases
@@ -287,16 +330,23 @@ def response_prepare(
     return out
 
 
-def _case_relay(portal: Portal, chain: Any, ref: str, raw: list[str], function: str, role: str) -> dict[str, Any]:
+def _case_relay(portal: Portal, chain: Any, ref: str, raw: list[str], function: str, role: str) -> JSONResponse:
     case = case_service.get_case(session=portal.session, principal=portal.principal, case_ref=ref)
     case_service.require_case_role(portal.principal, case, role)
-    return case_service.submit_relayed(
-        chain=chain, principal=portal.principal, case=case, raw=raw[0], function=function
+    rows = case_service.submit_relayed(
+        session=portal.session,
+        chain=chain,
+        principal=portal.principal,
+        settings=_settings(portal),
+        case=case,
+        raw=raw[0],
+        function=function,
     )
+    return _accepted(rows)
 
 
-@router.post("/cases/{ref}/response/relay")
-def response_relay(ref: str, body: RawIn, portal: PageUser, chain: ChainDep) -> dict[str, Any]:
+@router.post("/cases/{ref}/response/relay", status_code=202)
+def response_relay(ref: str, body: RawIn, portal: PageUser, chain: ChainDep) -> JSONResponse:
     _act(portal, "signer", "case.respond", target=ref)
     return _case_relay(portal, chain, ref, body.raw, "respond", "supplier")
 
@@ -364,7 +414,7 @@ def claim_prepare(ref: str, portal: PageUser, chain: ChainDep) -> dict[str, Any]
     return case_service.prepare_claim(chain=chain, principal=portal.principal, case=case)
 
 
-@router.post("/cases/{ref}/claim/relay")
-def claim_relay(ref: str, body: RawIn, portal: PageUser, chain: ChainDep) -> dict[str, Any]:
+@router.post("/cases/{ref}/claim/relay", status_code=202)
+def claim_relay(ref: str, body: RawIn, portal: PageUser, chain: ChainDep) -> JSONResponse:
     _act(portal, "signer", "case.claim", target=ref)
     return _case_relay(portal, chain, ref, body.raw, "claim", "oem")

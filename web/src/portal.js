@@ -15,6 +15,83 @@ function liveUpdates() {
   for (const type of ["batch", "analysis", "case"]) source.addEventListener(type, fire);
 }
 
+// A relay endpoint answers 202 with the transactions it queued and their status URLs; follow each (in order:
+// the gateway sends the next once the previous is mined) until mined, reverted or failed, and show it in `out`.
+const FINAL = new Set(["mined", "reverted", "failed"]);
+
+export class RelayFailed extends Error {
+  constructor(status) {
+    super(`${status.function} ${status.status}: ${status.error || ""} (${status.tx_hash})`);
+    this.status = status;
+  }
+}
+
+function describeResult(result) {
+  if (!result || typeof result !== "object") return "";
+  if (result.error) return result.error;
+  if (result.template_id) return `${result.template_id} v${result.version}: ${result.status}`;
+  if (result.agreement_id) return `${result.agreement_id.slice(0, 10)}…: ${result.status}`;
+  return JSON.stringify(result);
+}
+
+function renderRelay(out, statuses, t) {
+  out.textContent = "";
+  for (const s of statuses) {
+    const li = document.createElement("li");
+    li.className = "relay-tx";
+    li.dataset.status = s.status;
+    li.dataset.txHash = s.tx_hash;
+    if (s.block_number != null) li.dataset.block = String(s.block_number);
+    const what =
+      s.status === "mined"
+        ? `${t.mined} ${s.block_number}`
+        : s.status === "pending"
+          ? t.waiting_receipt
+          : `${s.status === "reverted" ? t.reverted : t.relay_failed}: ${s.error || ""}`;
+    const code = document.createElement("code");
+    code.textContent = s.tx_hash;
+    li.append(`${s.function} · ${what} · `, code);
+    const result = s.status === "mined" ? describeResult(s.result) : "";
+    if (result) {
+      const r = document.createElement("span");
+      r.className = "relay-result";
+      r.textContent = ` · ${t.result}: ${result}`;
+      li.appendChild(r);
+    }
+    out.appendChild(li);
+  }
+}
+
+export async function followRelay(accepted, out, { interval = 400, timeoutMs = 300_000 } = {}) {
+  const t = i18n();
+  const statuses = accepted.transactions.map((s) => ({ ...s }));
+  renderRelay(out, statuses, t);
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < statuses.length; i++) {
+    while (!FINAL.has(statuses[i].status)) {
+      if (Date.now() > deadline) throw new Error(`${t.waiting_receipt} ${statuses[i].tx_hash}`);
+      await new Promise((r) => setTimeout(r, interval));
+      statuses[i] = await get(statuses[i].status_url);
+      renderRelay(out, statuses, t);
+    }
+    if (statuses[i].status !== "mined") throw new RelayFailed(statuses[i]);
+  }
+  out.dataset.done = "true";
+  return statuses;
+}
+
+function relayOutput(form) {
+  let out = form.querySelector(".relay-status");
+  if (!out) {
+    out = document.createElement("ul");
+    out.className = "relay-status";
+    out.setAttribute("role", "status");
+    out.setAttribute("aria-live", "polite");
+    form.appendChild(out);
+  }
+  return out;
+}
+
 // <form class="qcn-flow" data-kind="tx|typed" data-prepare=URL data-submit=URL>: prepare -> sign here -> relay
 async function runFlow(form) {
   const t = i18n();
@@ -35,6 +112,7 @@ async function runFlow(form) {
       toast(t.relaying);
       result = await post(form.dataset.submit, { raw });
     }
+    if (result && result.status_url) result = await followRelay(result, relayOutput(form));
     toast(t.done, "ok");
     form.dataset.result = JSON.stringify(result);
     setTimeout(() => window.location.reload(), 600);
@@ -258,11 +336,15 @@ function templatePage() {
     try {
       const draft = await post(form.dataset.create, { document: doc });
       const raw = await signTransactions(draft.transactions);
-      await post(`/portal/api/templates/${draft.template.id}/publish`, { raw });
+      const accepted = await post(`/portal/api/templates/${draft.template.id}/publish`, { raw });
+      const out = $("#template-relay");
+      out.hidden = false;
+      await followRelay(accepted, out);
       window.location.href = draft.template.href;
     } catch (err) {
       const list = document.createElement("ul");
-      const items = (err.error && err.error.problems) || [{ field: err.error ? err.error.field : "", message: err.message }];
+      const field = err.error ? err.error.field : err instanceof RelayFailed ? err.status.function : "";
+      const items = (err.error && err.error.problems) || [{ field, message: err.message }];
       for (const p of items) {
         const li = document.createElement("li");
         li.className = "problem";
