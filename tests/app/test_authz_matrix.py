@@ -135,11 +135,21 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # supplier A's subscription: its own party and the admin only
     ("DELETE", "/v1/webhooks/{sub_id}"): cells(404, admin=204, supA=204),
     ("GET", "/v1/webhooks/{sub_id}/deliveries"): cells(404, admin=200, supA=200),
+    # portal users: the admin creates them (the body's bad role stops the call after authorization); every
+    # party lists its own people, the admin everyone
+    ("POST", "/v1/users"): cells(403, admin=422),
+    ("GET", "/v1/users"): EVERYONE,
 }
 
 # the docs pages and the OpenAPI document are public and hold no tenant data
 UNGUARDED = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 UNGUARDED_PREFIXES = ("/static-offline-docs",)
+# The web portal authenticates people by session cookie (+ CSRF), not by API key: a Bearer key gets no further
+# than anonymous there, so these role columns say nothing about it. tests/portal/test_isolation.py holds the
+# portal's own matrix (every portal route: what an anonymous caller gets; per page, another party's 404) and
+# fails on a portal route it has no entry for. "/" only redirects to the portal, "/verify" is the public page.
+PORTAL = {"/", "/verify"}
+PORTAL_PREFIX = "/portal"
 
 
 def route_table(app: Any) -> set[tuple[str, str]]:
@@ -148,6 +158,8 @@ def route_table(app: Any) -> set[tuple[str, str]]:
     for ctx in iter_route_contexts(app.routes):
         route = ctx.original_route
         if not ctx.path or ctx.path in UNGUARDED or ctx.path.startswith(UNGUARDED_PREFIXES):
+            continue
+        if ctx.path in PORTAL or ctx.path == PORTAL_PREFIX or ctx.path.startswith(PORTAL_PREFIX + "/"):
             continue
         if isinstance(route, APIRoute):
             out.update((m, ctx.path) for m in route.methods if m != "HEAD")
@@ -339,6 +351,7 @@ def _request(world: dict[str, Any], method: str, path: str) -> tuple[str, dict[s
         ("POST", "/v1/cases/{case_ref}/claim"): {"json": raw_tx},
         ("POST", "/v1/cases/{case_ref}/lab-fee"): {"json": raw_tx},
         ("POST", "/v1/webhooks"): {"json": {"url": "http://127.0.0.1:9/matrix"}},
+        ("POST", "/v1/users"): {"json": {"party_id": refs["party"], "email": "m@example.com", "role": "root"}},
     }
     return url, bodies.get((method, path), {})
 
