@@ -197,3 +197,103 @@ def test_the_admin_party_reads_any_relay_status(world: World) -> None:
     rid = _relayed(world, "supplier", status="reverted")
     r = world.browser("admin").get(f"/portal/api/relay/{rid}")
     assert r.status_code == 200 and r.json()["status"] == "reverted", r.text
+
+
+# The portal's own authorization matrix (tests/app/test_authz_matrix.py covers the API-key routes and leaves
+# the session-authenticated portal to this file). Per route: what an anonymous caller gets (303 = to the login
+# page, 401 for the browser API, public pages 200/422/404 by their own input), and where another party's
+# attempt on one party's object is tested: BATCH_PAGES / CASE_PAGES / the agreement, template and relay tests
+# above; "e2e" = the browser end-to-end test's cross-party attempts (those routes need a chain first);
+# "own" = no object reference (lists and forms show the caller's party only, tested above for lists).
+LOGIN, API = 303, 401
+PORTAL_ROUTES: dict[tuple[str, str], tuple[int, str]] = {
+    ("GET", "/"): (303, "public"),
+    ("GET", "/verify"): (200, "public"),
+    ("GET", "/portal/login"): (200, "public"),
+    ("POST", "/portal/login"): (422, "public"),
+    ("POST", "/portal/logout"): (303, "public"),
+    ("GET", "/portal/lang/{code}"): (303, "public"),
+    ("GET", "/portal/invite/{token}"): (404, "public"),  # the token is the secret
+    ("POST", "/portal/invite/{token}"): (422, "public"),
+    ("GET", "/portal/"): (LOGIN, "own"),
+    ("GET", "/portal/work"): (LOGIN, "own"),
+    ("GET", "/portal/events"): (API, "own"),
+    ("GET", "/portal/batches"): (LOGIN, "own"),
+    ("GET", "/portal/upload"): (LOGIN, "own"),
+    ("GET", "/portal/templates"): (LOGIN, "own"),
+    ("GET", "/portal/templates/new"): (LOGIN, "own"),
+    ("GET", "/portal/agreements"): (LOGIN, "own"),
+    ("GET", "/portal/scorecard"): (LOGIN, "own"),
+    ("GET", "/portal/cases"): (LOGIN, "own"),
+    ("GET", "/portal/key"): (LOGIN, "own"),
+    ("GET", "/portal/users"): (LOGIN, "own"),
+    ("POST", "/portal/users/invite"): (LOGIN, "own"),
+    ("POST", "/portal/api/batches"): (API, "own"),  # naming another's agreement: tested above
+    ("POST", "/portal/api/templates"): (API, "own"),
+    ("POST", "/portal/api/agreements"): (API, "own"),
+    ("GET", "/portal/batches/{ref}"): (LOGIN, "batch"),
+    ("GET", "/portal/batches/{ref}/status"): (LOGIN, "batch"),
+    ("GET", "/portal/batches/{ref}/charts/{characteristic}.svg"): (LOGIN, "batch"),
+    ("GET", "/portal/batches/{ref}/causal-graph.svg"): (LOGIN, "batch"),
+    ("GET", "/portal/batches/{ref}/records/{index}/proof.json"): (LOGIN, "batch"),
+    ("GET", "/portal/batches/{ref}/files/{sha256}/proof.json"): (LOGIN, "batch"),
+    ("GET", "/portal/api/batches/{ref}"): (API, "batch"),
+    ("GET", "/portal/cases/{ref}"): (LOGIN, "case"),
+    ("GET", "/portal/cases/{ref}/evidence/{sha256}"): (LOGIN, "case"),
+    ("GET", "/portal/agreements/{ref}"): (LOGIN, "agreement"),
+    ("GET", "/portal/templates/{pk}"): (LOGIN, "template"),
+    ("GET", "/portal/api/relay/{relay_id}"): (API, "relay"),
+    ("POST", "/portal/api/templates/{pk}/prepare"): (API, "e2e"),
+    ("POST", "/portal/api/templates/{pk}/publish"): (API, "e2e"),
+    ("POST", "/portal/api/agreements/{ref}/typed"): (API, "e2e"),
+    ("POST", "/portal/api/agreements/{ref}/signature"): (API, "e2e"),
+    ("POST", "/portal/api/agreements/{ref}/prepare/{action}"): (API, "e2e"),
+    ("POST", "/portal/api/agreements/{ref}/relay"): (API, "e2e"),
+    ("POST", "/portal/api/cases/{ref}/response/prepare"): (API, "e2e"),
+    ("POST", "/portal/api/cases/{ref}/response/relay"): (API, "e2e"),
+    ("POST", "/portal/api/cases/{ref}/verdict/typed"): (API, "e2e"),
+    ("POST", "/portal/api/cases/{ref}/verdict/submit"): (API, "e2e"),
+    ("POST", "/portal/api/cases/{ref}/acceptance/typed"): (API, "e2e"),
+    ("POST", "/portal/api/cases/{ref}/acceptance/submit"): (API, "e2e"),
+    ("POST", "/portal/api/cases/{ref}/claim/prepare"): (API, "e2e"),
+    ("POST", "/portal/api/cases/{ref}/claim/relay"): (API, "e2e"),
+}
+
+
+def _portal_routes(app: object) -> set[tuple[str, str]]:
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    out = set()
+    for ctx in iter_route_contexts(app.routes):  # type: ignore[attr-defined]
+        path, route = ctx.path, ctx.original_route
+        if not (path in ("/", "/verify") or path.startswith("/portal")) or path == "/portal/static":
+            continue  # /portal/static: the bundled JS and CSS, public
+        methods = [m for m in route.methods if m != "HEAD"] if isinstance(route, APIRoute) else ["?"]
+        out.update((m, path) for m in methods)
+    return out
+
+
+def test_every_portal_route_has_an_entry_and_refuses_an_anonymous_caller(world: World) -> None:
+    routes = _portal_routes(world.app)
+    assert sorted(routes - set(PORTAL_ROUTES)) == [], "portal routes without an entry in PORTAL_ROUTES"
+    assert sorted(set(PORTAL_ROUTES) - routes) == [], "PORTAL_ROUTES entries for routes that no longer exist"
+    anonymous = world.browser()
+    got = {}
+    for method, path in sorted(routes):
+        url = path.format(ref=world.ids["case"], pk=world.ids["template"], relay_id=_relayed(world, "supplier")
+                          if "relay_id" in path else "", characteristic="thickness", sha256="0" * 64, index=0,
+                          token="no-such-invitation", code="zh", action="deposit")  # fmt: skip
+        resp = anonymous.request(method, url, follow_redirects=False)
+        got[(method, path)] = resp.status_code
+        if resp.status_code == LOGIN and PORTAL_ROUTES[(method, path)][1] != "public":
+            assert resp.headers["location"].startswith("/portal/login?next="), (path, resp.headers["location"])
+        assert "0xcccc" not in resp.text and "tpl.x" not in resp.text, path
+    assert got == {route: status for route, (status, _how) in PORTAL_ROUTES.items()}
+    # every object page said to be covered above is in the cross-party lists
+    import re
+
+    tested = [p.format(id="1", sha="0" * 64) for p in BATCH_PAGES + CASE_PAGES]
+    for (_m, path), (_s, how) in PORTAL_ROUTES.items():
+        if how in ("batch", "case"):
+            pattern = re.compile(re.sub(r"\{[^}]+\}", "[^/]+", path) + "$")
+            assert any(pattern.match(u) for u in tested), f"{path} is in no cross-party page list"
