@@ -325,7 +325,17 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         )
         required = page.inner_text("#dep-required")
         assert page.input_value("#deposit-amount")  # the shortfall, prefilled
-        supplier.flow("#deposit-submit")
+        # relaying answers at once; the page follows both transactions (approve, then deposit) until mined
+        with page.expect_navigation(timeout=60_000):
+            page.click("#deposit-submit")
+            supplier.sign()
+            page.wait_for_selector(".relay-status[data-done] .relay-tx >> nth=1", timeout=60_000)
+            mined = page.eval_on_selector_all(
+                ".relay-status .relay-tx", "els => els.map(e => [e.dataset.status, e.dataset.block, e.textContent])"
+            )
+        assert [m[0] for m in mined] == ["mined", "mined"] and all(int(m[1]) > 0 for m in mined), mined
+        assert mined[0][2].startswith("approve") and mined[1][2].startswith("deposit"), mined
+        assert "active" in mined[1][2]  # the follow-up's result: the agreement as the gateway re-read it
         assert page.inner_text("#dep-posted") == required and page.inner_text("#dep-shortfall") == "0.00"
         visited["supplier"].add(agreement_url)
         visited["oem"].update({agreement_url, template_url, "/portal/templates", "/portal/agreements"})
@@ -455,12 +465,33 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
             f"/portal/api/agreements/{agreement_ref}/signature": {"data": {"signature": "0x" + "00" * 65}},
             f"/portal/api/agreements/{agreement_ref}/relay": {"data": {"raw": ["0x00"]}},
             f"/portal/api/templates/{template_url.rsplit('/', 1)[1]}/prepare": {},
+            f"/portal/api/templates/{template_url.rsplit('/', 1)[1]}/publish": {"data": {"raw": ["0x00"]}},
+            f"/portal/api/cases/{case_ref}/response/relay": {"data": {"raw": ["0x00"]}},
+            f"/portal/api/cases/{case_ref}/claim/relay": {"data": {"raw": ["0x00"]}},
+            f"/portal/api/cases/{case_ref}/verdict/typed": {
+                "form": {"root_cause": "x", "responsible_party": "1", "nc_class": "1"}
+            },
+            f"/portal/api/cases/{case_ref}/verdict/submit": {"data": {"message": {}, "signature": "0x00"}},
         }
         for url, kw in attempts.items():
             r = other.context.request.post(live.url + url, headers=hdr, **kw)
             assert r.status in (403, 404), (url, r.status, r.text()[:200])
         for url in (case_href, agreement_url, batch_urls[0], template_url):
             assert other.context.request.get(live.url + url).status == 404, url
+        # every transaction of the story went through the relay queue and was mined; its status is its party's
+        from sqlalchemy import select
+
+        from app.db import RelayTransaction
+
+        with live.app.state.session_factory() as s:
+            relayed = list(s.scalars(select(RelayTransaction)))
+        assert {r.function for r in relayed} >= {"publishTemplate", "approve", "deposit", "respond", "claim"}
+        assert all(r.status == "mined" and r.block_number for r in relayed), [(r.function, r.status) for r in relayed]
+        published = next(r for r in relayed if r.function == "publishTemplate")
+        assert json.loads(published.result or "{}").get("status") == "published"
+        for r in relayed:
+            assert other.context.request.get(f"{live.url}/portal/api/relay/{r.id}").status == 404, r.function
+        assert oem.context.request.get(f"{live.url}/portal/api/relay/{published.id}").json()["status"] == "mined"
 
         # accessibility and keyboard on every page, screenshots in both languages
         problems: dict[str, Any] = {}

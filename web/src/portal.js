@@ -115,7 +115,8 @@ async function runFlow(form) {
     if (result && result.status_url) result = await followRelay(result, relayOutput(form));
     toast(t.done, "ok");
     form.dataset.result = JSON.stringify(result);
-    setTimeout(() => window.location.reload(), 600);
+    // long enough to read the relay's outcome (tx hash, block) before the page shows the new state
+    setTimeout(() => window.location.reload(), result && result.length ? 1500 : 600);
   } catch (err) {
     if (err.message !== "cancelled") showError(form, err);
   } finally {
