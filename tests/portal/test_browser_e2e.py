@@ -493,6 +493,30 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
             assert other.context.request.get(f"{live.url}/portal/api/relay/{r.id}").status == 404, r.function
         assert oem.context.request.get(f"{live.url}/portal/api/relay/{published.id}").json()["status"] == "mined"
 
+        # a relayed transaction that never gets a receipt: the chain stops mining and the gateway's relay timeout
+        # is shortened for this one step; the page follows the status to "failed" and says why
+        def rpc(method: str, *params: Any) -> None:
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+            assert "error" not in httpx.post(live.settings.rpc_url, json=body, timeout=30).json()
+
+        page = supplier.go(agreement_url)
+        page.fill("#deposit-amount", "1")
+        rpc("evm_setAutomine", False)
+        live.settings.relay_timeout_s = 3.0
+        try:
+            page.click("#deposit-submit")
+            supplier.sign()
+            page.wait_for_selector(".relay-status[data-done]", timeout=60_000)
+            error = page.inner_text(".flow-error")
+            states = page.eval_on_selector_all(".relay-status .relay-tx", "els => els.map(e => e.dataset.status)")
+        finally:
+            live.settings.relay_timeout_s = 120.0
+            rpc("evm_setAutomine", True)
+            rpc("evm_mine")
+        assert "approve failed" in error and "no receipt within 3 s" in error, error
+        assert states == ["failed", "failed"], states  # the deposit after it was never sent (and timed out too)
+        assert "Not mined" in page.inner_text(".relay-status .relay-tx >> nth=1")
+
         # accessibility and keyboard on every page, screenshots in both languages
         problems: dict[str, Any] = {}
         unreachable: dict[str, Any] = {}

@@ -67,6 +67,8 @@ export async function followRelay(accepted, out, { interval = 400, timeoutMs = 3
   const statuses = accepted.transactions.map((s) => ({ ...s }));
   renderRelay(out, statuses, t);
   const deadline = Date.now() + timeoutMs;
+  let failed = null;
+  // all of them to the end: after a failure the gateway does not send the rest, and says so in their status
   for (let i = 0; i < statuses.length; i++) {
     while (!FINAL.has(statuses[i].status)) {
       if (Date.now() > deadline) throw new Error(`${t.waiting_receipt} ${statuses[i].tx_hash}`);
@@ -74,9 +76,10 @@ export async function followRelay(accepted, out, { interval = 400, timeoutMs = 3
       statuses[i] = await get(statuses[i].status_url);
       renderRelay(out, statuses, t);
     }
-    if (statuses[i].status !== "mined") throw new RelayFailed(statuses[i]);
+    if (statuses[i].status !== "mined") failed = failed || statuses[i];
   }
   out.dataset.done = "true";
+  if (failed) throw new RelayFailed(failed);
   return statuses;
 }
 
