@@ -33,6 +33,7 @@ __all__ = [
     "SESSION_TTL",
     "accept_invite",
     "audit",
+    "check_csrf",
     "create_user",
     "end_session",
     "hash_password",

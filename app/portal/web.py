@@ -27,6 +27,7 @@ __all__ = [
     "PageUser",
     "Portal",
     "client_ip",
+    "environment",
     "render",
     "require_csrf",
     "require_level",
