@@ -64,7 +64,6 @@ def _parsers() -> dict[str, Any]:
 def _causal() -> dict[str, Any]:
     from bench_causal import measure_causal
     from bench_onnx import measure_onnx
-
     from bench_rca import measure_false_alarms
     from bench_rca import run as measure_hard_rca
 
