@@ -13,13 +13,16 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEV_ADMIN_KEY", "DEV_RELAYER_KEY", "Settings", "get_settings"]
+__all__ = ["DEV_ADMIN_KEY", "DEV_ARBITER_KEY", "DEV_REGISTRAR_KEY", "DEV_RELAYER_KEY", "Settings", "get_settings"]
 
 # anvil's first two development accounts (mnemonic "test test ... junk"): public knowledge, dev chains only.
 DEV_ADMIN_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEV_RELAYER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+# anvil's development accounts 8 and 9: the registrar and arbiter keys of dev chains (separate from the admin)
+DEV_REGISTRAR_KEY = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97"
+DEV_ARBITER_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
 _DEV_API_TOKEN = "qcn_dev_admin_token_not_for_production"  # noqa: S105 - dev default, refused in production
-_DEV_SECRETS = {DEV_ADMIN_KEY, DEV_RELAYER_KEY, _DEV_API_TOKEN}
+_DEV_SECRETS = {DEV_ADMIN_KEY, DEV_RELAYER_KEY, DEV_REGISTRAR_KEY, DEV_ARBITER_KEY, _DEV_API_TOKEN}
 
 
 class Settings(BaseSettings):
@@ -32,8 +35,16 @@ class Settings(BaseSettings):
     rpc_url: str = "http://127.0.0.1:8545"
     chain_id: int | None = Field(default=None, description="expected chain id; read from the node when unset")
     deployments_dir: Path = Path("deployments")
-    admin_key: SecretStr = SecretStr(DEV_ADMIN_KEY)
+    admin_key: SecretStr = Field(
+        default=SecretStr(DEV_ADMIN_KEY), description="consortium admin key: the deploy step only, never the gateway"
+    )
     relayer_key: SecretStr = SecretStr(DEV_RELAYER_KEY)
+    registrar_key: SecretStr = Field(
+        default=SecretStr(DEV_REGISTRAR_KEY), description="REGISTRAR_ROLE key the gateway registers parties with"
+    )
+    arbiter_key: SecretStr = Field(
+        default=SecretStr(DEV_ARBITER_KEY), description="ARBITER_ROLE key the gateway relays rulings with"
+    )
     api_admin_token: SecretStr = SecretStr(_DEV_API_TOKEN)
     settlement_token: str | None = Field(
         default=None, description="ERC-20 for deposits and penalties; unset on dev chains: a test token is deployed"
@@ -85,7 +96,7 @@ class Settings(BaseSettings):
         if self.env != "production":
             return self
         problems = []
-        for name in ("admin_key", "relayer_key", "api_admin_token"):
+        for name in ("relayer_key", "registrar_key", "arbiter_key", "api_admin_token"):
             value = getattr(self, name).get_secret_value()
             if not value or value in _DEV_SECRETS:
                 problems.append(f"QCN_{name.upper()} is missing or a development default")

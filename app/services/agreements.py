@@ -72,6 +72,7 @@ def _terms(template: Template) -> TemplateTerms:
         lab_verdict_seconds=int(t["labVerdictSeconds"]),
         dispute_window_seconds=int(t["disputeWindowSeconds"]),
         top_up_grace_seconds=int(t["topUpGraceSeconds"]),
+        lab_fee_cap=int(t["labFee"]),
     )
 
 
@@ -123,7 +124,9 @@ def publish_template(
     if record.oem_id != principal.party_id:
         raise Forbidden("only the OEM that drafted the template publishes it")
     sent = relay.submit(chain=chain, principal=principal, raw=raw, allowed={"publishTemplate"})
-    terms, _oem, _at = chain.agreements.template(b32(record.chain_template_id), record.version)
+    if principal.account is None:
+        raise Forbidden("the OEM needs a chain account to publish a template")
+    terms, _oem, _at = chain.agreements.template(principal.account, b32(record.chain_template_id), record.version)
     if "0x" + terms.document_hash.hex() != record.document_hash:
         raise Conflict("the published template's document hash differs from the stored document")
     record.status, record.chain_tx = "published", sent.tx_hash
