@@ -37,8 +37,8 @@ from chain.contracts import contract_at, deploy  # noqa: E402
 from chain.tx import TxSender  # noqa: E402
 
 _EIP170 = 24_576
-_INVARIANT_SEQUENCES = 40
-_INVARIANT_STEPS = 50
+_INVARIANT_SEQUENCES = 8
+_INVARIANT_STEPS = 30
 TARGETS = {
     "gas_finalize_three_sigs": 70_000,
     "gas_agreement_activate": 150_000,
