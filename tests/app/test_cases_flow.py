@@ -86,8 +86,10 @@ def test_anomaly_opens_one_case_and_the_parties_settle_it(tr: Tracing) -> None:
 
     timeline = tr.client.get(f"/v1/cases/{case_id}/timeline", headers=tr.auth("supplier")).json()
     names = [s["event"] for s in timeline["steps"]]
-    assert names[0] == "CaseOpened"
+    # opening binds the critical penalty of the deposit (same transaction, logged first)
+    assert names[:2] == ["DepositBound", "CaseOpened"]
     assert {"SupplierResponded", "VerdictSubmitted", "VerdictAccepted", "NonConformityRecorded"} <= set(names)
+    assert "DepositReleased" in names
     settled = next(s for s in timeline["steps"] if s["event"] == "CaseSettled")
     assert settled["block_number"] == timeline["steps"][-1]["block_number"]  # penalty and settlement: one tx
     assert all(s["tx_hash"].startswith("0x") and s["block_number"] > 0 for s in timeline["steps"])
