@@ -92,7 +92,8 @@ class ChainContext:
         if durable is not None:
             # the embedded node: a write is confirmed once the node's state holding it is on disk
             self.persister = StatePersister(settings.rpc_url, durable)
-            self.admin.on_mined = self.relayer.on_mined = self.persister.ensure
+            for sender in (self.registrar, self.arbiter, self.relayer):
+                sender.on_mined = self.persister.ensure
 
     def persist(self, block: int) -> None:
         """Make sure the chain state up to ``block`` survives a crash of the embedded node (no-op otherwise)."""
