@@ -1,9 +1,12 @@
 """The gateway's view of the chain: one connected context (node, address book, typed clients, signers).
 
-The gateway signs with two keys: the consortium admin key (registers parties, approves the gateway's relayer
-for suppliers) and the relayer key (anchors batches on behalf of suppliers). Contract addresses come from the
-address book (``deployments/<chainId>.json``), never from code. :class:`ChainHolder` connects lazily, so the
-gateway starts and accepts uploads while the node is down; the anchoring worker catches up later.
+The gateway signs with operator keys that each hold one role (docs/trust-model.md): the registrar key
+(registers parties, approves the gateway's relayer for suppliers), the relayer key (anchors batches
+on behalf of suppliers, opens cases) and the arbiter key (relays rulings on disputed cases). It never
+holds the consortium admin key: :func:`deploy_contracts` (the deploy step) alone uses that key.
+Contract addresses come from the address book (``deployments/<chainId>.json``), never from code.
+:class:`ChainHolder` connects lazily, so the gateway starts and accepts uploads while the node is down;
+the anchoring worker catches up later.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def b32(value: str) -> bytes:
 
 
 class ChainContext:
-    """A connected chain: typed clients for the registry, signed by the admin and relayer keys."""
+    """A connected chain: typed clients signed by the registrar, relayer and arbiter keys."""
 
     def __init__(self, settings: Settings, w3: Web3, deployment: Deployment) -> None:
         self.settings = settings
@@ -76,9 +79,10 @@ class ChainContext:
         self.deployment = deployment
         self.chain_id = deployment.chain_id
         timeout = settings.tx_receipt_timeout_s
-        self.admin = TxSender(w3, settings.admin_key.get_secret_value(), receipt_timeout=timeout)
+        self.registrar = TxSender(w3, settings.registrar_key.get_secret_value(), receipt_timeout=timeout)
+        self.arbiter = TxSender(w3, settings.arbiter_key.get_secret_value(), receipt_timeout=timeout)
         self.relayer = TxSender(w3, settings.relayer_key.get_secret_value(), receipt_timeout=timeout)
-        self.parties = PartyRegistryClient.from_deployment(w3, deployment, self.admin)
+        self.parties = PartyRegistryClient.from_deployment(w3, deployment, self.registrar)
         self.anchors = AnchorRegistryClient.from_deployment(w3, deployment, self.relayer)
         self.agreements = AgreementRegistryClient(w3, deployment.address_of("AgreementRegistry"), self.relayer)
         self.cases = TracingCasesClient(w3, deployment.address_of("TracingCases"), self.relayer)
@@ -88,7 +92,8 @@ class ChainContext:
         if durable is not None:
             # the embedded node: a write is confirmed once the node's state holding it is on disk
             self.persister = StatePersister(settings.rpc_url, durable)
-            self.admin.on_mined = self.relayer.on_mined = self.persister.ensure
+            for sender in (self.registrar, self.arbiter, self.relayer):
+                sender.on_mined = self.persister.ensure
 
     def persist(self, block: int) -> None:
         """Make sure the chain state up to ``block`` survives a crash of the embedded node (no-op otherwise)."""
@@ -119,7 +124,8 @@ class ChainContext:
     def resync_nonces(self) -> None:
         """Forget cached nonces (after the chain went back in time, or a transaction vanished)."""
         self._rpc(self.relayer.resync_nonce)
-        self._rpc(self.admin.resync_nonce)
+        self._rpc(self.registrar.resync_nonce)
+        self._rpc(self.arbiter.resync_nonce)
 
     # -- parties -------------------------------------------------------------------------------------------
     def register_party(
@@ -150,7 +156,7 @@ class ChainContext:
         return sent.tx_hash
 
     def approve_relayer(self, *, supplier: str) -> str | None:
-        """Let the gateway's relayer anchor for ``supplier`` (admin signs); None if already approved."""
+        """Let the gateway's relayer anchor for ``supplier`` (registrar signs); None if already approved."""
         try:
             return self.parties.approve_relayer(supplier, self.relayer.address).tx_hash
         except ContractRevert as exc:
@@ -244,7 +250,13 @@ def deploy_contracts(settings: Settings, *, force: bool = False) -> dict[str, An
     if settings.env == "production" and not settings.settlement_token:
         raise AddressBookError("settings", "QCN_SETTLEMENT_TOKEN must name the settlement ERC-20 in production")
     relayer = ChainHolder.relayer_address(settings)
-    deployment = deploy_stack(admin, relayer=relayer, token=settings.settlement_token)
+    deployment = deploy_stack(
+        admin,
+        relayer=relayer,
+        token=settings.settlement_token,
+        registrar=Account.from_key(settings.registrar_key.get_secret_value()).address,
+        arbiter=Account.from_key(settings.arbiter_key.get_secret_value()).address,
+    )
     path = book.save(deployment)
     return {"chain_id": chain_id, "contracts": deployment.contracts, "deployed": True, "address_book": str(path)}
 

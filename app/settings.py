@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DEV_ADMIN_KEY",
+    "DEV_ARBITER_KEY",
+    "DEV_REGISTRAR_KEY",
     "DEV_RELAYER_KEY",
     "WELL_KNOWN_DEV_KEYS",
     "Settings",
@@ -28,6 +30,9 @@ __all__ = [
 # anvil's first two development accounts (mnemonic "test test ... junk"): public knowledge, dev chains only.
 DEV_ADMIN_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEV_RELAYER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+# anvil's development accounts 8 and 9: the registrar and arbiter keys of dev chains (separate from the admin)
+DEV_REGISTRAR_KEY = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97"
+DEV_ARBITER_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
 _DEV_API_TOKEN = "qcn_dev_admin_token_not_for_production"  # noqa: S105 - dev default, refused in production
 # the first ten accounts of the public development mnemonic "test test ... junk" that anvil and hardhat fund
 # (tests/app/test_production_settings.py derives them again): anyone can sign with them
@@ -45,7 +50,7 @@ WELL_KNOWN_DEV_KEYS = frozenset(
         "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
     }
 )
-_DEV_SECRETS = {DEV_ADMIN_KEY, DEV_RELAYER_KEY, _DEV_API_TOKEN}
+_DEV_SECRETS = {DEV_ADMIN_KEY, DEV_RELAYER_KEY, DEV_REGISTRAR_KEY, DEV_ARBITER_KEY, _DEV_API_TOKEN}
 MIN_TOKEN_LENGTH = 32
 MIN_TOKEN_ENTROPY_BITS = 128.0
 
@@ -83,10 +88,16 @@ def production_problems(settings: Settings) -> list[str]:
             f"QCN_API_ADMIN_TOKEN is weak: use at least {MIN_TOKEN_LENGTH} random characters "
             f"(~{MIN_TOKEN_ENTROPY_BITS:.0f} bits; e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
-    if "relayer_key" not in settings.model_fields_set:
-        problems.append("QCN_RELAYER_KEY is missing (the default is a development key)")
-    elif problem := _private_key_problem("QCN_RELAYER_KEY", relayer):
-        problems.append(problem)
+    operator_keys = {}
+    for name in ("relayer_key", "registrar_key", "arbiter_key"):
+        env = f"QCN_{name.upper()}"
+        if name not in settings.model_fields_set:
+            problems.append(f"{env} is missing (the default is a development key)")
+        elif problem := _private_key_problem(env, getattr(settings, name).get_secret_value()):
+            problems.append(problem)
+        operator_keys[env] = getattr(settings, name).get_secret_value().lower().removeprefix("0x")
+    if len(set(operator_keys.values())) < len(operator_keys):
+        problems.append(f"{', '.join(operator_keys)} must be three different keys: operator powers are split")
     if "admin_key" in settings.model_fields_set:
         if problem := _private_key_problem("QCN_ADMIN_KEY", admin):
             problems.append(problem)
@@ -130,8 +141,16 @@ class Settings(BaseSettings):
     rpc_url: str = "http://127.0.0.1:8545"
     chain_id: int | None = Field(default=None, description="expected chain id; read from the node when unset")
     deployments_dir: Path = Path("deployments")
-    admin_key: SecretStr = SecretStr(DEV_ADMIN_KEY)
+    admin_key: SecretStr = Field(
+        default=SecretStr(DEV_ADMIN_KEY), description="consortium admin key: the deploy step only, never the gateway"
+    )
     relayer_key: SecretStr = SecretStr(DEV_RELAYER_KEY)
+    registrar_key: SecretStr = Field(
+        default=SecretStr(DEV_REGISTRAR_KEY), description="REGISTRAR_ROLE key the gateway registers parties with"
+    )
+    arbiter_key: SecretStr = Field(
+        default=SecretStr(DEV_ARBITER_KEY), description="ARBITER_ROLE key the gateway relays rulings with"
+    )
     api_admin_token: SecretStr = SecretStr(_DEV_API_TOKEN)
     settlement_token: str | None = Field(
         default=None, description="ERC-20 for deposits and penalties; unset on dev chains: a test token is deployed"

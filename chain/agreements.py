@@ -120,6 +120,10 @@ class TemplateField(IntEnum):
     MAX_STEP_BPS = 5
     TIER_COUNT = 6
     TEMPLATE_COUNT = 7
+    SUPPLIER_RESPONSE_SECONDS = 8
+    LAB_VERDICT_SECONDS = 9
+    DISPUTE_WINDOW_SECONDS = 10
+    TOP_UP_GRACE_SECONDS = 11
 
 
 class NcClass(IntEnum):
@@ -161,6 +165,7 @@ class TemplateTerms:
     dispute_window_seconds: int
     top_up_grace_seconds: int
     formula_version: int = FORMULA_VERSION
+    lab_fee_cap: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "template_id", _b32(self.template_id, "template_id"))
@@ -191,6 +196,7 @@ class TemplateTerms:
             self.dispute_window_seconds,
             self.top_up_grace_seconds,
             self.formula_version,
+            self.lab_fee_cap,
         )
 
     @classmethod
@@ -217,6 +223,7 @@ class TemplateTerms:
             dispute_window_seconds=int(v[16]),
             top_up_grace_seconds=int(v[17]),
             formula_version=int(v[18]),
+            lab_fee_cap=int(v[19]),
         )
 
 
@@ -275,6 +282,8 @@ class Agreement:
     top_up_deadline: int
     terminated_at: int
     next_quarter: int
+    bound: int = 0
+    debt: int = 0
 
 
 @dataclass(frozen=True)
@@ -300,6 +309,8 @@ class Balances:
     deposited: int
     claimable: int
     required: int
+    bound: int = 0
+    debt: int = 0
 
 
 @dataclass(frozen=True)
@@ -497,12 +508,16 @@ class ContractClient:
 
     # ----------------------------------------------------------------- roles / admin
     def role(self, name: str) -> bytes:
-        """The bytes32 id of the contract's role ``name`` (e.g. "SETTLER_ROLE", "DEFAULT_ADMIN_ROLE")."""
+        """The bytes32 id of the contract's role ``name`` (e.g. "ORACLE_ROLE", "DEFAULT_ADMIN_ROLE")."""
         return bytes(self._call(getattr(self.contract.functions, name)()))
 
     def grant_role(self, role_name: str, account: str) -> TxResult:
         """Admin: grant ``role_name`` to ``account``."""
         return self._tx(self.contract.functions.grantRole(self.role(role_name), to_checksum_address(account)))
+
+    def begin_admin_transfer(self, new_admin: str) -> TxResult:
+        """Admin: start the delayed hand-over of the admin role (``AccessControlDefaultAdminRules``)."""
+        return self._tx(self.contract.functions.beginDefaultAdminTransfer(to_checksum_address(new_admin)))
 
     def has_role(self, role_name: str, account: str) -> bool:
         """True if ``account`` holds ``role_name``."""
@@ -534,12 +549,16 @@ class AgreementRegistryClient(ContractClient):
         *,
         party_registry: str,
         token: str,
-        admin: str | None = None,
+        linker: str | None = None,
         harness: bool = False,
     ) -> AgreementRegistryClient:
-        """Deploy an ``AgreementRegistry`` (``harness=True``: the settable-clock test harness)."""
+        """Deploy an ``AgreementRegistry`` (``harness=True``: the settable-clock test harness).
+
+        ``linker`` (default: the sender) may link the case contract once (``link_cases``); the contract has
+        no other operator power.
+        """
         name = AGREEMENT_REGISTRY_HARNESS if harness else AGREEMENT_REGISTRY
-        address = deploy_contract(sender, name, admin or sender.address, party_registry, token)
+        address = deploy_contract(sender, name, linker or sender.address, party_registry, token)
         return cls(sender.w3, address, sender, artifact=name)
 
     # ----------------------------------------------------------------- templates
@@ -547,20 +566,33 @@ class AgreementRegistryClient(ContractClient):
         """OEM: publish an immutable template version. Event ``TemplatePublished``."""
         return self._tx(self.contract.functions.publishTemplate(terms.to_abi()))
 
-    def template(self, template_id: bytes, version: int) -> tuple[TemplateTerms, str, int]:
-        """(terms, oem, published_at) of a published template; ``UnknownTemplate`` revert otherwise."""
-        terms, oem, published_at = self._call(self.contract.functions.template(template_id, version))
+    def link_cases(self, cases: str) -> TxResult:
+        """Deployer, once: link the case contract (the only caller of the case functions)."""
+        return self._tx(self.contract.functions.linkCases(to_checksum_address(cases)))
+
+    def cases_contract(self) -> str:
+        """The linked case contract (zero address until linked)."""
+        return str(to_checksum_address(self._call(self.contract.functions.casesContract())))
+
+    def template(self, oem: str, template_id: bytes, version: int) -> tuple[TemplateTerms, str, int]:
+        """(terms, oem, published_at) of ``oem``'s template; ``UnknownTemplate`` revert otherwise."""
+        fn = self.contract.functions.template(to_checksum_address(oem), template_id, version)
+        terms, oem, published_at = self._call(fn)
         return TemplateTerms.from_abi(terms), str(to_checksum_address(oem)), int(published_at)
 
     def templates_published(self, oem: str) -> int:
         """Number of template versions ``oem`` has published."""
         return int(self._call(self.contract.functions.templatesPublished(to_checksum_address(oem))))
 
-    def latest_version(self, template_id: bytes) -> int:
-        """Newest published version of ``template_id`` (0 if none)."""
-        return int(self._call(self.contract.functions.latestVersion(template_id)))
+    def latest_version(self, oem: str, template_id: bytes) -> int:
+        """Newest published version of ``oem``'s ``template_id`` (0 if none)."""
+        return int(self._call(self.contract.functions.latestVersion(to_checksum_address(oem), template_id)))
 
     # ----------------------------------------------------------------- agreements
+    def cancel_nonce(self) -> TxResult:
+        """The sender voids its current agreement nonce. Event ``NonceCancelled``."""
+        return self._tx(self.contract.functions.cancelNonce())
+
     def nonces(self, party: str) -> int:
         """Nonce ``party`` must sign its next agreement with."""
         return int(self._call(self.contract.functions.nonces(to_checksum_address(party))))
@@ -597,6 +629,8 @@ class AgreementRegistryClient(ContractClient):
             top_up_deadline=int(v[9]),
             terminated_at=int(v[10]),
             next_quarter=int(v[11]),
+            bound=int(v[12]),
+            debt=int(v[13]),
         )
 
     def suspend(self, agreement_id: bytes) -> TxResult:
@@ -612,24 +646,30 @@ class AgreementRegistryClient(ContractClient):
         return self._tx(self.contract.functions.terminate(agreement_id))
 
     # ----------------------------------------------------------------- counters / evaluation
-    def record_batch(self, agreement_id: bytes, supplier: str, verdict: int) -> TxResult:
-        """ANCHOR_ROLE: count one anchored batch (``verdict`` 2 = rejected) — ``record_batches`` for one."""
-        if verdict not in (0, 1, 2):
-            raise InvalidInput("verdict", f"0 (none), 1 (accepted) or 2 (rejected), got {verdict!r}")
-        return self.record_batches(agreement_id, supplier, 1, 1 if verdict == 2 else 0)
-
-    def record_batches(self, agreement_id: bytes, supplier: str, count: int, rejected: int) -> TxResult:
-        """ANCHOR_ROLE (or the consortium registry while anchoring): count ``count`` batches, ``rejected`` of
-        them rejected at incoming inspection, in the current quarter."""
-        fn = self.contract.functions.recordBatches(agreement_id, to_checksum_address(supplier), count, rejected)
+    def record_inspection(self, agreement_id: bytes, batch_id: bytes, header: Any, *, accepted: bool) -> TxResult:
+        """OEM: record its incoming inspection of an anchored batch (``header``: its ``BatchHeader``).
+        Event ``InspectionRecorded``; counts a batch (and a rejection) of the quarter's score."""
+        fn = self.contract.functions.recordInspection(agreement_id, batch_id, header.as_tuple(), accepted)
         return self._tx(fn)
 
-    def record_non_conformity(self, agreement_id: bytes, nc_class: NcClass, case_id: bytes) -> TxResult:
-        """SETTLER_ROLE or OEM: count a confirmed non-conformity and apply its penalty."""
-        return self._tx(self.contract.functions.recordNonConformity(agreement_id, int(nc_class), case_id))
+    def corrections(self, agreement_id: bytes, quarter: int) -> int:
+        """Corrections anchored under the agreement in ``quarter``."""
+        return int(self._call(self.contract.functions.corrections(agreement_id, quarter)))
+
+    def check_anchor(self, agreement_id: bytes, supplier: str) -> None:
+        """Reverts (``ContractRevert``) unless ``supplier`` may anchor under the agreement now."""
+        self._call(self.contract.functions.checkAnchor(agreement_id, to_checksum_address(supplier)))
+
+    def open_case_for(self, agreement_id: bytes, case_id: bytes) -> TxResult:
+        """Linked case contract only: a case opens; binds the maximum penalty. Event ``DepositBound``."""
+        return self._tx(self.contract.functions.openCaseFor(agreement_id, case_id))
+
+    def close_case(self, agreement_id: bytes, case_id: bytes, nc_code: int) -> TxResult:
+        """Linked case contract only: a case settled (``nc_code`` 1/2/3 = penalty of that class, 0 = none)."""
+        return self._tx(self.contract.functions.closeCase(agreement_id, case_id, nc_code))
 
     def record_deadline_breach(self, agreement_id: bytes, case_id: bytes) -> TxResult:
-        """SETTLER_ROLE: count a supplier tracing deadline breach."""
+        """Case contract only: count a supplier tracing deadline breach."""
         return self._tx(self.contract.functions.recordDeadlineBreach(agreement_id, case_id))
 
     def quarter_counters(self, agreement_id: bytes, quarter: int) -> QuarterCounters:
@@ -662,10 +702,6 @@ class AgreementRegistryClient(ContractClient):
         """OEM: claim all penalties owed."""
         return self._tx(self.contract.functions.claim(agreement_id))
 
-    def penalize_ppm(self, agreement_id: bytes, ppm: int, ref: bytes) -> TxResult:
-        """SETTLER_ROLE or OEM: PPM penalty above the template target."""
-        return self._tx(self.contract.functions.penalizePpm(agreement_id, ppm, ref))
-
     def flag_late_top_up(self, agreement_id: bytes) -> TxResult:
         """Anyone: flag an agreement whose top-up deadline passed while under-funded."""
         return self._tx(self.contract.functions.flagLateTopUp(agreement_id))
@@ -673,7 +709,7 @@ class AgreementRegistryClient(ContractClient):
     def balances(self, agreement_id: bytes) -> Balances:
         """Deposited, claimable and required amounts."""
         v = self._call(self.contract.functions.balances(agreement_id))
-        return Balances(int(v[0]), int(v[1]), int(v[2]))
+        return Balances(int(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]))
 
     def token(self) -> str:
         """Address of the settlement token."""

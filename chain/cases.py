@@ -400,8 +400,9 @@ class TracingCasesClient(ContractClient):
     ) -> TracingCasesClient:
         """Deploy ``TracingCases`` (``harness=True``: the settable-clock test harness).
 
-        ``escrow`` defaults to ``agreement_registry`` (one contract is both). The agreement
-        registry's admin must then grant the new contract its ``SETTLER_ROLE``.
+        ``escrow`` defaults to ``agreement_registry`` (one contract holds both). The agreement registry's
+        deployer must then link the new contract (``AgreementRegistryClient.link_cases``), and the admin
+        grant ``ARBITER_ROLE`` / ``ORACLE_ROLE`` to their (separate) keys.
         """
         name = TRACING_CASES_HARNESS if harness else TRACING_CASES
         address = deploy_contract(
@@ -498,9 +499,14 @@ class TracingCasesClient(ContractClient):
         """Anyone, after the lab deadline: count the lab's breach. Event ``LabDeadlineMissed``."""
         return self._tx(self.contract.functions.markLabDeadlineMissed(case_id))
 
-    def reassign_lab(self, case_id: bytes, new_lab: str) -> TxResult:
-        """Arbiter or OEM, after a missed lab deadline. Event ``LabReassigned``."""
-        return self._tx(self.contract.functions.reassignLab(case_id, to_checksum_address(new_lab)))
+    def approve_lab(self, case_id: bytes, new_lab: str) -> TxResult:
+        """OEM or supplier: approve ``new_lab`` for a case waiting for its lab (changes once both approved).
+        Events ``LabChangeApproved`` and, on the second approval, ``LabReassigned``."""
+        return self._tx(self.contract.functions.approveLab(case_id, to_checksum_address(new_lab)))
+
+    def approve_reopen(self, batch_id: bytes, evidence_hash: bytes) -> TxResult:
+        """Lab of a penalised batch's case: sign off new evidence so one more case may open. ``ReopenApproved``."""
+        return self._tx(self.contract.functions.approveReopen(batch_id, evidence_hash))
 
     def arbitrate(
         self, case_id: bytes, responsible_party: int, nc_class: int, root_cause_code: bytes, ruling_hash: bytes

@@ -337,10 +337,30 @@ class PartyRegistryClient(_RegistryClient):
         return self._send(call)
 
     def set_signer(self, account: str, new_signer: str) -> SentTx:
-        """Rotate the signing key of ``account`` (registrar or the party itself)."""
+        """The party itself: rotate its signing key at once."""
         return self._send(
             self.contract.functions.setSigner(_address(account, "account"), _address(new_signer, "new_signer"))
         )
+
+    def propose_signer(self, account: str, new_signer: str) -> SentTx:
+        """Registrar: propose a new signer for ``account`` (effective after the delay unless cancelled)."""
+        return self._send(
+            self.contract.functions.proposeSigner(_address(account, "account"), _address(new_signer, "new_signer"))
+        )
+
+    def cancel_signer_change(self, account: str) -> SentTx:
+        """The party (account or current signer) or a registrar: cancel a pending signer change."""
+        return self._send(self.contract.functions.cancelSignerChange(_address(account, "account")))
+
+    def complete_signer_change(self, account: str) -> SentTx:
+        """Anyone, once due: apply the pending signer change of ``account``."""
+        return self._send(self.contract.functions.completeSignerChange(_address(account, "account")))
+
+    def pending_signer(self, account: str) -> tuple[str, int]:
+        """(signer, effective_at) of the pending signer change of ``account`` (zero address if none)."""
+        fn = self.contract.functions.pendingSigner(_address(account, "account"))
+        signer, effective_at = self._call(fn.call)
+        return str(to_checksum_address(signer)), int(effective_at)
 
     def set_accreditation(self, lab: str, accreditation_id: str | bytes, accreditation_expiry: int) -> SentTx:
         """Renew or change a lab's accreditation (registrar only)."""

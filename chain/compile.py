@@ -45,7 +45,7 @@ _SKIP_DIRS = {"artifacts"}
 COMPILER_SETTINGS: dict[str, Any] = {
     "evmVersion": "prague",
     "viaIR": True,
-    "optimizer": {"enabled": True, "runs": 1_000_000},
+    "optimizer": {"enabled": True, "runs": 1_000},
     "metadata": {"bytecodeHash": "none"},
     "outputSelection": {
         "*": {
@@ -115,6 +115,8 @@ def compile_contracts(root: Path = PROJECT_ROOT) -> dict[str, dict[str, Any]]:
         if source_name not in input_json["sources"]:
             continue
         source_hash = hashlib.sha256(input_json["sources"][source_name]["content"].encode()).hexdigest()
+        if source_name.startswith(f"{_SOURCE_DIR}/lib/"):
+            continue  # internal libraries are inlined into the contracts that use them: no artifact
         for name, contract in sorted(output["contracts"][source_name].items()):
             bytecode = contract["evm"]["bytecode"]["object"]
             if not bytecode:

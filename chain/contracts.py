@@ -165,16 +165,19 @@ def deploy(
     signer: TxSender,
     *,
     admin: str | None = None,
+    registrar: str | None = None,
     registry_artifact: str = REGISTRY,
     artifacts_dir: Path | None = None,
 ) -> Deployment:
-    """Deploy the consortium registry with ``admin`` (default: the signer) as consortium admin.
+    """Deploy the consortium registry with ``admin`` (default: the signer) as consortium admin and
+    ``registrar`` (default: the admin) holding REGISTRAR_ROLE.
 
     ``registry_artifact=REGISTRY_HARNESS`` deploys the test harness with a settable clock (tests only).
     """
     artifact = load_artifact(registry_artifact, artifacts_dir)
     admin_address = to_checksum_address(admin or signer.address)
-    sent = signer.deploy(artifact.abi, artifact.bytecode, admin_address, gas=_DEPLOY_GAS)
+    registrar_address = to_checksum_address(registrar or admin_address)
+    sent = signer.deploy(artifact.abi, artifact.bytecode, admin_address, registrar_address, gas=_DEPLOY_GAS)
     address = to_checksum_address(str(sent.receipt["contractAddress"]))
     roles = ("PartyRegistry", "AnchorRegistry")
     return Deployment(

@@ -1,42 +1,41 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IAgreementRegistry} from "./interfaces/IAgreementRegistry.sol";
+import {IBatchAnchorRegistry} from "./interfaces/IBatchAnchorRegistry.sol";
 import {IDepositEscrow} from "./interfaces/IDepositEscrow.sol";
 import {IPartyRegistry} from "./interfaces/IPartyRegistry.sol";
+import {SignatureCheck} from "./lib/SignatureCheck.sol";
 
 /// @title AgreementRegistry
-/// @notice qcn Step 2 on chain: OEM templates, EIP-712 agreements, quarterly counters and evaluation, and the
-///         supplier deposit escrow ({IDepositEscrow}) in one deployment, so evaluation and penalties read the
-///         template, agreement and balances with internal storage reads instead of external calls.
-/// @dev Who may call what:
-///      - publishTemplate: an active OEM party (it becomes the template's OEM).
+/// @notice qcn agreements on chain: OEM templates, EIP-712 agreements, quarterly counters and evaluation, and
+///         the supplier deposit escrow ({IDepositEscrow}) in one deployment. See docs/trust-model.md.
+/// @dev No operator key has any power here. Who may call what:
+///      - publishTemplate: an active OEM party (ids live in its namespace).
 ///      - activate: anyone, with the OEM's and the supplier's signatures (their current registry signers).
-///      - suspend / resume: the agreement's OEM; terminate: its OEM or supplier.
-///      - recordBatches: the consortium registry (inside anchor/anchorMany) or an ANCHOR_ROLE holder.
-///      - recordNonConformity / penalizePpm: SETTLER_ROLE holders (tracing settlement) or the agreement's OEM.
-///      - recordDeadlineBreach: SETTLER_ROLE holders.
+///      - cancelNonce: any party, for itself.
+///      - suspend (only while flagged late and still short) / resume: the agreement's OEM;
+///        terminate: its OEM or supplier.
+///      - recordInspection: the agreement's OEM (the batch and rejection counts of the quality score).
+///      - recordCorrection: the consortium registry (inside anchorCorrection).
+///      - openCaseFor / closeCase / recordDeadlineBreach: the case contract linked once at deployment; money
+///        leaves a deposit only in closeCase, for a settled case (lab-signed verdict).
 ///      - evaluate / flagLateTopUp / deposit: anyone; withdraw: the supplier; claim: the OEM.
 ///      Money moves only in withdraw/claim (to the caller) and deposit (from the caller), each nonReentrant,
 ///      with every state change made before the token call.
-contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IAgreementRegistry, IDepositEscrow {
+contract AgreementRegistry is EIP712, ReentrancyGuardTransient, IAgreementRegistry, IDepositEscrow {
     using SafeERC20 for IERC20;
 
-    /// @notice Role of the tracing settlement contract(s): penalties, deadline breaches.
-    bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
-    /// @notice Role of accounts other than the consortium registry allowed to count batches.
-    bytes32 public constant ANCHOR_ROLE = keccak256("ANCHOR_ROLE");
     /// @inheritdoc IAgreementRegistry
     uint16 public constant FORMULA_VERSION = 1;
     /// @inheritdoc IAgreementRegistry
     uint64 public constant QUARTER_SECONDS = 7_862_400; // 91 days
+    /// @notice Shortest supplier-response, lab-verdict, dispute and top-up window a template may set.
+    uint32 public constant MIN_WINDOW_SECONDS = 3600;
 
     /// @dev EIP-712 type hash of {AgreementTerms}.
     bytes32 private constant _AGREEMENT_TYPEHASH = keccak256(
@@ -46,7 +45,7 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
     uint256 private constant _BPS = 10_000;
     uint256 private constant _MAX_TIERS = 8;
 
-    /// @dev One template in 7 words. Tiers packed 24 bits each: bits 0-7 minScore, 8-23 ratioBps.
+    /// @dev One template in 8 words. Tiers packed 24 bits each: bits 0-7 minScore, 8-23 ratioBps.
     struct StoredTemplate {
         bytes32 templateId;
         bytes32 documentHash;
@@ -71,6 +70,7 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         uint32 disputeWindowSeconds;
         uint96 penaltyMinor;
         uint96 penaltyPerPpm;
+        uint96 labFeeCap;
     }
 
     /// @dev Per-party state in one word. Publishing a template writes the OEM's word, so consuming its
@@ -80,8 +80,8 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         uint32 templatesPublished;
     }
 
-    /// @dev One agreement in 3 words: (supplier, template, ratio, state, flag, activation),
-    ///      (lab, top-up deadline, termination, next quarter), (deposit, claimable).
+    /// @dev One agreement in 4 words: (supplier, template, ratio, state, flag, activation),
+    ///      (lab, top-up deadline, termination, next quarter), (deposit, claimable), (bound, debt).
     struct StoredAgreement {
         address supplier;
         uint24 templateIndex;
@@ -95,37 +95,59 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         uint16 nextQuarter;
         uint128 deposited;
         uint128 claimable;
+        uint128 bound;
+        uint128 debt;
     }
 
     IPartyRegistry private immutable _parties;
     IERC20 private immutable _token;
+    address private immutable _linker;
+    address private _cases;
 
     StoredTemplate[] private _templates;
-    mapping(bytes32 templateId => mapping(uint32 version => uint256 indexPlusOne)) private _templateIndex;
-    mapping(bytes32 templateId => uint32 version) private _latestVersion;
+    mapping(address oem => mapping(bytes32 templateId => mapping(uint32 version => uint256 indexPlusOne)))
+        private _templateIndex;
+    mapping(address oem => mapping(bytes32 templateId => uint32 version)) private _latestVersion;
     mapping(bytes32 agreementId => StoredAgreement) private _agreements;
     mapping(bytes32 agreementId => mapping(uint32 quarter => QuarterCounters)) private _counters;
+    mapping(bytes32 agreementId => mapping(uint32 quarter => uint32 count)) private _corrections;
+    mapping(bytes32 batchId => bool) private _inspected;
     mapping(address party => PartyState) private _partyState;
 
-    /// @param admin Gets DEFAULT_ADMIN_ROLE (grants SETTLER_ROLE / ANCHOR_ROLE).
+    /// @param linker The deployer: may link the case contract once ({linkCases}); no other power.
     /// @param parties The consortium registry (parties, signers; it also anchors batches).
     /// @param settlementToken The ERC-20 the deposits are held in.
     constructor(
-        address admin,
+        address linker,
         IPartyRegistry parties,
         IERC20 settlementToken
     ) EIP712("qcn AgreementRegistry", "1") {
-        if (admin == address(0)) revert IPartyRegistry.InvalidAccount(admin);
+        if (linker == address(0)) revert IPartyRegistry.InvalidAccount(linker);
         if (address(parties) == address(0)) revert IPartyRegistry.InvalidAccount(address(parties));
         if (address(settlementToken) == address(0)) revert IPartyRegistry.InvalidAccount(address(settlementToken));
         _parties = parties;
         _token = settlementToken;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _linker = linker;
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function linkCases(address cases) external {
+        if (msg.sender != _linker) revert NotLinker(msg.sender);
+        if (cases == address(0)) revert IPartyRegistry.InvalidAccount(cases);
+        address current = _cases;
+        if (current != address(0)) revert CasesAlreadyLinked(current);
+        _cases = cases;
+        emit CasesLinked(cases, msg.sender);
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function casesContract() external view returns (address) {
+        return _cases;
     }
 
     /// @notice Semantic version of the deployed code.
     function version() external pure returns (string memory) {
-        return "1.0.0";
+        return "2.0.0";
     }
 
     /// @notice The consortium registry this contract reads parties from.
@@ -142,8 +164,8 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
             revert InactiveParty(msg.sender, IPartyRegistry.PartyKind.Oem);
         }
         bytes32 id = terms.templateId;
-        if (_templateIndex[id][terms.version] != 0) revert TemplateExists(id, terms.version);
-        uint32 latest = _latestVersion[id];
+        if (_templateIndex[msg.sender][id][terms.version] != 0) revert TemplateExists(id, terms.version);
+        uint32 latest = _latestVersion[msg.sender][id];
         if (terms.version <= latest) revert VersionNotIncreasing(id, latest, terms.version);
         uint192 packedTiers = _checkTemplate(terms);
         if (_templates.length >= type(uint24).max) revert InvalidTemplateField(id, TemplateField.TemplateCount, _templates.length);
@@ -170,11 +192,12 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
                 labVerdictSeconds: terms.labVerdictSeconds,
                 disputeWindowSeconds: terms.disputeWindowSeconds,
                 penaltyMinor: terms.penaltyMinor,
-                penaltyPerPpm: terms.penaltyPerPpm
+                penaltyPerPpm: terms.penaltyPerPpm,
+                labFeeCap: terms.labFeeCap
             })
         );
-        _templateIndex[id][terms.version] = _templates.length;
-        _latestVersion[id] = terms.version;
+        _templateIndex[msg.sender][id][terms.version] = _templates.length;
+        _latestVersion[msg.sender][id] = terms.version;
         _partyState[msg.sender].templatesPublished += 1;
         emit TemplatePublished(
             id,
@@ -189,10 +212,11 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
 
     /// @inheritdoc IAgreementRegistry
     function template(
+        address oem,
         bytes32 templateId,
         uint32 version_
-    ) external view returns (TemplateTerms memory terms, address oem, uint64 publishedAt) {
-        uint256 indexPlusOne = _templateIndex[templateId][version_];
+    ) external view returns (TemplateTerms memory terms, address publisher, uint64 publishedAt) {
+        uint256 indexPlusOne = _templateIndex[oem][templateId][version_];
         if (indexPlusOne == 0) revert UnknownTemplate(templateId, version_);
         StoredTemplate storage t = _templates[indexPlusOne - 1];
         Tier[] memory tiers = new Tier[](t.tierCount);
@@ -218,15 +242,16 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
             labVerdictSeconds: t.labVerdictSeconds,
             disputeWindowSeconds: t.disputeWindowSeconds,
             topUpGraceSeconds: t.topUpGraceSeconds,
-            formulaVersion: t.formulaVersion
+            formulaVersion: t.formulaVersion,
+            labFeeCap: t.labFeeCap
         });
-        oem = t.oem;
+        publisher = t.oem;
         publishedAt = t.publishedAt;
     }
 
     /// @inheritdoc IAgreementRegistry
-    function latestVersion(bytes32 templateId) external view returns (uint32) {
-        return _latestVersion[templateId];
+    function latestVersion(address oem, bytes32 templateId) external view returns (uint32) {
+        return _latestVersion[oem][templateId];
     }
 
     // =================================================================== agreements
@@ -239,21 +264,17 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
     ) external {
         uint64 now_ = _time();
         if (now_ > terms.deadline) revert SignatureExpired(terms.deadline, now_);
-        uint256 indexPlusOne = _templateIndex[terms.templateId][terms.templateVersion];
+        uint256 indexPlusOne = _templateIndex[terms.oem][terms.templateId][terms.templateVersion];
         if (indexPlusOne == 0) revert UnknownTemplate(terms.templateId, terms.templateVersion);
         StoredTemplate storage t = _templates[indexPlusOne - 1];
-        address templateOem = t.oem;
-        if (templateOem != terms.oem) {
-            revert OemMismatch(terms.templateId, terms.templateVersion, templateOem, terms.oem);
-        }
         _useNonce(terms.oem, terms.oemNonce);
         _useNonce(terms.supplier, terms.supplierNonce);
         address oemSigner = _activeSigner(terms.oem, IPartyRegistry.PartyKind.Oem);
         address supplierSigner = _activeSigner(terms.supplier, IPartyRegistry.PartyKind.Supplier);
         if (terms.lab != address(0)) _checkLab(terms.lab, now_);
         bytes32 digest = _agreementDigest(terms);
-        _checkSignature(terms.oem, oemSigner, digest, oemSignature);
-        _checkSignature(terms.supplier, supplierSigner, digest, supplierSignature);
+        SignatureCheck.check(terms.oem, oemSigner, digest, oemSignature);
+        SignatureCheck.check(terms.supplier, supplierSigner, digest, supplierSignature);
 
         bytes32 id = terms.agreementId;
         if (id == 0) revert ZeroAgreementId();
@@ -286,7 +307,9 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         (StoredAgreement storage a, StoredTemplate storage t) = _existing(agreementId);
         if (msg.sender != t.oem) revert Unauthorized(agreementId, msg.sender);
         if (a.state != AgreementState.Active) revert AgreementNotActive(agreementId, a.state);
-        if (!a.lateTopUp) revert NotFlagged(agreementId);
+        // the flag is recomputed after every change of deposit, ratio or bound amount; the check of the
+        // shortfall also covers a requirement that fell with time (end of a wind-down)
+        if (!a.lateTopUp || a.deposited >= _required(a, t, _time())) revert NotFlagged(agreementId);
         a.state = AgreementState.Suspended;
         emit AgreementSuspended(agreementId, msg.sender);
     }
@@ -328,8 +351,20 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
             activatedAt: a.activatedAt,
             topUpDeadline: a.topUpDeadline,
             terminatedAt: a.terminatedAt,
-            nextQuarter: a.nextQuarter
+            nextQuarter: a.nextQuarter,
+            bound: a.bound,
+            debt: a.debt
         });
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function cancelNonce() external {
+        PartyState storage ps = _partyState[msg.sender];
+        uint64 cancelled = ps.nonce;
+        unchecked {
+            ps.nonce = cancelled + 1; // 2^64 nonces per party cannot be used up
+        }
+        emit NonceCancelled(msg.sender, cancelled);
     }
 
     /// @inheritdoc IAgreementRegistry
@@ -350,45 +385,127 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
     // =================================================================== counters
 
     /// @inheritdoc IAgreementRegistry
-    function recordBatches(bytes32 agreementId, address supplier, uint32 count, uint32 rejected) external {
-        if (rejected > count) revert InvalidBatchCount(agreementId, count, rejected);
-        if (msg.sender != address(_parties) && !hasRole(ANCHOR_ROLE, msg.sender)) {
-            revert AccessControlUnauthorizedAccount(msg.sender, ANCHOR_ROLE);
-        }
-        StoredAgreement storage a = _agreements[agreementId];
-        AgreementState state = a.state;
-        if (state == AgreementState.None) revert UnknownAgreement(agreementId);
-        if (state != AgreementState.Active) revert AgreementNotActive(agreementId, state);
-        if (a.supplier != supplier) revert SupplierMismatch(agreementId, a.supplier, supplier);
-        QuarterCounters storage c = _counters[agreementId][_quarterOf(agreementId, a.activatedAt)];
-        // checked: a counter overflow must revert, never wrap
-        c.batches += count;
-        c.rejected += rejected;
+    function checkAnchor(bytes32 agreementId, address supplier) external view {
+        _anchorable(agreementId, supplier);
     }
 
     /// @inheritdoc IAgreementRegistry
-    function recordNonConformity(bytes32 agreementId, NcClass class, bytes32 caseId) external {
+    function recordCorrection(bytes32 agreementId, address supplier, bytes32 batchId, bytes32 supersedes) external {
+        if (msg.sender != address(_parties)) revert NotConsortiumRegistry(msg.sender);
+        StoredAgreement storage a = _anchorable(agreementId, supplier);
+        uint32 quarter = _quarterOf(agreementId, a.activatedAt);
+        uint32 count = _corrections[agreementId][quarter] + 1;
+        _corrections[agreementId][quarter] = count;
+        emit CorrectionRecorded(agreementId, batchId, supersedes, quarter, count);
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function recordInspection(
+        bytes32 agreementId,
+        bytes32 batchId,
+        IBatchAnchorRegistry.BatchHeader calldata header,
+        bool accepted
+    ) external {
         (StoredAgreement storage a, StoredTemplate storage t) = _existing(agreementId);
-        if (msg.sender != t.oem && !hasRole(SETTLER_ROLE, msg.sender)) revert Unauthorized(agreementId, msg.sender);
+        if (msg.sender != t.oem) revert Unauthorized(agreementId, msg.sender);
+        if (a.state == AgreementState.Terminated) revert AgreementNotActive(agreementId, a.state);
+        if (_inspected[batchId]) revert AlreadyInspected(batchId);
+        bytes32 stored = IBatchAnchorRegistry(address(_parties)).commitmentOf(batchId);
+        if (
+            stored == 0 || stored != keccak256(abi.encode(header)) || header.agreementId != agreementId
+                || header.supplier != a.supplier
+        ) revert NotABatchOfAgreement(agreementId, batchId);
+        _inspected[batchId] = true;
         uint32 quarter = _quarterOf(agreementId, a.activatedAt);
         QuarterCounters storage c = _counters[agreementId][quarter];
-        uint256 due;
-        if (class == NcClass.Critical) {
-            c.ncCritical += 1;
-            due = t.penaltyCritical;
-        } else if (class == NcClass.Major) {
-            c.ncMajor += 1;
-            due = t.penaltyMajor;
-        } else {
-            c.ncMinor += 1;
-            due = t.penaltyMinor;
-        }
-        uint256 paid = _penalize(a, t, due);
-        emit NonConformityRecorded(agreementId, caseId, quarter, class, due, paid, due - paid, msg.sender);
+        // checked: a counter overflow must revert, never wrap
+        c.batches += 1;
+        if (!accepted) c.rejected += 1;
+        emit InspectionRecorded(agreementId, batchId, quarter, accepted, msg.sender);
     }
 
     /// @inheritdoc IAgreementRegistry
-    function recordDeadlineBreach(bytes32 agreementId, bytes32 caseId) external onlyRole(SETTLER_ROLE) {
+    function corrections(bytes32 agreementId, uint32 quarter) external view returns (uint32) {
+        return _corrections[agreementId][quarter];
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function openCaseFor(bytes32 agreementId, bytes32 caseId) external returns (CaseTerms memory terms) {
+        _onlyCases();
+        (StoredAgreement storage a, StoredTemplate storage t) = _existing(agreementId);
+        AgreementState state = a.state;
+        if (state != AgreementState.Active && state != AgreementState.Suspended) {
+            revert AgreementNotActive(agreementId, state);
+        }
+        uint96 maxPenalty = t.penaltyCritical;
+        if (maxPenalty != 0) {
+            uint128 bound = a.bound + maxPenalty;
+            a.bound = bound;
+            emit DepositBound(agreementId, caseId, maxPenalty, bound);
+            _refreshFunding(agreementId, a, t, _time());
+        }
+        terms = CaseTerms({
+            oem: t.oem,
+            supplier: a.supplier,
+            lab: a.lab,
+            supplierResponseSeconds: t.supplierResponseSeconds,
+            labVerdictSeconds: t.labVerdictSeconds,
+            disputeWindowSeconds: t.disputeWindowSeconds,
+            labFeeCap: t.labFeeCap
+        });
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function closeCase(bytes32 agreementId, bytes32 caseId, uint8 ncCode) external {
+        _onlyCases();
+        (StoredAgreement storage a, StoredTemplate storage t) = _existing(agreementId);
+        uint128 bound = a.bound;
+        uint128 release = t.penaltyCritical;
+        if (release > bound) release = bound; // cannot happen: every open case bound this amount
+        if (release != 0) {
+            bound -= release;
+            a.bound = bound;
+            emit DepositReleased(agreementId, caseId, release, bound);
+        }
+        if (ncCode != 0) {
+            uint32 quarter = _quarterOf(agreementId, a.activatedAt);
+            QuarterCounters storage c = _counters[agreementId][quarter];
+            uint256 due;
+            NcClass class;
+            if (ncCode == 1) {
+                c.ncCritical += 1;
+                due = t.penaltyCritical;
+                class = NcClass.Critical;
+            } else if (ncCode == 2) {
+                c.ncMajor += 1;
+                due = t.penaltyMajor;
+                class = NcClass.Major;
+            } else {
+                c.ncMinor += 1;
+                due = t.penaltyMinor;
+                class = NcClass.Minor;
+            }
+            uint256 deposited = a.deposited;
+            uint256 paid = due < deposited ? due : deposited;
+            if (paid != 0) {
+                a.deposited = uint128(deposited - paid);
+                // claimable + paid <= total ever deposited for this agreement <= 2^128 - 1 per {deposit}
+                a.claimable += uint128(paid);
+            }
+            uint256 shortfall = due - paid;
+            emit NonConformityRecorded(agreementId, caseId, quarter, class, due, paid, shortfall, msg.sender);
+            if (shortfall != 0) {
+                uint128 debt = a.debt + uint128(shortfall); // shortfall <= 2^96
+                a.debt = debt;
+                emit DebtRecorded(agreementId, caseId, shortfall, debt);
+            }
+        }
+        _refreshFunding(agreementId, a, t, _time());
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function recordDeadlineBreach(bytes32 agreementId, bytes32 caseId) external {
+        _onlyCases();
         (StoredAgreement storage a, ) = _existing(agreementId);
         uint32 quarter = _quarterOf(agreementId, a.activatedAt);
         _counters[agreementId][quarter].deadlineBreaches += 1;
@@ -418,13 +535,16 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         uint64 now_ = _time();
         if (now_ < endsAt) revert QuarterNotEnded(agreementId, quarter, endsAt, now_);
 
-        uint8 score = _score(_counters[agreementId][quarter]);
+        QuarterCounters memory counters = _counters[agreementId][quarter];
+        uint8 score = _score(counters);
         uint16 oldRatio = a.ratioBps;
-        uint16 newRatio = _nextRatio(t, oldRatio, score);
+        // an empty quarter (no inspection, non-conformity or breach) is no evidence either way: ratio unchanged
+        bool empty = counters.batches == 0 && counters.ncCritical == 0 && counters.ncMajor == 0
+            && counters.ncMinor == 0 && counters.deadlineBreaches == 0;
+        uint16 newRatio = empty ? oldRatio : _nextRatio(t, oldRatio, score);
         a.ratioBps = newRatio;
         a.nextQuarter = uint16(quarter + 1);
-        uint256 required = _required(a, t, now_);
-        uint64 deadline = _startTopUpIfShort(a, t, required, now_);
+        (uint256 required, uint64 deadline) = _refreshFunding(agreementId, a, t, now_);
         emit Evaluated(agreementId, quarter, score, oldRatio, newRatio, FORMULA_VERSION, required, deadline);
     }
 
@@ -438,7 +558,9 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
     /// @inheritdoc IDepositEscrow
     function deposit(bytes32 agreementId, uint256 amount) external nonReentrant {
         (StoredAgreement storage a, StoredTemplate storage t) = _existing(agreementId);
-        if (a.state == AgreementState.Terminated) revert AgreementNotActive(agreementId, a.state);
+        uint128 debt = a.debt;
+        // a terminated agreement takes deposits only to pay its debt
+        if (a.state == AgreementState.Terminated && debt == 0) revert AgreementNotActive(agreementId, a.state);
         if (amount == 0) revert ZeroAmount(agreementId);
         // Credit what arrived (fee-on-transfer tokens credit less); the token call is the interaction,
         // the state update follows it because the received amount is only known afterwards. nonReentrant
@@ -447,17 +569,22 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         _token.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = _token.balanceOf(address(this)) - before;
         if (received == 0) revert ZeroAmount(agreementId);
-        uint256 deposited = uint256(a.deposited) + received;
-        if (deposited > type(uint128).max) revert DepositOverflow(agreementId, a.deposited, received);
-        a.deposited = uint128(deposited);
-        uint256 required = _required(a, t, _time());
-        bool cleared;
-        if (deposited >= required && (a.topUpDeadline != 0 || a.lateTopUp)) {
-            a.topUpDeadline = 0;
-            a.lateTopUp = false;
-            cleared = true;
+        uint256 credited = received;
+        if (debt != 0) {
+            // debt first: it is owed to the OEM already
+            uint128 pay = received < debt ? uint128(received) : debt;
+            debt -= pay;
+            a.debt = debt;
+            a.claimable += pay;
+            credited -= pay;
+            emit DebtPaid(agreementId, pay, debt);
         }
-        emit Deposited(agreementId, msg.sender, received, deposited, required, cleared);
+        uint256 deposited = uint256(a.deposited) + credited;
+        if (deposited > type(uint128).max) revert DepositOverflow(agreementId, a.deposited, credited);
+        a.deposited = uint128(deposited);
+        bool wasPending = a.topUpDeadline != 0 || a.lateTopUp;
+        (uint256 required, uint64 deadline) = _refreshFunding(agreementId, a, t, _time());
+        emit Deposited(agreementId, msg.sender, received, deposited, required, wasPending && deadline == 0);
     }
 
     /// @inheritdoc IDepositEscrow
@@ -487,17 +614,6 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
     }
 
     /// @inheritdoc IDepositEscrow
-    function penalizePpm(bytes32 agreementId, uint32 ppm, bytes32 ref) external {
-        (StoredAgreement storage a, StoredTemplate storage t) = _existing(agreementId);
-        if (msg.sender != t.oem && !hasRole(SETTLER_ROLE, msg.sender)) revert Unauthorized(agreementId, msg.sender);
-        uint32 target = t.ppmTarget;
-        if (ppm <= target) revert PpmWithinTarget(agreementId, ppm, target);
-        uint256 due = uint256(ppm - target) * t.penaltyPerPpm;
-        uint256 paid = _penalize(a, t, due);
-        emit PpmPenaltyApplied(agreementId, ref, ppm, target, due, paid, due - paid, msg.sender);
-    }
-
-    /// @inheritdoc IDepositEscrow
     function flagLateTopUp(bytes32 agreementId) external {
         (StoredAgreement storage a, StoredTemplate storage t) = _existing(agreementId);
         if (a.lateTopUp) revert AlreadyFlagged(agreementId);
@@ -513,7 +629,13 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
     /// @inheritdoc IDepositEscrow
     function balances(bytes32 agreementId) external view returns (Balances memory) {
         (StoredAgreement storage a, StoredTemplate storage t) = _existing(agreementId);
-        return Balances({deposited: a.deposited, claimable: a.claimable, required: _required(a, t, _time())});
+        return Balances({
+            deposited: a.deposited,
+            claimable: a.claimable,
+            required: _required(a, t, _time()),
+            bound: a.bound,
+            debt: a.debt
+        });
     }
 
     /// @inheritdoc IDepositEscrow
@@ -527,11 +649,10 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         return address(_token);
     }
 
-    /// @inheritdoc AccessControl
-    function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
-        return interfaceId == type(IAgreementRegistry).interfaceId
-            || interfaceId == type(IDepositEscrow).interfaceId
-            || super.supportsInterface(interfaceId);
+    /// @notice ERC-165.
+    function supportsInterface(bytes4 interfaceId) external pure returns (bool) {
+        return interfaceId == type(IAgreementRegistry).interfaceId || interfaceId == type(IDepositEscrow).interfaceId
+            || interfaceId == 0x01ffc9a7; // IERC165
     }
 
     // =================================================================== internals
@@ -557,14 +678,31 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         return uint32((now_ - activatedAt) / QUARTER_SECONDS);
     }
 
-    /// @dev Required deposit: base * ratio / 10_000, or 0 once a termination's wind-down has ended.
+    /// @dev Required deposit: the larger of base * ratio / 10_000 (0 once a termination's wind-down has
+    ///      ended) and the amount bound for open cases.
     function _required(
         StoredAgreement storage a,
         StoredTemplate storage t,
         uint64 now_
-    ) private view returns (uint256) {
-        if (a.state == AgreementState.Terminated && now_ >= uint64(a.terminatedAt) + _windDown(t)) return 0;
-        return (uint256(t.depositBase) * a.ratioBps) / _BPS;
+    ) private view returns (uint256 required) {
+        if (a.state != AgreementState.Terminated || now_ < uint64(a.terminatedAt) + _windDown(t)) {
+            required = (uint256(t.depositBase) * a.ratioBps) / _BPS;
+        }
+        uint256 bound = a.bound;
+        if (bound > required) required = bound;
+    }
+
+    function _onlyCases() private view {
+        if (msg.sender != _cases) revert NotCasesContract(msg.sender);
+    }
+
+    /// @dev The Active agreement `agreementId` of `supplier`, else reverts.
+    function _anchorable(bytes32 agreementId, address supplier) private view returns (StoredAgreement storage a) {
+        a = _agreements[agreementId];
+        AgreementState state = a.state;
+        if (state == AgreementState.None) revert UnknownAgreement(agreementId);
+        if (state != AgreementState.Active) revert AgreementNotActive(agreementId, state);
+        if (a.supplier != supplier) revert SupplierMismatch(agreementId, a.supplier, supplier);
     }
 
     /// @dev How long a terminated agreement's deposit stays bound: the tracing windows of a case opened
@@ -573,32 +711,31 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         return uint64(t.supplierResponseSeconds) + t.labVerdictSeconds + t.disputeWindowSeconds;
     }
 
-    /// @dev Starts a top-up grace period if the deposit is short of `required` and none is running;
-    ///      returns the deadline in force (0 = none).
-    function _startTopUpIfShort(
+    /// @dev Recomputes the funding state from the deposit and the requirement now: a funded agreement has
+    ///      no top-up deadline and no late flag; a short one has a deadline, started now if none was
+    ///      running. Called after every change of deposit, ratio or bound amount, so a deadline or flag
+    ///      never outlives the shortfall it was set for. Returns the requirement and the deadline in force.
+    function _refreshFunding(
+        bytes32 agreementId,
         StoredAgreement storage a,
         StoredTemplate storage t,
-        uint256 required,
         uint64 now_
-    ) private returns (uint64 deadline) {
+    ) private returns (uint256 required, uint64 deadline) {
+        required = _required(a, t, now_);
+        uint256 deposited = a.deposited;
         deadline = a.topUpDeadline;
-        if (deadline == 0 && a.deposited < required) {
+        if (deposited >= required) {
+            if (deadline != 0 || a.lateTopUp) {
+                deadline = 0;
+                a.topUpDeadline = 0;
+                a.lateTopUp = false;
+                emit FundingUpdated(agreementId, deposited, required, 0, false);
+            }
+        } else if (deadline == 0) {
             deadline = now_ + t.topUpGraceSeconds;
             a.topUpDeadline = uint40(deadline);
+            emit FundingUpdated(agreementId, deposited, required, deadline, a.lateTopUp);
         }
-    }
-
-    /// @dev Moves min(due, deposited) from the deposit to the OEM's claimable balance; returns it.
-    function _penalize(StoredAgreement storage a, StoredTemplate storage t, uint256 due) private returns (uint256 paid) {
-        uint256 deposited = a.deposited;
-        paid = due < deposited ? due : deposited;
-        if (paid != 0) {
-            a.deposited = uint128(deposited - paid);
-            // claimable + paid <= total ever deposited for this agreement <= 2^128 - 1 per {deposit}
-            a.claimable += uint128(paid);
-        }
-        uint64 now_ = _time();
-        _startTopUpIfShort(a, t, _required(a, t, now_), now_);
     }
 
     /// @dev Formula-1 score (see {IAgreementRegistry}).
@@ -651,6 +788,18 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
             revert InvalidTemplateField(id, TemplateField.InitialRatioBps, terms.initialRatioBps);
         }
         if (terms.maxStepBps == 0) revert InvalidTemplateField(id, TemplateField.MaxStepBps, 0);
+        if (terms.supplierResponseSeconds < MIN_WINDOW_SECONDS) {
+            revert InvalidTemplateField(id, TemplateField.SupplierResponseSeconds, terms.supplierResponseSeconds);
+        }
+        if (terms.labVerdictSeconds < MIN_WINDOW_SECONDS) {
+            revert InvalidTemplateField(id, TemplateField.LabVerdictSeconds, terms.labVerdictSeconds);
+        }
+        if (terms.disputeWindowSeconds < MIN_WINDOW_SECONDS) {
+            revert InvalidTemplateField(id, TemplateField.DisputeWindowSeconds, terms.disputeWindowSeconds);
+        }
+        if (terms.topUpGraceSeconds < MIN_WINDOW_SECONDS) {
+            revert InvalidTemplateField(id, TemplateField.TopUpGraceSeconds, terms.topUpGraceSeconds);
+        }
         uint256 n = terms.tiers.length;
         if (n == 0 || n > _MAX_TIERS) revert InvalidTemplateField(id, TemplateField.TierCount, n);
         for (uint256 i; i < n; ++i) {
@@ -687,16 +836,6 @@ contract AgreementRegistry is AccessControl, EIP712, ReentrancyGuardTransient, I
         IPartyRegistry.Party memory p = _parties.party(lab);
         if (p.kind != IPartyRegistry.PartyKind.Lab || !p.active) revert InactiveParty(lab, IPartyRegistry.PartyKind.Lab);
         if (now_ > p.accreditationExpiry) revert LabAccreditationExpired(lab, p.accreditationExpiry, now_);
-    }
-
-    /// @dev Accepts an ECDSA signature by `signer`, or an ERC-1271 signature if `signer` is a contract.
-    function _checkSignature(address party, address signer, bytes32 digest, bytes calldata signature) private view {
-        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (err == ECDSA.RecoverError.NoError && recovered == signer) return;
-        if (signer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature)) {
-            return;
-        }
-        revert WrongSigner(party, signer, recovered);
     }
 
     function _agreementDigest(AgreementTerms calldata terms) private view returns (bytes32) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IAgreementRegistry} from "./interfaces/IAgreementRegistry.sol";
 import {IBatchAnchorRegistry} from "./interfaces/IBatchAnchorRegistry.sol";
@@ -18,16 +18,21 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
     mapping(bytes32 batchId => bytes32 commitment) private _commitments;
     address private _agreementRegistry;
 
-    /// @param admin Consortium admin (DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE).
-    constructor(address admin) PartyRegistry(admin) {}
+    /// @param admin Consortium admin (DEFAULT_ADMIN_ROLE, behind {ADMIN_DELAY}).
+    /// @param registrar Holder of REGISTRAR_ROLE.
+    constructor(address admin, address registrar) PartyRegistry(admin, registrar) {}
 
     /// @inheritdoc IConsortiumRegistry
     function version() external pure returns (string memory) {
-        return "1.1.0";
+        return "2.0.0";
     }
 
     /// @inheritdoc IConsortiumRegistry
     function linkAgreementRegistry(address registry) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        // once and for good: enforcement of agreements on anchors can never be switched off
+        if (registry == address(0)) revert InvalidAccount(registry);
+        address current = _agreementRegistry;
+        if (current != address(0)) revert AgreementRegistryAlreadyLinked(current);
         _agreementRegistry = registry;
         emit AgreementRegistryLinked(registry, msg.sender);
     }
@@ -48,8 +53,8 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
         assembly ("memory-safe") {
             offset := request
         }
+        if (agreementId != 0) _checkAgreement(agreementId, supplier);
         commitment = _anchorAll(supplier, agreementId, offset, 1);
-        if (agreementId != 0) _count(agreementId, supplier, 1, request.verdict == _MAX_VERDICT ? 1 : 0);
     }
 
     /// @inheritdoc IBatchAnchorRegistry
@@ -110,14 +115,8 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
         assembly ("memory-safe") {
             offset := requests.offset
         }
+        if (agreementId != 0) _checkAgreement(agreementId, supplier);
         _anchorAll(supplier, agreementId, offset, requests.length);
-        if (agreementId != 0) {
-            uint256 rejected;
-            for (uint256 i; i < requests.length; ++i) {
-                if (requests[i].verdict == _MAX_VERDICT) ++rejected;
-            }
-            _count(agreementId, supplier, requests.length, rejected);
-        }
     }
 
     /// @inheritdoc IBatchAnchorRegistry
@@ -134,7 +133,16 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
         bytes32 given = _hashHeader(predecessor);
         if (given != stored) revert PredecessorMismatch(supersedes, stored, given);
         if (predecessor.supplier != supplier) revert ForeignPredecessor(supersedes, predecessor.supplier, supplier);
+        if (predecessor.agreementId != agreementId) {
+            revert PredecessorAgreementMismatch(supersedes, predecessor.agreementId, agreementId);
+        }
         _checkRequest(request);
+        if (agreementId != 0) {
+            address registry = _agreementRegistry;
+            if (registry != address(0)) {
+                IAgreementRegistry(registry).recordCorrection(agreementId, supplier, request.batchId, supersedes);
+            }
+        }
         uint64 anchoredAt = _clock();
         BatchHeader memory header = BatchHeader({
             root: request.root,
@@ -187,7 +195,7 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
         return MerkleProof.verifyCalldata(proof, header.root, leaf);
     }
 
-    /// @inheritdoc AccessControl
+    /// @inheritdoc AccessControlDefaultAdminRules
     function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
         return interfaceId == type(IPartyRegistry).interfaceId
             || interfaceId == type(IBatchAnchorRegistry).interfaceId
@@ -195,12 +203,12 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
             || super.supportsInterface(interfaceId);
     }
 
-    /// @dev Counts anchored batches in the linked agreement registry (which enforces the agreement); the
-    ///      storage read happens only for batches under an agreement, so plain anchors pay nothing for it.
-    function _count(bytes32 agreementId, address supplier, uint256 count, uint256 rejected) private {
+    /// @dev Anchoring under an agreement needs it Active and the supplier's (checked by the linked agreement
+    ///      registry); plain anchors pay nothing for it. Batch counts of the quality score come from the OEM's
+    ///      inspections, not from anchors (a supplier cannot pad its own score).
+    function _checkAgreement(bytes32 agreementId, address supplier) private view {
         address registry = _agreementRegistry;
-        if (registry == address(0)) return;
-        IAgreementRegistry(registry).recordBatches(agreementId, supplier, uint32(count), uint32(rejected));
+        if (registry != address(0)) IAgreementRegistry(registry).checkAnchor(agreementId, supplier);
     }
 
     /// @dev Reverts unless `supplier` is an active SUPPLIER and the caller is it or one of its relayers.

@@ -1,25 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IPartyRegistry} from "./interfaces/IPartyRegistry.sol";
 
 /// @title PartyRegistry
 /// @notice Party registry part of the consortium registry (see {IPartyRegistry}).
 /// @dev Abstract: deployed as part of {ConsortiumRegistry}. `_time()` is the single clock, overridable in
-///      test harnesses.
-abstract contract PartyRegistry is AccessControl, IPartyRegistry {
-    /// @notice Role allowed to register, renew and deactivate parties (the consortium admin).
+///      test harnesses. The admin role follows OpenZeppelin's {AccessControlDefaultAdminRules}: one holder,
+///      handed over only after {ADMIN_DELAY}, every step an event. A party's signer changes by the party
+///      itself at once, or by the registrar after {SIGNER_CHANGE_DELAY} unless the party objects.
+abstract contract PartyRegistry is AccessControlDefaultAdminRules, IPartyRegistry {
+    /// @notice Role allowed to register, renew and deactivate parties and propose signer recoveries.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    /// @notice Delay of a hand-over of the admin role.
+    uint48 public constant ADMIN_DELAY = 2 days;
+    /// @notice Delay before a registrar's signer change takes effect; the party may cancel it meanwhile.
+    uint64 public constant SIGNER_CHANGE_DELAY = 7 days;
+
+    struct PendingSigner {
+        address signer;
+        uint64 effectiveAt;
+    }
 
     mapping(address account => Party) private _parties;
     mapping(address supplier => mapping(address relayer => bool)) private _relayers;
+    mapping(address account => PendingSigner) private _pendingSigner;
 
-    /// @param admin Consortium admin: gets DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE.
-    constructor(address admin) {
-        if (admin == address(0)) revert InvalidAccount(admin);
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(REGISTRAR_ROLE, admin);
+    /// @param admin Consortium admin (a multisig or timelock in production): DEFAULT_ADMIN_ROLE only.
+    /// @param registrar Gets REGISTRAR_ROLE (a separate key).
+    constructor(address admin, address registrar) AccessControlDefaultAdminRules(ADMIN_DELAY, admin) {
+        if (registrar == address(0)) revert InvalidAccount(registrar);
+        _grantRole(REGISTRAR_ROLE, registrar);
     }
 
     /// @inheritdoc IPartyRegistry
@@ -55,16 +67,49 @@ abstract contract PartyRegistry is AccessControl, IPartyRegistry {
     /// @inheritdoc IPartyRegistry
     function setSigner(address account, address newSigner) external {
         Party storage p = _existingParty(account);
-        bool registrar = hasRole(REGISTRAR_ROLE, msg.sender);
-        if (!registrar) {
-            if (msg.sender != account) revert NotPartyOrRegistrar(account, msg.sender);
-            if (!p.active) revert PartyInactive(account);
-        }
+        if (msg.sender != account) revert NotPartyOrRegistrar(account, msg.sender);
+        if (!p.active) revert PartyInactive(account);
+        _rotate(p, account, newSigner);
+        delete _pendingSigner[account];
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function proposeSigner(address account, address newSigner) external onlyRole(REGISTRAR_ROLE) {
+        Party storage p = _existingParty(account);
         if (newSigner == address(0)) revert InvalidSigner(account, newSigner);
-        address previous = p.signer;
-        if (previous == newSigner) revert SignerUnchanged(account, newSigner);
-        p.signer = newSigner;
-        emit SignerRotated(account, previous, newSigner, msg.sender);
+        if (p.signer == newSigner) revert SignerUnchanged(account, newSigner);
+        uint64 effectiveAt = _time() + SIGNER_CHANGE_DELAY;
+        _pendingSigner[account] = PendingSigner({signer: newSigner, effectiveAt: effectiveAt});
+        emit SignerChangeProposed(account, newSigner, effectiveAt, msg.sender);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function cancelSignerChange(address account) external {
+        Party storage p = _existingParty(account);
+        if (msg.sender != account && msg.sender != p.signer && !hasRole(REGISTRAR_ROLE, msg.sender)) {
+            revert NotPartyOrRegistrar(account, msg.sender);
+        }
+        address pending = _pendingSigner[account].signer;
+        if (pending == address(0)) revert NoSignerChange(account);
+        delete _pendingSigner[account];
+        emit SignerChangeCancelled(account, pending, msg.sender);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function completeSignerChange(address account) external {
+        Party storage p = _existingParty(account);
+        PendingSigner memory pending = _pendingSigner[account];
+        if (pending.signer == address(0)) revert NoSignerChange(account);
+        uint64 now_ = _time();
+        if (now_ < pending.effectiveAt) revert SignerChangeNotDue(account, pending.effectiveAt, now_);
+        delete _pendingSigner[account];
+        _rotate(p, account, pending.signer);
+    }
+
+    /// @inheritdoc IPartyRegistry
+    function pendingSigner(address account) external view returns (address signer, uint64 effectiveAt) {
+        PendingSigner memory pending = _pendingSigner[account];
+        return (pending.signer, pending.effectiveAt);
     }
 
     /// @inheritdoc IPartyRegistry
@@ -159,6 +204,14 @@ abstract contract PartyRegistry is AccessControl, IPartyRegistry {
     /// @dev Current contract time; tests override it.
     function _time() internal view virtual returns (uint64) {
         return uint64(block.timestamp);
+    }
+
+    function _rotate(Party storage p, address account, address newSigner) private {
+        if (newSigner == address(0)) revert InvalidSigner(account, newSigner);
+        address previous = p.signer;
+        if (previous == newSigner) revert SignerUnchanged(account, newSigner);
+        p.signer = newSigner;
+        emit SignerRotated(account, previous, newSigner, msg.sender);
     }
 
     function _existingParty(address account) private view returns (Party storage p) {

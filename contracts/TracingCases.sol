@@ -1,40 +1,46 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IAgreementRegistry} from "./interfaces/IAgreementRegistry.sol";
 import {IBatchAnchorRegistry} from "./interfaces/IBatchAnchorRegistry.sol";
 import {IDepositEscrow} from "./interfaces/IDepositEscrow.sol";
 import {IPartyRegistry} from "./interfaces/IPartyRegistry.sol";
 import {ITracingCases} from "./interfaces/ITracingCases.sol";
+import {SignatureCheck} from "./lib/SignatureCheck.sol";
 
 /// @title TracingCases
-/// @notice qcn Step 5 on chain: three-party tracing cases (OEM, supplier, lab), lab co-signed verdicts and
-///         settlement through the agreement registry (see {ITracingCases}).
+/// @notice qcn tracing cases on chain: three-party cases (OEM, supplier, lab), lab-signed verdicts and
+///         settlement through the agreement registry (see {ITracingCases} and docs/trust-model.md).
 /// @dev Who may call what:
-///      - openCase: ORACLE_ROLE holders (the gateway) or the agreement's OEM.
+///      - openCase: ORACLE_ROLE holders (the gateway) or the agreement's OEM; the lab is the agreement's,
+///        the fee at most the template's cap.
 ///      - respond: the case's supplier; accept / dispute: its OEM or supplier (party accounts).
 ///      - submitVerdict(+WithAcceptances) / submitAcceptance / advanceToLab / markLabDeadlineMissed / settle:
 ///        anyone (signatures or deadlines carry the authority).
-///      - reassignLab: ARBITER_ROLE or the case's OEM; arbitrate: ARBITER_ROLE (the consortium admin).
+///      - approveLab: the case's OEM and supplier (the lab changes when both approved the same lab);
+///        approveReopen: the lab of a penalised batch's case; arbitrate: ARBITER_ROLE, on disputed cases
+///        only, before the arbitration deadline, never above the lab's verdict.
 ///      - fundLabFees: anyone; withdrawLabFees: the pool's OEM; claimLabFee: the lab.
-///      This contract must hold the agreement registry's SETTLER_ROLE (penalties, supplier deadline breaches).
+///      The agreement registry is linked to this contract once at deployment (penalties, bound deposits).
 ///      Tokens move only in fundLabFees (in), withdrawLabFees / claimLabFee (out, to the caller), each
 ///      nonReentrant with every state change made before the token call; settle is nonReentrant too and
 ///      marks the case Settled before its one external call.
-contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITracingCases {
+contract TracingCases is AccessControlDefaultAdminRules, EIP712, ReentrancyGuardTransient, ITracingCases {
     using SafeERC20 for IERC20;
 
     /// @notice Role of the gateway account that opens cases from anomaly verdicts.
     bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
-    /// @notice Role of the consortium arbiter (rules on disputes, re-assigns labs).
+    /// @notice Role of the consortium arbiter (rules on disputed cases).
     bytes32 public constant ARBITER_ROLE = keccak256("ARBITER_ROLE");
+    /// @notice Delay of a hand-over of the admin role.
+    uint48 public constant ADMIN_DELAY = 2 days;
+    /// @notice Time the arbiter has to rule on a dispute; afterwards the lab's verdict stands.
+    uint64 public constant ARBITRATION_SECONDS = 14 days;
 
     bytes32 private constant _VERDICT_TYPEHASH = keccak256(
         "Verdict(bytes32 caseId,bytes32 batchId,bytes32 rootCauseCode,uint8 responsibleParty,uint8 ncClass,"
@@ -43,20 +49,22 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
     bytes32 private constant _ACCEPTANCE_TYPEHASH =
         keccak256("Acceptance(bytes32 caseId,bytes32 verdictHash,bool accept,uint64 deadline,uint256 nonce)");
 
-    /// @dev Placeholder of `verdictHash` until a verdict exists: written at opening so that storing the
-    ///      verdict is a non-zero -> non-zero write (2.9k instead of 20k gas on the finalization path).
-    bytes32 private constant _NO_VERDICT = bytes32(uint256(1));
     uint8 private constant _FLAG_OEM_ACCEPTED = 1;
     uint8 private constant _FLAG_SUPPLIER_ACCEPTED = 2;
     uint8 private constant _FLAG_LAB_MISSED = 4;
+    uint8 private constant _FLAG_OVERTURNED = 8;
+    /// @dev The case has a lab-signed verdict. The one-step finalization keeps its hash in the event only
+    ///      (one storage write less: the 70k gas budget); the step-by-step path stores it for accept/dispute.
+    uint8 private constant _FLAG_VERDICT = 16;
     uint8 private constant _BOTH_ACCEPTED = _FLAG_OEM_ACCEPTED | _FLAG_SUPPLIER_ACCEPTED;
     uint8 private constant _RESPONSIBLE_SUPPLIER = 1;
     uint8 private constant _MAX_RESPONSIBLE = 3;
     uint8 private constant _MAX_NC_CLASS = 3;
 
-    /// @dev One case in 6 words: (lab, state, flags, responsible, class, round, deadline),
+    /// @dev One case in 6 words: (lab, state, flags, responsible, class, round, seq, deadline),
     ///      (oem, lab verdict / dispute window seconds, openedAt), (supplier, lab fee), batch, agreement,
-    ///      verdict hash. openedAt is uint32 (unix seconds until 2106).
+    ///      verdict hash. `seq` is the case's index among its batch's cases (caseId = keccak(batchId, seq)),
+    ///      so a verdict's batch is checked without reading the batch word. Times are uint32 (until 2106).
     struct StoredCase {
         address lab;
         CaseState state;
@@ -64,7 +72,8 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         uint8 responsible;
         uint8 ncClass;
         uint16 round;
-        uint40 deadline;
+        uint16 seq;
+        uint32 deadline;
         address oem;
         uint32 labVerdictSeconds;
         uint32 disputeWindowSeconds;
@@ -76,23 +85,33 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         bytes32 verdictHash;
     }
 
+    /// @dev Per batch in one word: number of cases so far, whether the last is open, whether the batch was
+    ///      penalised (one penalty per batch unless the lab signs off new evidence).
+    struct BatchCases {
+        uint16 count;
+        bool open;
+        bool penalized;
+    }
+
     IPartyRegistry private immutable _parties;
     IBatchAnchorRegistry private immutable _anchors;
     IAgreementRegistry private immutable _agreements;
     IERC20 private immutable _token;
 
     mapping(bytes32 caseId => StoredCase) private _cases;
-    mapping(bytes32 batchId => bytes32 caseId) private _openCase;
-    mapping(bytes32 batchId => uint256 count) private _caseCount;
+    mapping(bytes32 batchId => BatchCases) private _batchCases;
     mapping(address oem => uint256 amount) private _feePool;
     mapping(address lab => uint256 amount) private _labClaimable;
     mapping(address lab => uint32 count) private _labBreaches;
+    mapping(bytes32 batchId => bytes32 evidenceHash) private _reopenEvidence;
+    mapping(bytes32 caseId => mapping(address party => address lab)) private _labApproval;
 
-    /// @param admin Consortium admin: DEFAULT_ADMIN_ROLE (grants ORACLE_ROLE) and ARBITER_ROLE.
+    /// @param admin Consortium admin: DEFAULT_ADMIN_ROLE (grants ORACLE_ROLE and ARBITER_ROLE, to separate
+    ///        keys), behind {ADMIN_DELAY}.
     /// @param parties The consortium party registry (kinds, signers, accreditation).
     /// @param anchors The batch anchor registry (commitments).
-    /// @param agreements The agreement registry (agreements, templates, counters, penalties); must grant
-    ///        this contract its SETTLER_ROLE.
+    /// @param agreements The agreement registry (agreements, templates, counters, penalties); its deployer
+    ///        links it to this contract once.
     /// @param escrow The deposit escrow; its settlement token is the lab-fee token.
     constructor(
         address admin,
@@ -100,7 +119,7 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         IBatchAnchorRegistry anchors,
         IAgreementRegistry agreements,
         IDepositEscrow escrow
-    ) EIP712("qcn TracingCases", "1") {
+    ) AccessControlDefaultAdminRules(ADMIN_DELAY, admin) EIP712("qcn TracingCases", "1") {
         if (admin == address(0)) revert IPartyRegistry.InvalidAccount(admin);
         if (address(parties) == address(0)) revert IPartyRegistry.InvalidAccount(address(parties));
         if (address(anchors) == address(0)) revert IPartyRegistry.InvalidAccount(address(anchors));
@@ -110,13 +129,11 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         _anchors = anchors;
         _agreements = agreements;
         _token = IERC20(escrow.token());
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(ARBITER_ROLE, admin);
     }
 
     /// @inheritdoc ITracingCases
     function version() external pure returns (string memory) {
-        return "1.0.0";
+        return "2.0.0";
     }
 
     /// @notice The EIP-712 domain separator of this contract.
@@ -133,62 +150,66 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
     ) external returns (bytes32 caseId) {
         bytes32 agreementId = request.agreementId;
         bytes32 batchId = request.batchId;
-        IAgreementRegistry.Agreement memory a = _agreements.agreement(agreementId);
-        if (a.state != IAgreementRegistry.AgreementState.Active && a.state != IAgreementRegistry.AgreementState.Suspended) {
-            revert AgreementNotOpen(agreementId, uint8(a.state));
-        }
-        if (msg.sender != a.oem && !hasRole(ORACLE_ROLE, msg.sender)) revert NotOracleOrOem(agreementId, msg.sender);
         if (request.analysisHash == 0) revert MissingAnalysisHash(batchId);
-
         bytes32 stored = _anchors.commitmentOf(batchId);
         if (stored == 0) revert BatchNotAnchored(batchId);
         bytes32 given = keccak256(abi.encode(header));
         if (given != stored) revert BatchHeaderMismatch(batchId, stored, given);
-        if (header.agreementId != agreementId || header.supplier != a.supplier) {
-            revert BatchNotOfAgreement(batchId, agreementId, a.supplier, header.agreementId, header.supplier);
+        BatchCases memory b = _batchCases[batchId];
+        if (b.open) revert CaseAlreadyOpen(batchId, keccak256(abi.encode(batchId, uint256(b.count - 1))));
+        if (b.penalized) {
+            // one penalty per batch, unless the lab signed off new evidence for it
+            bytes32 approved = _reopenEvidence[batchId];
+            if (approved == 0 || approved != request.evidenceHash) revert BatchAlreadyPenalized(batchId);
+            delete _reopenEvidence[batchId];
         }
-        bytes32 open = _openCase[batchId];
-        if (open != 0) revert CaseAlreadyOpen(batchId, open);
+        uint256 seq = b.count;
+        if (seq == type(uint16).max) revert TooManyCases(batchId);
+        caseId = keccak256(abi.encode(batchId, seq));
 
-        address lab = request.lab == address(0) ? a.lab : request.lab;
-        if (!_parties.isActive(lab, IPartyRegistry.PartyKind.Lab)) revert NotActiveLab(lab);
+        // one call: checks the agreement is open, binds the deposit, returns what the case needs
+        IAgreementRegistry.CaseTerms memory t = _agreements.openCaseFor(agreementId, caseId);
+        if (msg.sender != t.oem && !hasRole(ORACLE_ROLE, msg.sender)) revert NotOracleOrOem(agreementId, msg.sender);
+        if (header.agreementId != agreementId || header.supplier != t.supplier) {
+            revert BatchNotOfAgreement(batchId, agreementId, t.supplier, header.agreementId, header.supplier);
+        }
+        address lab = t.lab;
+        if (request.lab != address(0) && request.lab != lab) revert LabNotOfAgreement(agreementId, lab, request.lab);
+        uint64 now_ = _time();
+        _requireAccreditedLab(lab, now_);
 
         uint96 fee = request.labFee;
         if (fee != 0) {
-            uint256 available = _feePool[a.oem];
-            if (available < fee) revert InsufficientLabFeePool(a.oem, available, fee);
+            if (fee > t.labFeeCap) revert LabFeeAboveCap(agreementId, fee, t.labFeeCap);
+            uint256 available = _feePool[t.oem];
+            if (available < fee) revert InsufficientLabFeePool(t.oem, available, fee);
             unchecked {
-                _feePool[a.oem] = available - fee;
+                _feePool[t.oem] = available - fee;
             }
         }
 
-        (IAgreementRegistry.TemplateTerms memory t, , ) = _agreements.template(a.templateId, a.templateVersion);
-        uint64 now_ = _time();
         uint64 supplierDeadline = now_ + t.supplierResponseSeconds;
-        uint256 seq = _caseCount[batchId];
-        caseId = keccak256(abi.encode(batchId, seq));
-        _caseCount[batchId] = seq + 1;
-        _openCase[batchId] = caseId;
+        _batchCases[batchId] = BatchCases({count: uint16(seq + 1), open: true, penalized: b.penalized});
 
         StoredCase storage c = _cases[caseId];
         c.lab = lab;
         c.state = CaseState.Opened;
-        c.deadline = uint40(supplierDeadline);
-        c.oem = a.oem;
+        c.seq = uint16(seq);
+        c.deadline = uint32(supplierDeadline);
+        c.oem = t.oem;
         c.labVerdictSeconds = t.labVerdictSeconds;
         c.disputeWindowSeconds = t.disputeWindowSeconds;
         c.openedAt = uint32(now_);
-        c.supplier = a.supplier;
+        c.supplier = t.supplier;
         c.labFee = fee;
         c.batchId = batchId;
         c.agreementId = agreementId;
-        c.verdictHash = _NO_VERDICT;
         emit CaseOpened(
             caseId,
             agreementId,
             batchId,
             seq,
-            a.supplier,
+            t.supplier,
             lab,
             request.analysisHash,
             request.evidenceHash,
@@ -196,6 +217,17 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
             supplierDeadline,
             msg.sender
         );
+    }
+
+    /// @inheritdoc ITracingCases
+    function approveReopen(bytes32 batchId, bytes32 evidenceHash) external {
+        BatchCases memory b = _batchCases[batchId];
+        if (!b.penalized) revert BatchNotPenalized(batchId);
+        bytes32 lastCase = keccak256(abi.encode(batchId, uint256(b.count - 1)));
+        if (msg.sender != _cases[lastCase].lab) revert NotCaseParty(lastCase, msg.sender);
+        if (evidenceHash == 0) revert MissingEvidenceHash(lastCase);
+        _reopenEvidence[batchId] = evidenceHash;
+        emit ReopenApproved(batchId, msg.sender, evidenceHash);
     }
 
     // =================================================================== supplier stage
@@ -210,7 +242,7 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         _requireBeforeDeadline(c, caseId, now_);
         uint64 labDeadline = now_ + c.labVerdictSeconds;
         c.state = CaseState.SupplierResponded;
-        c.deadline = uint40(labDeadline);
+        c.deadline = uint32(labDeadline);
         emit SupplierResponded(caseId, evidenceHash, labDeadline);
     }
 
@@ -223,7 +255,7 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         if (now_ <= supplierDeadline) revert DeadlineNotPassed(caseId, supplierDeadline, now_);
         uint64 labDeadline = now_ + c.labVerdictSeconds;
         c.state = CaseState.SupplierDefaulted;
-        c.deadline = uint40(labDeadline);
+        c.deadline = uint32(labDeadline);
         emit SupplierDefaulted(caseId, supplierDeadline, labDeadline, msg.sender);
         _agreements.recordDeadlineBreach(c.agreementId, caseId);
     }
@@ -236,7 +268,8 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         uint64 now_;
         (verdictHash, c, now_) = _checkVerdict(verdict, labSignature);
         uint64 disputeDeadline = now_ + c.disputeWindowSeconds;
-        _storeVerdict(c, verdict, verdictHash, CaseState.VerdictSubmitted, 0, uint40(disputeDeadline));
+        _storeVerdict(c, verdict, CaseState.VerdictSubmitted, _FLAG_VERDICT, uint32(disputeDeadline));
+        c.verdictHash = verdictHash;
         _emitVerdict(c, verdict, verdictHash, disputeDeadline);
     }
 
@@ -259,19 +292,19 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         if (now_ > supplierDeadline) revert SignatureExpired(supplierDeadline, now_);
         address oem = c.oem;
         address supplier = c.supplier;
-        _checkSignature(
+        SignatureCheck.check(
             oem,
             _partySigner(caseId, oem, IPartyRegistry.PartyKind.Oem),
             _acceptanceDigest(caseId, verdictHash, true, oemDeadline, verdict.nonce),
             oemSignature
         );
-        _checkSignature(
+        SignatureCheck.check(
             supplier,
             _partySigner(caseId, supplier, IPartyRegistry.PartyKind.Supplier),
             _acceptanceDigest(caseId, verdictHash, true, supplierDeadline, verdict.nonce),
             supplierSignature
         );
-        _storeVerdict(c, verdict, verdictHash, CaseState.Accepted, _BOTH_ACCEPTED, 0);
+        _storeVerdict(c, verdict, CaseState.Accepted, _BOTH_ACCEPTED | _FLAG_VERDICT, 0);
         emit VerdictFinalized(
             caseId,
             verdictHash,
@@ -299,20 +332,30 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
     }
 
     /// @inheritdoc ITracingCases
-    function reassignLab(bytes32 caseId, address newLab) external {
+    function approveLab(bytes32 caseId, address newLab) external {
         StoredCase storage c = _existing(caseId);
-        if (msg.sender != c.oem && !hasRole(ARBITER_ROLE, msg.sender)) revert NotCaseParty(caseId, msg.sender);
         _requireLabStage(c, caseId);
-        if (c.flags & _FLAG_LAB_MISSED == 0) revert LabDeadlineNotMissed(caseId);
+        address other;
+        if (msg.sender == c.oem) other = c.supplier;
+        else if (msg.sender == c.supplier) other = c.oem;
+        else revert NotCaseParty(caseId, msg.sender);
         uint64 now_ = _time();
         _requireAccreditedLab(newLab, now_);
+        emit LabChangeApproved(caseId, msg.sender, newLab);
+        if (_labApproval[caseId][other] != newLab) {
+            _labApproval[caseId][msg.sender] = newLab;
+            return;
+        }
+        // both parties approved the same lab: the change takes effect
+        delete _labApproval[caseId][other];
+        delete _labApproval[caseId][msg.sender];
         address previous = c.lab;
         uint16 round = c.round + 1;
         uint64 labDeadline = now_ + c.labVerdictSeconds;
         c.lab = newLab;
         c.round = round;
         c.flags &= ~_FLAG_LAB_MISSED;
-        c.deadline = uint40(labDeadline);
+        c.deadline = uint32(labDeadline);
         emit LabReassigned(caseId, previous, newLab, round, labDeadline, msg.sender);
     }
 
@@ -353,7 +396,7 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         IPartyRegistry.PartyKind kind = flag == _FLAG_OEM_ACCEPTED
             ? IPartyRegistry.PartyKind.Oem
             : IPartyRegistry.PartyKind.Supplier;
-        _checkSignature(party, _partySigner(caseId, party, kind), _acceptanceDigestOf(acceptance), signature);
+        SignatureCheck.check(party, _partySigner(caseId, party, kind), _acceptanceDigestOf(acceptance), signature);
         if (acceptance.accept) {
             _accept(c, caseId, expected, party, flag);
         } else {
@@ -370,18 +413,24 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         bytes32 rulingHash
     ) external onlyRole(ARBITER_ROLE) {
         StoredCase storage c = _existing(caseId);
-        CaseState s = c.state;
-        if (s != CaseState.Disputed) {
-            if (s != CaseState.SupplierResponded && s != CaseState.SupplierDefaulted) revert InvalidState(caseId, s);
-            if (c.flags & _FLAG_LAB_MISSED == 0) revert LabDeadlineNotMissed(caseId);
-        }
+        _requireState(c, caseId, CaseState.Disputed);
+        _requireBeforeDeadline(c, caseId, _time());
         _checkVerdictFields(caseId, responsibleParty, ncClass);
         if (rulingHash == 0) revert MissingRulingHash(caseId);
+        uint8 labResponsible = c.responsible;
+        uint8 labClass = c.ncClass;
+        // the arbiter may uphold, lower or overturn the lab's verdict, never make it harsher: classes are
+        // 1 critical > 2 major > 3 minor
+        if (responsibleParty == _RESPONSIBLE_SUPPLIER && (labResponsible != _RESPONSIBLE_SUPPLIER || ncClass < labClass)) {
+            revert ArbitrationExceedsVerdict(caseId, labResponsible, labClass);
+        }
+        bool upheld = responsibleParty == labResponsible && ncClass == labClass;
         c.state = CaseState.Arbitrated;
         c.responsible = responsibleParty;
         c.ncClass = ncClass;
         c.deadline = 0;
-        emit CaseArbitrated(caseId, responsibleParty, ncClass, rootCauseCode, rulingHash, msg.sender);
+        if (!upheld) c.flags |= _FLAG_OVERTURNED;
+        emit CaseArbitrated(caseId, responsibleParty, ncClass, rootCauseCode, rulingHash, upheld, msg.sender);
     }
 
     // =================================================================== settlement
@@ -390,21 +439,31 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
     function settle(bytes32 caseId) external nonReentrant {
         StoredCase storage c = _existing(caseId);
         CaseState s = c.state;
-        if (s == CaseState.VerdictSubmitted) {
-            uint64 now_ = _time();
-            uint64 deadline = c.deadline;
+        uint64 now_ = _time();
+        uint64 deadline = c.deadline;
+        if (s == CaseState.VerdictSubmitted || s == CaseState.Disputed) {
+            // undisputed past the window, or not ruled by the arbitration deadline: the lab's verdict stands
             if (now_ <= deadline) revert DeadlineNotPassed(caseId, deadline, now_);
+        } else if (s == CaseState.SupplierResponded || s == CaseState.SupplierDefaulted) {
+            // a silent lab: one more lab period for both parties to approve another lab, then closed unpenalised
+            uint64 closesAt = deadline + c.labVerdictSeconds;
+            if (now_ <= closesAt) revert DeadlineNotPassed(caseId, closesAt, now_);
         } else if (s != CaseState.Accepted && s != CaseState.Arbitrated) {
             revert InvalidState(caseId, s);
         }
         c.state = CaseState.Settled;
         c.deadline = 0;
-        delete _openCase[c.batchId];
+        bytes32 batchId = c.batchId;
+        BatchCases storage b = _batchCases[batchId];
+        b.open = false;
         uint96 fee = c.labFee;
         address lab = c.lab;
         uint96 paid;
+        // lab-fee outcome rule: paid when the lab's verdict stands, back to the OEM's pool otherwise
+        uint8 flags = c.flags;
+        bool verdictStands = flags & _FLAG_VERDICT != 0 && flags & _FLAG_OVERTURNED == 0;
         if (fee != 0) {
-            if (c.verdictHash != _NO_VERDICT) {
+            if (verdictStands) {
                 _labClaimable[lab] += fee;
                 paid = fee;
             } else {
@@ -414,12 +473,10 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         uint8 responsible = c.responsible;
         uint8 ncClass = c.ncClass;
         bool penalized = responsible == _RESPONSIBLE_SUPPLIER && ncClass != 0;
+        if (penalized) b.penalized = true;
         bytes32 agreementId = c.agreementId;
         emit CaseSettled(caseId, agreementId, responsible, ncClass, penalized, lab, paid, msg.sender);
-        if (penalized) {
-            // ncClass 1/2/3 = critical/major/minor -> IAgreementRegistry.NcClass 0/1/2
-            _agreements.recordNonConformity(agreementId, IAgreementRegistry.NcClass(ncClass - 1), caseId);
-        }
+        _agreements.closeCase(agreementId, caseId, penalized ? ncClass : 0);
     }
 
     // =================================================================== lab fees
@@ -484,19 +541,20 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
             labDeadlineMissed: flags & _FLAG_LAB_MISSED != 0,
             responsibleParty: c.responsible,
             ncClass: c.ncClass,
-            verdictHash: verdictHash == _NO_VERDICT ? bytes32(0) : verdictHash,
+            verdictHash: verdictHash,
             labFee: c.labFee
         });
     }
 
     /// @inheritdoc ITracingCases
     function openCaseOf(bytes32 batchId) external view returns (bytes32) {
-        return _openCase[batchId];
+        BatchCases memory b = _batchCases[batchId];
+        return b.open ? keccak256(abi.encode(batchId, uint256(b.count - 1))) : bytes32(0);
     }
 
     /// @inheritdoc ITracingCases
     function nextCaseId(bytes32 batchId) external view returns (bytes32) {
-        return keccak256(abi.encode(batchId, _caseCount[batchId]));
+        return keccak256(abi.encode(batchId, uint256(_batchCases[batchId].count)));
     }
 
     /// @inheritdoc ITracingCases
@@ -529,7 +587,7 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         return address(_token);
     }
 
-    /// @inheritdoc AccessControl
+    /// @inheritdoc AccessControlDefaultAdminRules
     function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
         return interfaceId == type(ITracingCases).interfaceId || super.supportsInterface(interfaceId);
     }
@@ -604,41 +662,43 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
         bytes32 caseId = verdict.caseId;
         c = _existing(caseId);
         _requireLabStage(c, caseId);
-        bytes32 batchId = c.batchId;
-        if (verdict.batchId != batchId) revert BatchMismatch(caseId, batchId, verdict.batchId);
+        // the case id commits to its batch: keccak(batchId, seq); the batch word is read on the error path only
+        if (keccak256(abi.encode(verdict.batchId, uint256(c.seq))) != caseId) {
+            revert BatchMismatch(caseId, c.batchId, verdict.batchId);
+        }
         now_ = _time();
         if (now_ > verdict.deadline) revert SignatureExpired(verdict.deadline, now_);
         uint16 round = c.round;
         if (verdict.nonce != round) revert InvalidNonce(caseId, round, verdict.nonce);
         _requireBeforeDeadline(c, caseId, now_);
         _checkVerdictFields(caseId, verdict.responsibleParty, verdict.ncClass);
-        if (verdict.analysisHash == 0) revert MissingAnalysisHash(batchId);
+        if (verdict.analysisHash == 0) revert MissingAnalysisHash(verdict.batchId);
         address lab = c.lab;
         address signer = _requireAccreditedLab(lab, now_);
         verdictHash = _verdictDigest(verdict);
-        _checkSignature(lab, signer, verdictHash, labSignature);
+        SignatureCheck.check(lab, signer, verdictHash, labSignature);
     }
 
-    /// @dev Writes the verdict into the case: its first word in one store, then the verdict hash.
+    /// @dev Writes the verdict's state, flags, responsible party, class and deadline into the case's first
+    ///      word in one store.
     function _storeVerdict(
         StoredCase storage c,
         Verdict calldata verdict,
-        bytes32 verdictHash,
         CaseState state,
         uint8 flags,
-        uint40 deadline
+        uint32 deadline
     ) private {
         uint8 responsible = verdict.responsibleParty;
         uint8 ncClass = verdict.ncClass;
         // one store of the first word (StoredCase layout: lab 0-159, state 160-167, flags 168-175,
-        // responsible 176-183, ncClass 184-191, round 192-207, deadline 208-247), keeping lab and round
+        // responsible 176-183, ncClass 184-191, round 192-207, seq 208-223, deadline 224-255), keeping
+        // lab, round and seq
         assembly ("memory-safe") {
             let slot := c.slot
-            let w := and(sload(slot), not(or(shl(160, 0xffffffff), shl(208, 0xffffffffff))))
-            w := or(w, or(or(shl(160, state), shl(168, flags)), or(or(shl(176, responsible), shl(184, ncClass)), shl(208, deadline))))
+            let w := and(sload(slot), not(or(shl(160, 0xffffffff), shl(224, 0xffffffff))))
+            w := or(w, or(or(shl(160, state), shl(168, flags)), or(or(shl(176, responsible), shl(184, ncClass)), shl(224, deadline))))
             sstore(slot, w)
         }
-        c.verdictHash = verdictHash;
     }
 
     function _emitVerdict(StoredCase storage c, Verdict calldata verdict, bytes32 verdictHash, uint64 disputeDeadline) private {
@@ -668,21 +728,10 @@ contract TracingCases is AccessControl, EIP712, ReentrancyGuardTransient, ITraci
     }
 
     function _dispute(StoredCase storage c, bytes32 caseId, address party, bytes32 evidenceHash) private {
+        uint64 arbitrationDeadline = _time() + ARBITRATION_SECONDS;
         c.state = CaseState.Disputed;
-        c.deadline = 0;
-        emit VerdictDisputed(caseId, c.verdictHash, party, evidenceHash);
-    }
-
-    /// @dev Accepts an ECDSA signature by `signer` (65-byte r,s,v or 64-byte ERC-2098 r,vs), or an ERC-1271
-    ///      signature if `signer` is a contract.
-    function _checkSignature(address party, address signer, bytes32 digest, bytes calldata signature) private view {
-        (uint8 v, bytes32 r, bytes32 s) = ECDSA.parseCalldata(signature); // zeros for any other length
-        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, v, r, s);
-        if (err == ECDSA.RecoverError.NoError && recovered == signer) return;
-        if (signer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature)) {
-            return;
-        }
-        revert WrongSigner(party, signer, recovered);
+        c.deadline = uint32(arbitrationDeadline);
+        emit VerdictDisputed(caseId, c.verdictHash, party, evidenceHash, arbitrationDeadline);
     }
 
     function _verdictDigest(Verdict calldata v) private view returns (bytes32) {

@@ -25,7 +25,8 @@ point: ~30 % of clean 32-sample lots of four characteristics) is not the lot's t
   side where the baseline's tail is longer than normal (skewed characteristics), the lot-wise limit uses
   that side's spread (its 1 % quantile read as a normal quantile) instead of sigma.
 - Model flags count as ``anomaly`` when at least ``c`` samples are flagged, ``c`` the smallest count
-  whose binomial tail at the model's per-sample rate (its threshold quantile) is <= ``lot_alpha``;
+  whose binomial tail at the model's per-sample rate (its threshold quantile, at least 3 / training
+  rows) is <= ``lot_alpha``;
   fewer are ``warning``.
 - A value outside spec limits that lies within ``k`` sigma of its in-control centre (a nonconforming unit
   at the process's own capability: acceptance sampling rejects the lot, no process change to trace) has
@@ -416,7 +417,13 @@ def score_batch(
             )
         x.columns = pd.Index(model.features)
         ms = model.score(x)
-        need = _lot_count(lot_alpha, len(x), model.version.params.get("threshold_quantile"))
+        # the per-sample rate is at least 3 / training rows: a quantile threshold from few rows is its
+        # minimum, and new data fall beyond it more often than the nominal quantile says
+        q = model.version.params.get("threshold_quantile")
+        n_train = model.meta.get("n_training_rows")
+        if isinstance(q, int | float) and isinstance(n_train, int) and n_train > 0:
+            q = max(float(q), 3.0 / n_train)
+        need = _lot_count(lot_alpha, len(x), q)
         n_flagged = int(np.sum(ms.anomalous))
         for sid, s, flag in zip(x.index, ms.scores, ms.anomalous, strict=True):
             scores.append(SampleScore(sample_id=str(sid), score=s, anomalous=flag))

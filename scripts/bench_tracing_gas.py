@@ -65,6 +65,7 @@ def _template() -> TemplateTerms:
         lab_verdict_seconds=10 * _DAY,
         dispute_window_seconds=7 * _DAY,
         top_up_grace_seconds=14 * _DAY,
+        lab_fee_cap=10**19,
     )
 
 
@@ -111,7 +112,7 @@ def measure_tracing_gas() -> dict[str, Any]:
     cases = TracingCasesClient.deploy(
         s["admin"], party_registry=registry, anchor_registry=registry, agreement_registry=agreements.address
     )
-    agreements.grant_role("SETTLER_ROLE", cases.address)
+    agreements.link_cases(cases.address)
     cases.grant_role("ORACLE_ROLE", addr["oracle"])
     pool = 10**20
     s["oem"].send(token.functions.mint(addr["oem"], pool))

@@ -186,7 +186,18 @@ def relay_transactions(
 def deposits(ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> dict[str, Any]:
     """Deposit balance, required amount, claimable penalties and the history of deposits, withdrawals, claims."""
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
-    names = ("Deposited", "Withdrawn", "Claimed", "NonConformityRecorded", "PpmPenaltyApplied", "LateTopUpFlagged")
+    names = (
+        "Deposited",
+        "Withdrawn",
+        "Claimed",
+        "NonConformityRecorded",
+        "DebtRecorded",
+        "DebtPaid",
+        "DepositBound",
+        "DepositReleased",
+        "FundingUpdated",
+        "LateTopUpFlagged",
+    )
     return {
         "status": service.agreement_status(chain=chain, record=record),
         "history": service.history(chain=chain, record=record, names=names),

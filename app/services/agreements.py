@@ -77,6 +77,7 @@ def _terms(template: Template) -> TemplateTerms:
         lab_verdict_seconds=int(t["labVerdictSeconds"]),
         dispute_window_seconds=int(t["disputeWindowSeconds"]),
         top_up_grace_seconds=int(t["topUpGraceSeconds"]),
+        lab_fee_cap=int(t["labFee"]),
     )
 
 
@@ -146,7 +147,11 @@ def template_published(*, session: Session, chain: ChainContext, template_pk: in
     record = session.get(TemplateRecord, template_pk)
     if record is None:
         raise NotFound(f"template {template_pk} not found")
-    terms, _oem, _at = chain.agreements.template(b32(record.chain_template_id), record.version)
+    oem = session.get(Party, record.oem_id)
+    if oem is None or oem.account is None:
+        raise Conflict(f"template {record.template_id}: its OEM has no chain account")
+    # template ids live in the OEM's own namespace on chain
+    terms, _oem, _at = chain.agreements.template(oem.account, b32(record.chain_template_id), record.version)
     if "0x" + terms.document_hash.hex() != record.document_hash:
         raise Conflict("the published template's document hash differs from the stored document")
     record.status, record.chain_tx = "published", tx_hash

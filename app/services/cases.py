@@ -16,7 +16,7 @@ State is never set here: the indexer (:mod:`app.services.indexer`) folds the con
 Party actions (``app/routers/cases.py``): the lab signs a verdict (EIP-712, any wallet) that the gateway
 relays; OEM and supplier sign acceptances or disputes the same way; the supplier's response and the claims
 are transactions only the party's own account may send, so the gateway prepares them unsigned and relays
-what the party signed (:mod:`app.services.relay`); the consortium admin arbitrates with the admin key.
+what the party signed (:mod:`app.services.relay`); the consortium arbiter rules with the arbiter key (ARBITER_ROLE).
 Visibility: the case's OEM, supplier and (current) lab, and the admin; anyone else gets 404.
 """
 
@@ -89,8 +89,15 @@ def _hex(value: bytes) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- automation
+_REJECTED = 2  # Batch.verdict of a lot rejected at acceptance (0 none, 1 accepted)
+
+
 def discover(*, session: Session, settings: Settings) -> int:
-    """Queue a case for every anomalous, anchored batch under an agreement with a lab; returns how many."""
+    """Queue a case for every anomalous, anchored, accepted batch under an agreement with a lab; returns how many.
+
+    A lot rejected at incoming acceptance (verdict 2) is not traced: it goes back under the agreement's
+    rejection rules and counts as rejected in the quarter; a case on top would penalise it twice.
+    """
     if not settings.cases_auto_open:
         return 0
     has_case = select(CaseRecord.id).where(CaseRecord.batch_pk == Batch.id).exists()
@@ -101,6 +108,7 @@ def discover(*, session: Session, settings: Settings) -> int:
         .where(
             AnalysisResult.anomalous.is_(True),
             Batch.status == "anchored",
+            Batch.verdict != _REJECTED,
             AgreementRecord.status.in_(_ACTIVE_AGREEMENT),
             AgreementRecord.lab_id.is_not(None),
             ~has_case,
@@ -502,10 +510,11 @@ def arbitrate(
     root_cause: str,
     ruling: str,
 ) -> dict[str, Any]:
-    """Consortium admin (ARBITER_ROLE, the admin key): rule on a disputed case; the ruling text is hashed."""
+    """Consortium admin principal, relayed with the arbiter key (ARBITER_ROLE): rule on a disputed case; the
+    ruling text is hashed."""
     case_id = _on_chain(case)
     ruling_hash = hashlib.sha256(ruling.encode()).digest()
-    client = chain.cases.with_sender(chain.admin)
+    client = chain.cases.with_sender(chain.arbiter)
     result = client.arbitrate(case_id, responsible_party, nc_class, _code(root_cause), ruling_hash)
     return {"tx_hash": result.tx_hash, "block_number": result.block_number, "ruling_hash": _hex(ruling_hash)}
 

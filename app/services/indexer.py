@@ -140,7 +140,7 @@ def _apply(case: CaseRecord, ev: IndexedEvent, oem_account: str) -> None:
         if a["caseAccepted"]:
             case.state, case.deadline = "accepted", None
     elif ev.name == "VerdictDisputed":
-        case.state, case.deadline = "disputed", None
+        case.state, case.deadline = "disputed", int(a["arbitrationDeadline"])
     elif ev.name == "LabDeadlineMissed":
         case.lab_deadline_missed = True
     elif ev.name == "LabReassigned":

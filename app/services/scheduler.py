@@ -5,11 +5,12 @@ and agreement along by itself. Indexing, case opening and webhook delivery are q
 
 1. advance deadlines against the *chain's* clock (the latest block's timestamp, so time travel on a dev
    chain and block time in production behave alike): ``advanceToLab`` once a silent supplier's deadline
-   passed, ``markLabDeadlineMissed`` once a lab's passed, ``settle`` for accepted / arbitrated cases and for
-   verdicts whose dispute window closed in silence;
-2. every ``scheduler_evaluate_interval_s`` of chain time: ``evaluate(agreement, quarter)`` for each ended, unevaluated
+   passed, ``markLabDeadlineMissed`` once a lab's passed, ``settle`` for accepted / arbitrated cases, for
+   verdicts whose dispute window closed in silence, for disputes past their arbitration deadline (the
+   lab's verdict stands) and for cases whose lab stayed silent (closed without penalty);
+4. every ``scheduler_evaluate_interval_s`` of chain time: ``evaluate(agreement, quarter)`` for each ended, unevaluated
    quarter of the active agreements (the agreement's evaluation is due once a quarter has ended);
-3. index the events of what was just sent, so case state follows without waiting for the indexing queue.
+5. index the events of what was just sent, so case state follows without waiting for the indexing queue.
 
 Idempotent: a revert meaning "already done" (``InvalidState``, ``DeadlineNotPassed``,
 ``LabBreachAlreadyRecorded``, ``AlreadyEvaluated``, ...) just waits for the indexer; other failures block the
@@ -81,10 +82,12 @@ def _action(case: CaseRecord, now: int) -> str | None:
         return None
     if case.state == "opened":
         return "advance_to_lab"
-    if case.state in ("supplier_responded", "supplier_defaulted") and not case.lab_deadline_missed:
-        return "mark_lab_deadline_missed"
-    if case.state == "verdict_submitted":
-        return "settle"
+    if case.state in ("supplier_responded", "supplier_defaulted"):
+        # a silent lab: record the breach; one lab period later the contract closes the case unpenalised
+        # (settle reverts DeadlineNotPassed until then, which the next pass simply retries)
+        return "settle" if case.lab_deadline_missed else "mark_lab_deadline_missed"
+    if case.state in ("verdict_submitted", "disputed"):
+        return "settle"  # undisputed past the window, or not ruled by the arbitration deadline: the verdict stands
     return None
 
 
@@ -109,6 +112,7 @@ def advance_deadlines(*, sessions: sessionmaker[Session], chain: ChainContext, r
                         "supplier_responded",
                         "supplier_defaulted",
                         "verdict_submitted",
+                        "disputed",
                         "accepted",
                         "arbitrated",
                     )

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IBatchAnchorRegistry} from "./IBatchAnchorRegistry.sol";
 import {IPartyRegistry} from "./IPartyRegistry.sol";
 
 /// @title IAgreementRegistry
@@ -40,7 +41,11 @@ interface IAgreementRegistry {
         InitialRatioBps,
         MaxStepBps,
         TierCount,
-        TemplateCount
+        TemplateCount,
+        SupplierResponseSeconds,
+        LabVerdictSeconds,
+        DisputeWindowSeconds,
+        TopUpGraceSeconds
     }
 
     /// @notice One point of the score -> ratio curve: scores >= `minScore` map to `ratioBps`
@@ -91,6 +96,7 @@ interface IAgreementRegistry {
         uint32 disputeWindowSeconds;
         uint32 topUpGraceSeconds;
         uint16 formulaVersion;
+        uint96 labFeeCap;
     }
 
     /// @notice The terms both parties sign (EIP-712 primary type `Agreement`, same field order):
@@ -127,6 +133,19 @@ interface IAgreementRegistry {
         uint64 topUpDeadline;
         uint64 terminatedAt;
         uint32 nextQuarter;
+        uint128 bound;
+        uint128 debt;
+    }
+
+    /// @notice What the case contract needs of an agreement when it opens a case (one call, see {openCaseFor}).
+    struct CaseTerms {
+        address oem;
+        address supplier;
+        address lab;
+        uint32 supplierResponseSeconds;
+        uint32 labVerdictSeconds;
+        uint32 disputeWindowSeconds;
+        uint96 labFeeCap;
     }
 
     /// @notice The counters of one agreement-quarter (one storage word).
@@ -176,8 +195,18 @@ interface IAgreementRegistry {
     error SupplierMismatch(bytes32 agreementId, address expected, address given);
     /// @notice `caller` may not do this on `agreementId`.
     error Unauthorized(bytes32 agreementId, address caller);
-    /// @notice `rejected` batches cannot be more than the `count` reported for `agreementId`.
-    error InvalidBatchCount(bytes32 agreementId, uint32 count, uint32 rejected);
+    /// @notice Only the linked case contract may call this (`caller` is not it).
+    error NotCasesContract(address caller);
+    /// @notice The case contract is linked already (to `cases`); the link is permanent.
+    error CasesAlreadyLinked(address cases);
+    /// @notice Only the deployer may link the case contract, once.
+    error NotLinker(address caller);
+    /// @notice `batchId` was inspected already (one inspection result per batch).
+    error AlreadyInspected(bytes32 batchId);
+    /// @notice `batchId` is not an anchored batch of `agreementId`'s supplier under `agreementId`.
+    error NotABatchOfAgreement(bytes32 agreementId, bytes32 batchId);
+    /// @notice Only the consortium registry may report anchors.
+    error NotConsortiumRegistry(address caller);
     /// @notice `quarter` of `agreementId` ends at `endsAt`, it is `at` now.
     error QuarterNotEnded(bytes32 agreementId, uint32 quarter, uint64 endsAt, uint64 at);
     /// @notice `quarter` of `agreementId` was evaluated already.
@@ -231,6 +260,34 @@ interface IAgreementRegistry {
         uint256 shortfall,
         address by
     );
+    /// @notice The OEM recorded its incoming inspection of `batchId` (`accepted` or rejected) in `quarter`.
+    event InspectionRecorded(
+        bytes32 indexed agreementId,
+        bytes32 indexed batchId,
+        uint32 quarter,
+        bool accepted,
+        address by
+    );
+    /// @notice The supplier anchored correction `batchId` of `supersedes` under `agreementId` in `quarter`;
+    ///         `count` corrections were anchored in that quarter so far.
+    event CorrectionRecorded(
+        bytes32 indexed agreementId,
+        bytes32 indexed batchId,
+        bytes32 indexed supersedes,
+        uint32 quarter,
+        uint32 count
+    );
+    /// @notice A case opened: `amount` (the template's critical penalty) of the deposit is bound until it
+    ///         settles; `bound` is the total bound for open cases.
+    event DepositBound(bytes32 indexed agreementId, bytes32 indexed caseId, uint256 amount, uint256 bound);
+    /// @notice A case settled: `amount` was released; `bound` remains bound.
+    event DepositReleased(bytes32 indexed agreementId, bytes32 indexed caseId, uint256 amount, uint256 bound);
+    /// @notice A penalty exceeded the deposit: `amount` was added to the agreement's `debt`.
+    event DebtRecorded(bytes32 indexed agreementId, bytes32 indexed caseId, uint256 amount, uint256 debt);
+    /// @notice `party` cancelled its agreement nonce `nonce` (a signed, unused agreement becomes void).
+    event NonceCancelled(address indexed party, uint256 nonce);
+    /// @notice The deployer linked the case contract `cases` (permanent).
+    event CasesLinked(address indexed cases, address indexed by);
     /// @notice A tracing deadline breach by the supplier was counted in `quarter`.
     event DeadlineBreachRecorded(bytes32 indexed agreementId, bytes32 indexed caseId, uint32 quarter, address by);
     /// @notice `quarter` of `agreementId` was evaluated: `score` moved the ratio from `oldRatioBps` to
@@ -252,14 +309,16 @@ interface IAgreementRegistry {
     /// @dev Emits {TemplatePublished}.
     function publishTemplate(TemplateTerms calldata terms) external;
 
-    /// @notice The terms, publisher and publication time of `templateId` version `version`.
+    /// @notice The terms, publisher and publication time of `oem`'s `templateId` version `version`
+    ///         (template ids live in the namespace of their OEM).
     function template(
+        address oem,
         bytes32 templateId,
         uint32 version
-    ) external view returns (TemplateTerms memory terms, address oem, uint64 publishedAt);
+    ) external view returns (TemplateTerms memory terms, address publisher, uint64 publishedAt);
 
-    /// @notice Newest published version of `templateId` (0 if none).
-    function latestVersion(bytes32 templateId) external view returns (uint32);
+    /// @notice Newest published version of `oem`'s `templateId` (0 if none).
+    function latestVersion(address oem, bytes32 templateId) external view returns (uint32);
 
     // ----------------------------------------------------------------- agreements
     /// @notice Activates an agreement signed by the OEM's and the supplier's current signers (EIP-712).
@@ -285,6 +344,10 @@ interface IAgreementRegistry {
     /// @notice The agreement `agreementId` (state None if unknown).
     function agreement(bytes32 agreementId) external view returns (Agreement memory);
 
+    /// @notice The caller voids its current agreement nonce (an agreement signed with it can no longer be
+    ///         activated). Emits {NonceCancelled}.
+    function cancelNonce() external;
+
     /// @notice Next nonce `party` must sign with.
     function nonces(address party) external view returns (uint256);
 
@@ -295,22 +358,43 @@ interface IAgreementRegistry {
     function agreementDigest(AgreementTerms calldata terms) external view returns (bytes32);
 
     // ----------------------------------------------------------------- counters
-    /// @notice Counts `count` anchored batches of `supplier` under `agreementId`, `rejected` of them rejected
-    ///         at incoming inspection, in the current quarter: what one `anchorMany` call reports at once.
-    /// @dev Callable by the consortium registry (it calls this inside `anchor`/`anchorMany`, so a batch is
-    ///      counted exactly once, in the transaction that anchors it) or an ANCHOR_ROLE holder. Reverts unless
-    ///      the agreement is Active and belongs to `supplier`, and {InvalidBatchCount} if `rejected > count`.
-    ///      One storage word per agreement-quarter; the registry's BatchAnchored events are the events.
-    function recordBatches(bytes32 agreementId, address supplier, uint32 count, uint32 rejected) external;
+    /// @notice Reverts unless `agreementId` is Active and belongs to `supplier` (anchoring under an agreement).
+    function checkAnchor(bytes32 agreementId, address supplier) external view;
 
-    /// @notice Counts a confirmed non-conformity of `class` for tracing case `caseId` in the current quarter
-    ///         and moves the template's penalty for the class from the supplier's deposit to the OEM's
-    ///         claimable balance (capped at the deposit; the rest is reported as shortfall).
-    /// @dev Callable by SETTLER_ROLE holders (the tracing settlement) and by the agreement's OEM.
-    ///      Emits {NonConformityRecorded}.
-    function recordNonConformity(bytes32 agreementId, NcClass class, bytes32 caseId) external;
+    /// @notice Consortium registry only: counts a correction anchored under `agreementId` (same checks as
+    ///         {checkAnchor}). Emits {CorrectionRecorded}.
+    function recordCorrection(bytes32 agreementId, address supplier, bytes32 batchId, bytes32 supersedes) external;
 
-    /// @notice Counts a supplier tracing deadline breach in the current quarter. SETTLER_ROLE only.
+    /// @notice The agreement's OEM records its incoming inspection of the anchored batch `batchId` (`header`
+    ///         is its anchored header): one result per batch, counted in the current quarter as a batch and,
+    ///         if not `accepted`, a rejection. These counts drive the quality score. Emits {InspectionRecorded}.
+    function recordInspection(
+        bytes32 agreementId,
+        bytes32 batchId,
+        IBatchAnchorRegistry.BatchHeader calldata header,
+        bool accepted
+    ) external;
+
+    /// @notice Corrections anchored under `agreementId` in `quarter`.
+    function corrections(bytes32 agreementId, uint32 quarter) external view returns (uint32);
+
+    /// @notice Case contract only: a case `caseId` opens on `agreementId` (Active or Suspended); binds the
+    ///         template's critical penalty of the deposit until {closeCase}. Emits {DepositBound}.
+    function openCaseFor(bytes32 agreementId, bytes32 caseId) external returns (CaseTerms memory);
+
+    /// @notice Case contract only: case `caseId` settled; releases its bound deposit and, for `ncCode`
+    ///         1/2/3 (critical/major/minor; 0 = no penalty), counts the non-conformity and moves the
+    ///         template's penalty from the deposit to the OEM's claimable balance, the shortfall to the
+    ///         agreement's debt. Emits {DepositReleased}, {NonConformityRecorded}, {DebtRecorded}.
+    function closeCase(bytes32 agreementId, bytes32 caseId, uint8 ncCode) external;
+
+    /// @notice The deployer links the case contract once (it is the only caller of the case functions).
+    function linkCases(address cases) external;
+
+    /// @notice The linked case contract (zero until linked).
+    function casesContract() external view returns (address);
+
+    /// @notice Counts a supplier tracing deadline breach in the current quarter. Case contract only.
     /// @dev Emits {DeadlineBreachRecorded}.
     function recordDeadlineBreach(bytes32 agreementId, bytes32 caseId) external;
 

@@ -68,6 +68,8 @@ interface IBatchAnchorRegistry {
     error PredecessorMismatch(bytes32 supersedes, bytes32 storedCommitment, bytes32 givenCommitment);
     /// @notice `supersedes` belongs to `predecessorSupplier`, not to the correcting `supplier`.
     error ForeignPredecessor(bytes32 supersedes, address predecessorSupplier, address supplier);
+    /// @notice A correction stays under its predecessor's agreement (`predecessorAgreement`), not `agreementId`.
+    error PredecessorAgreementMismatch(bytes32 supersedes, bytes32 predecessorAgreement, bytes32 agreementId);
 
     /// @notice An original batch was anchored. With `supersedes` = 0 this carries every header field.
     /// @dev Lean on purpose (gas budget of anchorMany: <= 27k per batch, 22.1k of it the storage word):

@@ -12,10 +12,14 @@ interface IDepositEscrow {
     /// @param deposited Supplier's deposit held in escrow.
     /// @param claimable Penalties owed to the OEM, not yet claimed.
     /// @param required Deposit the agreement currently requires.
+    /// @param bound Part of the required deposit held for open tracing cases (their maximum penalties).
+    /// @param debt Penalties owed beyond the deposit (paid to the OEM first from the next deposits).
     struct Balances {
         uint128 deposited;
         uint128 claimable;
         uint256 required;
+        uint128 bound;
+        uint128 debt;
     }
 
     /// @notice `amount` is zero.
@@ -33,7 +37,6 @@ interface IDepositEscrow {
     /// @notice `agreementId` is flagged already.
     error AlreadyFlagged(bytes32 agreementId);
     /// @notice PPM `ppm` is not above the template target `target`.
-    error PpmWithinTarget(bytes32 agreementId, uint32 ppm, uint32 target);
 
     /// @notice `from` deposited `amount` (as received) for `agreementId`; the deposit is now `deposited`.
     ///         `topUpCleared` is true if this funded the required amount and ended a pending top-up.
@@ -49,16 +52,16 @@ interface IDepositEscrow {
     event Withdrawn(bytes32 indexed agreementId, address indexed to, uint256 amount, uint256 deposited);
     /// @notice The OEM claimed `amount` of penalties to `to`.
     event Claimed(bytes32 indexed agreementId, address indexed to, uint256 amount);
-    /// @notice A PPM penalty: `ppm` against `target`, `due` owed, `paid` moved to the OEM, `shortfall` unpaid.
-    event PpmPenaltyApplied(
+    /// @notice `amount` of a later deposit paid `agreementId`'s debt to the OEM's claimable balance.
+    event DebtPaid(bytes32 indexed agreementId, uint256 amount, uint256 debt);
+    /// @notice The funding state of `agreementId` changed: `topUpDeadline` (0 = none) and `lateTopUp` as
+    ///         recomputed from `deposited` and `required` after a change of deposit, ratio or bound amount.
+    event FundingUpdated(
         bytes32 indexed agreementId,
-        bytes32 indexed ref,
-        uint32 ppm,
-        uint32 target,
-        uint256 due,
-        uint256 paid,
-        uint256 shortfall,
-        address by
+        uint256 deposited,
+        uint256 required,
+        uint64 topUpDeadline,
+        bool lateTopUp
     );
     /// @notice `agreementId` missed its top-up `deadline` holding `deposited` < `required`; flagged by `by`.
     event LateTopUpFlagged(
@@ -81,10 +84,6 @@ interface IDepositEscrow {
     /// @notice OEM only: transfers the whole claimable balance of `agreementId` to the caller.
     /// @dev Emits {Claimed}.
     function claim(bytes32 agreementId) external;
-
-    /// @notice Penalty for a measured defect rate `ppm` above the template target (per PPM above target),
-    ///         capped at the deposit. SETTLER_ROLE holders or the agreement's OEM. Emits {PpmPenaltyApplied}.
-    function penalizePpm(bytes32 agreementId, uint32 ppm, bytes32 ref) external;
 
     /// @notice Anyone: flags `agreementId` when its top-up deadline passed and it is still under-funded.
     /// @dev Emits {LateTopUpFlagged}. The OEM may then suspend it.

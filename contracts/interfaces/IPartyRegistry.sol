@@ -60,6 +60,10 @@ interface IPartyRegistry {
     error RelayerAlreadyApproved(address supplier, address relayer);
     /// @notice `relayer` is not approved for `supplier`.
     error RelayerNotApproved(address supplier, address relayer);
+    /// @notice No signer change is pending for `account`.
+    error NoSignerChange(address account);
+    /// @notice The signer change of `account` takes effect at `effectiveAt`, it is `at` now.
+    error SignerChangeNotDue(address account, uint64 effectiveAt, uint64 at);
 
     /// @notice `account` was registered as `kind` with signing key `signer`.
     event PartyRegistered(
@@ -78,6 +82,12 @@ interface IPartyRegistry {
         address rotatedBy
     );
     /// @notice The accreditation of `lab` was renewed or changed.
+    /// @notice The registrar `by` proposed `newSigner` for `account`, effective from `effectiveAt` unless the
+    ///         party cancels it.
+    event SignerChangeProposed(address indexed account, address indexed newSigner, uint64 effectiveAt, address by);
+    /// @notice The pending signer change of `account` to `newSigner` was cancelled by `by`.
+    event SignerChangeCancelled(address indexed account, address indexed newSigner, address by);
+    /// @notice The lab's accreditation changed.
     event AccreditationUpdated(address indexed lab, bytes32 accreditationId, uint64 accreditationExpiry);
     /// @notice `account` was deactivated by `deactivatedBy`.
     event PartyDeactivated(address indexed account, address indexed deactivatedBy);
@@ -98,9 +108,22 @@ interface IPartyRegistry {
         uint64 accreditationExpiry
     ) external;
 
-    /// @notice Rotates the signing key of `account`. Callable by a registrar or by the (active) party itself.
-    /// @dev Emits {SignerRotated}.
+    /// @notice The (active) party rotates its own signing key at once. Emits {SignerRotated}.
     function setSigner(address account, address newSigner) external;
+
+    /// @notice Registrar: proposes `newSigner` for `account` (lost key); it takes effect through
+    ///         {completeSignerChange} after SIGNER_CHANGE_DELAY. Emits {SignerChangeProposed}.
+    function proposeSigner(address account, address newSigner) external;
+
+    /// @notice The party (its account or current signer) or a registrar cancels a pending signer change.
+    ///         Emits {SignerChangeCancelled}.
+    function cancelSignerChange(address account) external;
+
+    /// @notice Anyone, once due: applies the pending signer change of `account`. Emits {SignerRotated}.
+    function completeSignerChange(address account) external;
+
+    /// @notice The pending signer change of `account` (zero signer if none).
+    function pendingSigner(address account) external view returns (address signer, uint64 effectiveAt);
 
     /// @notice Renews or changes the accreditation of the active lab `lab`. Registrar only.
     /// @dev Emits {AccreditationUpdated}.

@@ -8,7 +8,7 @@ import {IBatchAnchorRegistry} from "./IBatchAnchorRegistry.sol";
 ///         supplier and an ISO/IEC 17025 lab; the supplier responds, the lab signs a verdict (EIP-712), OEM and
 ///         supplier accept or dispute inside a window, the consortium arbiter rules on disputes, and the case
 ///         settles exactly once: a supplier-fault verdict moves the template's penalty from the supplier's
-///         deposit to the OEM (through the agreement registry's SETTLER_ROLE) and counts the non-conformity;
+///         deposit to the OEM (through the agreement registry, linked to this contract once) and counts the non-conformity;
 ///         the lab's fee becomes claimable by the lab (pull).
 /// @dev State machine (deadlines against the contract clock, one "current deadline" per state):
 ///        Opened --respond (supplier, <= deadline)--> SupplierResponded
@@ -95,7 +95,10 @@ interface ITracingCases {
 
     /// @notice A case as read back.
     /// @param deadline The deadline of the current state: supplier response (Opened), lab verdict
-    ///        (SupplierResponded / SupplierDefaulted), end of the dispute window (VerdictSubmitted); else 0.
+    ///        (SupplierResponded / SupplierDefaulted), end of the dispute window (VerdictSubmitted), end of
+    ///        the arbitration window (Disputed); else 0.
+    /// @param verdictHash The stored verdict of the step-by-step path; zero before a verdict and for a case
+    ///        finalized in one step (its {VerdictFinalized} event carries the hash).
     struct CaseView {
         CaseState state;
         bytes32 agreementId;
@@ -181,6 +184,18 @@ interface ITracingCases {
     error NothingToClaim(address account);
     /// @notice `amount` exceeds the `available` (unreserved) lab-fee pool of `oem`.
     error ExceedsPool(address oem, uint256 amount, uint256 available);
+    /// @notice The case's lab is the agreement's `lab`; `given` was asked for.
+    error LabNotOfAgreement(bytes32 agreementId, address lab, address given);
+    /// @notice A lab fee of `fee` exceeds the template's cap `cap`.
+    error LabFeeAboveCap(bytes32 agreementId, uint256 fee, uint256 cap);
+    /// @notice `batchId` was penalised already; a new case needs new evidence signed off by the lab.
+    error BatchAlreadyPenalized(bytes32 batchId);
+    /// @notice `batchId` has had 65,535 cases: no more can open.
+    error TooManyCases(bytes32 batchId);
+    /// @notice `batchId` was never penalised (nothing to re-open).
+    error BatchNotPenalized(bytes32 batchId);
+    /// @notice The ruling would be harsher than the lab's verdict (`responsibleParty`, `ncClass`).
+    error ArbitrationExceedsVerdict(bytes32 caseId, uint8 responsibleParty, uint8 ncClass);
 
     // ----------------------------------------------------------------- events
     /// @notice `caseId` (the `seq`-th case of `batchId`) was opened by `openedBy`; the supplier must respond
@@ -233,7 +248,18 @@ interface ITracingCases {
     /// @notice `party` accepted `verdictHash`; `caseAccepted` is true once both OEM and supplier have.
     event VerdictAccepted(bytes32 indexed caseId, bytes32 indexed verdictHash, address indexed party, bool caseAccepted);
     /// @notice `party` disputed `verdictHash` with evidence `evidenceHash`.
-    event VerdictDisputed(bytes32 indexed caseId, bytes32 indexed verdictHash, address indexed party, bytes32 evidenceHash);
+    ///         The arbiter may rule until `arbitrationDeadline`; afterwards the lab's verdict stands.
+    event VerdictDisputed(
+        bytes32 indexed caseId,
+        bytes32 indexed verdictHash,
+        address indexed party,
+        bytes32 evidenceHash,
+        uint64 arbitrationDeadline
+    );
+    /// @notice `party` (OEM or supplier) approved `lab` as the case's new lab (the change needs both).
+    event LabChangeApproved(bytes32 indexed caseId, address indexed party, address indexed lab);
+    /// @notice The lab `lab` of a penalised batch signed off new evidence `evidenceHash`: one more case may open.
+    event ReopenApproved(bytes32 indexed batchId, address indexed lab, bytes32 evidenceHash);
     /// @notice `lab` missed the verdict deadline `deadline` of `caseId`; it now has `breaches` breaches in total.
     event LabDeadlineMissed(bytes32 indexed caseId, address indexed lab, uint64 deadline, uint32 breaches);
     /// @notice `caseId` moved from `previousLab` to `newLab` (signature round `round`), verdict due `labDeadline`.
@@ -252,6 +278,7 @@ interface ITracingCases {
         uint8 ncClass,
         bytes32 rootCauseCode,
         bytes32 rulingHash,
+        bool upheld,
         address arbiter
     );
     /// @notice `caseId` settled: `penalized` tells whether a non-conformity was recorded (the agreement
@@ -327,11 +354,17 @@ interface ITracingCases {
     /// @dev Emits {LabDeadlineMissed}.
     function markLabDeadlineMissed(bytes32 caseId) external;
 
-    /// @notice Arbiter or the case's OEM: after a missed lab deadline, assigns `newLab` (active LAB) with a
-    ///         fresh lab deadline and signature round. Emits {LabReassigned}.
-    function reassignLab(bytes32 caseId, address newLab) external;
+    /// @notice The case's OEM or supplier approves `newLab` (accredited) while the case waits for its lab; when
+    ///         both approved the same lab it becomes the case's lab with a fresh deadline and signature round.
+    ///         Emits {LabChangeApproved}, then {LabReassigned}.
+    function approveLab(bytes32 caseId, address newLab) external;
 
-    /// @notice ARBITER_ROLE: rules on a disputed case (or one whose lab missed its deadline).
+    /// @notice The lab of the last case of penalised `batchId` signs off new evidence `evidenceHash`: one more
+    ///         case carrying that evidence hash may open on the batch. Emits {ReopenApproved}.
+    function approveReopen(bytes32 batchId, bytes32 evidenceHash) external;
+
+    /// @notice ARBITER_ROLE: rules on a disputed case before its arbitration deadline; the ruling may uphold,
+    ///         lower or overturn the lab's verdict, never make it harsher ({ArbitrationExceedsVerdict}).
     /// @dev Emits {CaseArbitrated}.
     function arbitrate(
         bytes32 caseId,
@@ -341,8 +374,10 @@ interface ITracingCases {
         bytes32 rulingHash
     ) external;
 
-    /// @notice Anyone: settles an Accepted or Arbitrated case, or a verdict whose dispute window closed in
-    ///         silence. Exactly once. Emits {CaseSettled}.
+    /// @notice Anyone: settles an Accepted or Arbitrated case, a verdict whose dispute window closed in
+    ///         silence, a disputed verdict past its arbitration deadline (the lab's verdict stands), or a case
+    ///         whose lab stayed silent one lab period past its deadline (closed without penalty). Exactly once.
+    ///         Emits {CaseSettled}; releases the bound deposit and applies the penalty in the agreement registry.
     function settle(bytes32 caseId) external;
 
     // ----------------------------------------------------------------- lab fees (pull)

@@ -11,7 +11,7 @@ contract ConsortiumRegistryHarness is ConsortiumRegistry {
     /// @notice Emitted when the test clock is set (0 = follow the block timestamp again).
     event TimeSet(uint64 time);
 
-    constructor(address admin) ConsortiumRegistry(admin) {}
+    constructor(address admin, address registrar) ConsortiumRegistry(admin, registrar) {}
 
     /// @notice Sets the contract clock to `time`; 0 returns to block time.
     function setTime(uint64 time) external {

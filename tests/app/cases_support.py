@@ -80,6 +80,7 @@ def template_terms(**changes: Any) -> TemplateTerms:
         "lab_verdict_seconds": LAB_VERDICT,
         "dispute_window_seconds": DISPUTE_WINDOW,
         "top_up_grace_seconds": 14 * DAY,
+        "lab_fee_cap": 2 * LAB_FEE,
     }
     base.update(changes)
     return TemplateTerms(**base)
@@ -276,7 +277,7 @@ def setup_agreement(tr: Tracing, *, lab: str = "lab", agreement_id: str = AGREEM
     chain = tr.chain
     terms = template_terms()
     oem_reg = tr.agreements_as("oem")
-    if oem_reg.latest_version(TEMPLATE_ID) == 0:
+    if oem_reg.latest_version(ADDRESSES["oem"], TEMPLATE_ID) == 0:
         oem_reg.publish_template(terms)
     agreement = AgreementTerms(
         agreement_id=bytes.fromhex(agreement_id[2:]),

@@ -14,6 +14,7 @@ from eth_account import Account
 from app.partyclient import ApiError, PartyClient
 from app.quality import library_template
 from chain.contracts import contract_at
+from chain.tx import TxSender
 from tests.app.conftest import ACCOUNTS, Gateway
 
 pytestmark = pytest.mark.node
@@ -67,7 +68,19 @@ def _activate(gw: Gateway, template_pk: int, lab_id: int) -> dict[str, Any]:
 def _mint(gw: Gateway, who: str, amount: int) -> None:
     chain = gw.client.app.state.chain_holder.get()  # type: ignore[attr-defined]
     token = contract_at(chain.w3, "TestToken", chain.token_address)
-    chain.admin.send(token.functions.mint(ACCOUNTS[who], amount))
+    chain.relayer.send(token.functions.mint(ACCOUNTS[who], amount))  # open-mint dev token: any key
+
+
+def _inspect(gw: Gateway, ref: str, batches: dict[str, bool]) -> None:
+    """The OEM records its incoming inspection of each anchored batch on chain with its own key: these
+    results are the quarter's batch counts (the supplier's anchors count nothing, docs/trust-model.md)."""
+    chain = gw.client.app.state.chain_holder.get()  # type: ignore[attr-defined]
+    oem = chain.agreements.with_sender(TxSender(chain.w3, KEYS["oem"]))
+    agreement_id = bytes.fromhex(_client(gw, "oem").get(f"/v1/agreements/{ref}")["agreement_id"].removeprefix("0x"))
+    for batch_id, accepted in batches.items():
+        event = chain.anchors.event_of(batch_id)
+        assert event is not None
+        oem.record_inspection(agreement_id, event.batch_id, event.header, accepted=accepted)
 
 
 def _time_travel(gw: Gateway, seconds: int) -> None:
@@ -99,7 +112,8 @@ def test_template_agreement_deposit_validated_uploads_and_quarterly_ratio(gatewa
     assert [r["function"] for r in relayed] == ["approve", "deposit"]
     deposits = supplier.get(f"/v1/agreements/{ref}/deposits")
     assert int(deposits["status"]["deposited"]) == required and deposits["status"]["shortfall"] == "0"
-    assert [h["event"] for h in deposits["history"]] == ["Deposited"]
+    # activation started a top-up deadline; the deposit funds the agreement and clears it (FundingUpdated)
+    assert [h["event"] for h in deposits["history"]] == ["Deposited", "FundingUpdated"]
 
     # one accepted and one rejected batch (an areal mass above the 22.2 mg/cm2 critical limit)
     good = gateway.client.post("/v1/batches", headers=gateway.auth("supplier"),
@@ -114,6 +128,8 @@ def test_template_agreement_deposit_validated_uploads_and_quarterly_ratio(gatewa
     assert bad.json()["verdict"] == "reject"
     assert any(f["code"] == "aql_reject" for f in bad.json()["assessment"]["findings"])
     gateway.anchor_all()
+    assert supplier.get(f"/v1/agreements/{ref}")["on_chain"]["counters"]["batches"] == 0  # anchors count nothing
+    _inspect(gateway, ref, {good.json()["batch_id"]: True, bad.json()["batch_id"]: False})
     counters = supplier.get(f"/v1/agreements/{ref}")["on_chain"]["counters"]
     assert counters["batches"] == 2 and counters["rejected"] == 1
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from eth_utils import keccak
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from app.db import CaseRecord, ChainEventRecord
+from app.db import Batch, CaseRecord, ChainEventRecord
 from app.services import webhooks
 from tests.app.cases_support import (
     ADDRESSES,
@@ -86,8 +86,10 @@ def test_anomaly_opens_one_case_and_the_parties_settle_it(tr: Tracing) -> None:
 
     timeline = tr.client.get(f"/v1/cases/{case_id}/timeline", headers=tr.auth("supplier")).json()
     names = [s["event"] for s in timeline["steps"]]
-    assert names[0] == "CaseOpened"
+    # opening binds the critical penalty of the deposit (same transaction, logged first)
+    assert names[:2] == ["DepositBound", "CaseOpened"]
     assert {"SupplierResponded", "VerdictSubmitted", "VerdictAccepted", "NonConformityRecorded"} <= set(names)
+    assert "DepositReleased" in names
     settled = next(s for s in timeline["steps"] if s["event"] == "CaseSettled")
     assert settled["block_number"] == timeline["steps"][-1]["block_number"]  # penalty and settlement: one tx
     assert all(s["tx_hash"].startswith("0x") and s["block_number"] > 0 for s in timeline["steps"])
@@ -161,3 +163,17 @@ def test_webhooks_are_signed_retried_and_logged(tr: Tracing) -> None:
         assert payload["event"]["tx_hash"].startswith("0x")
         # another party cannot read this subscription's log
         assert tr.client.get(f"/v1/webhooks/{sub['id']}/deliveries", headers=tr.auth("oem")).status_code == 404
+
+
+def test_a_lot_rejected_at_acceptance_opens_no_case(tr: Tracing) -> None:
+    # the rejected lot goes back under the agreement's rejection rules; a case on top would penalise it twice
+    rejected = tr.anomalous_batch("LOT-R")
+    accepted = tr.anomalous_batch("LOT-A")
+    with tr.sessions()() as s, s.begin():
+        s.execute(update(Batch).where(Batch.id == rejected).values(verdict=2))
+        s.execute(update(Batch).where(Batch.id == accepted).values(verdict=1))
+    tr.run(2)
+    with tr.sessions()() as s:
+        cased = set(s.scalars(select(CaseRecord.batch_pk)))
+    assert cased == {accepted}
+    assert _count(tr, ChainEventRecord, ChainEventRecord.name == "CaseOpened") == 1

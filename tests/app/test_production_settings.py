@@ -20,6 +20,8 @@ def _good(**changes: Any) -> dict[str, Any]:
         "database_url": PG,
         "chain_id": 1337,
         "relayer_key": "0x" + secrets.token_hex(32),
+        "registrar_key": "0x" + secrets.token_hex(32),
+        "arbiter_key": "0x" + secrets.token_hex(32),
         "api_admin_token": secrets.token_urlsafe(32),
     }
     base.update(changes)
@@ -65,11 +67,18 @@ def test_development_keys_and_equal_keys_are_refused() -> None:
     assert "not a 32-byte hex private key" in _problems(relayer_key="0x1234")
 
 
-def test_a_missing_relayer_key_is_refused() -> None:
+@pytest.mark.parametrize("name", ["relayer_key", "registrar_key", "arbiter_key"])
+def test_a_missing_operator_key_is_refused(name: str) -> None:
     values = _good()
-    del values["relayer_key"]
-    with pytest.raises(ValueError, match="QCN_RELAYER_KEY is missing"):
+    del values[name]
+    with pytest.raises(ValueError, match=f"QCN_{name.upper()} is missing"):
         Settings(**values)
+
+
+def test_operator_powers_need_three_different_keys() -> None:
+    same = "0x" + secrets.token_hex(32)
+    assert "must be three different keys" in _problems(registrar_key=same, arbiter_key=same)
+    assert "well-known development key" in _problems(arbiter_key="0x" + sorted(WELL_KNOWN_DEV_KEYS)[0])
 
 
 def test_sqlite_is_refused_in_production() -> None:

@@ -27,6 +27,7 @@ from chain.agreements import (
     agreement_typed_data,
     sign_agreement,
 )
+from chain.cases import compact_signature
 from chain.errors import InvalidInput
 
 ZERO = "0x" + "00" * 20
@@ -42,11 +43,11 @@ env = support.env
 
 
 def test_published_template_reads_back_with_publisher_and_time(env: AgreementEnv) -> None:
-    terms, oem, published_at = env.client().template(TEMPLATE_ID, 1)
+    terms, oem, published_at = env.client().template(env.addr("oem"), TEMPLATE_ID, 1)
     assert terms == env.template
     assert oem == env.addr("oem")
     assert published_at == T0
-    assert env.client().latest_version(TEMPLATE_ID) == 1
+    assert env.client().latest_version(env.addr("oem"), TEMPLATE_ID) == 1
     assert env.client().templates_published(env.addr("oem")) == 1
     assert env.client().templates_published(env.addr("supplier")) == 0
 
@@ -64,9 +65,9 @@ def test_new_version_is_published_with_event(env: AgreementEnv) -> None:
         "initialRatioBps": 1_000,
         "formulaVersion": 1,
     }
-    assert env.client().template(TEMPLATE_ID, 2) == (v2, env.addr("oem"), T0 + 50)
-    assert env.client().template(TEMPLATE_ID, 1)[0] == env.template  # v1 untouched
-    assert env.client().latest_version(TEMPLATE_ID) == 2
+    assert env.client().template(env.addr("oem"), TEMPLATE_ID, 2) == (v2, env.addr("oem"), T0 + 50)
+    assert env.client().template(env.addr("oem"), TEMPLATE_ID, 1)[0] == env.template  # v1 untouched
+    assert env.client().latest_version(env.addr("oem"), TEMPLATE_ID) == 2
     assert env.client().templates_published(env.addr("oem")) == 2
 
 
@@ -74,7 +75,7 @@ def test_republishing_same_id_and_version_reverts(env: AgreementEnv, expect_reve
     changed = default_template(document_hash=keccak(text="tampered"))
     with expect_revert("TemplateExists", templateId=TEMPLATE_ID, version=1):
         env.client("oem").publish_template(changed)
-    assert env.client().template(TEMPLATE_ID, 1)[0] == env.template
+    assert env.client().template(env.addr("oem"), TEMPLATE_ID, 1)[0] == env.template
 
 
 def test_older_version_after_newer_reverts(env: AgreementEnv, expect_revert) -> None:
@@ -145,8 +146,8 @@ def test_tier_count_checked_in_python() -> None:
 
 def test_unknown_template_view_reverts(env: AgreementEnv, expect_revert) -> None:
     with expect_revert("UnknownTemplate", templateId=TEMPLATE_ID, version=7):
-        env.client().template(TEMPLATE_ID, 7)
-    assert env.client().latest_version(keccak(text="nothing")) == 0
+        env.client().template(env.addr("oem"), TEMPLATE_ID, 7)
+    assert env.client().latest_version(env.addr("oem"), keccak(text="nothing")) == 0
 
 
 # ----------------------------------------------------------------------------------------------- EIP-712
@@ -304,11 +305,22 @@ def test_malformed_signature_reverts_with_zero_recovered(env: AgreementEnv, expe
     c = env.client("relayer")
     terms = env.terms()
     with expect_revert("WrongSigner", party=env.addr("oem"), expectedSigner=env.addr("oem"), recovered=ZERO):
-        c.activate(terms, b"\x01" * 64, c.sign(terms, env.accounts["supplier"].key))
+        c.activate(terms, b"\x01" * 63, c.sign(terms, env.accounts["supplier"].key))
+
+
+def test_agreements_accept_compact_signatures_like_cases(env: AgreementEnv) -> None:
+    """One signature check (contracts/lib/SignatureCheck.sol) for agreements and cases: the 64-byte
+    ERC-2098 form the case contract accepted is accepted for agreements too (the copies had diverged)."""
+    c = env.client("relayer")
+    terms = env.terms()
+    oem_sig = compact_signature(c.sign(terms, env.accounts["oem"].key))
+    assert len(oem_sig) == 64
+    c.activate(terms, oem_sig, c.sign(terms, env.accounts["supplier"].key))
+    assert c.agreement(AGREEMENT_ID).oem == env.addr("oem")
 
 
 def test_signer_rotation_is_followed(env: AgreementEnv, expect_revert) -> None:
-    env.chain.parties("admin").set_signer(env.addr("supplier"), env.addr("signer2"))
+    env.chain.parties("supplier").set_signer(env.addr("supplier"), env.addr("signer2"))
     c = env.client("relayer")
     terms = env.terms()
     oem_sig = c.sign(terms, env.accounts["oem"].key)
@@ -357,10 +369,18 @@ def test_unknown_template_reverts(env: AgreementEnv, expect_revert) -> None:
 
 
 def test_oem_must_be_template_publisher(env: AgreementEnv, expect_revert) -> None:
-    with expect_revert(
-        "OemMismatch", templateId=TEMPLATE_ID, version=1, templateOem=env.addr("oem"), oem=env.addr("oem2")
-    ):
+    # template ids live in their OEM's namespace: another OEM naming the id finds no template of its own
+    with expect_revert("UnknownTemplate", templateId=TEMPLATE_ID, version=1):
         env.activate(env.terms(oem=env.addr("oem2"), oem_nonce=0))
+
+
+def test_template_ids_are_per_oem_so_nobody_can_squat_them(env: AgreementEnv) -> None:
+    """Low finding: a global template namespace let one OEM squat another's id (TemplateExists)."""
+    squat = replace(env.template, version=1, document_hash=keccak(text="squatter"))
+    env.client("oem2").publish_template(squat)  # same id and version, another OEM: its own template
+    assert env.client().template(env.addr("oem2"), TEMPLATE_ID, 1)[0] == squat
+    assert env.client().template(env.addr("oem"), TEMPLATE_ID, 1)[0] == env.template
+    assert env.client().latest_version(env.addr("oem2"), TEMPLATE_ID) == 1
 
 
 def test_agreement_id_cannot_be_reused_or_zero(env: AgreementEnv, expect_revert) -> None:
@@ -425,7 +445,7 @@ def test_terminate_by_stranger_reverts(active: AgreementEnv, expect_revert) -> N
 
 def test_version_and_interfaces(env: AgreementEnv) -> None:
     c = env.client()
-    assert c.version() == "1.0.0"
+    assert c.version() == "2.0.0"
     assert c.contract.functions.FORMULA_VERSION().call() == 1
     assert c.contract.functions.QUARTER_SECONDS().call() == 91 * DAY
     assert c.token() == env.token.address
@@ -437,5 +457,5 @@ def test_version_and_interfaces(env: AgreementEnv) -> None:
 def test_template_with_changed_tiers_is_a_new_version(env: AgreementEnv) -> None:
     v2 = replace(env.template, version=2, tiers=(Tier(0, 2_000), Tier(90, 600)))
     env.client("oem").publish_template(v2)
-    assert env.client().template(TEMPLATE_ID, 2)[0].tiers == (Tier(0, 2_000), Tier(90, 600))
-    assert env.client().template(TEMPLATE_ID, 1)[0].tiers == env.template.tiers
+    assert env.client().template(env.addr("oem"), TEMPLATE_ID, 2)[0].tiers == (Tier(0, 2_000), Tier(90, 600))
+    assert env.client().template(env.addr("oem"), TEMPLATE_ID, 1)[0].tiers == env.template.tiers

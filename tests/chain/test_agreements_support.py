@@ -26,7 +26,8 @@ from chain.agreements import (
     TxResult,
     deploy_test_token,
 )
-from chain.contracts import contract_at
+from chain.clients import AnchorRegistryClient, BatchIn
+from chain.contracts import REGISTRY_HARNESS, contract_at
 from chain.tx import TxSender
 
 T0 = 1_800_000_000  # contract clock at the start of every test (2027-01-15)
@@ -58,6 +59,7 @@ def default_template(**changes: Any) -> TemplateTerms:
         lab_verdict_seconds=10 * DAY,
         dispute_window_seconds=7 * DAY,
         top_up_grace_seconds=14 * DAY,
+        lab_fee_cap=5_000,
     )
     return replace(terms, **changes)
 
@@ -72,6 +74,7 @@ class AgreementEnv:
     token: Contract
     template: TemplateTerms
     _senders: dict[str, TxSender] = field(default_factory=dict)
+    _batch_seq: int = 0
 
     @property
     def w3(self) -> Any:
@@ -100,6 +103,41 @@ class AgreementEnv:
         return AgreementRegistryClient(
             self.chain.w3, self.registry_address, self.sender(role), artifact="AgreementRegistryHarness"
         )
+
+    def link_settler(self) -> AgreementRegistryClient:
+        """Link the ``settler`` account as the case contract (agreement-level tests drive the case calls
+        directly); returns its client. Only inside a test: the link is permanent until the snapshot revert."""
+        self.client("admin").link_cases(self.addr("settler"))
+        return self.client("settler")
+
+    def penalize(self, case_name: str, nc_code: int, agreement_id: bytes = AGREEMENT_ID) -> TxResult:
+        """As the linked case contract: open and close a case with ``nc_code`` (1/2/3; needs ``link_settler``)."""
+        settler = self.client("settler")
+        case_id = keccak(text=case_name)
+        settler.open_case_for(agreement_id, case_id)
+        return settler.close_case(agreement_id, case_id, nc_code)
+
+    def inspect_batches(self, accepted: int, rejected: int, agreement_id: bytes = AGREEMENT_ID) -> None:
+        """The supplier anchors ``accepted + rejected`` batches under the agreement and the OEM records its
+        incoming inspection of each (the counts of the quality score)."""
+        anchors = AnchorRegistryClient(
+            self.w3, self.chain.deployment.registry, self.sender("supplier"), artifact=REGISTRY_HARNESS
+        )
+        oem = self.client("oem")
+        for verdict in [True] * accepted + [False] * rejected:
+            self._batch_seq += 1
+            name = f"inspected-{self._batch_seq}"
+            receipt = anchors.anchor(
+                BatchIn(
+                    batch_id=keccak(text=name),
+                    supplier=self.addr("supplier"),
+                    root=keccak(text=name + "/root"),
+                    record_count=10,
+                    verdict=1,
+                    agreement_id=agreement_id,
+                )
+            )
+            oem.record_inspection(agreement_id, receipt.batch_id, receipt.header, accepted=verdict)
 
     def set_time(self, t: int) -> None:
         """Set the agreement registry clock (the party registry keeps its own)."""
@@ -175,8 +213,6 @@ def _build_session(chain_session: Any) -> AgreementEnv:
         template=default_template(),
     )
     chain_session.parties("admin").register_party(env.addr("oem2"), 1, "Second OEM")
-    client.grant_role("SETTLER_ROLE", env.addr("settler"))
-    client.grant_role("ANCHOR_ROLE", env.addr("anchorer"))
     client.set_time(T0)
     env.client("oem").publish_template(env.template)
     return env

@@ -1,12 +1,13 @@
 # ruff: noqa: F811 - pytest fixtures are imported by name and requested as parameters
 """Shared fixtures and helpers of the tracing-case contract tests (no tests here).
 
-Builds on the agreement session chain of ``test_agreements_support`` (registry harness with OEM, suppliers and a
-lab; token; agreement registry harness with the default template): registers a second lab, activates the
-agreement with the lab assigned, funds the supplier's deposit, anchors one batch under the agreement,
-deploys the ``TracingCasesHarness`` (granted SETTLER_ROLE on the agreement registry, ORACLE_ROLE to an
-``oracle`` account), funds the OEM's lab-fee pool and sets every contract clock to T0. Everything is rolled
-back to that snapshot after each test, and the whole set-up is reverted after each module.
+Builds on the agreement session chain of ``test_agreements_support`` (registry harness with OEM, suppliers
+and a lab; token; agreement registry harness with the default template): registers a second lab,
+activates the agreement with the lab assigned, funds the supplier's deposit, anchors one batch under the
+agreement, deploys the ``TracingCasesHarness`` (linked to the agreement registry, ORACLE_ROLE to an
+``oracle`` account, ARBITER_ROLE to an ``arbiter`` account), funds the OEM's lab-fee pool and sets every
+contract clock to T0. Everything is rolled back to that snapshot after each test, and the whole set-up is
+reverted after each module.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def _build(ag: AgreementEnv) -> CasesEnv:
     """Deploy and wire the tracing harness on the agreement session chain (see the module docstring)."""
     w3 = ag.w3
     funder = w3.eth.accounts[0]
-    for role in ("oracle", "lab2", "outsider"):
+    for role in ("oracle", "lab2", "outsider", "arbiter"):
         ag.accounts[role] = Account.from_key(_key(role))
         w3.eth.send_transaction({"from": funder, "to": ag.accounts[role].address, "value": 10**21})
     ag.chain.set_time(T0)
@@ -180,8 +181,9 @@ def _build(ag: AgreementEnv) -> CasesEnv:
         agreement_registry=ag.registry_address,
         harness=True,
     )
-    ag.client("admin").grant_role("SETTLER_ROLE", client.address)
+    ag.client("admin").link_cases(client.address)
     client.grant_role("ORACLE_ROLE", ag.addr("oracle"))
+    client.grant_role("ARBITER_ROLE", ag.addr("arbiter"))
     client.set_time(T0)
     oem = ag.sender("oem")
     oem.send(ag.token.functions.mint(ag.addr("oem"), POOL))

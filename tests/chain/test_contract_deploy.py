@@ -27,9 +27,11 @@ def test_deploy_production_registry(chain):
     assert receipt["contractAddress"] == deployment.registry
     assert receipt["blockNumber"] == deployment.block_number
     registry = contract_at(chain.w3, REGISTRY, deployment.registry)
-    assert registry.functions.version().call() == "1.1.0"
+    assert registry.functions.version().call() == "2.0.0"
     assert registry.functions.hasRole(DEFAULT_ADMIN_ROLE, chain.addr("admin")).call()
-    assert registry.functions.hasRole(REGISTRAR_ROLE, chain.addr("admin")).call()
+    assert registry.functions.defaultAdmin().call() == chain.addr("admin")
+    assert registry.functions.defaultAdminDelay().call() == 2 * 86_400
+    assert registry.functions.hasRole(REGISTRAR_ROLE, chain.addr("admin")).call()  # default registrar: the admin
     assert not registry.functions.hasRole(REGISTRAR_ROLE, chain.addr("newcomer")).call()
     assert "setTime" not in {f["name"] for f in registry.abi if f["type"] == "function"}
     check_deployment(chain.w3, deployment)

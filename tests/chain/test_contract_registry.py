@@ -98,18 +98,50 @@ def test_name_longer_than_32_bytes_is_rejected_client_side(chain):
         chain.parties().register_party(chain.addr("newcomer"), PartyKind.OEM, "x" * 33)
 
 
-@pytest.mark.parametrize("by", ["admin", "supplier"])
-def test_signer_rotation_by_admin_or_party(chain, by):
+def test_signer_rotation_by_the_party_itself(chain):
     supplier = chain.addr("supplier")
-    sent = chain.parties(by).set_signer(supplier, chain.addr("signer2"))
+    sent = chain.parties("supplier").set_signer(supplier, chain.addr("signer2"))
     assert chain.events(sent, "SignerRotated") == [
         {
             "account": supplier,
             "previousSigner": supplier,
             "newSigner": chain.addr("signer2"),
-            "rotatedBy": chain.addr(by),
+            "rotatedBy": supplier,
         }
     ]
+    assert chain.parties().party(supplier).signer == chain.addr("signer2")
+
+
+def test_registrar_cannot_rotate_a_signer_at_once_only_propose_with_a_delay(chain, expect_revert):
+    """High finding: REGISTRAR_ROLE rotated any party's signer at once and could then forge its signatures.
+    Now the registrar only proposes; the change is due after 7 days and the party can cancel it meanwhile."""
+    supplier, t0 = chain.addr("supplier"), 1_800_000_000
+    chain.set_time(t0)
+    with expect_revert("NotPartyOrRegistrar", account=supplier, caller=chain.addr("admin")):
+        chain.parties("admin").set_signer(supplier, chain.addr("signer2"))
+    sent = chain.parties("admin").propose_signer(supplier, chain.addr("signer2"))
+    due = t0 + 7 * 86_400
+    assert chain.events(sent, "SignerChangeProposed") == [
+        {"account": supplier, "newSigner": chain.addr("signer2"), "effectiveAt": due, "by": chain.addr("admin")}
+    ]
+    assert chain.parties().pending_signer(supplier) == (chain.addr("signer2"), due)
+    with expect_revert("SignerChangeNotDue", account=supplier, effectiveAt=due, at=due - 1):
+        chain.set_time(due - 1)
+        chain.parties("stranger").complete_signer_change(supplier)
+    assert chain.parties().party(supplier).signer == supplier
+    # the party objects: cancelled, nothing changes
+    with expect_revert("NotPartyOrRegistrar", account=supplier, caller=chain.addr("oem")):
+        chain.parties("oem").cancel_signer_change(supplier)
+    cancelled = chain.parties("supplier").cancel_signer_change(supplier)
+    assert chain.events(cancelled, "SignerChangeCancelled")[0]["newSigner"] == chain.addr("signer2")
+    chain.set_time(due + 1)
+    with expect_revert("NoSignerChange", account=supplier):
+        chain.parties("stranger").complete_signer_change(supplier)
+    # a lost key: nobody objects, the change applies once due
+    chain.parties("admin").propose_signer(supplier, chain.addr("signer2"))
+    chain.set_time(due + 1 + 7 * 86_400)
+    done = chain.parties("stranger").complete_signer_change(supplier)
+    assert chain.events(done, "SignerRotated")[0]["newSigner"] == chain.addr("signer2")
     assert chain.parties().party(supplier).signer == chain.addr("signer2")
 
 
@@ -125,13 +157,12 @@ def test_signer_rotation_reverts(chain, expect_revert):
         chain.parties().set_signer(chain.addr("stranger"), chain.addr("signer2"))
 
 
-def test_deactivated_party_cannot_rotate_itself_but_admin_can(chain, expect_revert):
+def test_deactivated_party_cannot_rotate_itself(chain, expect_revert):
     supplier = chain.addr("supplier")
     chain.parties().deactivate(supplier)
     with expect_revert("PartyInactive", account=supplier):
         chain.parties("supplier").set_signer(supplier, chain.addr("signer2"))
-    chain.parties().set_signer(supplier, chain.addr("signer2"))
-    assert chain.parties().party(supplier).signer == chain.addr("signer2")
+    assert chain.parties().party(supplier).signer == supplier
 
 
 @pytest.mark.parametrize("by", ["admin", "supplier"])
@@ -206,7 +237,7 @@ def test_lab_accreditation_renewal(chain, expect_revert):
 
 def test_version_and_interfaces(chain):
     registry = chain.harness
-    assert registry.functions.version().call() == "1.1.0"
+    assert registry.functions.version().call() == "2.0.0"
     assert registry.functions.hasRole(REGISTRAR_ROLE, chain.addr("admin")).call()
     assert registry.functions.supportsInterface(bytes.fromhex("01ffc9a7")).call()  # ERC-165
     assert not registry.functions.supportsInterface(bytes.fromhex("ffffffff")).call()

@@ -14,7 +14,7 @@ from test_agreements_support import (
     default_template,
 )
 
-from chain.agreements import AgreementRegistryClient, AgreementState, AgreementTerms, NcClass, QuarterCounters
+from chain.agreements import AgreementRegistryClient, AgreementState, AgreementTerms, QuarterCounters
 from chain.contracts import contract_at, load_artifact
 
 CASE = keccak(text="case-1")
@@ -95,7 +95,8 @@ def test_only_supplier_withdraws(active: AgreementEnv, expect_revert) -> None:
 def test_non_conformity_penalty_moves_to_oem_and_starts_top_up(active: AgreementEnv) -> None:
     active.client("supplier").deposit(AGREEMENT_ID, 100_000)
     active.set_time(T0 + 10 * DAY)
-    result = active.client("oem").record_non_conformity(AGREEMENT_ID, NcClass.MAJOR, CASE)
+    active.link_settler()
+    result = active.penalize("case-1", 2)
     assert result.event("NonConformityRecorded") == {
         "agreementId": AGREEMENT_ID,
         "caseId": CASE,
@@ -104,8 +105,9 @@ def test_non_conformity_penalty_moves_to_oem_and_starts_top_up(active: Agreement
         "due": 20_000,
         "paid": 20_000,
         "shortfall": 0,
-        "by": active.addr("oem"),
+        "by": active.addr("settler"),
     }
+    assert result.event("DepositReleased")["amount"] == 50_000
     b = active.client().balances(AGREEMENT_ID)
     assert (b.deposited, b.claimable) == (80_000, 20_000)
     assert active.client().quarter_counters(AGREEMENT_ID, 0) == QuarterCounters(nc_major=1)
@@ -114,50 +116,63 @@ def test_non_conformity_penalty_moves_to_oem_and_starts_top_up(active: Agreement
 
 
 def test_penalty_is_capped_at_deposit_with_shortfall(active: AgreementEnv) -> None:
+    """Medium finding: the unpaid shortfall was only a number in an event; now it is the agreement's debt,
+    paid to the OEM first from the next deposits."""
     active.client("supplier").deposit(AGREEMENT_ID, 30_000)
-    result = active.client("settler").record_non_conformity(AGREEMENT_ID, NcClass.CRITICAL, CASE)
+    active.link_settler()
+    result = active.penalize("case-1", 1)
     ev = result.event("NonConformityRecorded")
     assert (ev["due"], ev["paid"], ev["shortfall"], ev["by"]) == (50_000, 30_000, 20_000, active.addr("settler"))
+    assert result.event("DebtRecorded")["debt"] == 20_000
     b = active.client().balances(AGREEMENT_ID)
-    assert (b.deposited, b.claimable) == (0, 30_000)
-    again = active.client("settler").record_non_conformity(AGREEMENT_ID, NcClass.MINOR, CASE)
+    assert (b.deposited, b.claimable, b.debt) == (0, 30_000, 20_000)
+    again = active.penalize("case-2", 3)
     assert (again.event("NonConformityRecorded")["paid"], again.event("NonConformityRecorded")["shortfall"]) == (
         0,
         5_000,
     )
     assert active.client().balances(AGREEMENT_ID).claimable == 30_000
     assert active.client().quarter_counters(AGREEMENT_ID, 0) == QuarterCounters(nc_critical=1, nc_minor=1)
+    # the next deposit pays the 25,000 debt to the OEM first, the rest is deposit
+    paid = active.client("supplier").deposit(AGREEMENT_ID, 40_000)
+    assert paid.event("DebtPaid") == {"agreementId": AGREEMENT_ID, "amount": 25_000, "debt": 0}
+    b = active.client().balances(AGREEMENT_ID)
+    assert (b.deposited, b.claimable, b.debt) == (15_000, 55_000, 0)
+    assert _escrow_balance(active) == 70_000
+    # a terminated agreement with debt still takes deposits (to pay it), without debt it refuses them
+    active.penalize("case-3", 1)  # 15,000 paid, 35,000 debt
+    active.client("supplier").terminate(AGREEMENT_ID)
+    active.client("supplier").deposit(AGREEMENT_ID, 35_000)
+    assert active.client().balances(AGREEMENT_ID).debt == 0
 
 
-def test_penalty_callers_are_settler_or_oem(active: AgreementEnv, expect_revert) -> None:
-    for role in ("stranger", "supplier", "anchorer"):
-        with expect_revert("Unauthorized", agreementId=AGREEMENT_ID, caller=active.addr(role)):
-            active.client(role).record_non_conformity(AGREEMENT_ID, NcClass.MINOR, CASE)
-        with expect_revert("Unauthorized", agreementId=AGREEMENT_ID, caller=active.addr(role)):
-            active.client(role).penalize_ppm(AGREEMENT_ID, 500, CASE)
-
-
-def test_ppm_penalty_above_target(active: AgreementEnv, expect_revert) -> None:
+def test_no_party_and_no_operator_can_penalise_alone(active: AgreementEnv, expect_revert) -> None:
+    """High finding: the OEM alone could seize the deposit (penalizePpm / recordNonConformity). Now only the
+    case contract linked once at deployment moves money, and no key can link itself afterwards."""
     active.client("supplier").deposit(AGREEMENT_ID, 100_000)
-    result = active.client("oem").penalize_ppm(AGREEMENT_ID, 150, CASE)
-    assert result.event("PpmPenaltyApplied") == {
-        "agreementId": AGREEMENT_ID,
-        "ref": CASE,
-        "ppm": 150,
-        "target": 100,
-        "due": 500,
-        "paid": 500,
-        "shortfall": 0,
-        "by": active.addr("oem"),
-    }
-    assert active.client().balances(AGREEMENT_ID).claimable == 500
-    with expect_revert("PpmWithinTarget", agreementId=AGREEMENT_ID, ppm=100, target=100):
-        active.client("oem").penalize_ppm(AGREEMENT_ID, 100, CASE)
+    functions = {f["name"] for f in active.client().contract.abi if f.get("type") == "function"}
+    assert not functions & {"penalizePpm", "recordNonConformity", "grantRole", "recordBatches"}
+    for role in ("oem", "supplier", "stranger", "admin", "relayer"):
+        with expect_revert("NotCasesContract", caller=active.addr(role)):
+            active.client(role).close_case(AGREEMENT_ID, CASE, 1)
+        with expect_revert("NotCasesContract", caller=active.addr(role)):
+            active.client(role).open_case_for(AGREEMENT_ID, CASE)
+    for role in ("oem", "supplier", "stranger"):
+        with expect_revert("NotLinker", caller=active.addr(role)):
+            active.client(role).link_cases(active.addr(role))
+    active.link_settler()
+    with expect_revert("CasesAlreadyLinked", cases=active.addr("settler")):
+        active.client("admin").link_cases(active.addr("admin"))
+    with expect_revert("NotCasesContract", caller=active.addr("admin")):
+        active.client("admin").close_case(AGREEMENT_ID, CASE, 1)
+    b = active.client().balances(AGREEMENT_ID)
+    assert (b.deposited, b.claimable) == (100_000, 0)
 
 
 def test_oem_claims_penalties_once(active: AgreementEnv, expect_revert) -> None:
     active.client("supplier").deposit(AGREEMENT_ID, 100_000)
-    active.client("oem").record_non_conformity(AGREEMENT_ID, NcClass.CRITICAL, CASE)
+    active.link_settler()
+    active.penalize("case-1", 1)
     with expect_revert("Unauthorized", agreementId=AGREEMENT_ID, caller=active.addr("supplier")):
         active.client("supplier").claim(AGREEMENT_ID)
     result = active.client("oem").claim(AGREEMENT_ID)
@@ -192,7 +207,7 @@ def test_late_top_up_flag_suspend_fund_resume(active: AgreementEnv, expect_rever
     assert suspended.event("AgreementSuspended") == {"agreementId": AGREEMENT_ID, "by": active.addr("oem")}
     assert active.client().agreement(AGREEMENT_ID).state == AgreementState.SUSPENDED
     with expect_revert("AgreementNotActive", agreementId=AGREEMENT_ID, state=2):
-        active.client("anchorer").record_batch(AGREEMENT_ID, active.addr("supplier"), 1)
+        active.client().check_anchor(AGREEMENT_ID, active.addr("supplier"))
     with expect_revert("AgreementNotActive", agreementId=AGREEMENT_ID, state=2):
         active.client("oem").suspend(AGREEMENT_ID)
 
@@ -202,8 +217,7 @@ def test_late_top_up_flag_suspend_fund_resume(active: AgreementEnv, expect_rever
     assert (a.late_top_up, a.top_up_deadline, a.state) == (False, 0, AgreementState.SUSPENDED)
     resumed = active.client("oem").resume(AGREEMENT_ID)
     assert resumed.event("AgreementResumed") == {"agreementId": AGREEMENT_ID, "by": active.addr("oem")}
-    active.client("anchorer").record_batch(AGREEMENT_ID, active.addr("supplier"), 1)
-    assert active.client().quarter_counters(AGREEMENT_ID, 0).batches == 1
+    active.client().check_anchor(AGREEMENT_ID, active.addr("supplier"))
 
 
 def test_flag_without_pending_top_up_reverts(active: AgreementEnv, expect_revert) -> None:
@@ -288,7 +302,9 @@ def test_hostile_token_cannot_reenter_deposit_withdraw_or_claim(env: AgreementEn
     escrow_holds_exactly_the_books()
 
     # claim: the OEM party re-enters claim while receiving its penalty
-    act(oem_party, fn.recordNonConformity(HOSTILE_AGREEMENT, int(NcClass.CRITICAL), CASE))
+    escrow.link_cases(admin.address)  # the admin stands in for the case contract here
+    escrow.open_case_for(HOSTILE_AGREEMENT, CASE)
+    escrow.close_case(HOSTILE_AGREEMENT, CASE, 1)
     armed(oem_party, fn.claim(HOSTILE_AGREEMENT))
     act(oem_party, fn.claim(HOSTILE_AGREEMENT))
     assert last(oem_party) == (1, False, REENTRANT)

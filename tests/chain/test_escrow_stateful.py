@@ -1,7 +1,8 @@
 """Hypothesis stateful tests of the deposit escrow + quarterly evaluation.
 
-Two machines share one set of rules (deposit / top-up / withdraw / penalty by class / PPM penalty / claim /
-batch count / evaluate / flag / suspend / resume / terminate / time advance):
+Two machines share one set of rules (deposit / top-up / withdraw / case opened (deposit bound) / case
+settled with or without a penalty by class / claim / OEM inspection / evaluate / flag / suspend / resume /
+terminate / time advance); the case calls come from the ``settler`` account linked as the case contract:
 
 - ``MirrorMachine`` runs a pure-Python mirror of the contract's accounting (``EscrowMirror``) only. It is
   fast, so it carries the bulk of the random sequences (300 in the fast tier, 2,000 in the ``slow`` tier).
@@ -12,7 +13,10 @@ batch count / evaluate / flag / suspend / resume / terminate / time advance):
 
 Invariants after every step (both machines): escrow token balance == deposited + claimable; no balance
 negative; tokens are conserved (supplier + OEM + escrow == minted); ratio within [min, max]; each quarter
-evaluated at most once (and a second evaluate is refused).
+evaluated at most once (and a second evaluate is refused); the funding state is never stale (no top-up
+deadline or late flag on a funded agreement, a deadline on every short one); the deposit never falls
+below the amount bound for open cases through a withdrawal; money reaches the OEM only through a settled
+case (claimable + debt == the penalties due).
 """
 
 from __future__ import annotations
@@ -72,6 +76,10 @@ class EscrowMirror:
     escrow_tokens: int = 0
     supplier_tokens: int = MINT
     oem_tokens: int = 0
+    bound: int = 0
+    debt: int = 0
+    open_cases: int = 0
+    penalties_due: int = 0
     counters: dict[int, QuarterCounters] = field(default_factory=dict)
     evaluated: list[int] = field(default_factory=list)
 
@@ -83,14 +91,16 @@ class EscrowMirror:
     def required(self) -> int:
         wind_down = self.t.supplier_response_seconds + self.t.lab_verdict_seconds + self.t.dispute_window_seconds
         if self.state == TERMINATED and self.now >= self.terminated_at + wind_down:
-            return 0
-        return self.t.deposit_base * self.ratio // 10_000
+            return self.bound
+        return max(self.t.deposit_base * self.ratio // 10_000, self.bound)
 
     def quarter(self) -> int:
         return (self.now - self.activated_at) // QUARTER_SECONDS
 
-    def _start_top_up_if_short(self, required: int) -> int:
-        if self.top_up_deadline == 0 and self.deposited < required:
+    def _refresh(self) -> int:
+        if self.deposited >= self.required():
+            self.top_up_deadline, self.late = 0, False
+        elif self.top_up_deadline == 0:
             self.top_up_deadline = self.now + self.t.top_up_grace_seconds
         return self.top_up_deadline
 
@@ -103,20 +113,23 @@ class EscrowMirror:
         paid = min(due, self.deposited)
         self.deposited -= paid
         self.claimable += paid
-        self._start_top_up_if_short(self.required())
+        self.debt += due - paid
+        self.penalties_due += due
         return paid
 
     # -- operations
     def deposit(self, amount: int) -> None:
-        if self.state == TERMINATED:
+        if self.state == TERMINATED and self.debt == 0:
             raise MirrorRevert("AgreementNotActive", agreementId=AGREEMENT_ID, state=TERMINATED)
         if amount == 0:
             raise MirrorRevert("ZeroAmount", agreementId=AGREEMENT_ID)
         self.supplier_tokens -= amount
         self.escrow_tokens += amount
-        self.deposited += amount
-        if self.deposited >= self.required() and (self.top_up_deadline != 0 or self.late):
-            self.top_up_deadline, self.late = 0, False
+        pay = min(amount, self.debt)
+        self.debt -= pay
+        self.claimable += pay
+        self.deposited += amount - pay
+        self._refresh()
 
     def withdraw(self, amount: int) -> None:
         if amount == 0:
@@ -135,24 +148,30 @@ class EscrowMirror:
         self.oem_tokens += self.claimable
         self.claimable = 0
 
-    def non_conformity(self, nc_class: int) -> None:
-        key, due = [
-            ("nc_critical", self.t.penalty_critical),
-            ("nc_major", self.t.penalty_major),
-            ("nc_minor", self.t.penalty_minor),
-        ][nc_class]
-        self._bump(**{key: 1})
-        self._penalize(due)
-
-    def ppm(self, ppm: int) -> None:
-        if ppm <= self.t.ppm_target:
-            raise MirrorRevert("PpmWithinTarget", agreementId=AGREEMENT_ID, ppm=ppm, target=self.t.ppm_target)
-        self._penalize((ppm - self.t.ppm_target) * self.t.penalty_per_ppm)
-
-    def record_batch(self, verdict: int) -> None:
-        if self.state != ACTIVE:
+    def open_case(self) -> None:
+        if self.state not in (ACTIVE, SUSPENDED):
             raise MirrorRevert("AgreementNotActive", agreementId=AGREEMENT_ID, state=self.state)
-        self._bump(batches=1, rejected=int(verdict == 2))
+        self.open_cases += 1
+        self.bound += self.t.penalty_critical
+        self._refresh()
+
+    def close_case(self, nc_code: int) -> None:
+        self.open_cases -= 1
+        self.bound -= min(self.t.penalty_critical, self.bound)
+        if nc_code:
+            key, due = [
+                ("nc_critical", self.t.penalty_critical),
+                ("nc_major", self.t.penalty_major),
+                ("nc_minor", self.t.penalty_minor),
+            ][nc_code - 1]
+            self._bump(**{key: 1})
+            self._penalize(due)
+        self._refresh()
+
+    def inspect(self, accepted: bool) -> None:
+        if self.state == TERMINATED:
+            raise MirrorRevert("AgreementNotActive", agreementId=AGREEMENT_ID, state=self.state)
+        self._bump(batches=1, rejected=int(not accepted))
 
     def evaluate(self, quarter: int) -> None:
         if quarter < self.next_quarter:
@@ -166,11 +185,12 @@ class EscrowMirror:
             raise MirrorRevert(
                 "QuarterNotEnded", agreementId=AGREEMENT_ID, quarter=quarter, endsAt=ends_at, at=self.now
             )
-        score = score_of(self.counters.get(quarter, QuarterCounters()))
-        self.ratio = next_ratio(self.t, self.ratio, score)
+        counters = self.counters.get(quarter, QuarterCounters())
+        if counters != QuarterCounters(rejected=counters.rejected):  # empty quarter: ratio unchanged
+            self.ratio = next_ratio(self.t, self.ratio, score_of(counters))
         self.next_quarter = quarter + 1
         self.evaluated.append(quarter)
-        self._start_top_up_if_short(self.required())
+        self._refresh()
 
     def flag(self) -> None:
         if self.late:
@@ -185,7 +205,7 @@ class EscrowMirror:
     def suspend(self) -> None:
         if self.state != ACTIVE:
             raise MirrorRevert("AgreementNotActive", agreementId=AGREEMENT_ID, state=self.state)
-        if not self.late:
+        if not self.late or self.deposited >= self.required():
             raise MirrorRevert("NotFlagged", agreementId=AGREEMENT_ID)
         self.state = SUSPENDED
 
@@ -239,17 +259,19 @@ class _Rules(RuleBasedStateMachine):
     def claim(self) -> None:
         self._apply("claim")
 
-    @rule(nc_class=st.integers(0, 2))
-    def penalty(self, nc_class: int) -> None:
-        self._apply("non_conformity", nc_class)
+    @rule()
+    def open_case(self) -> None:
+        if self.mirror.open_cases < 3:
+            self._apply("open_case")
 
-    @rule(ppm=st.integers(0, 20_000))
-    def ppm_penalty(self, ppm: int) -> None:
-        self._apply("ppm", ppm)
+    @rule(nc_code=st.integers(0, 3))
+    def settle_case(self, nc_code: int) -> None:
+        if self.mirror.open_cases > 0:  # the case contract closes only cases it opened
+            self._apply("close_case", nc_code)
 
-    @rule(verdict=st.integers(0, 2))
-    def batch(self, verdict: int) -> None:
-        self._apply("record_batch", verdict)
+    @rule(accepted=st.booleans())
+    def inspection(self, accepted: bool) -> None:
+        self._apply("inspect", accepted)
 
     @rule(offset=st.integers(-1, 1))
     def evaluate(self, offset: int) -> None:
@@ -288,6 +310,16 @@ class _Rules(RuleBasedStateMachine):
         assert m.t.min_ratio_bps <= m.ratio <= m.t.max_ratio_bps
         assert len(m.evaluated) == len(set(m.evaluated))
         assert m.evaluated == list(range(len(m.evaluated)))
+        # money reaches the OEM only through settled cases: what it got + what is owed == penalties due
+        assert m.oem_tokens + m.claimable + m.debt == m.penalties_due
+        assert m.bound == m.open_cases * m.t.penalty_critical
+        # the funding state is never stale (the end of a wind-down lowers the requirement with time alone; the
+        # contract then refuses flag and suspension on the current numbers, so a deadline left there is inert)
+        if m.state != TERMINATED:
+            if m.deposited >= m.required():
+                assert (m.top_up_deadline, m.late) == (0, False)
+            else:
+                assert m.top_up_deadline != 0
 
 
 class MirrorMachine(_Rules):
@@ -313,6 +345,7 @@ def _contract_machine(env: AgreementEnv) -> type[_Rules]:
             env.reset_senders()
             env.set_time(T0)
             env.activate()
+            env.link_settler()
             env.fund("supplier", MINT)
             self.mirror = EscrowMirror(default_template())
             self.clock = T0
@@ -320,11 +353,9 @@ def _contract_machine(env: AgreementEnv) -> type[_Rules]:
                 "deposit": lambda a: env.client("supplier").deposit(AGREEMENT_ID, a),
                 "withdraw": lambda a: env.client("supplier").withdraw(AGREEMENT_ID, a),
                 "claim": lambda: env.client("oem").claim(AGREEMENT_ID),
-                "non_conformity": lambda c: env.client("settler").record_non_conformity(
-                    AGREEMENT_ID, c, keccak(text="case")
-                ),
-                "ppm": lambda p: env.client("settler").penalize_ppm(AGREEMENT_ID, p, keccak(text="ppm")),
-                "record_batch": lambda v: env.client("anchorer").record_batch(AGREEMENT_ID, env.addr("supplier"), v),
+                "open_case": lambda: env.client("settler").open_case_for(AGREEMENT_ID, keccak(text="case")),
+                "close_case": lambda c: env.client("settler").close_case(AGREEMENT_ID, keccak(text="case"), c),
+                "inspect": lambda ok: env.inspect_batches(int(ok), int(not ok)),
                 "evaluate": lambda q: env.client("stranger").evaluate(AGREEMENT_ID, q),
                 "flag": lambda: env.client("stranger").flag_late_top_up(AGREEMENT_ID),
                 "suspend": lambda: env.client("oem").suspend(AGREEMENT_ID),
@@ -355,7 +386,7 @@ def _contract_machine(env: AgreementEnv) -> type[_Rules]:
             c = env.client()
             b = c.balances(AGREEMENT_ID)
             a = c.agreement(AGREEMENT_ID)
-            assert (b.deposited, b.claimable) == (m.deposited, m.claimable)
+            assert (b.deposited, b.claimable, b.bound, b.debt) == (m.deposited, m.claimable, m.bound, m.debt)
             assert env.token_balance(env.registry_address) == b.deposited + b.claimable == m.escrow_tokens
             assert env.token_balance(env.addr("supplier")) == m.supplier_tokens
             assert env.token_balance(env.addr("oem")) == m.oem_tokens

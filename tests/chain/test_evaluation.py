@@ -16,10 +16,9 @@ from test_agreements_support import (
 )
 
 from chain.agreements import QUARTER_SECONDS, AgreementState, QuarterCounters, next_ratio, score_of
+from chain.clients import BatchHeader
 
 Q = QUARTER_SECONDS
-ANCHOR_ROLE = keccak(text="ANCHOR_ROLE")
-SETTLER_ROLE = keccak(text="SETTLER_ROLE")
 
 # shared fixtures (pytest finds them as module attributes)
 active = support.active
@@ -28,16 +27,11 @@ env = support.env
 
 
 def _batches(env: AgreementEnv, accepted: int, rejected: int) -> None:
-    c = env.client("anchorer")
-    for _ in range(accepted):
-        c.record_batch(AGREEMENT_ID, env.addr("supplier"), 1)
-    for _ in range(rejected):
-        c.record_batch(AGREEMENT_ID, env.addr("supplier"), 2)
+    env.inspect_batches(accepted, rejected)
 
 
-def test_record_batch_counts_in_current_quarter(active: AgreementEnv) -> None:
-    _batches(active, accepted=2, rejected=1)
-    active.client("anchorer").record_batch(AGREEMENT_ID, active.addr("supplier"), 0)  # no verdict
+def test_inspections_count_in_current_quarter(active: AgreementEnv) -> None:
+    _batches(active, accepted=3, rejected=1)
     assert active.client().quarter_counters(AGREEMENT_ID, 0) == QuarterCounters(batches=4, rejected=1)
     active.set_time(T0 + Q - 1)
     assert active.client().current_quarter(AGREEMENT_ID) == 0
@@ -48,28 +42,34 @@ def test_record_batch_counts_in_current_quarter(active: AgreementEnv) -> None:
     assert active.client().quarter_counters(AGREEMENT_ID, 0).batches == 4
 
 
-def test_record_batch_errors(active: AgreementEnv, expect_revert) -> None:
-    c = active.client("anchorer")
-    with expect_revert("AccessControlUnauthorizedAccount", account=active.addr("stranger"), neededRole=ANCHOR_ROLE):
-        active.client("stranger").record_batch(AGREEMENT_ID, active.addr("supplier"), 1)
+def test_inspection_errors(active: AgreementEnv, expect_revert) -> None:
+    header_batch = keccak(text="x")
     with expect_revert("UnknownAgreement", agreementId=keccak(text="x")):
-        c.record_batch(keccak(text="x"), active.addr("supplier"), 1)
-    with expect_revert(
-        "SupplierMismatch", agreementId=AGREEMENT_ID, expected=active.addr("supplier"), given=active.addr("supplier2")
-    ):
-        c.record_batch(AGREEMENT_ID, active.addr("supplier2"), 1)
-    with expect_revert("InvalidBatchCount", agreementId=AGREEMENT_ID, count=1, rejected=2):
-        c.record_batches(AGREEMENT_ID, active.addr("supplier"), 1, 2)
+        active.client("oem").record_inspection(keccak(text="x"), header_batch, _any_header(active), accepted=True)
     active.client("oem").terminate(AGREEMENT_ID)
     with expect_revert("AgreementNotActive", agreementId=AGREEMENT_ID, state=3):
-        c.record_batch(AGREEMENT_ID, active.addr("supplier"), 1)
+        active.client("oem").record_inspection(AGREEMENT_ID, header_batch, _any_header(active), accepted=True)
     assert active.client().quarter_counters(AGREEMENT_ID, 0) == QuarterCounters()
 
 
-def test_deadline_breach_needs_settler(active: AgreementEnv, expect_revert) -> None:
+def _any_header(env: AgreementEnv) -> BatchHeader:
+    return BatchHeader(
+        root=keccak(text="r"),
+        report_hash=b"\x00" * 32,
+        agreement_id=AGREEMENT_ID,
+        supplier=env.addr("supplier"),
+        record_count=1,
+        verdict=1,
+        anchored_at=T0,
+        supersedes=b"\x00" * 32,
+    )
+
+
+def test_deadline_breach_needs_the_case_contract(active: AgreementEnv, expect_revert) -> None:
     case = keccak(text="case-9")
-    with expect_revert("AccessControlUnauthorizedAccount", account=active.addr("oem"), neededRole=SETTLER_ROLE):
+    with expect_revert("NotCasesContract", caller=active.addr("oem")):
         active.client("oem").record_deadline_breach(AGREEMENT_ID, case)
+    active.link_settler()
     active.set_time(T0 + Q + 5)
     result = active.client("settler").record_deadline_breach(AGREEMENT_ID, case)
     assert result.event("DeadlineBreachRecorded") == {
@@ -115,6 +115,7 @@ def test_good_quarter_lowers_ratio_by_at_most_one_step(active: AgreementEnv, exp
 def test_bad_quarter_raises_ratio_and_starts_top_up(active: AgreementEnv) -> None:
     active.client("supplier").deposit(AGREEMENT_ID, 100_000)
     _batches(active, accepted=6, rejected=4)  # 50 * 4 / 10 = 20 points
+    active.link_settler()
     for i in range(7):  # 35 points
         active.client("settler").record_deadline_breach(AGREEMENT_ID, keccak(text=f"case-{i}"))
     counters = active.client().quarter_counters(AGREEMENT_ID, 0)
@@ -135,26 +136,65 @@ def test_bad_quarter_raises_ratio_and_starts_top_up(active: AgreementEnv) -> Non
 
 def test_ratio_walks_to_bounds_and_stays_there(active: AgreementEnv) -> None:
     c = active.client("stranger")
+    active.link_settler()
     ratios = []
-    for quarter in range(5):  # empty quarters with a critical NC each: score 75 -> tier 1500
+    for quarter in range(5):
         active.set_time(T0 + quarter * Q + 1)
-        for _ in range(3):  # 3 critical = 75 points -> score 25 -> tier 3000
-            active.client("settler").record_non_conformity(AGREEMENT_ID, 0, keccak(text=f"c{quarter}"))
+        for i in range(3):  # 3 critical = 75 points -> score 25 -> tier 3000
+            active.penalize(f"c{quarter}-{i}", 1)
         active.set_time(T0 + (quarter + 1) * Q)
         ratios.append(c.evaluate(AGREEMENT_ID, quarter).event("Evaluated")["newRatioBps"])
     assert ratios == [1_500, 2_000, 2_500, 3_000, 3_000]
-    for quarter in range(5, 11):  # clean quarters without batches: score 100 -> tier 500
+    # an empty quarter (no inspection, no non-conformity, no breach) is no evidence: the ratio stays
+    active.set_time(T0 + 6 * Q)
+    empty = c.evaluate(AGREEMENT_ID, 5).event("Evaluated")
+    assert (empty["score"], empty["oldRatioBps"], empty["newRatioBps"]) == (100, 3_000, 3_000)
+    for quarter in range(6, 12):  # clean quarters, one accepted inspection each: score 100 -> tier 500
+        active.set_time(T0 + quarter * Q + 1)
+        _batches(active, accepted=1, rejected=0)
         active.set_time(T0 + (quarter + 1) * Q)
         ratios.append(c.evaluate(AGREEMENT_ID, quarter).event("Evaluated")["newRatioBps"])
     assert ratios[5:] == [2_500, 2_000, 1_500, 1_000, 500, 500]
 
 
 def test_ratio_decrease_can_make_pending_top_up_unnecessary(active: AgreementEnv, expect_revert) -> None:
-    active.client("supplier").deposit(AGREEMENT_ID, 60_000)  # short of 100k, deadline T0 + 14 d stays
+    active.client("supplier").deposit(AGREEMENT_ID, 60_000)  # short of 100k, deadline T0 + 14 d running
+    _batches(active, accepted=1, rejected=0)
     active.set_time(T0 + Q)
-    active.client("stranger").evaluate(AGREEMENT_ID, 0)  # score 100 -> 500 bps -> 50k required
-    with expect_revert("NotUnderfunded", agreementId=AGREEMENT_ID, deposited=60_000, required=50_000):
+    ev = active.client("stranger").evaluate(AGREEMENT_ID, 0).event("Evaluated")  # 500 bps -> 50k required
+    assert (ev["required"], ev["topUpDeadline"]) == (50_000, 0)
+    assert active.client().agreement(AGREEMENT_ID).top_up_deadline == 0
+    with expect_revert("TopUpNotLate", agreementId=AGREEMENT_ID, deadline=0, at=T0 + Q):
         active.client("stranger").flag_late_top_up(AGREEMENT_ID)
+
+
+def test_funding_state_is_recomputed_after_every_change(active: AgreementEnv, expect_revert) -> None:
+    """Medium finding: after evaluate lowered the ratio the old (passed) deadline survived; the next
+    shortfall reused it, so the OEM could suspend with zero grace or suspend a funded agreement."""
+    active.client("supplier").deposit(AGREEMENT_ID, 60_000)  # short: deadline T0 + 14 d
+    _batches(active, accepted=1, rejected=0)
+    active.set_time(T0 + Q)
+    active.client("stranger").evaluate(AGREEMENT_ID, 0)  # 50k required: funded, deadline cleared
+    # a new shortfall (a penalty) starts a fresh grace period, not the passed one
+    active.link_settler()
+    active.set_time(T0 + Q + 100)
+    active.penalize("case-1", 3)  # 5,000 minor -> 55,000 < 50k? no: still funded
+    assert active.client().agreement(AGREEMENT_ID).top_up_deadline == 0
+    active.penalize("case-2", 2)  # 20,000 -> 35,000 < 50,000: short now
+    a = active.client().agreement(AGREEMENT_ID)
+    assert a.top_up_deadline == T0 + Q + 100 + 14 * DAY
+    with expect_revert("TopUpNotLate", agreementId=AGREEMENT_ID, deadline=a.top_up_deadline, at=T0 + Q + 100):
+        active.client("stranger").flag_late_top_up(AGREEMENT_ID)
+    with expect_revert("NotFlagged", agreementId=AGREEMENT_ID):
+        active.client("oem").suspend(AGREEMENT_ID)
+    # late, flagged, then funded: the flag clears with the deposit and suspension is refused
+    active.set_time(a.top_up_deadline + 1)
+    active.client("stranger").flag_late_top_up(AGREEMENT_ID)
+    active.client("supplier").deposit(AGREEMENT_ID, 15_000)
+    a = active.client().agreement(AGREEMENT_ID)
+    assert (a.late_top_up, a.top_up_deadline) == (False, 0)
+    with expect_revert("NotFlagged", agreementId=AGREEMENT_ID):
+        active.client("oem").suspend(AGREEMENT_ID)
 
 
 def test_evaluate_unknown_agreement_reverts(env: AgreementEnv, expect_revert) -> None:

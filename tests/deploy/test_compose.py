@@ -29,7 +29,15 @@ ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 VALIDATORS = [f"validator-{i}" for i in range(1, 5)]
 ONE_SHOT = {"besu-init", "deploy"}
 LONG_RUNNING = {*VALIDATORS, "postgres", "gateway", "worker"}
-SECRET_VARS = {"QCN_POSTGRES_PASSWORD", "QCN_ADMIN_KEY", "QCN_RELAYER_KEY", "QCN_API_ADMIN_TOKEN"}
+SECRET_VARS = {
+    "QCN_POSTGRES_PASSWORD",
+    "QCN_ADMIN_KEY",
+    "QCN_RELAYER_KEY",
+    "QCN_REGISTRAR_KEY",
+    "QCN_ARBITER_KEY",
+    "QCN_API_ADMIN_TOKEN",
+}
+FUNDED_KEYS = ("QCN_ADMIN_KEY", "QCN_RELAYER_KEY", "QCN_REGISTRAR_KEY", "QCN_ARBITER_KEY")
 REQUIRED_REF = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]+\}")
 ANY_REF = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
@@ -174,13 +182,13 @@ def test_besu_init_generates_the_network_the_validators_expect(
     module = importlib.util.module_from_spec(spec)
     sys.modules["besu_genesis_compose"] = module
     spec.loader.exec_module(module)
-    for name in ("QCN_ADMIN_KEY", "QCN_RELAYER_KEY"):
+    for name in FUNDED_KEYS:
         monkeypatch.setenv(name, "0x" + secrets.token_hex(32))
     assert module.main([*args, f"--out={tmp_path}"]) == 0
 
     network = json.loads((tmp_path / "network.json").read_text())
     assert network["chainId"] == int(_default(services["deploy"]["environment"]["QCN_CHAIN_ID"]))
-    assert len(network["funded"]) == 2
+    assert len(network["funded"]) == len(FUNDED_KEYS)
     for index, name in enumerate(VALIDATORS, start=1):
         ip = services[name]["networks"]["chain"]["ipv4_address"]
         assert network["validators"][index - 1]["enode"].endswith(f"@{ip}:30303")
@@ -191,6 +199,14 @@ def test_besu_init_generates_the_network_the_validators_expect(
     assert genesis["config"]["qbft"]["blockperiodseconds"] == 2
     assert genesis["config"]["zeroBaseFee"] is True
     assert services["besu-init"]["volumes"] == ["besu-keys:/besu"]
+
+
+def test_only_the_deploy_step_gets_the_admin_key(services: dict[str, Any]) -> None:
+    """The gateway and the worker never hold the consortium admin key (docs/trust-model.md)."""
+    for name in ("gateway", "worker"):
+        assert "QCN_ADMIN_KEY" not in services[name]["environment"], name
+        assert "QCN_RELAYER_KEY" in services[name]["environment"]
+    assert "QCN_ADMIN_KEY" in services["deploy"]["environment"]
 
 
 def test_postgres_healthcheck_uses_pg_isready(services: dict[str, Any]) -> None:
@@ -277,6 +293,8 @@ def _dummy_secrets() -> dict[str, str]:
         "QCN_POSTGRES_PASSWORD": secrets.token_urlsafe(16),
         "QCN_ADMIN_KEY": "0x" + secrets.token_hex(32),
         "QCN_RELAYER_KEY": "0x" + secrets.token_hex(32),
+        "QCN_REGISTRAR_KEY": "0x" + secrets.token_hex(32),
+        "QCN_ARBITER_KEY": "0x" + secrets.token_hex(32),
         "QCN_API_ADMIN_TOKEN": secrets.token_urlsafe(16),
     }
 
