@@ -314,8 +314,7 @@ def agreement_page(ref: str, portal: PageUser, chain: OptionalChainDep) -> Respo
     status = history = evaluations = None
     if chain is not None and record.status != "proposed":
         status = agreement_service.agreement_status(chain=chain, record=record)
-        names = ("Deposited", "Withdrawn", "Claimed", "NonConformityRecorded", "PpmPenaltyApplied", "LateTopUpFlagged")
-        history = agreement_service.history(chain=chain, record=record, names=names)
+        history = agreement_service.history(chain=chain, record=record, names=agreement_service.MONEY_EVENTS)
         evaluations = agreement_service.history(chain=chain, record=record, names=("Evaluated",))
     return render(portal, "agreement.html", a=record, status=status, history=history, evaluations=evaluations)
 

@@ -186,21 +186,9 @@ def relay_transactions(
 def deposits(ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> dict[str, Any]:
     """Deposit balance, required amount, claimable penalties and the history of deposits, withdrawals, claims."""
     record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
-    names = (
-        "Deposited",
-        "Withdrawn",
-        "Claimed",
-        "NonConformityRecorded",
-        "DebtRecorded",
-        "DebtPaid",
-        "DepositBound",
-        "DepositReleased",
-        "FundingUpdated",
-        "LateTopUpFlagged",
-    )
     return {
         "status": service.agreement_status(chain=chain, record=record),
-        "history": service.history(chain=chain, record=record, names=names),
+        "history": service.history(chain=chain, record=record, names=service.MONEY_EVENTS),
     }
 
 

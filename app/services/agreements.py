@@ -36,6 +36,7 @@ from chain.agreements import AgreementState, AgreementTerms, TemplateTerms, Tier
 from chain.contracts import contract_at
 
 __all__ = [
+    "MONEY_EVENTS",
     "agreement_status",
     "create_template",
     "get_agreement",
@@ -391,6 +392,21 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
         return str(value)  # token amounts: exact as decimal strings
     return value
+
+
+# the events that move or bind a supplier's money: the deposit history shown by the API and the portal
+MONEY_EVENTS = (
+    "Deposited",
+    "Withdrawn",
+    "Claimed",
+    "NonConformityRecorded",
+    "DebtRecorded",
+    "DebtPaid",
+    "DepositBound",
+    "DepositReleased",
+    "FundingUpdated",
+    "LateTopUpFlagged",
+)
 
 
 def history(*, chain: ChainContext, record: AgreementRecord, names: tuple[str, ...]) -> list[dict[str, Any]]:
