@@ -24,6 +24,7 @@ __all__ = [
     "Offset",
     "Ref",
     "RefPath",
+    "SafeText",
     "Uint256",
     "is_row_id",
     "no_nul",

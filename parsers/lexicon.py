@@ -13,6 +13,7 @@ import unicodedata
 from functools import lru_cache
 
 __all__ = [
+    "ACCREDITATION_DISTRACTORS",
     "ACCREDITATION_PATTERNS",
     "COLUMN_TERMS",
     "FIELD_LABELS",
