@@ -45,4 +45,4 @@ def test_the_analysis_stack_is_still_there_when_used() -> None:
         "assert all(getattr(c, n) is not None for n in c.__all__)\n"
         "assert all(getattr(a, n) is not None for n in a.__all__)"
     )
-    assert "matplotlib" in loaded and "pandas" in loaded
+    assert "pandas" in loaded  # matplotlib itself waits for the first plot (tests/models/test_causal.py)

@@ -135,9 +135,9 @@ def test_cli_parse_verify_prints_the_verdict_with_the_trust_dir(tmp_path: Path) 
     assert out.stderr.startswith("signature: revoked: certificate 'CN=Calibration Lab B1")
     import json
 
-    report = json.loads(out.stdout)["report"]
+    report = json.loads(out.stdout)  # a lab report prints as a LabReport (docs/labreport.schema.json)
     assert report["signature"]["verdict"] == "revoked" and len(report["results"]) == 15
     plain = _qcn("parse", str(f))  # without --verify: the output shape is unchanged, no verdict computed
-    assert json.loads(plain.stdout)["report"]["signature"]["verdict"] == "unsigned"
+    assert json.loads(plain.stdout)["signature"]["verdict"] == "unsigned"
     untrusted = _qcn("parse", str(f), "--verify")
     assert untrusted.stderr.startswith("signature: untrusted:")
