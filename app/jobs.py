@@ -26,6 +26,8 @@ A failed job is retried with exponential backoff (``retry_base_s * 2**(attempts-
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import threading
 import time
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
@@ -92,6 +94,9 @@ class RowQueue:
     status_col: str = "status"
     where: Callable[[datetime], Sequence[Any]] = lambda _now: ()
     before: Callable[[], object] | None = None  # run before each claim (e.g. discover new case rows)
+    # claims one at a time across threads and processes: needed when ``where`` counts rows in flight (a cap),
+    # which two concurrent claims would both read before either writes
+    serialize: bool = False
 
     def column(self, name: str) -> Any:
         return getattr(self.model, name)
@@ -116,12 +121,24 @@ def _due(q: RowQueue, now: datetime) -> list[Any]:
     ]
 
 
+_CLAIM_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a queue name."""
+    return int.from_bytes(hashlib.sha256(f"qcn-queue:{name}".encode()).digest()[:8], "big", signed=True)
+
+
 def claim(sessions: sessionmaker[Session], q: RowQueue, holder: str, *, limit: int | None = None) -> list[Any]:
     """Claim up to ``limit`` due rows of ``q`` for ``holder``; returns their primary keys, oldest first."""
     now = utcnow()
     pk = q.model.__mapper__.primary_key[0]
     until = now + timedelta(seconds=q.spec.time_limit_s)
-    with sessions() as s, s.begin():
+    lock = _CLAIM_LOCKS.setdefault(q.spec.name, threading.Lock()) if q.serialize else contextlib.nullcontext()
+    with lock, sessions() as s, s.begin():
+        if q.serialize and s.get_bind().dialect.name == "postgresql":
+            # other processes: a transaction-scoped advisory lock per queue, released at commit
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(q.spec.name)})
         ids = list(
             s.scalars(
                 select(pk)

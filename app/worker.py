@@ -211,6 +211,7 @@ class AnchorWorker:
                 WebhookDelivery,
                 self._handle_webhook,
                 where=webhooks.busy_parties_filter(st),
+                serialize=True,  # the per-party cap counts deliveries in flight
             ),
             jobs.RowQueue(
                 jobs.QueueSpec(

@@ -219,7 +219,8 @@ def submit(
     (status pending). ``allowed`` names the contract functions this caller may relay here."""
     if not raws:
         raise InvalidRequest("no transaction to relay", field="raw")
-    wait = _LIMITER.take(principal.party_id, settings.relay_rate_per_minute)
+    # party ids are per database: one process may serve several (tests, or gateways sharing a worker)
+    wait = _LIMITER.take((settings.database_url, principal.party_id), settings.relay_rate_per_minute)
     if wait:
         raise TooManyRequests(f"relay rate limit of your party reached; retry in {wait:.1f} s", retry_after=wait)
     in_flight = session.scalar(

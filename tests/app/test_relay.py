@@ -84,9 +84,9 @@ def test_refusals_are_4xx_and_store_nothing(gateway: Gateway) -> None:
     base = {k: v for k, v in prepared["tx"].items() if k != "from"}
     oem = Account.from_key(KEYS["oem"])
     cases: dict[str, tuple[str, int, str]] = {
-        "empty": ("", 422, "empty"),
-        "0x": ("0x", 422, "empty"),
-        "not hex": ("0xzz", 422, "hex"),
+        "empty": ("", 422, "at least 4 characters"),  # the request schema bounds it before the service
+        "0x": ("0x", 422, "at least 4 characters"),
+        "not hex": ("0xzz", 422, "body.raw.0"),  # the schema names the field: 0x and whole bytes of hex
         "far-future nonce": (_sign(prepared, nonce=base["nonce"] + 1000), 422, "ahead"),
         "legacy without chain id": (
             "0x"
