@@ -89,15 +89,8 @@ def _hex(value: bytes) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- automation
-_REJECTED = 2  # Batch.verdict of a lot rejected at acceptance (0 none, 1 accepted)
-
-
 def discover(*, session: Session, settings: Settings) -> int:
-    """Queue a case for every anomalous, anchored, accepted batch under an agreement with a lab; returns how many.
-
-    A lot rejected at incoming acceptance (verdict 2) is not traced: it goes back under the agreement's
-    rejection rules and counts as rejected in the quarter; a case on top would penalise it twice.
-    """
+    """Queue a case for every anomalous, anchored batch under an agreement with a lab; returns how many."""
     if not settings.cases_auto_open:
         return 0
     has_case = select(CaseRecord.id).where(CaseRecord.batch_pk == Batch.id).exists()
@@ -108,7 +101,6 @@ def discover(*, session: Session, settings: Settings) -> int:
         .where(
             AnalysisResult.anomalous.is_(True),
             Batch.status == "anchored",
-            Batch.verdict != _REJECTED,
             AgreementRecord.status.in_(_ACTIVE_AGREEMENT),
             AgreementRecord.lab_id.is_not(None),
             ~has_case,

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from eth_utils import keccak
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from app.db import Batch, CaseRecord, ChainEventRecord
+from app.db import CaseRecord, ChainEventRecord
 from app.services import webhooks
 from tests.app.cases_support import (
     ADDRESSES,
@@ -163,17 +163,3 @@ def test_webhooks_are_signed_retried_and_logged(tr: Tracing) -> None:
         assert payload["event"]["tx_hash"].startswith("0x")
         # another party cannot read this subscription's log
         assert tr.client.get(f"/v1/webhooks/{sub['id']}/deliveries", headers=tr.auth("oem")).status_code == 404
-
-
-def test_a_lot_rejected_at_acceptance_opens_no_case(tr: Tracing) -> None:
-    # the rejected lot goes back under the agreement's rejection rules; a case on top would penalise it twice
-    rejected = tr.anomalous_batch("LOT-R")
-    accepted = tr.anomalous_batch("LOT-A")
-    with tr.sessions()() as s, s.begin():
-        s.execute(update(Batch).where(Batch.id == rejected).values(verdict=2))
-        s.execute(update(Batch).where(Batch.id == accepted).values(verdict=1))
-    tr.run(2)
-    with tr.sessions()() as s:
-        cased = set(s.scalars(select(CaseRecord.batch_pk)))
-    assert cased == {accepted}
-    assert _count(tr, ChainEventRecord, ChainEventRecord.name == "CaseOpened") == 1
