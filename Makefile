@@ -34,16 +34,17 @@ lint: setup
 	$(PY) scripts/check_artifacts.py
 
 test: setup services lint
-	.venv/bin/pytest -q -p no:cacheprovider
+	.venv/bin/pytest -q -p no:cacheprovider -m "not bench"
 
 test-fast: setup
-	.venv/bin/pytest -q -m "not slow and not node and not postgres and not browser"
+	.venv/bin/pytest -q -m "not slow and not node and not postgres and not browser and not bench"
 
 bench: setup
 	uv sync --frozen --group bench
 	@touch .venv/.qcn-stamp
 	$(PY) scripts/bench.py
 	$(PY) scripts/fuzz_api.py
+	.venv/bin/pytest -q -p no:cacheprovider -m bench
 
 clean-demo:
 	-$(PY) -m app.cli chain down

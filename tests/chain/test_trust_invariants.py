@@ -52,6 +52,7 @@ PENALTY = {1: 50_000, 2: 20_000, 3: 5_000}
 CAP = 5_000
 ALLOWED_FAILURES = {
     # refusals of honest-but-badly-timed calls; anything else from an honest call is a finding
+    "BatchMismatch",  # the machine draws a batch header independently of the case it acts on
     "InvalidState",
     "DeadlinePassed",
     "DeadlineNotPassed",
@@ -303,7 +304,7 @@ def test_trust_invariants_hold_for_every_role(cases_session: CasesEnv) -> None:
     assert result["invariant_calls"] > 0
 
 
-@pytest.mark.slow
+@pytest.mark.bench  # ~7 minutes on py-evm: `make bench`; CI runs the bounded campaign above
 def test_trust_invariants_long_run(cases_session: CasesEnv) -> None:
     result = run_invariant_campaign(cases_session, sequences=25, steps=40)
     assert result["invariant_violations"] == 0
