@@ -8,13 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
-from app.auth import require_role
+from app.auth import Principal, require_role
+from app.chainctx import ChainContext
 from app.deps import CurrentPrincipal, DbSession, SettingsDep
 from app.inputs import Limit, Offset, RefPath
 from app.routers.batches import read_limited
 from app.services import cases as service
 from app.services import relay
+from app.settings import Settings
 from app.state import ChainDep
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -102,6 +105,24 @@ def prepare_response(
     )
 
 
+def _relay(
+    *,
+    session: Session,
+    chain: ChainContext,
+    principal: Principal,
+    settings: Settings,
+    case_ref: str,
+    raw: str,
+    function: str,
+) -> JSONResponse:
+    """Relay a case transaction its party signed (the service checks who may) and answer 202."""
+    case = service.get_case(session=session, principal=principal, case_ref=case_ref)
+    rows = service.submit_relayed(
+        session=session, chain=chain, principal=principal, settings=settings, case=case, raw=raw, function=function
+    )
+    return relay.accepted(session, rows)
+
+
 @router.post("/{case_ref}/response", status_code=202)
 def submit_response(
     case_ref: RefPath,
@@ -112,18 +133,15 @@ def submit_response(
     settings: SettingsDep,
 ) -> JSONResponse:
     """Supplier: relay the signed ``respond`` transaction."""
-    case = service.get_case(session=session, principal=principal, case_ref=case_ref)
-    service.require_case_role(principal, case, "supplier")
-    rows = service.submit_relayed(
+    return _relay(
         session=session,
         chain=chain,
         principal=principal,
         settings=settings,
-        case=case,
+        case_ref=case_ref,
         raw=body.raw,
         function="respond",
     )
-    return relay.accepted(session, rows)
 
 
 @router.get("/{case_ref}/verdict-typed-data")
@@ -228,12 +246,15 @@ def submit_claim(
     settings: SettingsDep,
 ) -> JSONResponse:
     """OEM: relay the signed ``claim``."""
-    case = service.get_case(session=session, principal=principal, case_ref=case_ref)
-    service.require_case_role(principal, case, "oem")
-    rows = service.submit_relayed(
-        session=session, chain=chain, principal=principal, settings=settings, case=case, raw=body.raw, function="claim"
+    return _relay(
+        session=session,
+        chain=chain,
+        principal=principal,
+        settings=settings,
+        case_ref=case_ref,
+        raw=body.raw,
+        function="claim",
     )
-    return relay.accepted(session, rows)
 
 
 @router.post("/{case_ref}/lab-fee/prepare")
@@ -256,15 +277,12 @@ def submit_lab_fee(
     settings: SettingsDep,
 ) -> JSONResponse:
     """Lab of the case: relay the signed ``claimLabFee``."""
-    case = service.get_case(session=session, principal=principal, case_ref=case_ref)
-    service.require_case_role(principal, case, "lab")
-    rows = service.submit_relayed(
+    return _relay(
         session=session,
         chain=chain,
         principal=principal,
         settings=settings,
-        case=case,
+        case_ref=case_ref,
         raw=body.raw,
         function="claimLabFee",
     )
-    return relay.accepted(session, rows)

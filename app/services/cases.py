@@ -578,6 +578,10 @@ def prepare_lab_fee_claim(*, chain: ChainContext, principal: Principal) -> dict[
     return {"claimable": str(claimable), "transactions": _prepared(prepared)}
 
 
+# who of a case's parties signs each relayed case transaction
+_RELAY_ROLE = {"respond": "supplier", "claim": "oem", "claimLabFee": "lab"}
+
+
 def submit_relayed(
     *,
     session: Session,
@@ -589,7 +593,9 @@ def submit_relayed(
     function: str,
 ) -> list[RelayTransaction]:
     """Check and relay a transaction the caller signed (``function`` is the only one allowed here); for
-    ``respond`` the transaction must be about this case. Accepted rows: the relay queue awaits the receipt."""
+    ``respond`` the transaction must be about this case. Only the case's party for ``function`` relays it (403).
+    Accepted rows: the relay queue awaits the receipt."""
+    require_case_role(principal, case, _RELAY_ROLE[function])
     if function == "respond":
         case_id = _on_chain(case)
         try:
