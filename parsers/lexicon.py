@@ -498,6 +498,11 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "distributor / tested for",
         "client name",
         "customer name",
+        "client info",
+        "client information",
+        "customer information",
+        "client details",
+        "customer details",
         "requested by",
         "auftraggeber",
         "kunde",
@@ -708,7 +713,7 @@ def is_value_shape(text: str) -> bool:
 
 _UNIT_ONLY = re.compile(
     r"^\(?(?:%|‰|mg/g|mg/kg|g/kg|mg/l|µg/g|μg/g|ug/g|µg/kg|ug/kg|ppm|ppb|mg/unit|mg/serving|mg/ml|cfu/g|"
-    r"% ?\(w/w\)|%\s*w/w|wt\.? ?%|mg)\)?$",
+    r"% ?\(w/w\)|%\s*w/w|wt\.? ?%|(?:weight|mass|wt\.?|dry weight)\s*%|%\s*(?:weight|mass|by weight)|mg)\)?$",
     re.IGNORECASE,
 )
 _TERM_KEY: dict[str, str] = {}
@@ -749,7 +754,11 @@ def classify_header(text: str) -> tuple[str | None, str | None]:
     raw = unicodedata.normalize("NFKC", text)
     if _UNIT_ONLY.match(raw.strip()):
         # a column headed only by a unit ("mg/g", "% (w/w)") holds results in that unit
-        return "value", raw.strip().strip("()")
+        unit = raw.strip().strip("()")
+        # "Weight %" / "% by weight": the unit is the percent sign
+        return "value", "%" if re.fullmatch(
+            r"(?i)(?:weight|mass|wt\.?|dry weight)\s*%|%\s*(?:weight|mass|by weight)", unit
+        ) else unit
     unit = None
     mu = re.search(r"[(\[]\s*([^()\[\]]{1,12})\s*[)\]]", raw)
     if mu:

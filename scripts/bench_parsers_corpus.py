@@ -68,7 +68,7 @@ def measure_synthetic(count: int = 40) -> dict[str, Any]:
     }
 
 
-def measure_corpus(cache: Path = CACHE, splits: tuple[str, ...] = ("dev", "heldout")) -> dict[str, Any]:
+def measure_corpus(cache: Path = CACHE, splits: tuple[str, ...] = ("dev", "heldout", "heldout_new")) -> dict[str, Any]:
     """Figures for ``bench/results/parsers.json`` (keys prefixed ``dev_`` / ``heldout_``)."""
     out: dict[str, Any] = measure_synthetic()
     for split in splits:
@@ -79,6 +79,7 @@ def measure_corpus(cache: Path = CACHE, splits: tuple[str, ...] = ("dev", "heldo
         out[f"{split}_result_rows"] = res["result_rows"]
         out[f"{split}_header_fields"] = res["header_fields"]
         out[f"{split}_missing"] = res["missing"]
+        out[f"{split}_languages"] = res["languages"]
         (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
         (ROOT / "bench" / "results" / f"corpus_{split}.json").write_text(
             json.dumps(res, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -89,10 +90,10 @@ def measure_corpus(cache: Path = CACHE, splits: tuple[str, ...] = ("dev", "heldo
 def main() -> None:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--split", choices=("dev", "heldout", "both"), default="dev")
+    ap.add_argument("--split", choices=("dev", "heldout", "heldout_new", "all"), default="dev")
     ap.add_argument("--cache", type=Path, default=CACHE)
     args = ap.parse_args()
-    splits = ("dev", "heldout") if args.split == "both" else (args.split,)
+    splits = ("dev", "heldout", "heldout_new") if args.split == "all" else (args.split,)
     print(json.dumps(measure_corpus(args.cache, splits), indent=2))
 
 
