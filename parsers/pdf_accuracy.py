@@ -225,8 +225,10 @@ def score_public(public_dir: Path, cache_dir: Path, *, split: str, limits: Limit
         "missing": missing,
         "result_recall": round(rows_hit / rows_total, 4) if rows_total else None,
         "result_rows": rows_total,
+        "result_rows_found": rows_hit,
         "header_accuracy": round(head_hit / head_total, 4) if head_total else None,
         "header_fields": head_total,
+        "header_fields_right": head_hit,
         "languages": {
             code: {
                 "docs": sum(1 for d in manifest["documents"] if d["split"] == split and d.get("language") == code),

@@ -291,8 +291,8 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
 
     names: dict[tuple[str, str], str] = {}  # (CharacteristicItemId, type) -> characteristic name
 
-    def characteristic(meas: etree._Element, kids: dict[str, etree._Element], qif_type: str) -> str:
-        ident = _text(kids.get("CharacteristicItemId"))
+    def characteristic(meas: etree._Element, item_ref: etree._Element | None, qif_type: str) -> str:
+        ident = _text(item_ref)
         if ident is not None and (known := names.get((ident, qif_type))) is not None:
             return known
         item = by_id.get(ident) if ident is not None else None
@@ -368,14 +368,14 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
             deadline.tick(meas_path)
             if not tag.endswith(_SUFFIX):
                 continue
-            kids, repeated = _children_by_name(meas)
-            value_el = kids.get("Value")
+            # three C-level child look-ups instead of a Python pass over every child
+            value_el = next(meas.iterchildren("{*}Value"), None)
             value = _float(value_el)
             if value is None or value_el is None:
                 skipped += 1
                 continue
             qif_type = tag[: -len(_SUFFIX)] or tag
-            name = characteristic(meas, kids, qif_type)
+            name = characteristic(meas, next(meas.iterchildren("{*}CharacteristicItemId"), None), qif_type)
             n = seen.get((sample, name), 0) + 1
             seen[(sample, name)] = n
             char_name = name if n == 1 else f"{name}#{n}"
@@ -384,10 +384,10 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
             meas_id = meas.get("id")
             if meas_id is not None:
                 extra["qif_id"] = meas_id
-            status = _status(kids.get("Status"))
+            status = _status(next(meas.iterchildren("{*}Status"), None))
             if status:
                 extra["status"] = status
-            value_step = "Value[1]" if "Value" in repeated else "Value"
+            value_step = "Value[1]" if next(value_el.itersiblings(value_el.tag), None) is not None else "Value"
             # model_validate on a plain dict: the same validation, one call into pydantic-core
             measurements.append(
                 Measurement.model_validate(
