@@ -2,7 +2,8 @@
 
 Loads every parser module and the heavy libraries they import lazily, and compiles the shipped DCC
 schemas (libxml2, a few ms each) and the QIF 3.0 schema (~0.3 s) into the per-thread caches of this (the
-main) thread; forked children inherit all of it. Never imported by ``parsers`` itself (importing pdfplumber and openpyxl costs time).
+main) thread; forked children inherit all of it. Never imported by ``parsers`` itself (importing
+pdfplumber and openpyxl costs time).
 """
 
 from __future__ import annotations

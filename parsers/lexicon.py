@@ -743,6 +743,9 @@ def _word_run_key(cand: str) -> str | None:
     return _TERM_KEY[m.group(0)] if m else None
 
 
+_PERCENT_BY_WEIGHT = re.compile(r"(?i)(?:weight|mass|wt\.?|dry weight)\s*%|%\s*(?:weight|mass|by weight)")
+
+
 @lru_cache(maxsize=4096)
 def classify_header(text: str) -> tuple[str | None, str | None]:
     """Column key for a header cell and a unit found in it: ``"Result (mg/kg)" -> ("value", "mg/kg")``.
@@ -754,12 +757,10 @@ def classify_header(text: str) -> tuple[str | None, str | None]:
     raw = unicodedata.normalize("NFKC", text)
     if _UNIT_ONLY.match(raw.strip()):
         # a column headed only by a unit ("mg/g", "% (w/w)") holds results in that unit
-        unit = raw.strip().strip("()")
+        only = raw.strip().strip("()")
         # "Weight %" / "% by weight": the unit is the percent sign
-        return "value", "%" if re.fullmatch(
-            r"(?i)(?:weight|mass|wt\.?|dry weight)\s*%|%\s*(?:weight|mass|by weight)", unit
-        ) else unit
-    unit = None
+        return "value", "%" if _PERCENT_BY_WEIGHT.fullmatch(only) else only
+    unit: str | None = None
     mu = re.search(r"[(\[]\s*([^()\[\]]{1,12})\s*[)\]]", raw)
     if mu:
         unit = mu.group(1).strip()
