@@ -31,7 +31,7 @@ from typing import Any
 
 from lxml import etree
 
-from parsers._safe import Deadline, XPathIndex, local_name, parse_xml, xpath_of
+from parsers._safe import Deadline, LocalSchemaResolver, XPathIndex, local_name, parse_xml, xpath_of
 from parsers.errors import EmptyInput, InvalidValue, LimitExceeded, SchemaViolation, UnsupportedFormat
 from parsers.limits import Limits
 from parsers.model import CharacteristicSpec, InspectionBatch, Measurement
@@ -69,28 +69,12 @@ def _without_identity_constraints(path: Path) -> bytes:
     return bytes(etree.tostring(doc))
 
 
-class _QifSchemaResolver(etree.Resolver):
-    """Serves the shipped XSDs (``parsers/schemas/`` only, identity constraints removed); refuses any other URL."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.refused: list[str] = []
-
-    def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
-        path = Path(system_url.removeprefix("file://")) if system_url else None
-        if path is not None and path.is_absolute():
-            path = path.resolve()
-            if path.is_relative_to(_SCHEMA_ROOT) and path.is_file():
-                return self.resolve_string(_without_identity_constraints(path), context, base_url=str(path))
-        self.refused.append(str(system_url))
-        return self.resolve_string("", context)  # an empty document: the include fails, nothing is fetched
-
-
 def _qif_schema() -> etree.XMLSchema:
     """This thread's compiled QIF 3.0 XSD (libxml2, local files only, compiled once per thread)."""
     schema: etree.XMLSchema | None = getattr(_THREAD, "schema", None)
     if schema is None:
-        resolver = _QifSchemaResolver()
+        # files of parsers/schemas only, each without its identity constraints
+        resolver = LocalSchemaResolver(_SCHEMA_ROOT, _without_identity_constraints)
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         parser.resolvers.add(resolver)
         doc = etree.fromstring(_without_identity_constraints(QIF_XSD), parser, base_url=str(QIF_XSD))

@@ -2,10 +2,11 @@
 
 - ``csv_rows_per_s``: a generated 100k-row long-format CSV (``;``, decimal comma, 7 columns) through
   :func:`parsers.parse` (detection, decoding, validation, model construction); best of 3.
-- ``qif_docs_per_s``: the public QIF 3 results samples through :func:`parsers.parse` (safe XML parse with
-  entity/depth checks, structural validation, model construction); documents per second over repeated runs
-  (best of 5 passes over the set). ``qif_validation`` says what "validated" means: structural only, the
-  QIF 3 XSD set is not shipped (see ``parsers/schemas/README.md``).
+- ``qif_docs_per_s`` (wall) / ``qif_docs_per_s_cpu`` (process CPU time: an unloaded core): the public QIF 3
+  results samples through :func:`parsers.parse` (safe XML parse with entity/depth checks, validation against
+  the shipped QIF 3.0.0 XSD, model construction); best of 7 passes over the set. Baseline in the same run:
+  ``qif_lxml_parse_only_docs_per_s_cpu`` (libxml2 parse alone, same files). ``qif_validation`` says what
+  "validated" means (see ``parsers/schemas/README.md``).
 - ``json_rows_per_s``, ``xlsx_rows_per_s`` for context (xlsx on 10k rows).
 """
 
