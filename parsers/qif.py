@@ -17,8 +17,10 @@ Mapping:
 Provenance is the XPath of the ``Value`` element (local names, see :func:`parsers._safe.xpath_of`).
 XML is read with :func:`parsers._safe.parse_xml` (no entities, no network, depth-limited).
 
-Validation is structural only (root ``QIFDocument``, numeric finite values, ids resolved, at least one
-measured value): the QIF 3 XSD set is not shipped (``parsers/schemas/README.md`` says why).
+Validation: a document declaring ``versionQIF="3.x"`` is validated against the shipped QIF 3.0.0 XSD
+(:func:`validate_qif`; identity constraints replaced by an id-uniqueness check, ``parsers/schemas/README.md``
+says why); other versions are parsed with a warning. Always: root ``QIFDocument``, numeric finite values, at
+least one measured value.
 """
 
 from __future__ import annotations
