@@ -19,6 +19,9 @@ import re
 import threading
 import time
 import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -355,3 +358,28 @@ def open_zip(data: bytes, *, limits: Limits, what: str = "zip archive") -> zipfi
                 actual=round(ratio, 1),
             )
     return zf
+
+
+class LocalSchemaResolver(etree.Resolver):
+    """Lets libxml2 read XSDs below ``root`` only; any other URL (http, a file elsewhere) is refused.
+
+    ``transform`` (optional) rewrites a schema file before libxml2 sees it (``parsers.qif`` drops identity
+    constraints); refused URLs are listed in ``refused`` for the error message.
+    """
+
+    def __init__(self, root: Path, transform: Callable[[Path], bytes] | None = None) -> None:
+        super().__init__()
+        self.root = root.resolve()
+        self.transform = transform
+        self.refused: list[str] = []
+
+    def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
+        path = Path(system_url.removeprefix("file://")) if system_url else None
+        if path is not None and path.is_absolute():
+            path = path.resolve()
+            if path.is_relative_to(self.root) and path.is_file():
+                if self.transform is not None:
+                    return self.resolve_string(self.transform(path), context, base_url=str(path))
+                return self.resolve_filename(str(path), context)
+        self.refused.append(str(system_url))
+        return self.resolve_string("", context)  # an empty document: the import fails, nothing is fetched

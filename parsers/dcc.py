@@ -37,7 +37,7 @@ from typing import Any
 
 from lxml import etree
 
-from parsers._safe import XPathIndex, parse_xml, xpath_of
+from parsers._safe import LocalSchemaResolver, XPathIndex, parse_xml, xpath_of
 from parsers.errors import LimitExceeded, SchemaViolation, UnsupportedFormat
 from parsers.limits import Limits
 from parsers.provenance import Provenance, SourceFile
@@ -124,21 +124,11 @@ _S_MU_UNIVARIATE_XML, _S_EXPANDED_MU_XML = _si("measurementUncertaintyUnivariate
 _S_VALUE_EXPANDED_MU_XML = _si("valueExpandedMUXMLList")
 
 
-class _LocalSchemaResolver(etree.Resolver):
+class _LocalSchemaResolver(LocalSchemaResolver):
     """Lets libxml2 read XSDs from ``parsers/schemas/`` only; any other URL (http, file elsewhere) is refused."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.refused: list[str] = []
-
-    def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
-        path = Path(system_url.removeprefix("file://")) if system_url else None
-        if path is not None and path.is_absolute():
-            path = path.resolve()
-            if path.is_relative_to(_SCHEMA_ROOT) and path.is_file():
-                return self.resolve_filename(str(path), context)
-        self.refused.append(str(system_url))
-        return self.resolve_string("", context)  # an empty document: the import fails, nothing is fetched
+        super().__init__(_SCHEMA_ROOT)
 
 
 def _compile(version: str) -> etree.XMLSchema:

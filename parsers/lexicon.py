@@ -498,6 +498,11 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "distributor / tested for",
         "client name",
         "customer name",
+        "client info",
+        "client information",
+        "customer information",
+        "client details",
+        "customer details",
         "requested by",
         "auftraggeber",
         "kunde",
@@ -708,7 +713,7 @@ def is_value_shape(text: str) -> bool:
 
 _UNIT_ONLY = re.compile(
     r"^\(?(?:%|‰|mg/g|mg/kg|g/kg|mg/l|µg/g|μg/g|ug/g|µg/kg|ug/kg|ppm|ppb|mg/unit|mg/serving|mg/ml|cfu/g|"
-    r"% ?\(w/w\)|%\s*w/w|wt\.? ?%|mg)\)?$",
+    r"% ?\(w/w\)|%\s*w/w|wt\.? ?%|(?:weight|mass|wt\.?|dry weight)\s*%|%\s*(?:weight|mass|by weight)|mg)\)?$",
     re.IGNORECASE,
 )
 _TERM_KEY: dict[str, str] = {}
@@ -738,6 +743,9 @@ def _word_run_key(cand: str) -> str | None:
     return _TERM_KEY[m.group(0)] if m else None
 
 
+_PERCENT_BY_WEIGHT = re.compile(r"(?i)(?:weight|mass|wt\.?|dry weight)\s*%|%\s*(?:weight|mass|by weight)")
+
+
 @lru_cache(maxsize=4096)
 def classify_header(text: str) -> tuple[str | None, str | None]:
     """Column key for a header cell and a unit found in it: ``"Result (mg/kg)" -> ("value", "mg/kg")``.
@@ -749,8 +757,10 @@ def classify_header(text: str) -> tuple[str | None, str | None]:
     raw = unicodedata.normalize("NFKC", text)
     if _UNIT_ONLY.match(raw.strip()):
         # a column headed only by a unit ("mg/g", "% (w/w)") holds results in that unit
-        return "value", raw.strip().strip("()")
-    unit = None
+        only = raw.strip().strip("()")
+        # "Weight %" / "% by weight": the unit is the percent sign
+        return "value", "%" if _PERCENT_BY_WEIGHT.fullmatch(only) else only
+    unit: str | None = None
     mu = re.search(r"[(\[]\s*([^()\[\]]{1,12})\s*[)\]]", raw)
     if mu:
         unit = mu.group(1).strip()

@@ -160,6 +160,7 @@ def score_public(public_dir: Path, cache_dir: Path, *, split: str, limits: Limit
     rows_total = rows_hit = head_total = head_hit = 0
     docs: dict[str, Any] = {}
     missing: list[str] = []
+    by_lang: dict[str, list[int]] = {}  # language -> [rows, rows hit, fields, fields right]
     for doc in manifest["documents"]:
         if doc["split"] != split:
             continue
@@ -184,6 +185,9 @@ def score_public(public_dir: Path, cache_dir: Path, *, split: str, limits: Limit
             rows_total += len(gt["results"])
             head_total += len(gt["header"])
             docs[doc["file"]] = entry
+            lang = by_lang.setdefault(doc.get("language", "?"), [0, 0, 0, 0])
+            lang[0] += len(gt["results"])
+            lang[2] += len(gt["header"])
             continue
         flat = _report_flat(report)
         wrong: dict[str, Any] = {}
@@ -212,13 +216,28 @@ def score_public(public_dir: Path, cache_dir: Path, *, split: str, limits: Limit
         entry["rows_missed"] = missed[:10]
         entry["review_required"] = report.review.required
         docs[doc["file"]] = entry
+        lang = by_lang.setdefault(doc.get("language", "?"), [0, 0, 0, 0])
+        for i, n in enumerate((entry["rows"], entry["rows_found"], entry["header"], entry["header_found"])):
+            lang[i] += n
     return {
         "split": split,
         "docs": len(docs),
         "missing": missing,
         "result_recall": round(rows_hit / rows_total, 4) if rows_total else None,
         "result_rows": rows_total,
+        "result_rows_found": rows_hit,
         "header_accuracy": round(head_hit / head_total, 4) if head_total else None,
         "header_fields": head_total,
+        "header_fields_right": head_hit,
+        "languages": {
+            code: {
+                "docs": sum(1 for d in manifest["documents"] if d["split"] == split and d.get("language") == code),
+                "result_recall": round(v[1] / v[0], 4) if v[0] else None,
+                "result_rows": v[0],
+                "header_accuracy": round(v[3] / v[2], 4) if v[2] else None,
+                "header_fields": v[2],
+            }
+            for code, v in sorted(by_lang.items())
+        },
         "files": docs,
     }

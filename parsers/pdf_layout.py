@@ -138,6 +138,8 @@ class _Table:
     gap: int = 0
     rows: int = 0
     closed: bool = False
+    frag: list[Cell] | None = None  # label-column text of the line just above (a label wrapped upwards)
+    open_label: list[int] | None = None  # results whose label has an unclosed bracket (wraps downwards)
 
 
 @dataclass
@@ -396,9 +398,22 @@ class _Reader:
             for j, c in enumerate(table.cols)
             if c.key in _RESULT_KEYS and j in assigned and value_shape(" ".join(x.text for x in assigned[j]))
         ]
+        if not value_js and any(table.cols[j].key == "verdict" for j in assigned):
+            # a row with a verdict ("符合", "Pass") reports a result even in words ("无异常", "no damage")
+            value_js = [
+                j
+                for j, c in enumerate(table.cols)
+                if c.key in _RESULT_KEYS and j in assigned and _qualitative(" ".join(x.text for x in assigned[j]))
+            ]
         label_cells = assigned.get(label_j, []) if label_j is not None else []
         label = " ".join(c.text for c in label_cells).strip()
         if not value_js:
+            if label and self.continue_label(table, label_cells, label):
+                return True
+            table.frag = label_cells or None
+            if label and any(table.cols[j].key in _RESULT_KEYS for j in assigned):
+                table.gap = 0  # a row of the table with nothing to report ("/", not applicable)
+                return True
             # text only under the label column: a section / test part heading (or a wrapped name)
             only_label = label and all(j == label_j for j in assigned)
             if only_label and len(label) <= 80 and not value_shape(label):
@@ -406,6 +421,10 @@ class _Reader:
                 table.gap += 1
                 return True
             return False
+        if not label and table.frag and _adjacent(table.frag, cells):
+            # the row's name sits on the line above, wrapped ("碱性汗液（20" / values / "次）")
+            label_cells, label = table.frag, " ".join(c.text for c in table.frag).strip()
+        table.frag = None
         if not label or (value_shape(label) in ("number",) and qcol is not None):
             return False
         if label.endswith((":", "：")) or (_match_label(label) is not None and re.search(r"[:：]", label)):
@@ -451,6 +470,7 @@ class _Reader:
         elif table.method is not None:
             common["method"] = table.method  # merged method cell spanning several rows
         label_field = self.field(label_cells, conf, label)
+        first_new = len(self.out.results)
         for j in value_js:
             col = table.cols[j]
             vcells = assigned[j]
@@ -476,6 +496,23 @@ class _Reader:
             )
         table.rows += 1
         table.gap = 0
+        table.open_label = list(range(first_new, len(self.out.results))) if _unclosed(label) else None
+        return True
+
+    def continue_label(self, table: _Table, label_cells: list[Cell], label: str) -> bool:
+        """Append the closing part of a wrapped name ("次）") to the results of the row just read."""
+        if not table.open_label or not re.match(r"^[^(（]*[)）]", label):
+            return False
+        last = self.out.results[table.open_label[0]].quantity
+        bbox = last.provenance.bbox if last.provenance is not None else None
+        if bbox is None or abs(label_cells[0].top - bbox[3]) > 2 * (label_cells[0].bottom - label_cells[0].top):
+            return False
+        joiner = "" if _CJK_END.search(last.value) else " "
+        for n in table.open_label:
+            r = self.out.results[n]
+            q = r.quantity.model_copy(update={"value": r.quantity.value + joiner + label})
+            self.out.results[n] = r.model_copy(update={"quantity": q})
+        table.open_label = None
         return True
 
     def transposed(self, lines: list[list[Cell]]) -> set[int]:
@@ -521,13 +558,79 @@ class _Reader:
                 i += 1
         return used
 
+    def names_across(self, lines: list[list[Cell]]) -> set[int]:
+        """Analytes across the top, one row per unit below ("CBD CBG THC" over "% 0.2 ND 1.5", "LOD ...").
+
+        The names line has at least four short cells, no values and no column words; a following row counts
+        when its first cell (left of the first name) is a unit or a detection-limit word and its values sit
+        under at least half of the names. A unit row gives results in that unit; an LOD/LOQ row their MDL.
+        """
+        used: set[int] = set()
+        for i, cells in enumerate(lines):
+            if len(cells) < 4 or i in used:
+                continue
+            names = [c for c in cells if len(c.text) <= 24 and not value_shape(c.text)]
+            names = [c for c in names if not classify_header(c.text)[0]]
+            if len(names) < 4 or len(names) * 3 < len(cells) * 2:
+                continue
+            names.sort(key=lambda c: c.x0)
+            width = max(c.x1 - c.x0 for c in names)
+            rows: list[tuple[int, str, str | None, dict[int, Cell]]] = []
+            for k in range(i + 1, min(i + 8, len(lines))):
+                row = [c for c in lines[k] if c.x0 <= names[-1].x1 + width and c.x1 >= names[0].x0 - 4 * width]
+                if not row:
+                    continue
+                row.sort(key=lambda c: c.x0)
+                first = row[0]
+                label, rest = first.text, row[1:]
+                if first.x1 > names[0].x0 + 2:
+                    # the unit and the first value run together ("mg/unit ND"): split off the last word
+                    if len(first.words) < 2 or not value_shape(first.words[-1].text):
+                        continue
+                    label = " ".join(w.text for w in first.words[:-1])
+                    rest = [Cell(words=first.words[-1:], page=first.page), *row[1:]]
+                key, unit = classify_header(label)
+                if key not in ("value", "mdl"):
+                    continue
+                under: dict[int, Cell] = {}
+                for c in rest:
+                    if not value_shape(c.text):
+                        continue
+                    mid = (c.x0 + c.x1) / 2
+                    n = min(range(len(names)), key=lambda q: abs((names[q].x0 + names[q].x1) / 2 - mid))
+                    if abs((names[n].x0 + names[n].x1) / 2 - mid) <= width and n not in under:
+                        under[n] = c
+                if len(under) * 2 >= len(names):
+                    rows.append((k, key, unit, under))
+            values = [r for r in rows if r[1] == "value"]
+            if not values:
+                continue
+            mdl = next((r for r in rows if r[1] == "mdl"), None)
+            for _k, _key, unit, under in values:
+                for n, vc in sorted(under.items()):
+                    extra: dict[str, Field[str]] = {}
+                    if unit:
+                        extra["unit"] = self.field([vc], 0.7, unit)
+                    if mdl is not None and n in mdl[3]:
+                        extra["mdl"] = self.field([mdl[3][n]], 0.7, _num_text(mdl[3][n].text))
+                    self.out.results.append(
+                        Result(
+                            quantity=self.field([names[n]], 0.7, names[n].text),
+                            value=self.field([vc], 0.7, _num_text(vc.text)),
+                            **extra,  # type: ignore[arg-type]
+                        )
+                    )
+            used.add(i)
+            used.update(r[0] for r in rows)
+        return used
+
     def page(self, lines: list[Line]) -> None:
         cell_lines = [split_cells(ln) for ln in lines]
         # tables still open from the previous page continue (with or without a repeated header)
         carry = [t for t in self.open if not t.closed]
         for t in carry:
             t.gap = -_CONTINUATION_SKIP
-        used = self.transposed(cell_lines)
+        used = self.transposed(cell_lines) | self.names_across(cell_lines)
         i = 0
         while i < len(cell_lines):
             if i in used:
@@ -643,6 +746,26 @@ class _Reader:
                 t.closed = True
 
 
+_CJK_END = re.compile(r"[\u3000-\u9fff\uff00-\uffef\d]$")
+
+
+def _unclosed(label: str) -> bool:
+    """A name with an opening bracket that does not close on its line ("碱性汗液（20") wraps downwards."""
+    return label.count("(") + label.count("（") > label.count(")") + label.count("）")
+
+
+def _qualitative(text: str) -> bool:
+    """A short result in words (not "/", not a header word): "无异常", "no damage", "intact"."""
+    t = " ".join(text.split())
+    return 0 < len(t) <= 16 and bool(re.search(r"\w", t)) and not classify_header(t)[0] and ":" not in t
+
+
+def _adjacent(above: list[Cell], row: list[Cell]) -> bool:
+    """``above`` ends within about one line height of where ``row`` starts."""
+    h = max(c.bottom - c.top for c in row)
+    return -h <= min(c.top for c in row) - max(c.bottom for c in above) <= 1.5 * h
+
+
 def _row_label_key(text: str) -> str | None:
     """Key of a transposed table's row label: the whole label (or one side of "Messwert / Measured value")
     must be a lexicon term -- "pH value" in a data row is an analyte, not a label."""
@@ -712,7 +835,8 @@ _PAGE_TAIL = re.compile(r"\s*(?:page|seite|页|第)\s*\d+\s*(?:of|von|/|共)\s*\
 @lru_cache(maxsize=8192)
 def _match_label(text: str) -> tuple[str, str, str] | None:
     """``(path, label, rest)`` when ``text`` starts with a known label (bilingual pairs allowed)."""
-    raw = text.replace("\u3000", " ")
+    # a section marker in front of the label ("[B] Client Info", "(c) Sample") is not part of it
+    raw = re.sub(r"^\s*(?:\[[A-Za-z0-9]{1,2}\]|\([A-Za-z0-9]{1,2}\))\s+", "", text.replace("\u3000", " "))
     # "Auftraggeber / Customer: ACME" and "委托单位 Client: ACME": look at the part before the colon
     head, sep, rest = re.split(r"([:：])", raw, maxsplit=1) if re.search(r"[:：]", raw) else [raw, "", ""]
     h = norm_label(head)
@@ -741,6 +865,10 @@ def _match_label(text: str) -> tuple[str, str, str] | None:
             if not sep or re.search(r"\d", head[len(label) :]):
                 return path, label, rest2
     return None
+
+
+_ID_SHAPE = re.compile(r"(?=[^ ]*\d)[A-Za-z0-9][A-Za-z0-9._/#-]{4,}")
+_SAMPLE_WORDS = {"sample", "probe", "样品", "échantillon", "muestra", "試料"}
 
 
 class _Fields:
@@ -781,9 +909,12 @@ class _Fields:
                         path = "items[0].id" if im.group("kind").lower() == "sample" else "report_id"
                         self.put(path, [cell], im.group("id"), 0.5)
                     continue
-                path, _label, rest = m
-                if ci > 0 and cells[ci - 1].text.rstrip().endswith((":", "：")):
-                    continue  # this cell is the value of the label before it
+                path, label, rest = m
+                own_pair = bool(rest) and bool(re.search(r"[:：]", cell.text))
+                if ci > 0 and cells[ci - 1].text.rstrip().endswith((":", "：")) and not own_pair:
+                    continue  # this cell is the value of the label before it (not "Received: 05/31/2022")
+                if path == "items[0].description" and _ID_SHAPE.fullmatch(rest) and label in _SAMPLE_WORDS:
+                    path = "items[0].id"  # "Sample: DA20330006-001" names the sample by its identifier
                 conf_base = 0.9 if page_no == 1 else 0.8
                 if rest and not re.search(r"[:：]", cell.text):
                     conf_base -= 0.3  # "Sample ID 123" without a colon: a weaker sign

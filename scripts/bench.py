@@ -60,6 +60,9 @@ def _parsers() -> dict[str, Any]:
     if docs:
         # harmonic mean: the rate of parsing an equal mix of DCC and QIF documents
         out["xml_docs_per_s"] = round(len(docs) / sum(1 / d for d in docs), 1)
+    cpu = [v for v in (tab.get("qif_docs_per_s_cpu"), rep.get("dcc_docs_per_s_cpu")) if v]
+    if len(cpu) == 2:
+        out["xml_docs_per_s_cpu"] = round(2 / sum(1 / d for d in cpu), 1)  # same mix, process CPU time
     return out
 
 

@@ -341,6 +341,9 @@ def make_report(seed: int) -> tuple[bytes, Truth]:
 
 
 def _transposed(c: Any, rng: random.Random, t: Truth, lab: dict[str, str], font: str, y: float, comma: bool) -> None:
+    if rng.random() < 0.5:
+        _names_across(c, rng, t, lab, font, y, comma)
+        return
     points = [str(p) for p in sorted(rng.sample([1, 2, 5, 10, 20, 50, 100, 200], rng.randint(3, 6)))]
     c.setFont(font, 9)
     xs = [60 + 130 + 70 * i for i in range(len(points))]
@@ -361,6 +364,30 @@ def _transposed(c: Any, rng: random.Random, t: Truth, lab: dict[str, str], font:
         c.drawString(x, y, u.replace(".", ",") if comma else u)
     for p, v in zip(points, measured, strict=True):
         t.results.append({"quantity": f"{lab['point']} {p}", "value": v})
+
+
+def _names_across(c: Any, rng: random.Random, t: Truth, lab: dict[str, str], font: str, y: float, comma: bool) -> None:
+    """Analytes across the top, one row per unit and one of detection limits below (no column words)."""
+    t.features["transposed"] = "names_across"
+    names = rng.sample(
+        ["Pb", "Cd", "Hg", "Cr(VI)", "PBB", "PBDE", "DEHP", "BBP", "DBP", "DIBP", "Ni"], rng.randint(4, 8)
+    )
+    unit = rng.choice(["mg/kg", "%", "ppm", "mg/g"])
+    c.setFont(font, 9)
+    xs = [60 + 60 + 52 * i for i in range(len(names))]
+    for x, n in zip(xs, names, strict=True):
+        c.drawString(x, y, n)
+    y -= 14
+    c.drawString(60, y, unit)
+    for x, n in zip(xs, names, strict=True):
+        printed, expected = _value(rng, comma)
+        c.drawString(x, y, printed)
+        t.results.append({"quantity": n, "value": expected})
+    y -= 14
+    c.drawString(60, y, rng.choice(["LOD", "MDL", lab["mdl"]]) if lab["mdl"] in ("MDL", "检出限") else "LOD")
+    for x in xs:
+        v = rng.choice(["0.5", "2", "5", "0.05"])
+        c.drawString(x, y, v.replace(".", ",") if comma else v)
 
 
 def _grouped(c: Any, rng: random.Random, t: Truth, font: str, y: float, comma: bool) -> None:

@@ -171,3 +171,118 @@ def test_header_lexicon(header: str, key: str) -> None:
 )  # fmt: skip
 def test_value_shapes(text: str, shape: str | None) -> None:
     assert value_shape(text) == shape
+
+
+def test_names_across_the_top_with_a_unit_row_below_are_read_as_results() -> None:
+    pdf, truth = _find_seed(transposed="names_across")
+    rep = _parse(pdf)
+    got = {(q, v) for q, v, _ in _rows(rep)}
+    assert {(r["quantity"], r["value"]) for r in truth.results} <= got
+    # the detection-limit row is attached to each analyte, not read as results of its own
+    assert all(r.mdl is not None for r in rep.results)
+    assert len(rep.results) == len(truth.results)
+
+
+def _drawn(lines: list[tuple[float, float, str]], cjk: bool = False) -> bytes:
+    """A one-page PDF with each ``(x, y_from_top, text)`` drawn as given."""
+    import io
+
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    if cjk:
+        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    c.setFont("STSong-Light" if cjk else "Helvetica", 9)
+    for x, y, text in lines:
+        c.drawString(x, A4[1] - y, text)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def test_wrapped_names_words_results_and_not_applicable_rows_in_a_chinese_table() -> None:
+    head = [
+        (60, 100, "检验项目"),
+        (220, 100, "单位"),
+        (300, 100, "技术要求"),
+        (380, 100, "检验结果"),
+        (460, 100, "单项判定"),
+    ]
+    rows = [
+        (60, 124, "干擦（50次）"),
+        (300, 124, "≥4"),
+        (380, 124, "4-5"),
+        (460, 124, "符合"),
+        # the name wraps around its values: half above, half below
+        (60, 142, "碱性汗液（20"),
+        (225, 148, "级"),
+        (300, 148, "≥3"),
+        (380, 148, "4-5"),
+        (460, 148, "符合"),
+        (70, 154, "次）"),
+        # rows of the table with nothing to report keep the table open
+        (60, 172, "干擦（500次）"),
+        (300, 172, "≥4"),
+        (385, 172, "/"),
+        (465, 172, "/"),
+        (60, 190, "湿擦（250次）"),
+        (300, 190, "≥3"),
+        (385, 190, "/"),
+        (465, 190, "/"),
+        (60, 208, "撕裂强度（纵向）"),
+        (300, 208, "≥3"),
+        (385, 208, "/"),
+        (465, 208, "/"),
+        (60, 226, "色牢度（横向）"),
+        (300, 226, "≥3"),
+        (385, 226, "/"),
+        (465, 226, "/"),
+        (60, 244, "耐折牢度（常温）"),
+        (300, 244, "≥3"),
+        (385, 244, "/"),
+        (465, 244, "/"),
+        (60, 262, "气味（干态）"),
+        (300, 262, "≥3"),
+        (385, 262, "/"),
+        (465, 262, "/"),
+        # a result in words, judged by the verdict beside it
+        (60, 280, "耐磨性（500r）"),
+        (300, 280, "无明显损伤"),
+        (380, 280, "无异常"),
+        (460, 280, "符合"),
+    ]
+    rep = _parse(_drawn(head + rows, cjk=True))
+    got = {(q, v) for q, v, _ in _rows(rep)}
+    assert got == {("干擦（50次）", "4-5"), ("碱性汗液（20次）", "4-5"), ("耐磨性（500r）", "无异常")}
+
+
+def test_label_value_pairs_that_touch_section_markers_and_sample_identifiers() -> None:
+    pdf = _drawn(
+        [
+            (60, 80, "Sample:DA20330006-001"),
+            (60, 100, "Batch:"),
+            (250, 100, "Received: 05/31/2022"),
+            (60, 130, "[B] Client Info"),
+            (60, 145, "ARL Healthcare"),
+            (60, 170, "Analyte"),
+            (200, 170, "Result"),
+            (300, 170, "Unit"),
+            (60, 185, "Lead"),
+            (200, 185, "0.12"),
+            (300, 185, "mg/kg"),
+        ]
+    )
+    rep = _parse(pdf)
+    flat = rep.flat_values()
+    assert flat.get("items[0].id") == "DA20330006-001"
+    assert flat.get("dates.receipt") == "2022-05-31"
+    assert flat.get("customer.name") == "ARL Healthcare"
+
+
+def test_weight_percent_header_is_a_result_column_in_percent() -> None:
+    assert classify_header("WEIGHT %") == ("value", "%")
+    assert classify_header("% by weight") == ("value", "%")

@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from parsers import parse, source_file
-from parsers.errors import EmptyInput, InvalidValue
+from parsers.errors import EmptyInput, InvalidValue, SchemaViolation
 from parsers.qif import parse_qif
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inspection"
@@ -91,3 +91,32 @@ def test_non_numeric_value_names_xpath() -> None:
     with pytest.raises(InvalidValue, match="'abc' is not a number") as e:
         parse(data)
     assert e.value.location is not None and e.value.location.endswith("DiameterCharacteristicMeasurement/Value")
+
+
+def test_qif3_documents_are_validated_against_the_shipped_schema() -> None:
+    data = (FIXTURES / "qif/QIF_Results_Sample.QIF").read_bytes()
+    batch = parse_qif(data, source=source_file(data, format="qif"))
+    assert not any("not schema-validated" in w for w in batch.warnings)
+    # an element the QIF 3.0 schema does not allow where it stands
+    bad = data.replace(b"<Header>", b"<Header><Surprise>1</Surprise>", 1)
+    with pytest.raises(SchemaViolation, match=r"QIF 3\.0 schema") as e:
+        parse(bad)
+    assert e.value.facts["line"] is not None and "Surprise" in e.value.message
+
+
+def test_qif_ids_must_be_unique() -> None:
+    data = (FIXTURES / "qif/QIF_Results_Sample.QIF").read_bytes()
+    first = data.index(b' id="') + 5
+    ident = data[first : data.index(b'"', first)]
+    # give a later element the first element's id (still valid XSD structure, but two elements share it)
+    second = data.index(b' id="', first) + 5
+    end = data.index(b'"', second)
+    dup = data[:second] + ident + data[end:]
+    with pytest.raises(SchemaViolation, match="ids must be unique"):
+        parse(dup)
+
+
+def test_qif_without_a_declared_version_says_it_was_not_validated() -> None:
+    data = (FIXTURES / "qif/QIF_Results_Sample.QIF").read_bytes().replace(b'versionQIF="3.0.0"', b"", 1)
+    batch = parse_qif(data, source=source_file(data, format="qif"))
+    assert any("no versionQIF: not schema-validated" in w for w in batch.warnings)
