@@ -56,12 +56,22 @@ EXIT_UNREACHABLE = 3
 EXIT_TIMEOUT = 4  # --wait gave up; the batch or job goes on
 DEFAULT_API = "http://127.0.0.1:8000"
 
-template_cli = typer.Typer(no_args_is_help=True, help="OEM contract templates.")
-agreement_cli = typer.Typer(no_args_is_help=True, help="Agreements, deposits and quarterly evaluations.")
-analysis_cli = typer.Typer(no_args_is_help=True, help="Anomaly verdicts, root causes, counterfactuals, models.")
-case_cli = typer.Typer(no_args_is_help=True, help="Tracing cases: OEM, supplier, lab and admin actions.")
-batch_cli = typer.Typer(no_args_is_help=True, help="Deliver batches (measurements and lab reports) and follow them.")
-party_cli = typer.Typer(no_args_is_help=True, help="Consortium parties: register (admin), who am I.")
+template_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="OEM contract templates.")
+agreement_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Agreements, deposits and quarterly evaluations."
+)
+analysis_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Anomaly verdicts, root causes, counterfactuals, models."
+)
+case_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Tracing cases: OEM, supplier, lab and admin actions."
+)
+batch_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Deliver batches (measurements and lab reports) and follow them."
+)
+party_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Consortium parties: register (admin), who am I."
+)
 
 ApiOpt = Annotated[str, typer.Option("--api", envvar="QCN_API", help="gateway URL")]
 ApiKeyOpt = Annotated[str, typer.Option("--api-key", envvar="QCN_API_KEY", help="your API key")]
