@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
@@ -64,8 +64,6 @@ GAS_ANCHOR = 90_000
 GAS_ANCHOR_MANY_BASE = 60_000
 GAS_ANCHOR_MANY_PER_BATCH = 32_000
 GAS_CORRECTION = 140_000
-
-T = TypeVar("T")
 
 
 def _address(value: str, field: str) -> str:
