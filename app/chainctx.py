@@ -14,33 +14,19 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from eth_account import Account
-from web3 import Web3
+from typing import TYPE_CHECKING, Any
 
 from app.schemas import ChainInfo
 from app.settings import Settings
-from chain.agreements import AgreementRegistryClient
-from chain.cases import TracingCasesClient
-from chain.clients import (
-    AnchoredEvent,
-    AnchorRegistryClient,
-    BatchIn,
-    PartyKind,
-    PartyRegistryClient,
-    decode_anchor_log,
-    short_name,
-)
-from chain.contracts import AddressBook, Deployment, check_deployment
-from chain.errors import AddressBookError, ChainError, ContractRevert, NodeUnavailable, translate_exception
-from chain.node import StatePersister
-from chain.stack import deploy_stack
-from chain.tx import TxSender, http_web3
+from chain.errors import AddressBookError, ContractRevert, NodeUnavailable
+
+if TYPE_CHECKING:  # web3, eth-account and the contract clients load on the first connection, not at start
+    from web3 import Web3
+
+    from chain.clients import AnchoredEvent, BatchIn
+    from chain.contracts import Deployment
 
 __all__ = ["AnchorFound", "AnchorResult", "ChainContext", "ChainHolder", "b32", "deploy_contracts"]
-
-_KINDS = {"oem": PartyKind.OEM, "supplier": PartyKind.SUPPLIER, "lab": PartyKind.LAB}
 
 
 @dataclass(frozen=True)
@@ -74,10 +60,18 @@ class ChainContext:
     """A connected chain: typed clients signed by the registrar, relayer and arbiter keys."""
 
     def __init__(self, settings: Settings, w3: Web3, deployment: Deployment) -> None:
+        from chain.agreements import AgreementRegistryClient
+        from chain.cases import TracingCasesClient
+        from chain.client import Rpc
+        from chain.clients import AnchorRegistryClient, PartyRegistryClient
+        from chain.node import StatePersister
+        from chain.tx import TxSender
+
         self.settings = settings
         self.w3 = w3
         self.deployment = deployment
         self.chain_id = deployment.chain_id
+        self.rpc = Rpc(w3, settings.rpc_url)  # the node's calls, failures translated to chain.errors types
         timeout = settings.tx_receipt_timeout_s
         self.registrar = TxSender(w3, settings.registrar_key.get_secret_value(), receipt_timeout=timeout)
         self.arbiter = TxSender(w3, settings.arbiter_key.get_secret_value(), receipt_timeout=timeout)
@@ -104,28 +98,19 @@ class ChainContext:
     def anchor_registry_address(self) -> str:
         return self.deployment.registry
 
-    def _rpc(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except ChainError:
-            raise
-        except Exception as exc:  # web3 raises many types; translate them once, here
-            raise translate_exception(exc, endpoint=self.settings.rpc_url) from exc
-
     def info(self) -> ChainInfo:
         return ChainInfo(
             chain_id=self.chain_id,
             rpc_url=self.settings.rpc_url,
             contracts=dict(self.deployment.contracts),
             relayer=self.relayer.address,
-            head_block=int(self._rpc(lambda: self.w3.eth.block_number)),
+            head_block=self.rpc.block_number(),
         )
 
     def resync_nonces(self) -> None:
         """Forget cached nonces (after the chain went back in time, or a transaction vanished)."""
-        self._rpc(self.relayer.resync_nonce)
-        self._rpc(self.registrar.resync_nonce)
-        self._rpc(self.arbiter.resync_nonce)
+        for sender in (self.relayer, self.registrar, self.arbiter):
+            sender.resync_nonce()
 
     # -- parties -------------------------------------------------------------------------------------------
     def register_party(
@@ -138,19 +123,24 @@ class ChainContext:
         accreditation_expires: datetime | None,
     ) -> str | None:
         """Register on chain; returns the tx hash (None if the same party was already registered)."""
+        from eth_utils import keccak
+
+        from chain.clients import PartyKind, short_name
+
+        kinds = {"oem": PartyKind.OEM, "supplier": PartyKind.SUPPLIER, "lab": PartyKind.LAB}
         encoded = name.encode()
-        chain_name: str | bytes = name if len(encoded) <= 32 else Web3.keccak(encoded)
+        chain_name: str | bytes = name if len(encoded) <= 32 else keccak(encoded)
         expiry = int(accreditation_expires.astimezone(UTC).timestamp()) if accreditation_expires else 0
         try:
             sent = self.parties.register_party(
                 account,
-                _KINDS[kind],
+                kinds[kind],
                 chain_name,
                 accreditation_id=short_name(accreditation_id, "accreditation_id") if accreditation_id else None,
                 accreditation_expiry=expiry,
             )
         except ContractRevert as exc:
-            if exc.name == "PartyAlreadyRegistered" and int(exc.arguments.get("kind", -1)) == int(_KINDS[kind]):
+            if exc.name == "PartyAlreadyRegistered" and int(exc.arguments.get("kind", -1)) == int(kinds[kind]):
                 return None
             raise
         return sent.tx_hash
@@ -195,7 +185,7 @@ class ChainContext:
 
     def find_anchor(self, batch_id: str) -> AnchorResult | None:
         """The anchor event of ``batch_id`` (the latest if several), from the registry's logs."""
-        from chain.clients import header_commitment
+        from chain.clients import decode_anchor_log, header_commitment
 
         params: Any = {
             "address": self.anchors.address,
@@ -203,7 +193,7 @@ class ChainContext:
             "toBlock": "latest",
             "topics": [None, batch_id],
         }
-        logs = self._rpc(lambda: self.w3.eth.get_logs(params))
+        logs = self.rpc.logs(params)
         events = [e for e in (decode_anchor_log(log) for log in logs) if e is not None]
         if not events:
             return None
@@ -223,22 +213,29 @@ class ChainContext:
         return events
 
 
-def _connect(settings: Settings) -> Web3:
+def _connect(settings: Settings) -> tuple[Web3, int]:
+    """A connection to the node and its chain id (``NodeUnavailable`` if down or serving another chain)."""
+    from chain.client import Rpc
+    from chain.tx import http_web3, probe_endpoint
+
+    probe_endpoint(settings.rpc_url)
     w3 = http_web3(settings.rpc_url)
-    try:
-        chain_id = int(w3.eth.chain_id)
-    except Exception as exc:
-        raise translate_exception(exc, endpoint=settings.rpc_url) from exc
+    chain_id = Rpc(w3, settings.rpc_url).chain_id()
     if settings.chain_id is not None and chain_id != settings.chain_id:
         raise NodeUnavailable(settings.rpc_url, f"it serves chain id {chain_id}, QCN_CHAIN_ID is {settings.chain_id}")
-    return w3
+    return w3, chain_id
 
 
 def deploy_contracts(settings: Settings, *, force: bool = False) -> dict[str, Any]:
     """Deploy the registry with the admin key (unless the address book already has a live deployment)."""
-    w3 = _connect(settings)
+    from eth_account import Account
+
+    from chain.contracts import AddressBook, check_deployment
+    from chain.stack import deploy_stack
+    from chain.tx import TxSender
+
+    w3, chain_id = _connect(settings)
     book = AddressBook(settings.deployments_dir)
-    chain_id = int(w3.eth.chain_id)
     if book.has(chain_id) and not force:
         existing = book.load(chain_id)
         try:
@@ -273,11 +270,12 @@ class ChainHolder:
         """The connected context, or a :class:`chain.errors.ChainError` saying why not."""
         if self._context is not None:
             return self._context
+        from chain.contracts import AddressBook, check_deployment
+
         with self._lock:
             if self._context is None:
-                w3 = _connect(self.settings)
+                w3, chain_id = _connect(self.settings)
                 book = AddressBook(self.settings.deployments_dir)
-                chain_id = int(w3.eth.chain_id)
                 if not book.has(chain_id) and self.settings.env == "dev":
                     deploy_contracts(self.settings)
                 deployment = book.load(chain_id)
@@ -287,4 +285,6 @@ class ChainHolder:
 
     @staticmethod
     def relayer_address(settings: Settings) -> str:
+        from eth_account import Account
+
         return str(Account.from_key(settings.relayer_key.get_secret_value()).address)

@@ -38,9 +38,13 @@ if TYPE_CHECKING:
 
 __all__ = ["cli", "main"]
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help="qcn — Quality Contract Network")
-chain_cli = typer.Typer(no_args_is_help=True, help="The embedded local chain (anvil, state persisted on disk).")
-db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+cli = typer.Typer(
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None, help="qcn — Quality Contract Network"
+)
+chain_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="The embedded local chain (anvil, state persisted on disk)."
+)
+db_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Database schema.")
 cli.add_typer(chain_cli, name="chain")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(key_cli, name="key")

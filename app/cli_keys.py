@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 
-from app.partyclient import ApiError, PartyClient
+if TYPE_CHECKING:
+    from app.partyclient import PartyClient
 
 __all__ = ["key_cli"]
 
-key_cli = typer.Typer(no_args_is_help=True, help="API keys: create (optionally expiring), list, revoke.")
+key_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="API keys: create (optionally expiring), list, revoke."
+)
 
 ApiOpt = Annotated[str, typer.Option("--api", envvar="QCN_API", help="gateway URL")]
 ApiKeyOpt = Annotated[str, typer.Option("--api-key", envvar="QCN_API_KEY", help="your API key")]
@@ -24,6 +26,10 @@ PartyOpt = Annotated[int | None, typer.Option("--party", help="party id (default
 
 
 def _client(api: str, api_key: str) -> PartyClient:
+    import httpx  # loaded by the command that talks to the gateway, not by ``qcn --help``
+
+    from app.partyclient import PartyClient
+
     return PartyClient(httpx.Client(base_url=api, timeout=60), api_key)
 
 
@@ -32,6 +38,10 @@ def _party_id(client: PartyClient, party: int | None) -> int:
 
 
 def _run(fn: Any) -> None:
+    import httpx
+
+    from app.partyclient import ApiError
+
     try:
         typer.echo(json.dumps(fn(), indent=2))
     except ApiError as exc:

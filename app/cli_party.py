@@ -56,12 +56,22 @@ EXIT_UNREACHABLE = 3
 EXIT_TIMEOUT = 4  # --wait gave up; the batch or job goes on
 DEFAULT_API = "http://127.0.0.1:8000"
 
-template_cli = typer.Typer(no_args_is_help=True, help="OEM contract templates.")
-agreement_cli = typer.Typer(no_args_is_help=True, help="Agreements, deposits and quarterly evaluations.")
-analysis_cli = typer.Typer(no_args_is_help=True, help="Anomaly verdicts, root causes, counterfactuals, models.")
-case_cli = typer.Typer(no_args_is_help=True, help="Tracing cases: OEM, supplier, lab and admin actions.")
-batch_cli = typer.Typer(no_args_is_help=True, help="Deliver batches (measurements and lab reports) and follow them.")
-party_cli = typer.Typer(no_args_is_help=True, help="Consortium parties: register (admin), who am I.")
+template_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="OEM contract templates.")
+agreement_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Agreements, deposits and quarterly evaluations."
+)
+analysis_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Anomaly verdicts, root causes, counterfactuals, models."
+)
+case_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Tracing cases: OEM, supplier, lab and admin actions."
+)
+batch_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Deliver batches (measurements and lab reports) and follow them."
+)
+party_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Consortium parties: register (admin), who am I."
+)
 
 ApiOpt = Annotated[str, typer.Option("--api", envvar="QCN_API", help="gateway URL")]
 ApiKeyOpt = Annotated[str, typer.Option("--api-key", envvar="QCN_API_KEY", help="your API key")]
@@ -202,6 +212,29 @@ def run(
     return value
 
 
+def _show_get(
+    api: str,
+    api_key: str,
+    path: str,
+    *,
+    as_json: bool,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Any:
+    """``GET path`` with the caller's API key, shown like every command's answer (:func:`run`)."""
+    return run(lambda: _party(api, api_key, None).get(path), as_json=as_json, columns=columns, title=title)
+
+
+def _list_command(cli: typer.Typer, path: str, columns: list[str], title: str, doc: str) -> None:
+    """Register ``list`` on ``cli``: ``GET path`` shown as a table of ``columns`` (``--json`` for scripts)."""
+
+    def command(api: ApiOpt = DEFAULT_API, api_key: ApiKeyOpt = "", as_json: JsonOpt = False) -> None:
+        _show_get(api, api_key, path, as_json=as_json, columns=columns, title=title)
+
+    command.__doc__ = doc
+    cli.command("list")(command)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -298,15 +331,13 @@ def template_publish(
     run(go, as_json=as_json)
 
 
-@template_cli.command("list")
-def template_list(api: ApiOpt = DEFAULT_API, api_key: ApiKeyOpt = "", as_json: JsonOpt = False) -> None:
-    """Templates you may see (OEM: yours, every version; supplier/lab: those of your agreements)."""
-    run(
-        lambda: _party(api, api_key, None).get("/v1/templates"),
-        as_json=as_json,
-        columns=["id", "template_id", "version", "status", "document_hash"],
-        title="templates",
-    )
+_list_command(
+    template_cli,
+    "/v1/templates",
+    ["id", "template_id", "version", "status", "document_hash"],
+    "templates",
+    "Templates you may see (OEM: yours, every version; supplier/lab: those of your agreements).",
+)
 
 
 # --- agreements ----------------------------------------------------------------------------------------------
@@ -349,38 +380,34 @@ def agreement_sign(
 @agreement_cli.command("show")
 def agreement_show(ref: RefArg, api: ApiOpt = DEFAULT_API, api_key: ApiKeyOpt = "", as_json: JsonOpt = False) -> None:
     """State, ratio, deposit balance and this quarter's counters."""
-    run(lambda: _party(api, api_key, None).get(f"/v1/agreements/{ref}"), as_json=as_json)
+    _show_get(api, api_key, f"/v1/agreements/{ref}", as_json=as_json)
 
 
 AmountArg = Annotated[int, typer.Argument(help="amount in the settlement token's smallest unit")]
 
 
-@agreement_cli.command("deposit")
-def agreement_deposit(
-    ref: RefArg,
-    amount: AmountArg,
-    api: ApiOpt = DEFAULT_API,
-    api_key: ApiKeyOpt = "",
-    keystore: KeystoreOpt = None,
-    key: RefusedKeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Supplier: deposit or top up (approve + deposit, signed locally, relayed by the gateway)."""
-    _relay_prepared(_signer(api, api_key, keystore, key), ref, "deposits", {"amount": amount}, as_json)
+def _amount_command(name: str, resource: str, doc: str) -> None:
+    """Register ``agreement NAME REF AMOUNT``: the supplier's signed ``resource`` transactions, relayed."""
+
+    def command(
+        ref: RefArg,
+        amount: AmountArg,
+        api: ApiOpt = DEFAULT_API,
+        api_key: ApiKeyOpt = "",
+        keystore: KeystoreOpt = None,
+        key: RefusedKeyOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _relay_prepared(_signer(api, api_key, keystore, key), ref, resource, {"amount": amount}, as_json)
+
+    command.__doc__ = doc
+    agreement_cli.command(name)(command)
 
 
-@agreement_cli.command("withdraw")
-def agreement_withdraw(
-    ref: RefArg,
-    amount: AmountArg,
-    api: ApiOpt = DEFAULT_API,
-    api_key: ApiKeyOpt = "",
-    keystore: KeystoreOpt = None,
-    key: RefusedKeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Supplier: withdraw deposit above the required amount."""
-    _relay_prepared(_signer(api, api_key, keystore, key), ref, "withdrawals", {"amount": amount}, as_json)
+_amount_command(
+    "deposit", "deposits", "Supplier: deposit or top up (approve + deposit, signed locally, relayed by the gateway)."
+)
+_amount_command("withdraw", "withdrawals", "Supplier: withdraw deposit above the required amount.")
 
 
 @agreement_cli.command("claim")
@@ -528,18 +555,16 @@ def party_register(
 @party_cli.command("me")
 def party_me(api: ApiOpt = DEFAULT_API, api_key: ApiKeyOpt = "", as_json: JsonOpt = False) -> None:
     """The party your API key belongs to."""
-    run(lambda: _party(api, api_key, None).get("/v1/parties/me"), as_json=as_json)
+    _show_get(api, api_key, "/v1/parties/me", as_json=as_json)
 
 
-@party_cli.command("list")
-def party_list(api: ApiOpt = DEFAULT_API, api_key: ApiKeyOpt = "", as_json: JsonOpt = False) -> None:
-    """Every party (admin); others see only themselves."""
-    run(
-        lambda: _party(api, api_key, None).get("/v1/parties"),
-        as_json=as_json,
-        columns=["id", "name", "kind", "account", "accreditation_id"],
-        title="parties",
-    )
+_list_command(
+    party_cli,
+    "/v1/parties",
+    ["id", "name", "kind", "account", "accreditation_id"],
+    "parties",
+    "Every party (admin); others see only themselves.",
+)
 
 
 # --- analysis ------------------------------------------------------------------------------------------------
@@ -584,7 +609,7 @@ def analysis_counterfactual(
 def analysis_models(api: ApiOpt = DEFAULT_API, api_key: ApiKeyOpt = "", as_json: JsonOpt = False) -> None:
     """Anomaly model versions (with SHA-256) and causal graph versions (with hash)."""
     if as_json:
-        run(lambda: _party(api, api_key, None).get("/v1/models"), as_json=True)
+        _show_get(api, api_key, "/v1/models", as_json=True)
         return
     models = run(lambda: _party(api, api_key, None).get("/v1/models"), columns=[], title="models", quiet=True)
     show(models["anomaly_models"], columns=["name", "version", "sha256", "n_training_rows"], title="anomaly models")
@@ -635,15 +660,13 @@ ResponsibleOpt = Annotated[Responsible, typer.Option(help="who caused the non-co
 NcClassOpt = Annotated[NcClass, typer.Option("--nc-class", help="non-conformity class", case_sensitive=False)]
 
 
-@case_cli.command("list")
-def case_list(api: ApiOpt = DEFAULT_API, api_key: ApiKeyOpt = "", as_json: JsonOpt = False) -> None:
-    """Cases you are a party to (labs: those assigned to you)."""
-    run(
-        lambda: _party(api, api_key, None).get("/v1/cases"),
-        as_json=as_json,
-        columns=["case_id", "state", "batch_id", "agreement_id", "opened_at"],
-        title="tracing cases",
-    )
+_list_command(
+    case_cli,
+    "/v1/cases",
+    ["case_id", "state", "batch_id", "agreement_id", "opened_at"],
+    "tracing cases",
+    "Cases you are a party to (labs: those assigned to you).",
+)
 
 
 @case_cli.command("show")
@@ -655,9 +678,7 @@ def case_show(
     as_json: JsonOpt = False,
 ) -> None:
     """A case's state, deadlines and verdict (--timeline for every step on chain)."""
-    run(
-        lambda: _party(api, api_key, None).get(f"/v1/cases/{case}" + ("/timeline" if timeline else "")), as_json=as_json
-    )
+    _show_get(api, api_key, f"/v1/cases/{case}" + ("/timeline" if timeline else ""), as_json=as_json)
 
 
 @case_cli.command("respond")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from eth_account import Account
-from eth_account.messages import encode_typed_data
+if TYPE_CHECKING:  # the caller brings its httpx.Client; the CLI's help starts without httpx
+    import httpx
 
 __all__ = ["ApiError", "PartyClient"]
 
@@ -42,6 +41,8 @@ class PartyClient:
     ) -> None:
         self.http = http
         self.headers = {"Authorization": f"Bearer {api_key}"}
+        from eth_account import Account  # the CLI's help and read commands start without it
+
         self.account = Account.from_key(private_key) if private_key else None
         self.poll = poll or (lambda: time.sleep(0.05))
         self.relay_timeout_s = relay_timeout_s
@@ -93,6 +94,8 @@ class PartyClient:
         """EIP-712 signature (0x hex) by this party's key — exactly what any wallet would produce."""
         if self.account is None:
             raise ValueError("this client has no signing key")
+        from eth_account.messages import encode_typed_data
+
         signed = self.account.sign_message(encode_typed_data(full_message=typed_data))
         return "0x" + bytes(signed.signature).hex()
 

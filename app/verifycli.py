@@ -10,14 +10,17 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
-from web3.exceptions import Web3Exception
 
-from chain.errors import NodeUnavailable
+from chain.errors import ChainError, NodeUnavailable
 from chain.proof import ProofDocument, ProofError, verify_proof
+
+if TYPE_CHECKING:
+    from chain.client import Rpc
 
 __all__ = ["CliVerification", "verify_file", "verify_proof_file"]
 
@@ -39,39 +42,46 @@ class CliVerification:
     lines: list[str] = field(default_factory=list)
 
 
-def _connect(rpc_url: str, expected_chain_id: int) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+def _connect(rpc_url: str, expected_chain_id: int) -> Rpc:
+    """The node's calls (failures are ``chain.errors`` types), after checking it serves the proof's chain."""
+    from chain.client import Rpc
+    from chain.tx import http_web3
+
+    rpc = Rpc(http_web3(rpc_url), rpc_url)
     try:
-        chain_id = w3.eth.chain_id
-    except (OSError, Web3Exception, ValueError) as exc:
+        chain_id = rpc.chain_id()
+    except ChainError as exc:
         raise NodeUnavailable(rpc_url, str(exc)) from exc
     if chain_id != expected_chain_id:
         raise NodeUnavailable(rpc_url, f"it serves chain id {chain_id}, the proof is for chain id {expected_chain_id}")
-    return w3
+    return rpc
 
 
 def _check(doc: ProofDocument, rpc_url: str, file_sha256: bytes | None) -> CliVerification:
     try:
-        w3 = _connect(rpc_url, doc.chain_id)
-    except NodeUnavailable as exc:
+        rpc = _connect(rpc_url, doc.chain_id)
+        address = to_checksum_address(doc.registry)
+        registry = rpc.w3.eth.contract(address=address, abi=_COMMITMENT_ABI)
+        has_code = bool(rpc(lambda: rpc.w3.eth.get_code(address)))
+    except ChainError as exc:
         return CliVerification(False, str(exc))
-    registry = w3.eth.contract(address=Web3.to_checksum_address(doc.registry), abi=_COMMITMENT_ABI)
 
     def fetch(batch_id: bytes) -> bytes | None:
-        value = bytes(registry.functions.commitmentOf(batch_id).call())
+        value = bytes(rpc(registry.functions.commitmentOf(batch_id).call))
         return None if value == b"\x00" * 32 else value
 
-    if not w3.eth.get_code(Web3.to_checksum_address(doc.registry)):
+    if not has_code:
         return CliVerification(False, f"no contract at {doc.registry} on chain {doc.chain_id}")
     result = verify_proof(doc, fetch, file_sha256=file_sha256)
     lines = result.summary().splitlines()
     if result.ok and doc.tx is not None:
         try:
-            tx = w3.eth.get_transaction(HexBytes(doc.tx.hash))
-            block = w3.eth.get_block(tx["blockNumber"])
+            tx_hash = HexBytes(doc.tx.hash)
+            tx = rpc(lambda: rpc.w3.eth.get_transaction(tx_hash))
+            block = rpc.block(int(tx["blockNumber"]))
             when = datetime.fromtimestamp(block["timestamp"], tz=UTC).isoformat()
             lines.append(f"  sent by {tx['from']} in block {tx['blockNumber']} at {when}")
-        except (Web3Exception, ValueError, KeyError):
+        except (ChainError, ValueError, KeyError):
             lines.append("  note: the anchoring transaction is not known to this node (pruned or other node)")
     return CliVerification(result.ok, None if result.ok else f"{result.failure}: {result.message}", lines)
 

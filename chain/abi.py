@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from chain.errors import InvalidInput
@@ -48,6 +47,8 @@ def event_topics(abi: Iterable[Mapping[str, Any]]) -> dict[bytes, str]:
 
 def eip712_domain_separator(*, name: str, version: str, chain_id: int, verifying_contract: str) -> bytes:
     """EIP-712 domain separator (name, version, chainId, verifyingContract) — as OpenZeppelin's EIP712."""
+    from eth_abi import encode as abi_encode  # eth-abi loads on first use, not at start
+
     return keccak(
         abi_encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],

@@ -19,20 +19,21 @@ Errors: everything derives from ``chain.errors.ChainError``; invalid input built
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
-from eth_abi import encode as abi_encode
-from eth_account import Account
 from eth_utils import keccak, to_checksum_address
-from web3 import Web3
 
 from chain.abi import bytes32 as _b32
-from chain.abi import eip712_domain_separator, event_topics
-from chain.contracts import contract_at, load_artifact
-from chain.errors import ChainError, InvalidInput, translate_exception
+from chain.abi import eip712_domain_separator
+from chain.client import ContractClient, RoleClient, TxResult
+from chain.contracts import load_artifact
+from chain.errors import InvalidInput
 from chain.tx import TxSender
+
+if TYPE_CHECKING:  # web3 and eth-account load on first use (the gateway starts without them)
+    pass
 
 __all__ = [
     "AGREEMENT_REGISTRY",
@@ -313,26 +314,6 @@ class Balances:
     debt: int = 0
 
 
-@dataclass(frozen=True)
-class TxResult:
-    """A mined transaction: hash (0x hex), block, gas used and the decoded events of this contract."""
-
-    tx_hash: str
-    block_number: int
-    gas_used: int
-    events: tuple[tuple[str, dict[str, Any]], ...] = field(default_factory=tuple)
-
-    def event(self, name: str) -> dict[str, Any]:
-        """Arguments of the single ``name`` event; raises ``LookupError`` if absent or repeated."""
-        found = [args for n, args in self.events if n == name]
-        if len(found) != 1:
-            raise LookupError(f"expected one {name} event in tx {self.tx_hash}, found {len(found)}")
-        return found[0]
-
-
-# --------------------------------------------------------------------------- pure formula (mirror of the contract)
-
-
 def score_of(counters: QuarterCounters) -> int:
     """Formula-1 quarterly score in 0..100.
 
@@ -395,6 +376,8 @@ def domain_separator(*, chain_id: int, verifying_contract: str) -> bytes:
 
 def agreement_digest(terms: AgreementTerms, *, chain_id: int, verifying_contract: str) -> bytes:
     """The 32-byte EIP-712 digest both parties sign, computed with keccak only (no wallet library)."""
+    from eth_abi import encode as abi_encode  # eth-abi loads on first use, not at start
+
     struct_hash = keccak(
         abi_encode(
             [
@@ -420,6 +403,8 @@ def agreement_digest(terms: AgreementTerms, *, chain_id: int, verifying_contract
 def sign_agreement(terms: AgreementTerms, private_key: bytes | str, *, chain_id: int, verifying_contract: str) -> bytes:
     """65-byte signature (r || s || v, v in {27, 28}) of the agreement digest with ``private_key``."""
     digest = agreement_digest(terms, chain_id=chain_id, verifying_contract=verifying_contract)
+    from eth_account import Account
+
     signed = Account.unsafe_sign_hash(digest, private_key)
     return bytes(signed.signature)
 
@@ -439,100 +424,7 @@ def deploy_test_token(sender: TxSender) -> str:
     return deploy_contract(sender, TEST_TOKEN)
 
 
-class ContractClient:
-    """Typed access to one deployed contract of ours: calls, transactions with decoded events, roles.
-
-    Writes are sent by ``sender`` (``with_sender`` gives a copy sending as someone else) and return a
-    ``TxResult`` with this contract's decoded events. Reverts raise ``chain.errors.ContractRevert`` whose
-    ``name``/``arguments`` are the contract's custom error.
-    """
-
-    DEFAULT_ARTIFACT = ""
-
-    def __init__(
-        self,
-        w3: Web3,
-        address: str,
-        sender: TxSender | None = None,
-        *,
-        artifact: str | None = None,
-    ) -> None:
-        self.w3 = w3
-        self.address = str(to_checksum_address(address))
-        self.sender = sender
-        self.artifact = artifact or self.DEFAULT_ARTIFACT
-        self.contract = contract_at(w3, self.artifact, self.address)
-        self._events = event_topics(load_artifact(self.artifact).abi)
-        self._chain_id: int | None = None
-
-    def with_sender(self, sender: TxSender) -> Self:
-        """The same client sending as ``sender``."""
-        return type(self)(self.w3, self.address, sender, artifact=self.artifact)
-
-    # ----------------------------------------------------------------- plumbing
-    def _call(self, fn: Any) -> Any:
-        try:
-            return fn.call()
-        except ChainError:
-            raise
-        except Exception as exc:
-            raise translate_exception(exc) from exc
-
-    def _tx(self, fn: Any, *, gas: int | None = None) -> TxResult:
-        if self.sender is None:
-            raise InvalidInput("sender", "this client is read-only (no TxSender given)")
-        sent = self.sender.send(fn, gas=gas)
-        events: list[tuple[str, dict[str, Any]]] = []
-        for log in sent.receipt["logs"]:
-            if str(to_checksum_address(log["address"])) != self.address or not log["topics"]:
-                continue
-            name = self._events.get(bytes(log["topics"][0]))
-            if name is None:
-                continue
-            decoded = self.contract.events[name]().process_log(log)
-            events.append((name, dict(decoded["args"])))
-        return TxResult(sent.tx_hash, sent.block_number, sent.gas_used, tuple(events))
-
-    @property
-    def chain_id(self) -> int:
-        """Chain id of the connected node (read once)."""
-        if self._chain_id is None:
-            self._chain_id = int(self._call_raw(lambda: self.w3.eth.chain_id))
-        return self._chain_id
-
-    def _call_raw(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except Exception as exc:
-            raise translate_exception(exc) from exc
-
-    # ----------------------------------------------------------------- roles / admin
-    def role(self, name: str) -> bytes:
-        """The bytes32 id of the contract's role ``name`` (e.g. "ORACLE_ROLE", "DEFAULT_ADMIN_ROLE")."""
-        return bytes(self._call(getattr(self.contract.functions, name)()))
-
-    def grant_role(self, role_name: str, account: str) -> TxResult:
-        """Admin: grant ``role_name`` to ``account``."""
-        return self._tx(self.contract.functions.grantRole(self.role(role_name), to_checksum_address(account)))
-
-    def begin_admin_transfer(self, new_admin: str) -> TxResult:
-        """Admin: start the delayed hand-over of the admin role (``AccessControlDefaultAdminRules``)."""
-        return self._tx(self.contract.functions.beginDefaultAdminTransfer(to_checksum_address(new_admin)))
-
-    def has_role(self, role_name: str, account: str) -> bool:
-        """True if ``account`` holds ``role_name``."""
-        return bool(self._call(self.contract.functions.hasRole(self.role(role_name), to_checksum_address(account))))
-
-    def set_time(self, time: int) -> TxResult:
-        """Harness only: set the contract clock (0 = block time)."""
-        return self._tx(self.contract.functions.setTime(time))
-
-    def version(self) -> str:
-        """Semantic version of the deployed code."""
-        return str(self._call(self.contract.functions.version()))
-
-
-class AgreementRegistryClient(ContractClient):
+class AgreementRegistryClient(RoleClient):
     """Typed access to a deployed ``AgreementRegistry`` (or its test harness).
 
     Writes are sent by the ``sender`` given at construction (``with_sender`` gives a copy sending as
@@ -717,7 +609,7 @@ class AgreementRegistryClient(ContractClient):
 
     def events(self, name: str, *, from_block: int = 0, to_block: int | str = "latest") -> list[dict[str, Any]]:
         """Decoded ``name`` events (args plus ``blockNumber``/``transactionHash``) in a block range."""
-        logs = self._call_raw(lambda: self.contract.events[name]().get_logs(from_block=from_block, to_block=to_block))
+        logs = self._call(lambda: self.contract.events[name]().get_logs(from_block=from_block, to_block=to_block))
         return [
             {
                 **dict(log["args"]),

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from eth_abi import encode as abi_encode
-from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from chain.abi import bytes32 as _b32
 from chain.abi import eip712_domain_separator
-from chain.agreements import ContractClient, TxResult, deploy_contract
+from chain.agreements import deploy_contract
+from chain.client import RoleClient, TxResult
 from chain.clients import BatchHeader
 from chain.errors import InvalidInput
 from chain.tx import TxSender
@@ -143,6 +142,8 @@ def _uint(value: int, bits: int, name: str) -> int:
 
 def case_id_for(batch_id: bytes, seq: int) -> bytes:
     """Id of the ``seq``-th case (0-based) of ``batch_id``: ``keccak256(abi.encode(batchId, seq))``."""
+    from eth_abi import encode as abi_encode  # eth-abi loads on first use, not at start
+
     return keccak(abi_encode(["bytes32", "uint256"], [_b32(batch_id, "batch_id"), _uint(seq, 256, "seq")]))
 
 
@@ -328,6 +329,8 @@ def _digest(struct_hash: bytes, chain_id: int, verifying_contract: str) -> bytes
 
 def verdict_digest(verdict: Verdict, *, chain_id: int, verifying_contract: str) -> bytes:
     """EIP-712 digest of ``verdict`` = the ``verdictHash`` the contract stores and acceptances refer to."""
+    from eth_abi import encode as abi_encode  # eth-abi loads on first use, not at start
+
     types = ["bytes32"] + [f["type"] for f in VERDICT_TYPE]
     struct_hash = keccak(abi_encode(types, [_VERDICT_TYPEHASH, *verdict.to_abi()]))
     return _digest(struct_hash, chain_id, verifying_contract)
@@ -335,6 +338,8 @@ def verdict_digest(verdict: Verdict, *, chain_id: int, verifying_contract: str) 
 
 def acceptance_digest(acceptance: Acceptance, *, chain_id: int, verifying_contract: str) -> bytes:
     """EIP-712 digest of ``acceptance`` (what OEM / supplier sign)."""
+    from eth_abi import encode as abi_encode  # eth-abi loads on first use, not at start
+
     types = ["bytes32"] + [f["type"] for f in ACCEPTANCE_TYPE]
     struct_hash = keccak(abi_encode(types, [_ACCEPTANCE_TYPEHASH, *acceptance.to_abi()]))
     return _digest(struct_hash, chain_id, verifying_contract)
@@ -343,6 +348,8 @@ def acceptance_digest(acceptance: Acceptance, *, chain_id: int, verifying_contra
 def sign_verdict(verdict: Verdict, private_key: bytes | str, *, chain_id: int, verifying_contract: str) -> bytes:
     """65-byte signature (r || s || v) of the verdict digest with the lab signer's ``private_key``."""
     digest = verdict_digest(verdict, chain_id=chain_id, verifying_contract=verifying_contract)
+    from eth_account import Account
+
     return bytes(Account.unsafe_sign_hash(digest, private_key).signature)
 
 
@@ -351,6 +358,8 @@ def sign_acceptance(
 ) -> bytes:
     """65-byte signature of the acceptance digest with the party signer's ``private_key``."""
     digest = acceptance_digest(acceptance, chain_id=chain_id, verifying_contract=verifying_contract)
+    from eth_account import Account
+
     return bytes(Account.unsafe_sign_hash(digest, private_key).signature)
 
 
@@ -377,7 +386,7 @@ def compact_signature(signature: bytes) -> bytes:
 # --------------------------------------------------------------------------- client
 
 
-class TracingCasesClient(ContractClient):
+class TracingCasesClient(RoleClient):
     """Typed access to a deployed ``TracingCases`` (or its test harness).
 
     Writes are sent by ``sender`` (``with_sender`` gives a copy sending as someone else) and return a

@@ -13,22 +13,23 @@ header field; ``anchored_events`` decodes them (``BatchAnchored`` and ``BatchCor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
 
 from chain.abi import bytes32 as _b32
-from chain.contracts import REGISTRY, Deployment, contract_at
-from chain.errors import ChainError, InvalidInput, TransactionFailed, translate_exception
+from chain.client import ContractClient
+from chain.contracts import REGISTRY, Deployment
+from chain.errors import InvalidInput, TransactionFailed
 from chain.proof import HEADER_ABI_TYPES, BatchHeader, header_commitment
 from chain.tx import SentTx, TxSender
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 __all__ = [
     "HEADER_ABI_TYPES",
@@ -63,8 +64,6 @@ GAS_ANCHOR = 90_000
 GAS_ANCHOR_MANY_BASE = 60_000
 GAS_ANCHOR_MANY_PER_BATCH = 32_000
 GAS_CORRECTION = 140_000
-
-T = TypeVar("T")
 
 
 def _address(value: str, field: str) -> str:
@@ -201,6 +200,8 @@ class AnchoredEvent:
 def decode_anchor_log(log: Mapping[str, Any]) -> AnchoredEvent | None:
     """Decode one raw log of the registry (``BatchAnchored``, ``BatchAnchoredSimple`` or ``BatchCorrected``);
     None if it is not an anchor event."""
+    from eth_abi import decode as abi_decode  # eth-abi loads on first use, not at start
+
     topics = [bytes(t) for t in log["topics"]]
     if not topics or topics[0] not in (_EV_ANCHORED, _EV_ANCHORED_SIMPLE, _EV_CORRECTED):
         return None
@@ -276,38 +277,15 @@ def short_name(value: str | bytes, field: str = "name") -> bytes:
     return encoded.ljust(32, b"\x00")
 
 
-class _RegistryClient:
-    def __init__(
-        self,
-        w3: Web3,
-        address: str,
-        sender: TxSender | None = None,
-        *,
-        artifact: str = REGISTRY,
-        artifacts_dir: Path | None = None,
-    ) -> None:
-        self.w3 = w3
-        self.address = str(to_checksum_address(address))
-        self.sender = sender
-        self.contract = contract_at(w3, artifact, self.address, artifacts_dir)
+class _RegistryClient(ContractClient):
+    """The consortium registry (one contract: parties and anchors), on :class:`chain.client.ContractClient`."""
+
+    DEFAULT_ARTIFACT = REGISTRY
 
     @classmethod
     def from_deployment(cls, w3: Web3, deployment: Deployment, sender: TxSender | None = None) -> Any:
         """Client for the registry recorded in ``deployment``."""
         return cls(w3, deployment.registry, sender, artifact=deployment.artifacts["AnchorRegistry"])
-
-    def _call(self, fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except ChainError:
-            raise
-        except Exception as exc:
-            raise translate_exception(exc) from exc
-
-    def _send(self, call: Any, gas: int | None = None) -> SentTx:
-        if self.sender is None:
-            raise InvalidInput("sender", "this client is read-only (no TxSender given)")
-        return self.sender.send(call, gas=gas)
 
 
 class PartyRegistryClient(_RegistryClient):

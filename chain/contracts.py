@@ -13,14 +13,16 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
-from web3 import Web3
-from web3.contract import Contract
 
 from chain.errors import DEFAULT_ARTIFACTS_DIR, AddressBookError, ArtifactError, translate_exception
 from chain.tx import TxSender
+
+if TYPE_CHECKING:
+    from web3 import Web3
+    from web3.contract import Contract
 
 __all__ = [
     "ARTIFACTS_DIR",

@@ -9,6 +9,7 @@ Exception tree (everything the chain package raises derives from ``ChainError``)
     ├── AddressBookError           deployments/<chainId>.json missing or malformed
     ├── InvalidInput               a client was given values the contract cannot take (also a ValueError)
     ├── TransactionFailed          tx rejected by the node, mined with status 0, or no receipt in time
+    │   └── NonceRejected          a raw broadcast refused for its nonce (a replay, or a gap: ``too_high``)
     └── ContractRevert             a call or tx reverted with decodable data (custom error, Error, Panic)
         └── AlreadyAnchoredError   the batch id is anchored already (carries the existing commitment)
 
@@ -27,8 +28,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
 from eth_utils import keccak, to_checksum_address
 
 __all__ = [
@@ -42,6 +41,7 @@ __all__ = [
     "ErrorDecoder",
     "InvalidInput",
     "NodeUnavailable",
+    "NonceRejected",
     "TransactionFailed",
     "decode_revert",
     "default_decoder",
@@ -116,6 +116,14 @@ class TransactionFailed(ChainError):
         self.receipt = receipt
         where = f" (tx {tx_hash})" if tx_hash else ""
         super().__init__(f"transaction failed{where}: {reason}")
+
+
+class NonceRejected(TransactionFailed):
+    """The node refused a signed transaction for its nonce: already used or known (a replay), or ``too_high``."""
+
+    def __init__(self, tx_hash: str | None, reason: str, *, too_high: bool) -> None:
+        super().__init__(tx_hash, reason)
+        self.too_high = too_high
 
 
 class ContractRevert(ChainError):
@@ -218,6 +226,9 @@ class ErrorDecoder:
 
     def decode(self, data: bytes, tx_hash: str | None = None) -> ContractRevert | None:
         """Decode ``data`` into a ``ContractRevert``; None if it matches nothing known."""
+        from eth_abi import decode as abi_decode  # eth-abi loads with the first revert, not at start
+        from eth_abi.exceptions import DecodingError
+
         if len(data) < 4:
             return None
         selector, payload = data[:4], data[4:]

@@ -35,7 +35,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 from pydantic import (
     BaseModel,
@@ -188,6 +187,8 @@ class BatchHeader(BaseModel):
 def header_commitment(header: BatchHeader) -> bytes:
     """``keccak256(abi.encode(root, reportHash, agreementId, supplier, recordCount, verdict,
     anchoredAt, supersedes))`` — each field one 32-byte ABI word, as the registry computes it."""
+    from eth_abi import encode as abi_encode  # eth-abi loads on first use, not at start
+
     return keccak256(abi_encode(list(HEADER_ABI_TYPES), list(header.as_abi_tuple())))
 
 

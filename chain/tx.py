@@ -19,26 +19,28 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from web3 import Web3
-from web3.exceptions import TransactionNotFound
-from web3.providers.rpc import HTTPProvider
 
 from chain.errors import (
     ChainError,
+    NodeUnavailable,
     TransactionFailed,
     translate_exception,
 )
 
-__all__ = ["DEFAULT_POLL_INTERVAL", "SentTx", "TxSender", "http_web3"]
+if TYPE_CHECKING:  # web3 and eth-account load when a sender or a connection is made, not on import
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+
+__all__ = ["DEFAULT_POLL_INTERVAL", "SentTx", "TxSender", "calldata", "decode_signed", "http_web3", "probe_endpoint"]
 
 DEFAULT_POLL_INTERVAL = 0.02
 # geth/anvil, Besu (upper-case codes), eth-tester ("Invalid transaction nonce: Expected 1, but got 0")
@@ -57,12 +59,76 @@ _BASE_FEE_TTL = 10.0
 T = TypeVar("T")
 
 
+def calldata(call: Any) -> bytes:
+    """The ABI-encoded call data of a bound contract function (``contract.functions.f(...)``), public API only."""
+    contract = call.w3.eth.contract(address=call.address, abi=call.contract_abi)
+    return bytes(HexBytes(contract.encode_abi(call.abi_element_identifier, args=call.args, kwargs=call.kwargs)))
+
+
+def decode_signed(raw: bytes) -> dict[str, Any]:
+    """``to``, ``data``, ``chainId`` and ``nonce`` of a signed legacy or typed (EIP-2718) transaction.
+
+    Public APIs only: eth-account's ``TypedTransaction`` and the RLP list of a legacy transaction (``chainId`` is
+    None for a pre-EIP-155 signature). Malformed bytes raise ``ValueError``: the caller reports them as bad input.
+    """
+    try:
+        return _decode_signed(raw)
+    except ValueError:
+        raise
+    except Exception as exc:  # rlp and eth-account raise their own types for malformed bytes
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _decode_signed(raw: bytes) -> dict[str, Any]:
+    import rlp
+    from eth_account.typed_transactions import TypedTransaction
+
+    if raw and raw[0] <= 0x7F:
+        fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+        return {
+            "to": fields.get("to"),
+            "data": fields.get("data", b""),
+            "chainId": fields.get("chainId"),
+            "nonce": fields.get("nonce"),
+        }
+    items = rlp.decode(raw)
+    if not isinstance(items, list) or len(items) != 9 or not all(isinstance(i, bytes) for i in items):
+        raise ValueError("not an RLP list of the nine fields of a legacy transaction")
+    nonce, _gas_price, _gas, to, _value, data, v = (items[0], *items[1:7])
+    v_int = int.from_bytes(v, "big")
+    return {
+        "to": to or None,
+        "data": data,
+        "chainId": (v_int - 35) // 2 if v_int >= 35 else None,
+        "nonce": int.from_bytes(nonce, "big"),
+    }
+
+
+def probe_endpoint(url: str, *, timeout: float = 1.0) -> None:
+    """Raise ``NodeUnavailable`` if nothing accepts a TCP connection at ``url``'s host and port.
+
+    A gateway waiting for its node checks this first: while the node is down it neither loads web3 (about a
+    second of CPU taken from the start-up) nor waits for an HTTP timeout. Non-HTTP URLs are not probed.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise NodeUnavailable(url, str(exc) or type(exc).__name__) from None
+
+
 def http_web3(url: str, *, request_timeout: float = 10.0) -> Web3:
     """A ``Web3`` over HTTP without the ENS and validation middlewares.
 
     Both are safe to drop here: we never pass ENS names, and ``TxSender`` sets ``chainId`` and every fee
     field itself; dropping them turns one call into one HTTP request instead of three.
     """
+    from web3 import Web3
+    from web3.providers.rpc import HTTPProvider
+
     w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": request_timeout}))
     for name in ("ens_name_to_address", "validation"):
         with contextlib.suppress(ValueError):  # already absent in this web3 version
@@ -97,6 +163,8 @@ class TxSender:
         priority_fee_wei: int | None = None,
         endpoint: str | None = None,
     ) -> None:
+        from eth_account import Account
+
         self.w3 = w3
         self.account: LocalAccount = Account.from_key(private_key)
         self.poll_interval = poll_interval
@@ -135,7 +203,7 @@ class TxSender:
         ``gas`` fixes the gas limit (no estimate); otherwise the node estimates and ``gas_margin`` is added.
         Raises ``ContractRevert`` (decoded) if the call reverts in estimation or on chain.
         """
-        data = self._rpc(call._encode_transaction_data)
+        data = self._rpc(lambda: calldata(call))
         return self.send_transaction({"to": call.address, "data": data, "value": value}, gas=gas)
 
     def deploy(self, abi: list[dict[str, Any]], bytecode: str, *args: Any, gas: int | None = None) -> SentTx:
@@ -235,6 +303,8 @@ class TxSender:
             raise translate_exception(exc, endpoint=self.endpoint) from exc
 
     def _wait(self, tx_hash: str, base: Mapping[str, Any]) -> SentTx:
+        from web3.exceptions import TransactionNotFound
+
         deadline = time.monotonic() + self.receipt_timeout
         while True:
             try:

@@ -22,13 +22,13 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import json
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chain.canonical import CURRENT_HASH_FORMAT, HashFormat, json_sha256
 from models.errors import NotFittedError
 
 __all__ = ["AnalysisModel", "ModelVersion", "sha256_bytes", "sha256_json"]
@@ -39,10 +39,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_json(obj: Any) -> str:
-    """Hex SHA-256 of a JSON-able object serialised deterministically (sorted keys, compact)."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return sha256_bytes(blob.encode("utf-8"))
+def sha256_json(obj: Any, fmt: HashFormat = CURRENT_HASH_FORMAT) -> str:
+    """Hex SHA-256 of a JSON value in qcn's one versioned canonical JSON (:func:`chain.canonical.json_sha256`).
+
+    RFC 8785 unless ``fmt`` says otherwise: ``HashFormat.LEGACY_JSON`` (sorted-keys ``json.dumps``) gives the
+    hashes models made before, so those still verify. The format travels with the hash: analysis documents
+    name it by their ``format`` (``app.analysis.engine.MODEL_HASH_FORMATS``). Non-finite numbers and non-JSON
+    values raise ``chain.canonical.CanonicalizationError`` (a ``ValueError``) instead of being stringified.
+    """
+    return json_sha256(obj, fmt)
 
 
 class ModelVersion(BaseModel):

@@ -39,7 +39,6 @@ batch is never reported clean for a check that did not happen.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
@@ -48,6 +47,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import bdtrc, ndtri, stdtr, stdtrit
 
+from chain.canonical import CURRENT_HASH_FORMAT, HashFormat, canonical_json
 from models.anomaly import LoadedModel
 from models.base import ModelVersion, sha256_bytes
 from models.errors import InsufficientData, InvalidInput
@@ -168,13 +168,13 @@ class BatchAnomalyVerdict(BaseModel):
     model_threshold: float | None = None
     model_scores: list[SampleScore] = Field(default_factory=list)
 
-    def canonical_json(self) -> str:
-        """Compact JSON with sorted keys: the bytes to hash/anchor."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    def canonical_json(self, fmt: HashFormat = CURRENT_HASH_FORMAT) -> str:
+        """The verdict in qcn's versioned canonical JSON (RFC 8785; ``HashFormat.LEGACY_JSON`` as hashed before)."""
+        return canonical_json(self.model_dump(mode="json"), fmt).decode("utf-8")
 
-    def sha256(self) -> str:
-        """SHA-256 of :meth:`canonical_json`."""
-        return sha256_bytes(self.canonical_json().encode("utf-8"))
+    def sha256(self, fmt: HashFormat = CURRENT_HASH_FORMAT) -> str:
+        """SHA-256 of :meth:`canonical_json` in ``fmt``."""
+        return sha256_bytes(self.canonical_json(fmt).encode("utf-8"))
 
 
 def _check_frame(df: pd.DataFrame, what: str) -> pd.DataFrame:

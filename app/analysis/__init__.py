@@ -3,8 +3,9 @@
 The service functions the API and the worker call are in :mod:`app.services.analysis`.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from models.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from app.analysis.engine import FORMAT, AnalysisOutcome, run_analysis
@@ -31,31 +32,12 @@ __all__ = [
 
 # Names are imported on first use (PEP 562): the gateway imports app.analysis.profiles and .errors
 # at start, the analysis stack only when a batch is analysed.
-_LAZY = {
-    "AnalysisInputError": "app.analysis.errors",
-    "AnalysisNotReady": "app.analysis.errors",
-    "AnalysisOutcome": "app.analysis.engine",
-    "CausalModel": "app.analysis.models",
-    "FORMAT": "app.analysis.engine",
-    "ModelCache": "app.analysis.models",
-    "Profile": "app.analysis.profiles",
-    "cache_for": "app.analysis.models",
-    "list_profiles": "app.analysis.profiles",
-    "load_profile": "app.analysis.profiles",
-    "resolve_profile": "app.analysis.profiles",
-    "run_analysis": "app.analysis.engine",
-    "translate_model_error": "app.analysis.errors",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "app.analysis.engine": ["FORMAT", "AnalysisOutcome", "run_analysis"],
+        "app.analysis.errors": ["AnalysisInputError", "AnalysisNotReady", "translate_model_error"],
+        "app.analysis.models": ["CausalModel", "ModelCache", "cache_for"],
+        "app.analysis.profiles": ["Profile", "list_profiles", "load_profile", "resolve_profile"],
+    },
+)

@@ -1,6 +1,6 @@
 """One batch analysis: anomaly verdict (spec + SPC + ONNX model) and, when anomalous, root-cause analysis.
 
-The result is a plain JSON document (``qcn-analysis/2``)::
+The result is a plain JSON document (``qcn-analysis/3``)::
 
     {"format", "batch", "profile", "inputs": {observations_sha256, history_sha256, history_batches, ...},
      "verdict": <models.verdict.BatchAnomalyVerdict>, "verdict_sha256",
@@ -45,17 +45,30 @@ _SHARE_FLOOR = 1e-3  # as in models.causal.ranking
 __all__ = [
     "FORMAT",
     "HASH_FORMATS",
+    "MODEL_HASH_FORMATS",
     "AnalysisOutcome",
     "canonical",
     "pick_targets",
     "run_analysis",
     "spc_rules",
     "verify_document",
+    "verify_verdict_hash",
 ]
 
-FORMAT = "qcn-analysis/2"
+FORMAT = "qcn-analysis/3"
 #: document format -> how its canonical bytes were made (the version tag travels inside the hashed document)
-HASH_FORMATS = {"qcn-analysis/1": HashFormat.LEGACY_JSON, "qcn-analysis/2": HashFormat.RFC8785}
+HASH_FORMATS = {
+    "qcn-analysis/1": HashFormat.LEGACY_JSON,
+    "qcn-analysis/2": HashFormat.RFC8785,
+    "qcn-analysis/3": HashFormat.RFC8785,
+}
+#: document format -> how the model hashes inside it (``verdict_sha256``, the causal model's ``anm_sha256``)
+#: were made: sorted-keys JSON up to ``qcn-analysis/2``, RFC 8785 since ``/3`` (:func:`models.base.sha256_json`)
+MODEL_HASH_FORMATS = {
+    "qcn-analysis/1": HashFormat.LEGACY_JSON,
+    "qcn-analysis/2": HashFormat.LEGACY_JSON,
+    "qcn-analysis/3": HashFormat.RFC8785,
+}
 
 
 def canonical(doc: Any) -> str:
@@ -69,6 +82,16 @@ def verify_document(text: str, sha256_hex: str) -> bool:
     if doc.get("format") not in HASH_FORMATS:
         return False
     return canonical(doc) == text and sha256_bytes(text.encode("utf-8")) == sha256_hex.removeprefix("0x")
+
+
+def verify_verdict_hash(doc: dict[str, Any]) -> bool:
+    """True if ``verdict_sha256`` is the hash of the document's ``verdict`` in the form its ``format`` names."""
+    from models.verdict import BatchAnomalyVerdict
+
+    fmt = MODEL_HASH_FORMATS.get(str(doc.get("format")))
+    if fmt is None or not isinstance(doc.get("verdict"), dict):
+        return False
+    return BatchAnomalyVerdict.model_validate(doc["verdict"]).sha256(fmt) == doc.get("verdict_sha256")
 
 
 @dataclass(frozen=True)
@@ -382,7 +405,7 @@ def run_analysis(
         "inputs": inputs,
         "input_sha256": input_sha,
         "verdict": verdict.model_dump(mode="json"),
-        "verdict_sha256": verdict.sha256(),
+        "verdict_sha256": verdict.sha256(MODEL_HASH_FORMATS[FORMAT]),
         "models": {
             "anomaly": verdict.model_version.model_dump(mode="json") if verdict.model_version else None,
             "anomaly_note": model_note,

@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-import httpx
 import typer
 
 from app.partyclient import ApiError, PartyClient
 
 __all__ = ["user_cli"]
 
-user_cli = typer.Typer(no_args_is_help=True, help="Portal users (people of a party who log in to the web portal).")
+user_cli = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Portal users (people of a party who log in to the web portal)."
+)
 
 _Api = Annotated[str, typer.Option("--api", envvar="QCN_API", help="gateway URL")]
 _Key = Annotated[str, typer.Option("--api-key", envvar="QCN_API_KEY", help="the consortium admin token")]
 
 
 def _client(api: str, key: str) -> PartyClient:
+    import httpx  # not needed by ``qcn --help``
+
     return PartyClient(httpx.Client(base_url=api, timeout=30), key)
 
 

@@ -8,16 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
-from app.auth import Principal, require_role
-from app.chainctx import ChainContext
+from app.auth import require_role
 from app.deps import CurrentPrincipal, DbSession, SettingsDep
 from app.inputs import Limit, Offset, RefPath
 from app.routers.batches import read_limited
 from app.services import cases as service
 from app.services import relay
-from app.settings import Settings
 from app.state import ChainDep
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -102,45 +99,6 @@ def prepare_response(
     uploads = read_limited(files, request, settings.max_upload_bytes)
     return service.prepare_response(
         session=session, chain=chain, principal=principal, case=case, files=[(u.filename, u.data) for u in uploads]
-    )
-
-
-def _relay(
-    *,
-    session: Session,
-    chain: ChainContext,
-    principal: Principal,
-    settings: Settings,
-    case_ref: str,
-    raw: str,
-    function: str,
-) -> JSONResponse:
-    """Relay a case transaction its party signed (the service checks who may) and answer 202."""
-    case = service.get_case(session=session, principal=principal, case_ref=case_ref)
-    rows = service.submit_relayed(
-        session=session, chain=chain, principal=principal, settings=settings, case=case, raw=raw, function=function
-    )
-    return relay.accepted(session, rows)
-
-
-@router.post("/{case_ref}/response", status_code=202)
-def submit_response(
-    case_ref: RefPath,
-    body: SignedTx,
-    principal: CurrentPrincipal,
-    session: DbSession,
-    chain: ChainDep,
-    settings: SettingsDep,
-) -> JSONResponse:
-    """Supplier: relay the signed ``respond`` transaction."""
-    return _relay(
-        session=session,
-        chain=chain,
-        principal=principal,
-        settings=settings,
-        case_ref=case_ref,
-        raw=body.raw,
-        function="respond",
     )
 
 
@@ -236,27 +194,6 @@ def prepare_claim(
     return service.prepare_claim(chain=chain, principal=principal, case=case)
 
 
-@router.post("/{case_ref}/claim", status_code=202)
-def submit_claim(
-    case_ref: RefPath,
-    body: SignedTx,
-    principal: CurrentPrincipal,
-    session: DbSession,
-    chain: ChainDep,
-    settings: SettingsDep,
-) -> JSONResponse:
-    """OEM: relay the signed ``claim``."""
-    return _relay(
-        session=session,
-        chain=chain,
-        principal=principal,
-        settings=settings,
-        case_ref=case_ref,
-        raw=body.raw,
-        function="claim",
-    )
-
-
 @router.post("/{case_ref}/lab-fee/prepare")
 def prepare_lab_fee(
     case_ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
@@ -267,22 +204,28 @@ def prepare_lab_fee(
     return service.prepare_lab_fee_claim(chain=chain, principal=principal)
 
 
-@router.post("/{case_ref}/lab-fee", status_code=202)
-def submit_lab_fee(
-    case_ref: RefPath,
-    body: SignedTx,
-    principal: CurrentPrincipal,
-    session: DbSession,
-    chain: ChainDep,
-    settings: SettingsDep,
-) -> JSONResponse:
-    """Lab of the case: relay the signed ``claimLabFee``."""
-    return _relay(
-        session=session,
-        chain=chain,
-        principal=principal,
-        settings=settings,
-        case_ref=case_ref,
-        raw=body.raw,
-        function="claimLabFee",
-    )
+def _relay_route(path: str, function: str, doc: str) -> None:
+    """``POST {path}``: relay the case transaction ``function`` its party signed (the service checks who may)."""
+
+    def relay_signed(
+        case_ref: RefPath,
+        body: SignedTx,
+        principal: CurrentPrincipal,
+        session: DbSession,
+        chain: ChainDep,
+        settings: SettingsDep,
+    ) -> JSONResponse:
+        case = service.get_case(session=session, principal=principal, case_ref=case_ref)
+        rows = service.submit_relayed(
+            session=session, chain=chain, principal=principal, settings=settings, case=case, raw=body.raw,
+            function=function,
+        )  # fmt: skip
+        return relay.accepted(session, rows)
+
+    relay_signed.__doc__ = doc
+    router.post(path, status_code=202, name=f"relay_{function}")(relay_signed)
+
+
+_relay_route("/{case_ref}/response", "respond", "Supplier: relay the signed ``respond`` transaction.")
+_relay_route("/{case_ref}/claim", "claim", "OEM: relay the signed ``claim``.")
+_relay_route("/{case_ref}/lab-fee", "claimLabFee", "Lab of the case: relay the signed ``claimLabFee``.")

@@ -17,8 +17,6 @@ import os
 import time
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -262,6 +260,9 @@ def sign_agreement(
         raise Forbidden("only the agreement's OEM and supplier sign it")
     if record.status != "proposed":
         raise Conflict(f"agreement {record.agreement_id} is {record.status}, not waiting for signatures")
+    from eth_account import Account  # loads with the first signature, not at start
+    from eth_account.messages import encode_typed_data
+
     try:
         signable = encode_typed_data(full_message=typed_data(chain=chain, record=record))
         signer = Account.recover_message(signable, signature=bytes.fromhex(signature.removeprefix("0x")))

@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak
 from sqlalchemy import insert, select
@@ -32,7 +32,9 @@ from parsers.errors import EmptyInput
 from parsers.guarded import parse_guarded
 from parsers.limits import Limits
 from parsers.model import ParsedFile
-from parsers.signatures import TrustStore
+
+if TYPE_CHECKING:  # cryptography and the report model load with the first signed lab report
+    from parsers.signatures import TrustStore
 
 __all__ = [
     "ZERO32",
@@ -91,7 +93,7 @@ def _parse_all(uploads: list[Upload], limits: Limits, isolated: bool) -> list[Pa
 def _lab_trust(session: Session, trust_dir: Path | None) -> tuple[TrustStore, dict[str, str]]:
     """Trust for lab-report signatures: the consortium's trust dir (``QCN_TRUST_DIR``) plus the certificates of
     registered labs (pinned as anchors), and fingerprint -> lab (party id) to attribute a signature to its lab."""
-    from parsers.signatures import load_trust_dir
+    from parsers.signatures import TrustStore, load_trust_dir
 
     labs = session.scalars(select(Party).where(Party.kind == "lab", Party.certificate_pem.is_not(None))).all()
     store = TrustStore.of([str(lab.certificate_pem).encode() for lab in labs])

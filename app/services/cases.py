@@ -54,6 +54,7 @@ from app.services.proofs import batch_header
 from app.settings import Settings
 from chain.canonical import json_sha256
 from chain.cases import Acceptance, CaseState, OpenRequest, Verdict
+from chain.tx import decode_signed
 
 __all__ = [
     "acceptance_typed_data",
@@ -357,15 +358,6 @@ def _on_chain(case: CaseRecord) -> bytes:
     return b32(case.case_id)
 
 
-def _chain_now(chain: ChainContext) -> int:
-    try:
-        return int(chain.w3.eth.get_block("latest")["timestamp"])
-    except Exception as exc:
-        from chain.errors import translate_exception
-
-        raise translate_exception(exc, endpoint=chain.settings.rpc_url) from exc
-
-
 def _jsonable_message(message: dict[str, Any]) -> dict[str, Any]:
     return {k: ("0x" + bytes(v).hex() if isinstance(v, bytes | bytearray) else v) for k, v in message.items()}
 
@@ -400,7 +392,9 @@ def verdict_typed_data(
         responsible_party=responsible_party,
         nc_class=nc_class,
         analysis_hash=b32(str(case.analysis_hash)),
-        deadline=deadline if deadline is not None else _chain_now(chain) + settings.cases_signature_validity_s,
+        deadline=deadline
+        if deadline is not None
+        else chain.rpc.latest_timestamp() + settings.cases_signature_validity_s,
         nonce=case.round,
     )
     typed = chain.cases.verdict_typed_data(verdict)
@@ -461,7 +455,9 @@ def acceptance_typed_data(
         case_id=case_id,
         verdict_hash=b32(case.verdict_hash),
         accept=accept,
-        deadline=deadline if deadline is not None else _chain_now(chain) + settings.cases_signature_validity_s,
+        deadline=deadline
+        if deadline is not None
+        else chain.rpc.latest_timestamp() + settings.cases_signature_validity_s,
         nonce=case.round,
     )
     typed = chain.cases.acceptance_typed_data(acceptance)
@@ -599,8 +595,8 @@ def submit_relayed(
     if function == "respond":
         case_id = _on_chain(case)
         try:
-            data = bytes(relay._decode(bytes(HexBytes(raw))).get("data", b""))
-        except (ValueError, TypeError) as exc:
+            data = bytes(decode_signed(bytes(HexBytes(raw))).get("data", b""))
+        except ValueError as exc:
             raise InvalidRequest(f"not a signed Ethereum transaction: {exc}", field="raw") from exc
         if data[4:36] != case_id:
             raise Forbidden(f"the signed respond is not about case {case.case_id}")

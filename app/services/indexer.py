@@ -32,7 +32,6 @@ from app.db import AgreementRecord, Batch, CaseRecord, ChainCursor, ChainEventRe
 from app.services.webhooks import enqueue_event
 from app.settings import Settings
 from chain.abi import event_topics
-from chain.errors import ChainError, translate_exception
 
 __all__ = ["CASE_STATES", "IndexedEvent", "event_args", "fold_case", "sync"]
 
@@ -94,15 +93,6 @@ def _targets(chain: ChainContext) -> list[tuple[str, Any]]:
 
 def _topics(contract: Any) -> dict[bytes, str]:
     return event_topics(contract.abi)
-
-
-def _rpc(chain: ChainContext, fn: Any) -> Any:
-    try:
-        return fn()
-    except ChainError:
-        raise
-    except Exception as exc:  # web3 raises many types; translate once here
-        raise translate_exception(exc, endpoint=chain.settings.rpc_url) from exc
 
 
 # --------------------------------------------------------------------------------------------------- folding
@@ -220,7 +210,7 @@ def _cursor(session: Session, name: str, address: str, start: int) -> ChainCurso
 
 
 def _block_hash(chain: ChainContext, number: int) -> str:
-    block = _rpc(chain, lambda: chain.w3.eth.get_block(number))
+    block = chain.rpc.block(number)
     return "0x" + bytes(block["hash"]).hex()
 
 
@@ -257,7 +247,7 @@ def _refold(session: Session, case_ids: Iterable[str]) -> None:
 
 def sync(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings) -> int:
     """Read new events of the three contracts into the database; returns how many were stored."""
-    latest = int(_rpc(chain, lambda: chain.w3.eth.block_number))
+    latest = chain.rpc.block_number()
     head = latest - settings.indexer_confirmations
     start = max(chain.deployment.block_number - 1, 0)
     stored = 0
@@ -281,7 +271,7 @@ def _read_range(
     sessions: sessionmaker[Session], chain: ChainContext, name: str, contract: Any, address: str, lo: int, hi: int
 ) -> int:
     params: Any = {"address": address, "fromBlock": lo, "toBlock": hi}
-    logs = _rpc(chain, lambda: chain.w3.eth.get_logs(params))
+    logs = chain.rpc.logs(params)
     topics = _topics(contract)
     times: dict[int, int] = {}
     hi_hash = _block_hash(chain, hi)
@@ -310,7 +300,7 @@ def _read_range(
             if exists is not None:
                 continue
             if block not in times:
-                blk = _rpc(chain, lambda b=block: chain.w3.eth.get_block(b))
+                blk = chain.rpc.block(block)
                 times[block] = int(blk["timestamp"])
             args = _jsonable(dict(contract.events[event_name]().process_log(raw)["args"]))
             case_id = args.get("caseId")

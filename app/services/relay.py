@@ -28,7 +28,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account import Account
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from fastapi.responses import JSONResponse
 from hexbytes import HexBytes
@@ -40,7 +39,8 @@ from app.chainctx import ChainContext
 from app.db import RelayTransaction, utcnow
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound, TooManyRequests
 from app.settings import Settings
-from chain.errors import ChainError, translate_exception
+from chain.errors import ChainError, NonceRejected
+from chain.tx import calldata, decode_signed
 
 __all__ = [
     "PreparedTx",
@@ -65,43 +65,29 @@ class PreparedTx:
     tx: dict[str, Any]
 
 
-def _fees(chain: ChainContext) -> dict[str, int]:
-    block = chain.w3.eth.get_block("latest")
-    base = block.get("baseFeePerGas")
-    if base is None:
-        return {"gasPrice": int(chain.w3.eth.gas_price)}
-    tip = 1_000_000_000 if base else 0
-    return {"maxFeePerGas": int(base) * 2 + tip, "maxPriorityFeePerGas": tip}
-
-
 def prepare(*, chain: ChainContext, principal: Principal, calls: list[tuple[str, Any]]) -> list[PreparedTx]:
     """Unsigned transactions (consecutive nonces) for the caller's account, one per ``(description, call)``."""
     if not principal.account:
         raise InvalidRequest("your party has no on-chain account")
     sender = to_checksum_address(principal.account)
-    try:
-        nonce = int(chain.w3.eth.get_transaction_count(sender, "pending"))
-        fees = _fees(chain)
-        out = []
-        for i, (description, call) in enumerate(calls):
-            tx = {
+    nonce = chain.rpc.pending_nonce(sender)
+    fees = chain.rpc.fees()
+    return [
+        PreparedTx(
+            description,
+            {
                 "chainId": chain.chain_id,
                 "from": sender,
                 "to": call.address,
-                "data": call._encode_transaction_data(),
+                "data": "0x" + calldata(call).hex(),
                 "value": 0,
                 "nonce": nonce + i,
                 "gas": _GAS,
                 **fees,
-            }
-            out.append(PreparedTx(description, tx))
-        return out
-    except ChainError:
-        raise
-    except Exception as exc:  # web3 raises many types; translate once here
-        from chain.errors import translate_exception
-
-        raise translate_exception(exc, endpoint=chain.settings.rpc_url) from exc
+            },
+        )
+        for i, (description, call) in enumerate(calls)
+    ]
 
 
 def _selectors(chain: ChainContext, address: str) -> dict[bytes, str]:
@@ -169,8 +155,10 @@ def _check_one(chain: ChainContext, principal: Principal, raw: str, allowed: set
             f"transaction type {raw_bytes[0]} is not relayed (only legacy with a chain id, EIP-2930, EIP-1559)",
             field="raw",
         )
+    from eth_account import Account  # loads with the first relayed transaction, not at start
+
     try:
-        decoded = _decode(raw_bytes)
+        decoded = decode_signed(raw_bytes)
         signer = Account.recover_transaction(raw_bytes)
     except Exception as exc:  # eth-account/rlp raise many types for malformed bytes
         raise InvalidRequest(f"not a signed Ethereum transaction: {exc}", field="raw") from exc
@@ -236,10 +224,7 @@ def submit(
         )
     checked = [_check_one(chain, principal, raw, allowed) for raw in raws]
     signer = checked[0].signer
-    try:
-        next_nonce = int(chain.w3.eth.get_transaction_count(to_checksum_address(signer), "pending"))
-    except Exception as exc:
-        raise translate_exception(exc, endpoint=settings.rpc_url) from exc
+    next_nonce = chain.rpc.pending_nonce(signer)
     for i, c in enumerate(checked):
         expected = next_nonce + i
         if c.nonce < expected:
@@ -289,16 +274,13 @@ def submit(
 
 def _simulate_and_send(chain: ChainContext, c: _Checked, settings: Settings) -> None:
     """Simulate (a revert comes back decoded and nothing is broadcast), then broadcast without waiting."""
+    chain.rpc.simulate({"from": c.signer, "to": c.to, "data": HexBytes(c.data)})
     try:
-        chain.w3.eth.call({"from": c.signer, "to": c.to, "data": HexBytes(c.data)})
-        chain.w3.eth.send_raw_transaction(c.raw)
-    except Exception as exc:
-        message = str(exc).lower()
-        if "nonce too low" in message or "already known" in message or "replacement transaction" in message:
-            raise Conflict(f"the node refused the transaction as a replay: {exc}", field="raw") from None
-        if "nonce too high" in message:
-            raise InvalidRequest(f"the node refused the nonce: {exc}", field="raw") from None
-        raise translate_exception(exc, endpoint=settings.rpc_url) from exc
+        chain.rpc.send_raw(c.raw)
+    except NonceRejected as exc:
+        if exc.too_high:
+            raise InvalidRequest(f"the node refused the nonce: {exc.reason}", field="raw") from None
+        raise Conflict(f"the node refused the transaction as a replay: {exc.reason}", field="raw") from None
 
 
 # ------------------------------------------------------------------------------------------------ status
@@ -377,7 +359,7 @@ def advance(
             raise Retry("waiting for the previous transaction", delay_s=settings.relay_poll_s, count=False)
         checked = _Checked(bytes(HexBytes(row.raw)), row.tx_hash, row.signer, row.to_address, row.function,
                            row.nonce, b"")  # fmt: skip
-        data = bytes(_decode(checked.raw).get("data", b""))
+        data = bytes(decode_signed(checked.raw).get("data", b""))
         try:
             _simulate_and_send(chain, _Checked(**{**checked.__dict__, "data": data}), settings)
         except ChainError as exc:
@@ -388,12 +370,7 @@ def advance(
             return None
         _update(sessions, relay_id, stage="sent", broadcasts=1)
         raise Retry("sent; waiting for the receipt", delay_s=settings.relay_poll_s, count=False)
-    try:
-        receipt = chain.w3.eth.get_transaction_receipt(HexBytes(row.tx_hash))
-    except Exception as exc:
-        if "not found" not in str(exc).lower():
-            raise translate_exception(exc, endpoint=settings.rpc_url) from exc
-        receipt = None
+    receipt = chain.rpc.receipt(row.tx_hash)
     if receipt is None:
         _rebroadcast_if_lost(sessions, chain, row)
         raise Retry("waiting for the receipt", delay_s=settings.relay_poll_s, count=False)
@@ -420,15 +397,11 @@ def advance(
 def _rebroadcast_if_lost(sessions: sessionmaker[Session], chain: ChainContext, row: RelayTransaction) -> None:
     """A sent transaction the node no longer knows (it restarted from an older state) is broadcast again
     from its stored raw bytes; its hash is the same, so the API's status URL stays valid."""
-    try:
-        known = chain.w3.eth.get_transaction(HexBytes(row.tx_hash))
-    except Exception:  # web3 raises TransactionNotFound
-        known = None
-    if known is not None:
+    if chain.rpc.knows_transaction(row.tx_hash):
         return
     try:
-        chain.w3.eth.send_raw_transaction(HexBytes(row.raw))
-    except Exception as exc:  # the nonce was taken meanwhile: the receipt check will tell
+        chain.rpc.send_raw(bytes(HexBytes(row.raw)))
+    except ChainError as exc:  # the nonce was taken meanwhile: the receipt check will tell
         _update(sessions, row.id, last_error=f"rebroadcast refused: {exc}"[:2000])
         return
     _update(sessions, row.id, broadcasts=row.broadcasts + 1)
@@ -455,23 +428,3 @@ def _finish(sessions: sessionmaker[Session], relay_id: str, status: str, *, erro
 def record_result(*, sessions: sessionmaker[Session], relay_id: str, result: Any) -> None:
     """Keep the follow-up's outcome (shown in the status) and mark the transaction mined."""
     _update(sessions, relay_id, result=json.dumps(result, default=str), status="mined", last_error=None)
-
-
-def _decode(raw: bytes) -> dict[str, Any]:
-    """Fields of a signed legacy or typed (EIP-2718) transaction."""
-    from eth_account._utils.legacy_transactions import Transaction
-    from eth_account.typed_transactions import TypedTransaction
-
-    if raw and raw[0] <= 0x7F:
-        typed = TypedTransaction.from_bytes(HexBytes(raw))
-        fields = typed.as_dict()
-        return {
-            "to": fields.get("to"),
-            "data": fields.get("data", b""),
-            "chainId": fields.get("chainId"),
-            "nonce": fields.get("nonce"),
-        }
-    legacy = Transaction.from_bytes(raw)
-    v = legacy.v
-    chain_id = (v - 35) // 2 if v >= 35 else None
-    return {"to": legacy.to, "data": legacy.data, "chainId": chain_id, "nonce": legacy.nonce}

@@ -31,7 +31,7 @@ from app.db import AgreementRecord, CaseRecord, ChainCursor
 from app.services import indexer
 from app.settings import Settings
 from chain.agreements import AgreementState
-from chain.errors import ChainError, ContractRevert, translate_exception
+from chain.errors import ChainError, ContractRevert
 
 __all__ = ["PassReport", "advance_deadlines", "evaluate_quarters", "run_due"]
 
@@ -66,13 +66,6 @@ class PassReport:
         return bool(self.opened or self.advanced or self.evaluated or self.delivered)
 
 
-def _chain_now(chain: ChainContext) -> int:
-    try:
-        return int(chain.w3.eth.get_block("latest")["timestamp"])
-    except Exception as exc:  # web3 raises many types; translate once here
-        raise translate_exception(exc, endpoint=chain.settings.rpc_url) from exc
-
-
 def _action(case: CaseRecord, now: int) -> str | None:
     if case.scheduler_blocked_until is not None and now < case.scheduler_blocked_until:
         return None
@@ -93,7 +86,7 @@ def _action(case: CaseRecord, now: int) -> str | None:
 
 def advance_deadlines(*, sessions: sessionmaker[Session], chain: ChainContext, report: PassReport) -> int:
     """Send the deadline transactions that are due at the chain's current time; returns that time."""
-    now = _chain_now(chain)
+    now = chain.rpc.latest_timestamp()
     with sessions() as s:
         rows = s.execute(
             select(

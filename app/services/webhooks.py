@@ -48,7 +48,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -388,6 +387,8 @@ class DeliveryFailed(Exception):
 
 
 def _post(dest: Destination, body: bytes, headers: dict[str, str], settings: Settings) -> int:
+    import httpx  # loaded by the first delivery, not at the gateway's start
+
     timeout = httpx.Timeout(settings.webhook_timeout_s, connect=min(2.0, settings.webhook_timeout_s))
     host_header = dest.host if dest.port in (80, 443) else f"{dest.host}:{dest.port}"
     extensions = {"sni_hostname": dest.host} if urlsplit(dest.url).scheme == "https" else {}

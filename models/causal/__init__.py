@@ -11,8 +11,9 @@ Typical flow::
     counterfactual(anm, anomalous_row, {"rf_power": (496.0, 504.0)}, "breakdown_voltage")
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from models.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from models.causal.anm import AdditiveNoiseModel, Mechanism
@@ -72,46 +73,30 @@ __all__ = [
 
 # Names are imported on first use (PEP 562): importing models.causal.constraints must not pull in
 # pgmpy, scikit-learn and matplotlib, which take seconds.
-_LAZY = {
-    "AdditiveNoiseModel": "models.causal.anm",
-    "CausalConstraints": "models.causal.constraints",
-    "CausalGraph": "models.causal.graph",
-    "ConstraintError": "models.causal.errors",
-    "CounterfactualResult": "models.causal.interventions",
-    "DEFAULT_TIER_ORDER": "models.causal.constraints",
-    "FisherZ": "models.causal.structure",
-    "GTest": "models.causal.structure",
-    "GraphError": "models.causal.errors",
-    "GraphStore": "models.causal.graph",
-    "InterventionResult": "models.causal.interventions",
-    "Mechanism": "models.causal.anm",
-    "RefreshResult": "models.causal.structure",
-    "RootCause": "models.causal.ranking",
-    "RootCauseReport": "models.causal.ranking",
-    "SafeDomainResult": "models.causal.interventions",
-    "Spec": "models.causal.constraints",
-    "StructureLearner": "models.causal.structure",
-    "SuffStats": "models.causal.structure",
-    "Tier": "models.causal.constraints",
-    "counterfactual": "models.causal.interventions",
-    "data_sha256": "models.causal.graph",
-    "do_effect": "models.causal.interventions",
-    "learn_structure": "models.causal.structure",
-    "load_constraints": "models.causal.constraints",
-    "plot_graph": "models.causal.plot",
-    "rank_root_causes": "models.causal.ranking",
-    "safe_domain": "models.causal.interventions",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "models.causal.anm": ["AdditiveNoiseModel", "Mechanism"],
+        "models.causal.constraints": ["DEFAULT_TIER_ORDER", "CausalConstraints", "Spec", "Tier", "load_constraints"],
+        "models.causal.errors": ["ConstraintError", "GraphError"],
+        "models.causal.graph": ["CausalGraph", "GraphStore", "data_sha256"],
+        "models.causal.interventions": [
+            "CounterfactualResult",
+            "InterventionResult",
+            "SafeDomainResult",
+            "counterfactual",
+            "do_effect",
+            "safe_domain",
+        ],
+        "models.causal.plot": ["plot_graph"],
+        "models.causal.ranking": ["RootCause", "RootCauseReport", "rank_root_causes"],
+        "models.causal.structure": [
+            "FisherZ",
+            "GTest",
+            "RefreshResult",
+            "StructureLearner",
+            "SuffStats",
+            "learn_structure",
+        ],
+    },
+)

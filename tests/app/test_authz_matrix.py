@@ -32,6 +32,7 @@ from app.db import (
 )
 from app.quality import library_templates
 from tests.app.cases_support import Tracing, make_tracing
+from tests.indexed_rows import add_agreement, add_case
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 
@@ -196,42 +197,20 @@ def _populate(tr: Tracing) -> dict[str, Any]:
     batch_b = resp.json()["id"]
     ids = tr.party_ids
     with tr.sessions()() as s, s.begin():
-        template_b = TemplateRecord(
-            template_id="b-template",
-            version=1,
+        agreement_b = add_agreement(
+            s,
+            agreement_id=AGREEMENT_B,
             oem_id=ids["oem2"],
+            supplier_id=ids["supplier2"],
+            lab_id=ids["lab2"],
+            status="active",
+            template_id="b-template",
             chain_template_id="0x" + "cc" * 32,
-            document="{}",
             document_hash="0x" + "dd" * 32,
-            status="published",
-        )
-        s.add(template_b)
-        s.flush()
-        s.add(
-            AgreementRecord(
-                agreement_id=AGREEMENT_B,
-                template_pk=template_b.id,
-                oem_id=ids["oem2"],
-                supplier_id=ids["supplier2"],
-                lab_id=ids["lab2"],
-                terms="{}",
-                status="active",
-            )
         )
         s.execute(update(Batch).where(Batch.id == batch_b).values(agreement_id=AGREEMENT_B))
-        s.add(
-            CaseRecord(
-                case_id="0x" + "ee" * 32,
-                batch_pk=batch_b,
-                batch_id=s.get(Batch, batch_b).batch_id,  # type: ignore[union-attr]
-                agreement_id=AGREEMENT_B,
-                oem_id=ids["oem2"],
-                supplier_id=ids["supplier2"],
-                lab_id=ids["lab2"],
-                open_status="done",
-                state="opened",
-            )
-        )
+        batch_id_b = s.get(Batch, batch_b).batch_id  # type: ignore[union-attr]
+        add_case(s, agreement_b, case_id="0x" + "ee" * 32, batch_id=batch_id_b, batch_pk=batch_b)
         case_row = s.scalars(select(CaseRecord).where(CaseRecord.case_id == case_a)).one()
         batch_a = s.get(Batch, case_row.batch_pk)
         assert batch_a is not None

@@ -45,3 +45,22 @@ def test_processes_starting_together_migrate_an_empty_database_once(db_url: str)
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0013"
     engine.dispose()
+
+
+def test_the_heads_read_from_the_migration_files_are_alembics() -> None:
+    # the gateway's start-up skips Alembic when the database is at this head: it must be Alembic's own
+    from app.db import script_heads
+
+    assert script_heads() == {_head()}
+
+
+def test_a_restart_on_a_migrated_database_does_not_load_alembic(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    engine.dispose()
+    code = (
+        "import sys; from app.db import make_engine, upgrade\n"
+        f"upgrade(make_engine({db_url!r})); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    assert out.split() == ["False"]

@@ -170,3 +170,22 @@ def test_a_transaction_the_node_lost_is_broadcast_again_from_its_raw_bytes(gatew
     with gw.client.app.state.session_factory() as s:  # type: ignore[attr-defined]
         row = s.scalars(select(RelayTransaction)).one()
         assert row.broadcasts == 2
+
+
+def test_a_transaction_that_would_revert_is_409_naming_the_contract_error_and_stores_nothing(gateway: Gateway) -> None:
+    # the simulation's revert is translated once in chain/ (chain.client.Rpc) and mapped once to HTTP (app.errors)
+    gw = gateway
+    draft = _draft(gw)
+    first = _publish(gw, draft, _sign(draft["transactions"][0]))
+    assert _final(gw, first.json()["status_url"])["status"] == "mined"
+    rows = _rows(gw)
+    draft2 = _draft(gw, "tpl.relay2")
+    # draft2's next nonce, but the call data of the template published above: the contract refuses it
+    again = _sign(draft2["transactions"][0], data=draft["transactions"][0]["tx"]["data"])
+    resp = _publish(gw, draft2, again)
+    assert resp.status_code == 409, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "contract_revert" and error["revert"] == "TemplateExists", error
+    assert error["arguments"]["version"] == 1
+    assert error["revert"] in error["message"]
+    assert _rows(gw) == rows

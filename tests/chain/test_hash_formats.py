@@ -7,6 +7,7 @@ import hashlib
 import json
 
 import pytest
+import rfc8785
 
 from app.analysis.engine import FORMAT, canonical, verify_document
 from app.services.cases import evidence_hash_of
@@ -67,9 +68,9 @@ def test_a_stored_v1_analysis_document_still_verifies_and_new_ones_are_rfc8785()
     assert canonical(_analysis_doc("qcn-analysis/1")) == old_text
     assert verify_document(old_text, old_hash)
 
-    assert FORMAT == "qcn-analysis/2"
+    assert FORMAT == "qcn-analysis/3"
     new_text = canonical(_analysis_doc(FORMAT))
-    assert new_text == '{"format":"qcn-analysis/2","profile":"électrode","verdict":{"score":1,"threshold":1e-7}}'
+    assert new_text == '{"format":"qcn-analysis/3","profile":"électrode","verdict":{"score":1,"threshold":1e-7}}'
     assert verify_document(new_text, "0x" + hashlib.sha256(new_text.encode()).hexdigest())
 
 
@@ -78,3 +79,35 @@ def test_a_document_whose_bytes_are_not_its_format_does_not_verify() -> None:
     text = json.dumps(_analysis_doc("qcn-analysis/2"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert not verify_document(text, hashlib.sha256(text.encode()).hexdigest())
     assert not verify_document(canonical(_analysis_doc(FORMAT)), "0" * 64)
+
+
+def _legacy_sha(obj: object) -> str:
+    """What models/ hashed before (models.base.sha256_json and BatchAnomalyVerdict.sha256 up to qcn-analysis/2)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_model_hashes_are_rfc8785_now_and_the_legacy_form_still_reproduces_stored_ones() -> None:
+    from models.base import sha256_json
+
+    params = {"coef": {"temperature_c": [0.5, 1e-7, 2.0]}, "édges": [["a", "b"]], "rows": 3}
+    assert sha256_json(params, HashFormat.LEGACY_JSON) == _legacy_sha(params)
+    assert sha256_json(params) == hashlib.sha256(rfc8785.dumps(params)).hexdigest()
+    assert sha256_json(params) != _legacy_sha(params)  # 1e-07 vs 1e-7, 2.0 vs 2: the tag matters
+
+
+def test_an_analysis_document_names_how_its_verdict_hash_was_made() -> None:
+    from app.analysis.engine import verify_verdict_hash
+    from models.verdict import BatchAnomalyVerdict
+
+    verdict = BatchAnomalyVerdict(
+        anomalous=False, complete=True, reasons=[], n_measurements=4, n_samples=2,
+        spec_checked=["thickness_nm"], spc_checked=[], model_threshold=1e-7,
+    )  # fmt: skip
+    body = verdict.model_dump(mode="json")
+    stored = {"format": "qcn-analysis/2", "verdict": body, "verdict_sha256": _legacy_sha(body)}
+    assert verify_verdict_hash(stored)  # stored before: sorted-keys JSON, still verifies
+    new = {"format": FORMAT, "verdict": body, "verdict_sha256": verdict.sha256()}
+    assert verify_verdict_hash(new) and verdict.sha256() == hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+    assert not verify_verdict_hash({**new, "verdict_sha256": _legacy_sha(body)})  # a /3 tag on a legacy hash
+    assert not verify_verdict_hash({**stored, "format": "qcn-analysis/9"})

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.db import AgreementRecord, CaseRecord, Party, TemplateRecord, session_scope
+from app.db import Party, session_scope
 from app.main import create_app
 from app.portal.models import PortalUser
 from app.portal.security import hash_password
 from app.settings import Settings
+from tests.indexed_rows import add_agreement, add_case
 
 PASSWORD = "correct horse battery"
 CSV = "sample_id,characteristic,value,unit\nS1,thickness,12.31,um\nS2,thickness,12.29,um\n"
@@ -96,42 +97,19 @@ def world(tmp_path: Path, db_url: str) -> Iterator[World]:
                     )
                 )
             # one agreement oem/supplier/lab and one case on it, as the chain indexer would have stored them
-            t = TemplateRecord(
-                template_id="tpl.x",
-                version=1,
-                oem_id=ids["oem"],
-                chain_template_id="0x" + "11" * 32,
-                document="{}",
-                document_hash="0x" + "22" * 32,
-                status="published",
-            )
-            s.add(t)
-            s.flush()
-            a = AgreementRecord(
+            a = add_agreement(
+                s,
                 agreement_id="0x" + "aa" * 32,
-                template_pk=t.id,
                 oem_id=ids["oem"],
                 supplier_id=ids["supplier"],
                 lab_id=ids["lab"],
-                terms="{}",
                 status="proposed",
+                template_id="tpl.x",
+                chain_template_id="0x" + "11" * 32,
+                document_hash="0x" + "22" * 32,
             )
-            s.add(a)
-            s.flush()
             ids["agreement"] = a.id
-            ids["template"] = t.id
-            c = CaseRecord(
-                case_id="0x" + "cc" * 32,
-                batch_id="0x" + "bb" * 32,
-                agreement_id=a.agreement_id,
-                oem_id=ids["oem"],
-                supplier_id=ids["supplier"],
-                lab_id=ids["lab"],
-                state="opened",
-                open_status="done",
-                deadline=4_000_000_000,
-            )
-            s.add(c)
-            s.flush()
+            ids["template"] = a.template_pk
+            c = add_case(s, a, case_id="0x" + "cc" * 32, batch_id="0x" + "bb" * 32, deadline=4_000_000_000)
             ids["case"] = c.id
         yield World(client=client, app=app, settings=settings, ids=ids)
