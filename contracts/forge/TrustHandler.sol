@@ -82,6 +82,7 @@ contract TrustHandler is CommonBase, StdUtils {
     uint256 public penaltiesWithoutLabVerdict;
     uint256 public penaltiesAboveLabVerdict;
     uint256 public settled;
+    uint256 public templates;
     uint256 public penalized;
     string public lastAttack;
 
@@ -184,6 +185,10 @@ contract TrustHandler is CommonBase, StdUtils {
         return 0;
     }
 
+    function batchCount() external view returns (uint256) {
+        return batchIds.length;
+    }
+
     function caseCount() external view returns (uint256) {
         return caseIds.length;
     }
@@ -223,6 +228,43 @@ contract TrustHandler is CommonBase, StdUtils {
         });
         require(anchors.headerCommitment(h) == anchors.commitmentOf(batchId), "header rebuilt wrongly");
         _headers[batchId] = h;
+        batchIds.push(batchId);
+    }
+
+    /// @notice The supplier anchors a correction of one of its batches (counted per quarter by the registry).
+    function supplierCorrects(uint256 pick, uint256 salt) external thenTheCasesMoveOn {
+        if (batchIds.length >= BATCH_POOL) return;
+        bytes32 supersedes = _batch(pick);
+        bytes32 batchId = keccak256(abi.encode("forge/correction", supersedes, salt));
+        IBatchAnchorRegistry.AnchorRequest memory req = IBatchAnchorRegistry.AnchorRequest({
+            batchId: batchId,
+            root: keccak256(abi.encode(batchId, "root")),
+            reportHash: keccak256(abi.encode(batchId, "report")),
+            recordCount: 125,
+            verdict: 1
+        });
+        uint32 quarter = agreements.currentQuarter(agreementId);
+        uint32 before = agreements.corrections(agreementId, quarter);
+        bytes memory data = abi.encodeCall(
+            IBatchAnchorRegistry.anchorCorrection,
+            (supplier.addr, agreementId, req, supersedes, _headers[supersedes])
+        );
+        if (!_as(supplier, address(anchors), data)) return;
+        if (agreements.corrections(agreementId, quarter) != before + 1) {
+            attacksSucceeded++;
+            lastAttack = "a correction was anchored without being counted";
+        }
+        _headers[batchId] = IBatchAnchorRegistry.BatchHeader({
+            root: req.root,
+            reportHash: req.reportHash,
+            agreementId: agreementId,
+            supplier: supplier.addr,
+            recordCount: req.recordCount,
+            verdict: req.verdict,
+            anchoredAt: uint64(block.timestamp),
+            supersedes: supersedes
+        });
+        require(anchors.headerCommitment(_headers[batchId]) == anchors.commitmentOf(batchId), "correction header");
         batchIds.push(batchId);
     }
 
@@ -411,6 +453,15 @@ contract TrustHandler is CommonBase, StdUtils {
     }
 
     function partyAccepts(uint256 pick, bool byOem, bool signed) external thenTheCasesMoveOn {
+        _answer(pick, byOem, signed, true);
+    }
+
+    /// @notice A party's signed dispute (an Acceptance with accept = false), relayed by anyone.
+    function partyDisputesBySignature(uint256 pick, bool byOem) external thenTheCasesMoveOn {
+        _answer(pick, byOem, true, false);
+    }
+
+    function _answer(uint256 pick, bool byOem, bool signed, bool accept) internal {
         bytes32 id = _case(pick);
         if (id == 0) return;
         ITracingCases.CaseView memory c = cases.caseOf(id);
@@ -422,7 +473,7 @@ contract TrustHandler is CommonBase, StdUtils {
         ITracingCases.Acceptance memory a = ITracingCases.Acceptance(
             id,
             c.verdictHash,
-            true,
+            accept,
             uint64(block.timestamp + 1 days),
             c.round
         );
@@ -524,6 +575,73 @@ contract TrustHandler is CommonBase, StdUtils {
         if (before - after_ + debtAdded != penalty) unexplainedDecreases++;
         bool verdictStands = labSigned[id] && c.responsibleParty == labResponsible[id] && c.ncClass == labClass[id];
         if (verdictStands) labFeesEarned += c.labFee;
+    }
+
+    // ================================================================= more honest housekeeping
+
+    /// @notice OEM or supplier voids its unused agreement nonce (no effect on the active agreement).
+    function partyCancelsNonce(bool byOem) external thenTheCasesMoveOn {
+        _as(byOem ? oem : supplier, address(agreements), abi.encodeCall(IAgreementRegistry.cancelNonce, ()));
+    }
+
+    /// @notice The registrar renews the second lab's accreditation, approves or revokes the oracle as the
+    ///         supplier's relayer, and (rarely) deactivates the second lab: effects on cases stay bounded.
+    function registrarActs(uint256 dice) external thenTheCasesMoveOn {
+        uint256 kind = dice % 4;
+        bytes memory data;
+        if (kind == 0) {
+            data = abi.encodeCall(IPartyRegistry.setAccreditation, (lab2.addr, "D-PL-2", uint64(block.timestamp + 400 days)));
+        } else if (kind == 1) {
+            data = abi.encodeCall(IPartyRegistry.approveRelayer, (supplier.addr, oracle.addr));
+        } else if (kind == 2) {
+            data = abi.encodeCall(IPartyRegistry.revokeRelayer, (supplier.addr, oracle.addr));
+        } else if (dice % 97 == 3) {
+            data = abi.encodeCall(IPartyRegistry.deactivateParty, (lab2.addr));
+        } else {
+            return;
+        }
+        _as(registrar, address(parties), data);
+    }
+
+    /// @notice The OEM publishes a new version of its template (the active agreement keeps its version).
+    function oemPublishesTemplate() external thenTheCasesMoveOn {
+        IAgreementRegistry.Agreement memory a = agreements.agreement(agreementId);
+        (IAgreementRegistry.TemplateTerms memory t, , ) = agreements.template(oem.addr, a.templateId, a.templateVersion);
+        t.version = agreements.latestVersion(oem.addr, a.templateId) + 1;
+        // a milder template must not change the running agreement's penalties (the invariants use version 1's)
+        (t.penaltyCritical, t.penaltyMajor, t.penaltyMinor) = (10, 5, 1);
+        if (_as(oem, address(agreements), abi.encodeCall(IAgreementRegistry.publishTemplate, (t)))) templates++;
+    }
+
+    /// @notice Someone other than an OEM publishes a template; the OEM activates an agreement with a
+    ///         supplier signature it forged (its own key signs for the supplier).
+    function attackTemplatesAndAgreements(uint256 who, uint256 salt) external thenTheCasesMoveOn {
+        IAgreementRegistry.Agreement memory a = agreements.agreement(agreementId);
+        (IAgreementRegistry.TemplateTerms memory t, , ) = agreements.template(oem.addr, a.templateId, a.templateVersion);
+        t.templateId = keccak256(abi.encode("squat", salt));
+        Actor memory publisher = _actor(who);
+        if (publisher.addr != oem.addr) {
+            bytes memory data = abi.encodeCall(IAgreementRegistry.publishTemplate, (t));
+            _attack(publisher, address(agreements), data, "template published by a non-OEM");
+        }
+        IAgreementRegistry.AgreementTerms memory terms = IAgreementRegistry.AgreementTerms({
+            agreementId: keccak256(abi.encode("forged agreement", salt)),
+            templateId: a.templateId,
+            templateVersion: a.templateVersion,
+            oem: oem.addr,
+            supplier: supplier.addr,
+            lab: lab.addr,
+            oemNonce: agreements.nonces(oem.addr),
+            supplierNonce: agreements.nonces(supplier.addr),
+            deadline: uint64(block.timestamp + 1 days)
+        });
+        bytes32 digest = agreements.agreementDigest(terms);
+        Actor memory forger = publisher.addr == supplier.addr ? oem : publisher;
+        bytes memory activation = abi.encodeCall(
+            IAgreementRegistry.activate,
+            (terms, _sign(oem, digest), _sign(forger, digest))
+        );
+        _attack(stranger, address(agreements), activation, "agreement activated with a forged supplier signature");
     }
 
     // ================================================================= a case driven along its honest path
@@ -677,6 +795,9 @@ contract TrustHandler is CommonBase, StdUtils {
         if (a.addr != admin.addr) {
             data = abi.encodeCall(IRoles.grantRole, (keccak256("ARBITER_ROLE"), a.addr));
             _attack(a, address(cases), data, "role granted by a non-admin");
+            data = abi.encodeWithSignature("beginDefaultAdminTransfer(address)", a.addr);
+            _attack(a, address(cases), data, "admin hand-over started by a non-admin");
+            _attack(a, address(parties), data, "admin hand-over started by a non-admin");
         }
         if (a.addr != oem.addr) {
             // another account's pool is not its own: withdrawLabFees takes from the caller's pool only

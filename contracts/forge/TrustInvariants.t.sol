@@ -263,6 +263,7 @@ contract TrustInvariantsTest is Test {
         // what the run reached (shown with -vv): cases opened, settled, penalised; money due and claimed
         console2.log("cases %s settled %s penalised %s", handler.caseCount(), handler.settled(), handler.penalized());
         console2.log("due %s claimed %s lab fees earned %s", handler.due(), handler.claimed(), handler.labFeesEarned());
+        console2.log("batches %s new template versions %s", handler.batchCount(), handler.templates());
     }
 
     /// @notice No malicious action of any role went through.
