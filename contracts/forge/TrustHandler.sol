@@ -206,43 +206,16 @@ contract TrustHandler is CommonBase, StdUtils {
 
     function _anchor(uint256 salt) internal {
         if (batchIds.length >= BATCH_POOL) return;
-        bytes32 batchId = keccak256(abi.encode("forge/batch", batchIds.length, salt));
-        IBatchAnchorRegistry.AnchorRequest memory req = IBatchAnchorRegistry.AnchorRequest({
-            batchId: batchId,
-            root: keccak256(abi.encode(batchId, "root")),
-            reportHash: keccak256(abi.encode(batchId, "report")),
-            recordCount: 125,
-            verdict: 1
-        });
+        IBatchAnchorRegistry.AnchorRequest memory req = _request(keccak256(abi.encode("forge/batch", batchIds.length, salt)));
         bytes memory data = abi.encodeCall(IBatchAnchorRegistry.anchor, (supplier.addr, agreementId, req));
-        if (!_as(supplier, address(anchors), data)) return;
-        IBatchAnchorRegistry.BatchHeader memory h = IBatchAnchorRegistry.BatchHeader({
-            root: req.root,
-            reportHash: req.reportHash,
-            agreementId: agreementId,
-            supplier: supplier.addr,
-            recordCount: req.recordCount,
-            verdict: req.verdict,
-            anchoredAt: uint64(block.timestamp),
-            supersedes: bytes32(0)
-        });
-        require(anchors.headerCommitment(h) == anchors.commitmentOf(batchId), "header rebuilt wrongly");
-        _headers[batchId] = h;
-        batchIds.push(batchId);
+        if (_as(supplier, address(anchors), data)) _remember(req, bytes32(0));
     }
 
     /// @notice The supplier anchors a correction of one of its batches (counted per quarter by the registry).
     function supplierCorrects(uint256 pick, uint256 salt) external thenTheCasesMoveOn {
         if (batchIds.length >= BATCH_POOL) return;
         bytes32 supersedes = _batch(pick);
-        bytes32 batchId = keccak256(abi.encode("forge/correction", supersedes, salt));
-        IBatchAnchorRegistry.AnchorRequest memory req = IBatchAnchorRegistry.AnchorRequest({
-            batchId: batchId,
-            root: keccak256(abi.encode(batchId, "root")),
-            reportHash: keccak256(abi.encode(batchId, "report")),
-            recordCount: 125,
-            verdict: 1
-        });
+        IBatchAnchorRegistry.AnchorRequest memory req = _request(keccak256(abi.encode("forge/fix", supersedes, salt)));
         uint32 quarter = agreements.currentQuarter(agreementId);
         uint32 before = agreements.corrections(agreementId, quarter);
         bytes memory data = abi.encodeCall(
@@ -254,7 +227,23 @@ contract TrustHandler is CommonBase, StdUtils {
             attacksSucceeded++;
             lastAttack = "a correction was anchored without being counted";
         }
-        _headers[batchId] = IBatchAnchorRegistry.BatchHeader({
+        _remember(req, supersedes);
+    }
+
+    function _request(bytes32 batchId) internal pure returns (IBatchAnchorRegistry.AnchorRequest memory) {
+        return
+            IBatchAnchorRegistry.AnchorRequest({
+                batchId: batchId,
+                root: keccak256(abi.encode(batchId, "root")),
+                reportHash: keccak256(abi.encode(batchId, "report")),
+                recordCount: 125,
+                verdict: 1
+            });
+    }
+
+    /// @dev Keeps the header of a batch the supplier just anchored (checked against the registry's commitment).
+    function _remember(IBatchAnchorRegistry.AnchorRequest memory req, bytes32 supersedes) internal {
+        IBatchAnchorRegistry.BatchHeader memory h = IBatchAnchorRegistry.BatchHeader({
             root: req.root,
             reportHash: req.reportHash,
             agreementId: agreementId,
@@ -264,8 +253,9 @@ contract TrustHandler is CommonBase, StdUtils {
             anchoredAt: uint64(block.timestamp),
             supersedes: supersedes
         });
-        require(anchors.headerCommitment(_headers[batchId]) == anchors.commitmentOf(batchId), "correction header");
-        batchIds.push(batchId);
+        require(anchors.headerCommitment(h) == anchors.commitmentOf(req.batchId), "header rebuilt wrongly");
+        _headers[req.batchId] = h;
+        batchIds.push(req.batchId);
     }
 
     function supplierResponds(uint256 pick) external thenTheCasesMoveOn {
