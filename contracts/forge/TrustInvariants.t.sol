@@ -18,7 +18,7 @@ import {IMintable, IRoles, TrustHandler} from "./TrustHandler.sol";
 ///         once), with one active agreement (OEM, supplier, lab), a funded deposit and lab-fee pool and
 ///         anchored batches. {TrustHandler} then lets every role act, honest and malicious, in random order.
 /// @dev `make test` runs the bounded profile `ci`; `make bench` the default profile (runs x depth calls,
-///      recorded in bench/results/contracts.json by scripts/bench_forge.py).
+///      recorded in bench/results/contracts.json by scripts/bench_contracts.py through scripts/forge_invariants.py).
 contract TrustInvariantsTest is Test {
     bytes32 internal constant AGREEMENT_ID = keccak256("forge/agreement/1");
     bytes32 internal constant TEMPLATE_ID = keccak256("forge/template");
