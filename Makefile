@@ -5,11 +5,17 @@ UV_VERSION := 0.13.8
 
 .PHONY: setup demo test test-fast lint bench clean-demo services
 
-setup: .venv/.qcn-stamp node_modules/.qcn-stamp app/portal/static/dist/.stamp
+setup: .venv/.qcn-stamp node_modules/.qcn-stamp app/portal/static/dist/.stamp contracts/tools/slither/.venv/.qcn-stamp
 
 .venv/.qcn-stamp: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	uv sync --frozen
+	@touch $@
+
+# Slither in its own locked environment: slither-analyzer 0.11.6 pins web3 < 8, qcn runs web3 8
+contracts/tools/slither/.venv/.qcn-stamp: contracts/tools/slither/pyproject.toml contracts/tools/slither/uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	uv sync --frozen --project contracts/tools/slither
 	@touch $@
 
 node_modules/.qcn-stamp: package.json package-lock.json

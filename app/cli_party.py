@@ -423,6 +423,25 @@ def agreement_claim(
     _relay_prepared(_signer(api, api_key, keystore, key), ref, "claims", None, as_json)
 
 
+@agreement_cli.command("inspect")
+def agreement_inspect(
+    ref: RefArg,
+    batch: Annotated[str, typer.Argument(help="the delivered batch (its uuid or on-chain 0x id)")],
+    accepted: Annotated[
+        bool, typer.Option("--accepted/--rejected", help="your incoming-inspection result for the batch")
+    ],
+    api: ApiOpt = DEFAULT_API,
+    api_key: ApiKeyOpt = "",
+    keystore: KeystoreOpt = None,
+    key: RefusedKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """OEM: record your incoming inspection of a delivered batch on chain (signed locally, relayed by the
+    gateway; one result per batch). These results are the batch counts of the supplier's quality score."""
+    body = {"batch": batch, "accepted": accepted}
+    _relay_prepared(_signer(api, api_key, keystore, key), ref, "inspections", body, as_json)
+
+
 @agreement_cli.command("evaluate")
 def agreement_evaluate(
     ref: RefArg,

@@ -131,25 +131,20 @@ class Demo:
 
 
 def _inspect(demo: Demo, ref: str, anchored: list[dict[str, Any]], *, rejected_id: str) -> None:
-    """The OEM records its incoming inspection of each anchored lot on chain, signed with its own key: these
-    results, not the supplier's anchors, are the batch counts of the quality score (docs/trust-model.md)."""
-    from chain.agreements import AgreementRegistryClient
-    from chain.clients import AnchorRegistryClient
-    from chain.tx import TxSender
-
+    """The OEM records its incoming inspection of each anchored lot through the gateway (prepared there, signed
+    with its own key, relayed): these results, not the supplier's anchors, are the batch counts of the quality
+    score (docs/trust-model.md)."""
     oem = demo.parties["oem"]
-    assert oem.account is not None
-    book = json.loads(next((demo.data_dir / "deployments").glob("*.json")).read_text())
-    sender = TxSender(demo.chain, oem.account.key)
-    registry = AgreementRegistryClient(demo.chain, book["contracts"]["AgreementRegistry"], sender)
-    anchors = AnchorRegistryClient(demo.chain, book["contracts"]["AnchorRegistry"])
-    agreement_id = bytes.fromhex(oem.get(f"/v1/agreements/{ref}")["agreement_id"].removeprefix("0x"))
     for batch in anchored:
-        event = anchors.event_of(batch["batch_id"])
-        assert event is not None
-        registry.record_inspection(agreement_id, event.batch_id, event.header, accepted=batch["id"] != rejected_id)
+        body = {"batch": batch["id"], "accepted": batch["id"] != rejected_id}
+        oem.sign_and_relay(
+            oem.post(f"/v1/agreements/{ref}/inspections/prepare", json=body), f"/v1/agreements/{ref}/transactions"
+        )
+    recorded = oem.get(f"/v1/agreements/{ref}/inspections")
+    rejected = sum(1 for r in recorded if not r["accepted"])
     demo.story.step(
-        f"OEM recorded its incoming inspection of all {len(anchored)} lots on chain with its own key (EC-050 rejected)"
+        f"OEM recorded its incoming inspection of all {len(recorded)} lots through the gateway, signed with its own"
+        f" key ({rejected} rejected: EC-050)"
     )
 
 

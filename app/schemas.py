@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from app.inputs import UINT256_MAX, SafeText
+from app.inputs import UINT256_MAX, Ref, SafeText
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -289,6 +289,13 @@ class AmountIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: int = Field(gt=0, le=UINT256_MAX, description="token units (the settlement token's smallest unit)")
+
+
+class InspectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch: Ref = Field(description="the batch delivered under the agreement: its id or on-chain 0x id")
+    accepted: StrictBool = Field(description="the incoming-inspection result: true accepted, false rejected")
 
 
 class AgreementCreate(BaseModel):

@@ -40,7 +40,7 @@ SOLC_VERSION = "0.8.37"
 ARTIFACT_FORMAT = "qcn-artifact-1"
 _HELPER = Path(__file__).resolve().parent / "solc_compile.mjs"
 _SOURCE_DIR = "contracts"
-_SKIP_DIRS = {"artifacts"}
+_SKIP_DIRS = {"artifacts", "forge"}  # forge: the Foundry invariant suite and forge-std (not deployed)
 
 COMPILER_SETTINGS: dict[str, Any] = {
     "evmVersion": "prague",

@@ -38,9 +38,9 @@ def _anchor() -> dict[str, Any]:
 
 
 def _contracts() -> dict[str, Any]:
-    from bench_contracts import measure_contract_gas
+    from bench_contracts import measure_contract_gas, measure_trust_model
 
-    return measure_contract_gas()
+    return measure_contract_gas() | measure_trust_model()
 
 
 def _parsers() -> dict[str, Any]:

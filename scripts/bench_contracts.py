@@ -179,8 +179,9 @@ def contract_sizes() -> dict[str, Any]:
 
 
 def measure_trust_model() -> dict[str, Any]:
-    """Gas of the tracing paths (before: commit 85b8553), sizes, and a bounded run of the role-based
-    invariant machine on the contracts (tests/chain/test_trust_invariants.py)."""
+    """Gas of the tracing paths (before: commit 85b8553), sizes, a bounded run of the role-based hypothesis
+    machine (tests/chain/test_trust_invariants.py: ``hypothesis_invariant_*``), the Foundry invariant
+    campaign (``invariant_calls`` / ``invariant_violations``) and Slither."""
     from bench_tracing_gas import measure_tracing_gas
 
     tracing = measure_tracing_gas()
@@ -192,10 +193,33 @@ def measure_trust_model() -> dict[str, Any]:
         "gas_settle": tracing["gas_settle"],
     }
     out.update(contract_sizes())
-    out.update(_invariant_campaign())
+    out.update({f"hypothesis_{k}": v for k, v in _invariant_campaign().items()})
+    out.update(_forge_campaign())
     out["role_attack_tests"] = _count_tests(ROOT / "tests" / "chain" / "test_trust_model.py")
-    out["slither_unexplained_high_medium"] = None  # not run in this branch (see contracts/slither-triage.md)
+    out.update(_slither())
     return out
+
+
+def _forge_campaign() -> dict[str, Any]:
+    """The Foundry invariant campaign (contracts/forge/, foundry.toml default profile: runs x depth calls):
+    ``invariant_calls`` / ``invariant_violations`` and the build and run seconds."""
+    from forge_invariants import run_forge_invariants
+
+    result = run_forge_invariants("default")
+    result.pop("forge_output_tail")
+    return result
+
+
+def _slither() -> dict[str, Any]:
+    """Slither on the production contracts: High/Medium findings not reviewed in contracts/slither-triage.md."""
+    from slither_check import run_slither
+
+    result = run_slither()
+    return {
+        "slither_unexplained_high_medium": len(result.unexplained),
+        "slither_high_medium_reviewed": len(result.explained),
+        "slither_seconds": round(result.seconds, 1),
+    }
 
 
 def _invariant_campaign() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from app.schemas import (
     AgreementCreate,
     AgreementPublic,
     AmountIn,
+    InspectionIn,
     PreparedTxPublic,
     RelayedTxPublic,
     SignatureIn,
@@ -33,7 +34,10 @@ from app.state import ChainDep
 router = APIRouter(tags=["agreements"])
 
 # functions each party may relay through the gateway from its own account
-_RELAYABLE = {"supplier": {"approve", "deposit", "withdraw"}, "oem": {"claim", "suspend", "resume", "terminate"}}
+_RELAYABLE = {
+    "supplier": {"approve", "deposit", "withdraw"},
+    "oem": {"claim", "suspend", "resume", "terminate", "recordInspection"},
+}
 
 
 def _prepared(txs: list[relay.PreparedTx]) -> list[PreparedTxPublic]:
@@ -155,6 +159,28 @@ def prepare_claim(
     return _prepared(
         service.prepare_party_tx(chain=chain, principal=principal, record=record, action="claim", amount=None)
     )
+
+
+@router.post("/v1/agreements/{ref}/inspections/prepare", response_model=list[PreparedTxPublic])
+def prepare_inspection(
+    ref: RefPath, body: InspectionIn, principal: CurrentPrincipal, session: DbSession, chain: ChainDep
+) -> list[PreparedTxPublic]:
+    """OEM: the unsigned ``recordInspection`` of your incoming inspection of a batch of this agreement
+    (accepted or rejected; one result per batch). These results are the batch and rejection counts of the
+    supplier's quality score. Sign it and post it to .../transactions."""
+    record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
+    txs = service.prepare_inspection(
+        session=session, chain=chain, principal=principal, record=record, batch_ref=body.batch, accepted=body.accepted
+    )
+    return _prepared(txs)
+
+
+@router.get("/v1/agreements/{ref}/inspections")
+def inspections(ref: RefPath, principal: CurrentPrincipal, session: DbSession, chain: ChainDep) -> list[dict[str, Any]]:
+    """The OEM's recorded incoming inspections of this agreement's batches (batch, quarter, accepted), oldest
+    first, read from the chain."""
+    record = service.get_agreement(session=session, principal=principal, agreement_ref=ref)
+    return service.history(chain=chain, record=record, names=("InspectionRecorded",))
 
 
 @router.post("/v1/agreements/{ref}/transactions", status_code=status.HTTP_202_ACCEPTED)

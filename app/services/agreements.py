@@ -387,6 +387,38 @@ def prepare_party_tx(
     return relay.prepare(chain=chain, principal=principal, calls=[(action, call)])
 
 
+def prepare_inspection(
+    *,
+    session: Session,
+    chain: ChainContext,
+    principal: Principal,
+    record: AgreementRecord,
+    batch_ref: str,
+    accepted: bool,
+) -> list[relay.PreparedTx]:
+    """OEM: the unsigned ``recordInspection`` of its incoming inspection of a batch delivered under ``record``.
+
+    The result (one per batch, accepted or rejected) is what the quality score counts (docs/trust-model.md):
+    only the agreement's OEM records it, signed with its own key, for a batch anchored under this agreement.
+    """
+    from app.services.batches import get_batch
+    from app.services.proofs import batch_header
+
+    if principal.party_id != record.oem_id:
+        raise Forbidden("only the agreement's OEM records incoming inspections")
+    batch = get_batch(session=session, principal=principal, batch_ref=batch_ref)
+    if batch.agreement_id != record.agreement_id:
+        raise InvalidRequest(
+            f"batch {batch_ref} was not delivered under agreement {record.agreement_id}", field="batch"
+        )
+    header = batch_header(batch)  # 409 until the batch is anchored
+    call = chain.agreements.contract.functions.recordInspection(
+        b32(record.agreement_id), b32(batch.batch_id), header.as_tuple(), accepted
+    )
+    verdict = "accepted" if accepted else "rejected"
+    return relay.prepare(chain=chain, principal=principal, calls=[(f"recordInspection ({verdict})", call)])
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return "0x" + value.hex()

@@ -14,7 +14,6 @@ from eth_account import Account
 from app.partyclient import ApiError, PartyClient
 from app.quality import library_template
 from chain.contracts import contract_at
-from chain.tx import TxSender
 from tests.app.conftest import ACCOUNTS, Gateway
 
 pytestmark = pytest.mark.node
@@ -72,15 +71,38 @@ def _mint(gw: Gateway, who: str, amount: int) -> None:
 
 
 def _inspect(gw: Gateway, ref: str, batches: dict[str, bool]) -> None:
-    """The OEM records its incoming inspection of each anchored batch on chain with its own key: these
-    results are the quarter's batch counts (the supplier's anchors count nothing, docs/trust-model.md)."""
-    chain = gw.client.app.state.chain_holder.get()  # type: ignore[attr-defined]
-    oem = chain.agreements.with_sender(TxSender(chain.w3, KEYS["oem"]))
-    agreement_id = bytes.fromhex(_client(gw, "oem").get(f"/v1/agreements/{ref}")["agreement_id"].removeprefix("0x"))
+    """The OEM records its incoming inspection of each anchored batch through the gateway: the gateway prepares
+    ``recordInspection``, the OEM signs it with its own key, the gateway relays it. These results are the
+    quarter's batch counts (the supplier's anchors count nothing, docs/trust-model.md)."""
+    oem = _client(gw, "oem")
     for batch_id, accepted in batches.items():
-        event = chain.anchors.event_of(batch_id)
-        assert event is not None
-        oem.record_inspection(agreement_id, event.batch_id, event.header, accepted=accepted)
+        body = {"batch": batch_id, "accepted": accepted}
+        prepared = oem.post(f"/v1/agreements/{ref}/inspections/prepare", json=body)
+        assert [p["description"] for p in prepared] == [f"recordInspection ({'accepted' if accepted else 'rejected'})"]
+        relayed = oem.sign_and_relay(prepared, f"/v1/agreements/{ref}/transactions")
+        assert [(r["function"], r["status"]) for r in relayed] == [("recordInspection", "mined")]
+
+
+def _inspection_refusals(gw: Gateway, ref: str, inspected: str) -> None:
+    """Only the agreement's OEM records inspections, once per batch, of batches of this agreement."""
+    path = f"/v1/agreements/{ref}/inspections/prepare"
+    for who, status in (("supplier", 403), ("supplier2", 404)):
+        with pytest.raises(ApiError) as refused:
+            _client(gw, who).post(path, json={"batch": inspected, "accepted": False})
+        assert refused.value.status == status, who
+    oem = _client(gw, "oem")
+    with pytest.raises(ApiError) as unknown:
+        oem.post(path, json={"batch": "0x" + "ab" * 32, "accepted": True})
+    assert unknown.value.status == 404
+    with pytest.raises(ApiError) as loose:
+        oem.post(path, json={"batch": inspected, "accepted": "yes"})
+    assert loose.value.status == 422 and "accepted" in json.dumps(loose.value.error)
+    # a second result for the same batch is refused by the contract before anything is broadcast
+    again = oem.post(path, json={"batch": inspected, "accepted": False})
+    with pytest.raises(ApiError) as twice:
+        oem.sign_and_relay(again, f"/v1/agreements/{ref}/transactions")
+    assert twice.value.status == 409 and twice.value.error["revert"] == "AlreadyInspected"
+    assert len(oem.get(f"/v1/agreements/{ref}/inspections")) == 2
 
 
 def _time_travel(gw: Gateway, seconds: int) -> None:
@@ -132,6 +154,13 @@ def test_template_agreement_deposit_validated_uploads_and_quarterly_ratio(gatewa
     _inspect(gateway, ref, {good.json()["batch_id"]: True, bad.json()["batch_id"]: False})
     counters = supplier.get(f"/v1/agreements/{ref}")["on_chain"]["counters"]
     assert counters["batches"] == 2 and counters["rejected"] == 1
+    oem_account = _client(gateway, "oem").get("/v1/parties/me")["account"]
+    recorded = supplier.get(f"/v1/agreements/{ref}/inspections")
+    assert [(r["batchId"], r["accepted"], r["quarter"], r["by"]) for r in recorded] == [
+        (good.json()["batch_id"], True, 0, oem_account),
+        (bad.json()["batch_id"], False, 0, oem_account),
+    ]
+    _inspection_refusals(gateway, ref, good.json()["batch_id"])
 
     # the quarter ends; evaluation is deterministic from the counters: 50 % rejected -> score 75
     _time_travel(gateway, QUARTER + 60)

@@ -113,6 +113,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/v1/agreements/{ref}/withdrawals/prepare"): cells(404, admin=403, oemA=403, supA=200, labA=403),
     ("POST", "/v1/agreements/{ref}/claims/prepare"): cells(404, admin=403, oemA=200, supA=403, labA=403),
     ("POST", "/v1/agreements/{ref}/transactions"): cells(403, oemA=422, oemB=404, supA=422, supB=404),
+    # the agreement's OEM only (A's batch, anchored under agreement A): the unsigned recordInspection
+    ("POST", "/v1/agreements/{ref}/inspections/prepare"): cells(404, admin=403, oemA=200, supA=403, labA=403),
+    ("GET", "/v1/agreements/{ref}/inspections"): AGREEMENT_READ,
     ("GET", "/v1/agreements/{ref}/deposits"): AGREEMENT_READ,
     ("GET", "/v1/agreements/{ref}/evaluations"): AGREEMENT_READ,
     ("POST", "/v1/agreements/{ref}/evaluations/{quarter}"): cells(404, admin=409, oemA=409, supA=409, labA=409),
@@ -318,6 +321,9 @@ def _request(world: dict[str, Any], method: str, path: str) -> tuple[str, dict[s
         ("POST", "/v1/agreements/{ref}/deposits/prepare"): {"json": {"amount": 1}},
         ("POST", "/v1/agreements/{ref}/withdrawals/prepare"): {"json": {"amount": 1}},
         ("POST", "/v1/agreements/{ref}/transactions"): {"json": {"raw": ["0x00"]}},
+        ("POST", "/v1/agreements/{ref}/inspections/prepare"): {
+            "json": {"batch": refs["batch_chain_id"], "accepted": False}
+        },
         ("POST", "/v1/cases/{case_ref}/response/prepare"): {
             "files": [("files", ("8d.txt", b"8D report", "text/plain"))]
         },

@@ -19,7 +19,7 @@ from app.cli import cli
 from app.partyclient import PartyClient
 from app.quality import library_template
 from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway
-from tests.app.test_agreements_api import KEYS, _mint, _party_id
+from tests.app.test_agreements_api import KEYS, SAMPLE, _mint, _party_id
 
 pytestmark = pytest.mark.node
 
@@ -63,7 +63,7 @@ def anchoring(routed: Gateway) -> Iterator[None]:
     thread.join(timeout=30)
 
 
-def test_a_party_runs_the_agreement_from_the_command_line(routed: Gateway, tmp_path: Path) -> None:
+def test_a_party_runs_the_agreement_from_the_command_line(routed: Gateway, anchoring: None, tmp_path: Path) -> None:
     gw = routed
     registered = _json(
         gw,
@@ -107,6 +107,16 @@ def test_a_party_runs_the_agreement_from_the_command_line(routed: Gateway, tmp_p
     assert [r["function"] for r in relayed] == ["approve", "deposit"]
     shown = _json(gw, "supplier", "agreement", "show", ref)
     assert int(shown["on_chain"]["deposited"]) == required and shown["on_chain"]["shortfall"] == "0"
+
+    # a lot delivered under the agreement; the OEM records its incoming inspection (rejected) from the CLI
+    lot = tmp_path / "lot-a.csv"
+    lot.write_text(SAMPLE)
+    uploaded = _json(gw, "supplier", "batch", "upload", str(lot), "--agreement", ref, "--lot-size", "2000", "--wait")
+    assert uploaded["status"] == "anchored"
+    inspected = _json(gw, "oem", "agreement", "inspect", ref, uploaded["id"], "--rejected", sign=True)
+    assert [(r["function"], r["status"]) for r in inspected] == [("recordInspection", "mined")]
+    counters = _json(gw, "supplier", "agreement", "show", ref)["on_chain"]["counters"]
+    assert counters["batches"] == 1 and counters["rejected"] == 1
 
 
 def test_the_signing_key_comes_from_a_keystore_file_or_a_prompt(routed: Gateway, tmp_path: Path) -> None:

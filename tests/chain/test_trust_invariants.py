@@ -192,7 +192,12 @@ def _machine(env: CasesEnv, counter: dict[str, int]) -> type[RuleBasedStateMachi
             case = env.cases().case(case_id)
             c = env.cases("relayer")
             v = env.verdict(
-                case_id, responsible_party=1 if code else 2, nc_class=code, deadline=self.now + DAY, nonce=case.round
+                case_id,
+                batch_id=case.batch_id,  # the case's batch: a forged signature must meet WrongSigner, not BatchMismatch
+                responsible_party=1 if code else 2,
+                nc_class=code,
+                deadline=self.now + DAY,
+                nonce=case.round,
             )
             if signer != "lab":
                 if (
