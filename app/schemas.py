@@ -24,6 +24,7 @@ __all__ = [
     "ChainInfo",
     "ErrorBody",
     "ErrorDetail",
+    "InspectionIn",
     "PartyCreate",
     "PartyCreated",
     "PartyPublic",

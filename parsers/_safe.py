@@ -31,6 +31,7 @@ from parsers.limits import Limits
 __all__ = [
     "MAX_ZIP_MEMBERS",
     "Deadline",
+    "LocalSchemaResolver",
     "XPathIndex",
     "check_size",
     "local_name",
