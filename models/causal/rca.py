@@ -42,7 +42,7 @@ normal spread (5-95 % quantiles of its standardised noise on normal rows; a disc
 frequent level, and on rows with a level never seen, its children's noise clipped the same way: that is
 where a new lot's effect shows), descendants recomputed through their mechanisms with their own noise kept
 (abduction), on every anomalous row of the outputs ``X`` reaches (a row where one of them lies outside its
-normal window: the spec if given, else its 0.1-99.9 % range on normal rows; rows anomalous only on outputs
+normal window: its 0.1-99.9 % range on normal rows, narrowed to its spec if given; rows anomalous only on outputs
 ``X`` cannot reach are not its to restore). It reports the share of those rows brought back inside with a
 95 % Wilson interval. A candidate whose evidence is a stuck reading gets no check (a measurement fault:
 the process did not change).
@@ -420,7 +420,7 @@ class BatchRootCauseModel:
     def rank(self, batch: pd.DataFrame, k: int = 5) -> BatchRanking:
         """Ranked root causes of ``batch`` (rows in time order), with counterfactual checks on the top ones."""
         t0 = time.perf_counter()
-        ev, e, (xc, xk, r, _) = self.evidence(batch)
+        ev, e, (xc, xk, _, _) = self.evidence(batch)
         best = {n: max(d.items(), key=lambda kv: kv[1]) for n, d in ev.items()}
         sym = [n for n in best if self.knowledge.is_symptom(n)]
         outputs: list[dict[str, Any]] = [
@@ -449,7 +449,7 @@ class BatchRootCauseModel:
         causes = []
         for rank, c in enumerate(order, start=1):
             rows = int((np.abs(e[:, self.ci[c]]) > 3.0).sum()) if c in self.ci else int((xk[:, self.ki[c]] < 0).sum())
-            cf = self._counterfactual(c, xc, xk, r, stuck=best[c][0] == "stuck") if rank <= self.cf_top else None
+            cf = self._counterfactual(c, xc, xk, e, stuck=best[c][0] == "stuck") if rank <= self.cf_top else None
             causes.append(
                 RankedCause(
                     variable=c,
@@ -496,10 +496,17 @@ class BatchRootCauseModel:
 
     # --- counterfactual ----------------------------------------------------------------------------
     def _normal_window(self, n: str) -> tuple[float, float]:
+        """Where an output is normal: inside its 0.1-99.9 % range on normal rows and inside its spec (if any).
+
+        A row out of spec is anomalous, and so is one in spec but beyond anything normal operation produced
+        (what the SPC verdict flags): "restored" means back inside both.
+        """
+        lo, hi = self.windows[n]
         spec = self.specs.get(n)
         if spec is not None:
-            return (-math.inf if spec.lsl is None else spec.lsl, math.inf if spec.usl is None else spec.usl)
-        return self.windows[n]
+            lo = lo if spec.lsl is None else max(lo, spec.lsl)
+            hi = hi if spec.usl is None else min(hi, spec.usl)
+        return lo, hi
 
     def _anomalous_rows(self, xc: np.ndarray, outputs: Sequence[str] | None = None) -> np.ndarray:
         out = np.zeros(xc.shape[0], dtype=bool)
@@ -514,12 +521,12 @@ class BatchRootCauseModel:
         """ "Had ``variable`` stayed normal", on every anomalous row of ``batch`` (see module docstring)."""
         if variable not in self.ci and variable not in self.ki:
             raise InvalidInput(f"unknown variable {variable!r}", field=variable)
-        ev, _, (xc, xk, r, _) = self.evidence(batch)
+        ev, e, (xc, xk, _, _) = self.evidence(batch)
         kind, score = max(ev[variable].items(), key=lambda kv: kv[1])
-        return self._counterfactual(variable, xc, xk, r, stuck=kind == "stuck" and score >= self.output_z)
+        return self._counterfactual(variable, xc, xk, e, stuck=kind == "stuck" and score >= self.output_z)
 
     def _counterfactual(
-        self, c: str, xc: np.ndarray, xk: np.ndarray, r: np.ndarray, stuck: bool = False
+        self, c: str, xc: np.ndarray, xk: np.ndarray, e: np.ndarray, stuck: bool = False
     ) -> dict[str, Any]:
         # only the outputs c reaches can be restored by it: rows anomalous elsewhere are not its to explain
         reached = [d for d in self._descendants(c) if self.knowledge.is_symptom(d) and d in self.ci]
@@ -551,11 +558,13 @@ class BatchRootCauseModel:
         }
         if n_anom == 0:
             return {**out, "restored_rows": 0, "restored_fraction": None, "interval": None}
-        xa, ka, ra = xc[anom].copy(), xk[anom].copy(), r[anom].copy()
+        # abduction keeps every variable's standardised noise e (x = f + s e): where the factual parents lay
+        # outside the training range, s includes the extrapolation gap, so a guess of f is not kept as noise
+        xa, ka, ea = xc[anom].copy(), xk[anom].copy(), e[anom].copy()
         if c in self.ci:
             i = self.ci[c]
             pred, sdr = self.mechs[c].predict(xa, ka)
-            xa[:, i] = pred + np.clip(ra[:, i] / sdr, self.mechs[c].e_lo, self.mechs[c].e_hi) * sdr
+            xa[:, i] = pred + np.clip(ea[:, i], self.mechs[c].e_lo, self.mechs[c].e_hi) * sdr
         else:
             col = self.ki[c]
             unseen = ka[:, col] < 0
@@ -564,12 +573,11 @@ class BatchRootCauseModel:
             for d in self.children[c]:
                 if d in self.ci and unseen.any():
                     j, m = self.ci[d], self.mechs[d]
-                    pred, sdr = m.predict(xa, ka)
-                    ra[unseen, j] = np.clip(ra[unseen, j] / sdr[unseen], m.e_lo, m.e_hi) * sdr[unseen]
+                    ea[unseen, j] = np.clip(ea[unseen, j], m.e_lo, m.e_hi)
         for d in self._descendants(c):
             if d in self.ci:
-                pred, _ = self.mechs[d].predict(xa, ka)
-                xa[:, self.ci[d]] = pred + ra[:, self.ci[d]]
+                pred, sdr = self.mechs[d].predict(xa, ka)
+                xa[:, self.ci[d]] = pred + ea[:, self.ci[d]] * sdr
         restored = ~self._anomalous_rows(xa, reached)
         k = int(restored.sum())
         return {**out, "restored_rows": k, "restored_fraction": k / n_anom, "interval": _wilson(k, n_anom)}
