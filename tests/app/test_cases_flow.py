@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from eth_utils import keccak
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from app.db import CaseRecord, ChainEventRecord
+from app.db import AnalysisResult, CaseRecord, ChainEventRecord
 from app.services import webhooks
 from tests.app.cases_support import (
     ADDRESSES,
@@ -163,3 +163,54 @@ def test_webhooks_are_signed_retried_and_logged(tr: Tracing) -> None:
         assert payload["event"]["tx_hash"].startswith("0x")
         # another party cannot read this subscription's log
         assert tr.client.get(f"/v1/webhooks/{sub['id']}/deliveries", headers=tr.auth("oem")).status_code == 404
+
+
+def _anomalies(tr: Tracing, batch_pk: str, reasons: list[dict[str, Any]]) -> None:
+    """Replace the stored analysis of ``batch_pk`` with one whose verdict has ``reasons`` (hash kept in step)."""
+    doc = {"verdict": {"anomalous": True, "reasons": reasons}, "root_cause": {"status": "done"}}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    with tr.sessions()() as s, s.begin():
+        s.execute(
+            update(AnalysisResult)
+            .where(AnalysisResult.batch_pk == batch_pk)
+            .values(document=text, sha256=hashlib.sha256(text.encode()).hexdigest())
+        )
+
+
+def test_one_value_far_out_opens_no_case_two_samples_do(tr: Tracing) -> None:
+    # one unit out (its spec failure and its rule-1 point): contained by acceptance, no process question
+    one = tr.anomalous_batch("LOT-1V")
+    _anomalies(
+        tr,
+        one,
+        [
+            {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": "S1"},
+            {"kind": "spc_rule", "severity": "anomaly", "characteristic": "thickness", "rule": 1, "sample_ids": ["S1"]},
+            {"kind": "model_score", "severity": "warning", "sample_id": "S1"},
+        ],
+    )
+    # the same characteristic out on two samples: the process may have changed, a case opens
+    two = tr.anomalous_batch("LOT-2V")
+    _anomalies(
+        tr,
+        two,
+        [
+            {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": "S1"},
+            {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": "S4"},
+        ],
+    )
+    # a lot-mean rule is about the lot as a whole, even when one sample is also out
+    mean = tr.anomalous_batch("LOT-MEAN")
+    _anomalies(
+        tr,
+        mean,
+        [
+            {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": "S1"},
+            {"kind": "spc_rule", "severity": "anomaly", "characteristic": "thickness", "rule": 0, "sample_ids": ["S1"]},
+        ],
+    )
+    tr.run(2)
+    with tr.sessions()() as s:
+        cased = set(s.scalars(select(CaseRecord.batch_pk)))
+    assert cased == {two, mean}
+    assert _count(tr, ChainEventRecord, ChainEventRecord.name == "CaseOpened") == 2
