@@ -177,38 +177,29 @@ def _anomalies(tr: Tracing, batch_pk: str, reasons: list[dict[str, Any]]) -> Non
         )
 
 
+def _out(sample: str) -> dict[str, Any]:
+    return {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": sample}
+
+
+def _rule(rule: int, sample: str) -> dict[str, Any]:
+    out = {"kind": "spc_rule", "severity": "anomaly", "characteristic": "thickness", "rule": rule}
+    return {**out, "sample_ids": [sample]}
+
+
 def test_one_value_far_out_opens_no_case_two_samples_do(tr: Tracing) -> None:
-    # one unit out (its spec failure and its rule-1 point): contained by acceptance, no process question
-    one = tr.anomalous_batch("LOT-1V")
-    _anomalies(
-        tr,
-        one,
-        [
-            {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": "S1"},
-            {"kind": "spc_rule", "severity": "anomaly", "characteristic": "thickness", "rule": 1, "sample_ids": ["S1"]},
-            {"kind": "model_score", "severity": "warning", "sample_id": "S1"},
-        ],
-    )
-    # the same characteristic out on two samples: the process may have changed, a case opens
-    two = tr.anomalous_batch("LOT-2V")
-    _anomalies(
-        tr,
-        two,
-        [
-            {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": "S1"},
-            {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": "S4"},
-        ],
-    )
-    # a lot-mean rule is about the lot as a whole, even when one sample is also out
-    mean = tr.anomalous_batch("LOT-MEAN")
-    _anomalies(
-        tr,
-        mean,
-        [
-            {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": "S1"},
-            {"kind": "spc_rule", "severity": "anomaly", "characteristic": "thickness", "rule": 0, "sample_ids": ["S1"]},
-        ],
-    )
+    lots = {
+        # one unit out (its spec failure, its rule-1 point, its model warning): contained by acceptance
+        "LOT-1V": [_out("S1"), _rule(1, "S1"), {"kind": "model_score", "severity": "warning", "sample_id": "S1"}],
+        # the same characteristic out on two samples: the process may have changed, a case opens
+        "LOT-2V": [_out("S1"), _out("S4")],
+        # a lot-mean rule is about the lot as a whole, even when one sample is also out
+        "LOT-MEAN": [_out("S1"), _rule(0, "S1")],
+    }
+    pks = {}
+    for lot, reasons in lots.items():
+        pks[lot] = tr.anomalous_batch(lot)
+        _anomalies(tr, pks[lot], reasons)
+    two, mean = pks["LOT-2V"], pks["LOT-MEAN"]
     tr.run(2)
     with tr.sessions()() as s:
         cased = set(s.scalars(select(CaseRecord.batch_pk)))
