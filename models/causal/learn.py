@@ -8,7 +8,8 @@ forward-backward stepwise regression on a non-parametric basis, scored by BIC:
 
 - continuous parent ``u`` (standardised to ``z``): a piecewise-linear spline ``z, max(0, z - k)`` for knots
   ``k`` in ``(-1, 0, 1)`` — monotone or not, saturating or thresholded mechanisms are all captured, and it
-  extrapolates linearly;
+  extrapolates linearly. A parent may also enter by its linear term ``z`` alone (1 dof instead of 4) and grow
+  into its spline later: a weak, locally linear effect is not priced as a four-column one;
 - discrete parent: one indicator per level (the first level is the reference);
 - score: ``n_eff log(RSS / n) + c * dof * log(n_eff)`` with ``c = penalty`` (default 1) and ``n_eff`` the
   effective sample size of the current residual (``n (1 - rho) / (1 + rho)``, ``rho`` its lag-1
