@@ -205,8 +205,6 @@ class Settings(BaseSettings):
     )
     analysis_model_min_rows: int = Field(default=200, description="in-control samples before a model is trained")
     analysis_causal_min_rows: int = Field(default=120, description="per-sample rows before a causal model is learned")
-    analysis_causal_alpha: float = Field(default=0.05, description="PC significance level (small histories: lenient)")
-    analysis_causal_min_effect: float = Field(default=0.0, description="smallest partial correlation kept as an edge")
     analysis_causal_refresh_every: int = Field(default=5, description="refresh the causal model every N clean batches")
     analysis_top_k: int = 5
     analysis_cf_within_pct: float = Field(default=0.8, description="counterfactual window: +/- pct of nominal")

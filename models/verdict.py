@@ -19,8 +19,9 @@ point: ~30 % of clean 32-sample lots of four characteristics) is not the lot's t
   characteristic in the lot, ``0.62 (n - 1)`` degrees of freedom for a moving-range sigma from ``n``
   baseline points), or when the count of points beyond 3 sigma has a binomial tail <= ``a`` (a shift
   moves many points a little); otherwise the 3-sigma points are reported with severity ``warning``.
-- The lot mean of each characteristic (rule ``0``, an X-bar test): ``anomaly`` beyond ``k`` standard
-  errors at ``a``, the standard error being ``sigma / sqrt(n)`` or, when larger, the spread of the means
+- The lot mean of each characteristic (rule ``0``, an X-bar test; points beyond the per-point limit are
+  left out of it when they are fewer than half: they are reported on their own): ``anomaly`` beyond ``k``
+  standard errors at ``a``, the standard error being ``sigma / sqrt(n)`` or, when larger, the spread of the means
   of consecutive ``n``-point blocks of the baseline (a process that wanders between lots). On a
   side where the baseline's tail is longer than normal (skewed characteristics), the lot-wise limit uses
   that side's spread (its 1 % quantile read as a normal quantile) instead of sigma.
@@ -31,6 +32,13 @@ point: ~30 % of clean 32-sample lots of four characteristics) is not the lot's t
 - A value outside spec limits that lies within ``k`` sigma of its in-control centre (a nonconforming unit
   at the process's own capability: acceptance sampling rejects the lot, no process change to trace) has
   severity ``nonconforming``; beyond it, or without SPC history, it is an ``anomaly``.
+
+**One value is not a process change.** :func:`single_value` names the one (characteristic, sample) when
+every ``anomaly`` reason of a verdict is about that single value (its spec failure, its rule-1 point, the
+model flag of that sample) and nothing about the rest of the lot is unusual (no lot-mean, run or trend rule,
+no other sample). Such a lot holds one unit far out: acceptance sampling contains it (a critical value out of
+spec rejects the lot), and a tracing case, which asks what changed in the process, needs evidence beyond
+one row; the gateway opens none for it (:func:`app.services.cases.discover`).
 
 ``lot_alpha=None`` restores the per-point rules. A check that could not run (no SPC history, no spec limits for a
 characteristic) is an explicit reason with severity ``incomplete`` and sets ``complete = False``: a
@@ -64,6 +72,7 @@ __all__ = [
     "SampleScore",
     "SpecFailure",
     "score_batch",
+    "single_value",
 ]
 
 REQUIRED_COLUMNS = ("sample_id", "characteristic", "value")
@@ -175,6 +184,34 @@ class BatchAnomalyVerdict(BaseModel):
     def sha256(self, fmt: HashFormat = CURRENT_HASH_FORMAT) -> str:
         """SHA-256 of :meth:`canonical_json` in ``fmt``."""
         return sha256_bytes(self.canonical_json(fmt).encode("utf-8"))
+
+    def single_value(self) -> tuple[str, str] | None:
+        """The one (characteristic, sample) every anomaly is about, if any (see :func:`single_value`)."""
+        return single_value(self.model_dump(mode="json")["reasons"])
+
+
+def single_value(reasons: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """``(characteristic, sample_id)`` when every ``anomaly`` reason of a verdict (as stored: plain JSON) is
+    about that one value, else None (no anomaly, several values, or a reason about the lot as a whole)."""
+    chars: set[str] = set()
+    samples: set[str] = set()
+    for r in reasons:
+        if r.get("severity") != "anomaly":
+            continue
+        kind = r.get("kind")
+        if kind == "spec_failure":
+            chars.add(str(r.get("characteristic")))
+            samples.add(str(r.get("sample_id")))
+        elif kind == "spc_rule" and r.get("rule") == 1 and len(r.get("sample_ids") or []) == 1:
+            chars.add(str(r.get("characteristic")))
+            samples.add(str(r["sample_ids"][0]))
+        elif kind == "model_score":
+            samples.add(str(r.get("sample_id")))
+        else:
+            return None
+    if len(chars) == 1 and len(samples) == 1:
+        return next(iter(chars)), next(iter(samples))
+    return None
 
 
 def _check_frame(df: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -347,10 +384,14 @@ def score_batch(
             return v < center - k * lo_sd or v > center + k * hi_sd
 
         if alpha_ch is not None and len(values) >= 2:
-            # the lot mean (an X-bar test): a shift moves every point a little, few beyond 3 sigma
-            sd_mean = _mean_sd(base, sigma, len(values))
+            # the lot mean (an X-bar test): a shift moves every point a little, few beyond 3 sigma. A point
+            # beyond the per-point lot-wise limit is reported on its own (rule 1) and left out of the mean,
+            # unless most points are: one unit far out must not also read as a shift of the whole lot
+            far_pts = np.array([beyond(float(v)) for v in values])
+            kept = values[~far_pts] if int((~far_pts).sum()) >= 2 and far_pts.sum() < len(values) / 2 else values
+            sd_mean = _mean_sd(base, sigma, len(kept))
             k_mean = _lot_k(alpha_ch, 1, n0)
-            z_mean = (float(values.mean()) - center) / sd_mean
+            z_mean = (float(kept.mean()) - center) / sd_mean
             if abs(z_mean) > k_mean:
                 reasons.append(
                     SPCRuleFired(
@@ -362,8 +403,9 @@ def score_batch(
                         batch_indices=list(range(len(ids))),
                         center=center,
                         sigma=sigma,
-                        message=f"{ch}: lot mean {values.mean():g} is {z_mean:+.2f} standard errors from the centre "
-                        f"{center:g} (lot-wise limit {k_mean:.2f})",
+                        message=f"{ch}: lot mean {kept.mean():g} is {z_mean:+.2f} standard errors from the centre "
+                        f"{center:g} (lot-wise limit {k_mean:.2f})"
+                        + ("" if kept is values else f" over the {kept.size} points within the per-point limit"),
                     )
                 )
 

@@ -7,6 +7,10 @@ worker and the API of that process. Anomaly models live in a :class:`~models.reg
 :class:`~models.causal.GraphStore` under ``<data_dir>/causal``; each learned version is also a
 :class:`~app.db.CausalModelRecord` row saying which clean batches it was learned from, so after a
 restart the additive-noise model is refitted on exactly the same rows (same hash, checked).
+
+The graph is learned with :func:`models.causal.learn.learn_graph` under the profile's tiers, required and
+forbidden edges: the learner of the offline path (``qcn analysis rank``, :mod:`app.analysis.rank`), so the
+gateway and the offline ranking reason on graphs learned the same way.
 """
 
 from __future__ import annotations
@@ -27,14 +31,16 @@ from app.db import AnalysisJob, CausalModelRecord
 from app.settings import Settings
 from models.anomaly import LoadedModel
 from models.artifacts import load_default_model
-from models.causal import AdditiveNoiseModel, CausalGraph, GraphStore, StructureLearner
+from models.causal import AdditiveNoiseModel, CausalGraph, GraphStore
+from models.causal.graph import data_sha256
 from models.causal.knowledge import KnownGraph, ProcessKnowledge
+from models.causal.learn import learn_graph
 from models.causal.rca import BatchRootCauseModel
 from models.errors import InsufficientData
 from models.mspc import PcaMahalanobisModel
 from models.registry import ModelRegistry
 
-__all__ = ["CausalModel", "ModelCache", "cache_for", "fit_batch_model"]
+__all__ = ["CausalModel", "ModelCache", "cache_for", "fit_batch_model", "learn_profile_graph"]
 
 log = logging.getLogger("qcn.analysis")
 
@@ -53,19 +59,43 @@ class CausalModel:
     record_id: int
     through_job_id: int
     n_rows: int
-    learner: StructureLearner | None = None
     rca: BatchRootCauseModel | None = None
+
+
+def _knowledge(profile: Profile, variables: list[str]) -> ProcessKnowledge:
+    """The profile's tiers (in its order), required and forbidden edges over ``variables``."""
+    cons = profile.constraints
+    tiers = {v: cons.tiers[v].value for v in variables if v in cons.tiers}
+    keep = set(tiers)
+    return ProcessKnowledge(
+        tiers=tiers,
+        order=tuple((t.value,) for t in cons.tier_order),
+        required=frozenset((u, v) for u, v in cons.required if u in keep and v in keep),
+        forbidden=frozenset((u, v) for u, v in cons.forbidden if u in keep and v in keep),
+    )
+
+
+def learn_profile_graph(rows: pd.DataFrame, profile: Profile) -> CausalGraph:
+    """The profile's causal graph learned from its clean rows, with the learner of the offline path."""
+    data = rows[profile.variables]
+    learned = learn_graph(data, _knowledge(profile, profile.variables))
+    return CausalGraph.build(
+        learned.nodes,
+        learned.edges,
+        constraints_sha256=profile.constraints.sha256,
+        data_sha256=data_sha256(data),
+        method="tiered-spline-bic",
+        params={"penalty": 1.0},
+    )
 
 
 def fit_batch_model(rows: pd.DataFrame, graph: CausalGraph, profile: Profile) -> BatchRootCauseModel | None:
     """The batch root-cause model on the stored graph and the profile's tiers (None below its minimum rows)."""
-    cons = profile.constraints
-    tiers = {v: cons.tiers[v].value for v in graph.variables if v in cons.tiers}
-    known = KnownGraph(tuple(graph.variables), frozenset(graph.edges), frozenset(), tiers)
-    knowledge = ProcessKnowledge(tiers=tiers, order=tuple((t.value,) for t in cons.tier_order))
+    knowledge = _knowledge(profile, list(graph.variables))
+    known = KnownGraph(tuple(graph.variables), frozenset(graph.edges), frozenset(), dict(knowledge.tiers))
     try:
         return BatchRootCauseModel().fit(
-            rows[list(graph.variables)], knowledge=knowledge, graph=known, specs=cons.specs
+            rows[list(graph.variables)], knowledge=knowledge, graph=known, specs=profile.constraints.specs
         )
     except InsufficientData as exc:
         log.info("no batch root-cause model for %s yet: %s", profile.name, exc.message)
@@ -174,8 +204,8 @@ class ModelCache:
             self._causal[profile.name] = cm
             return cm
 
-    def learn_causal_model(self, session: Session, profile: Profile, *, incremental: bool = True) -> CausalModel:
-        """Learn (or incrementally refresh) the profile's causal model from all stored clean batches.
+    def learn_causal_model(self, session: Session, profile: Profile) -> CausalModel:
+        """Learn the profile's causal model from all stored clean batches.
 
         Raises :class:`~models.errors.InsufficientData` below ``analysis_causal_min_rows`` complete rows.
         """
@@ -187,21 +217,9 @@ class ModelCache:
                 raise InsufficientData(
                     need, len(rows), f"complete per-sample rows (quality + process) of profile {profile.name!r}"
                 )
-            prev = self._causal.get(profile.name)
+            # the whole history is re-learned each time (a second on thousands of rows): one learner, one path
+            graph = learn_profile_graph(rows, profile)
             method = "fit"
-            if incremental and prev is not None and prev.learner is not None and prev.n_rows < len(rows):
-                new_rows = rows.iloc[prev.n_rows :]
-                if len(new_rows) >= 4:
-                    graph = prev.learner.refresh(new_rows[list(prev.learner.graph_.variables)]).graph  # type: ignore[union-attr]
-                    learner = prev.learner
-                    method = "refresh"
-            if method == "fit":
-                learner = StructureLearner(
-                    profile.constraints,
-                    alpha=self.settings.analysis_causal_alpha,
-                    min_effect=self.settings.analysis_causal_min_effect,
-                )
-                graph = learner.fit(rows[profile.variables])
             version = self.graphs.save(profile.name, graph)
             anm = AdditiveNoiseModel().fit(rows[list(graph.variables)], graph=graph, specs=profile.constraints.specs)
             rec = session.scalars(
@@ -221,7 +239,7 @@ class ModelCache:
             rec.method = method
             session.flush()
             rca = fit_batch_model(rows, graph, profile)
-            cm = CausalModel(profile.name, graph, version, anm, rec.id, through, len(rows), learner, rca)
+            cm = CausalModel(profile.name, graph, version, anm, rec.id, through, len(rows), rca)
             self._causal[profile.name] = cm
             log.info("causal model %s v%d (%s) on %d rows", profile.name, version, method, len(rows))
             return cm

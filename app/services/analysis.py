@@ -602,7 +602,7 @@ def run_refresh(job_id: int, *, sessions: sessionmaker[Session], settings: Setti
         if causal:
             _refresh_step(sessions, job_id, stage="causal model")
             with sessions() as s, s.begin():
-                cm = cache.learn_causal_model(s, prof, incremental=False)
+                cm = cache.learn_causal_model(s, prof)
                 out["causal"] = {
                     "graph_version": cm.graph_version,
                     "graph_sha256": cm.graph.sha256,

@@ -55,6 +55,7 @@ from app.settings import Settings
 from chain.canonical import json_sha256
 from chain.cases import Acceptance, CaseState, OpenRequest, Verdict
 from chain.tx import decode_signed
+from models.verdict import single_value
 
 __all__ = [
     "acceptance_typed_data",
@@ -91,7 +92,12 @@ def _hex(value: bytes) -> str:
 
 # ----------------------------------------------------------------------------------------------- automation
 def discover(*, session: Session, settings: Settings) -> int:
-    """Queue a case for every anomalous, anchored batch under an agreement with a lab; returns how many."""
+    """Queue a case for every anomalous, anchored batch under an agreement with a lab; returns how many.
+
+    A verdict whose every anomaly is one value of one sample (:func:`models.verdict.single_value`) opens
+    none: one unit far out is contained by acceptance (the lot is rejected when that value is out of spec on a
+    critical characteristic), and a tracing case asks what changed in the process, which needs more than one row.
+    """
     if not settings.cases_auto_open:
         return 0
     has_case = select(CaseRecord.id).where(CaseRecord.batch_pk == Batch.id).exists()
@@ -111,6 +117,11 @@ def discover(*, session: Session, settings: Settings) -> int:
     latest: dict[str, tuple[AnalysisResult, Batch, AgreementRecord]] = {}
     for analysis, batch, agreement in rows:
         latest[batch.id] = (analysis, batch, agreement)  # later analyses win
+    for key, (analysis, batch, _) in list(latest.items()):
+        one = _single_value(analysis.document)
+        if one is not None:
+            log.info("no case for batch %s: its only anomaly is %s of sample %s", batch.batch_id, *one)
+            del latest[key]
     for analysis, batch, agreement in latest.values():
         session.add(
             CaseRecord(
@@ -127,6 +138,17 @@ def discover(*, session: Session, settings: Settings) -> int:
         )
     session.flush()
     return len(latest)
+
+
+def _single_value(document: str) -> tuple[str, str] | None:
+    """The one (characteristic, sample) a stored analysis's anomalies are all about, if so."""
+    try:
+        reasons = json.loads(document).get("verdict", {}).get("reasons", [])
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(reasons, list) or not all(isinstance(r, dict) for r in reasons):
+        return None
+    return single_value(reasons)
 
 
 def _open_one(sessions: sessionmaker[Session], chain: ChainContext, settings: Settings, pk: int) -> bool:

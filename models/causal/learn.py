@@ -8,7 +8,8 @@ forward-backward stepwise regression on a non-parametric basis, scored by BIC:
 
 - continuous parent ``u`` (standardised to ``z``): a piecewise-linear spline ``z, max(0, z - k)`` for knots
   ``k`` in ``(-1, 0, 1)`` — monotone or not, saturating or thresholded mechanisms are all captured, and it
-  extrapolates linearly;
+  extrapolates linearly. A parent may also enter by its linear term ``z`` alone (1 dof instead of 4) and grow
+  into its spline later: a weak, locally linear effect is not priced as a four-column one;
 - discrete parent: one indicator per level (the first level is the reference);
 - score: ``n_eff log(RSS / n) + c * dof * log(n_eff)`` with ``c = penalty`` (default 1) and ``n_eff`` the
   effective sample size of the current residual (``n (1 - rho) / (1 + rho)``, ``rho`` its lag-1
@@ -79,10 +80,14 @@ class _Gram:
         yc = y - y.mean()
         return yc, self.f.T @ yc, float(yc @ yc)
 
+    def idx(self, sel: Sequence[str]) -> np.ndarray:
+        """Columns of a selection; ``name~`` is the linear term of a continuous block only (1 dof)."""
+        return np.concatenate([self.cols[s[:-1]][:1] if s.endswith("~") else self.cols[s] for s in sel])
+
     def rss(self, h: np.ndarray, yy: float, sel: Sequence[str]) -> tuple[float, int]:
         if not sel:
             return yy, 0
-        idx = np.concatenate([self.cols[s] for s in sel])
+        idx = self.idx(sel)
         gs = self.g[np.ix_(idx, idx)]
         coef = np.linalg.solve(gs + 1e-9 * np.trace(gs) / len(idx) * np.eye(len(idx)), h[idx])
         return max(yy - float(h[idx] @ coef), 1e-300), len(idx)
@@ -90,7 +95,7 @@ class _Gram:
     def resid(self, yc: np.ndarray, sel: Sequence[str]) -> np.ndarray:
         if not sel:
             return yc
-        f = self.f[:, np.concatenate([self.cols[s] for s in sel])]
+        f = self.f[:, self.idx(sel)]
         coef, *_ = np.linalg.lstsq(f, yc, rcond=None)
         return yc - f @ coef
 
@@ -103,7 +108,11 @@ def _n_eff(r: np.ndarray) -> float:
     return max(len(r) * (1 - rho) / (1 + rho), 20.0)
 
 
-def _select(y: np.ndarray, cands: list[str], gram: _Gram, required: set[str], penalty: float) -> list[str]:
+def _select(
+    y: np.ndarray, cands: list[str], gram: _Gram, required: set[str], penalty: float, linear: set[str]
+) -> list[str]:
+    """Stepwise parents of ``y``; a continuous parent enters as a linear term (``name~``, 1 dof) or with
+    its full spline (4 dof), whichever the score prefers, and a linear term may grow into its spline."""
     n = len(y)
     yc, h, yy = gram.target(y)
     sel = [c for c in cands if c in required]
@@ -115,19 +124,32 @@ def _select(y: np.ndarray, cands: list[str], gram: _Gram, required: set[str], pe
         rss, dof = gram.rss(h, yy, sel)
         return n_eff * math.log(rss / n) + penalty * dof * math.log(n_eff)
 
+    def base(s: str) -> str:
+        return s[:-1] if s.endswith("~") else s
+
     best = bic(sel)
     while True:
-        trial = [(bic([*sel, c]), c) for c in cands if c not in sel]
-        if not trial:
+        have = {base(s) for s in sel}
+        moves: list[tuple[float, list[str], str]] = []
+        for c in cands:
+            if c not in have:
+                moves.append((bic([*sel, c]), [*sel, c], c))
+                if c in linear:
+                    moves.append((bic([*sel, c + "~"]), [*sel, c + "~"], c + "~"))
+            elif c + "~" in sel:
+                grown = [c if s == c + "~" else s for s in sel]
+                moves.append((bic(grown), grown, c))
+        if not moves:
             break
-        score, c = min(trial)
+        score, new, c = min(moves, key=lambda m: (m[0], m[2]))
         if score >= best:
             break
-        sel.append(c)
+        sel = new
         n_eff = _n_eff(gram.resid(yc, sel))
         best = bic(sel)
         while True:  # backward: drop a parent whose removal lowers the score
-            drops = [(bic([s for s in sel if s != d]), d) for d in sel if d not in required and d != c]
+            keep = {*required, base(c)}
+            drops = [(bic([s for s in sel if s != d]), d) for d in sel if base(d) not in keep]
             if not drops:
                 break
             ds, d = min(drops)
@@ -135,7 +157,7 @@ def _select(y: np.ndarray, cands: list[str], gram: _Gram, required: set[str], pe
                 break
             sel.remove(d)
             best = ds
-    return sorted(sel)
+    return sorted({base(s) for s in sel})
 
 
 def learn_graph(
@@ -150,6 +172,7 @@ def learn_graph(
         data = data.iloc[np.linspace(0, len(data) - 1, max_rows).astype(int)]
     blocks = _blocks(data, names, cats)
     gram = _Gram(blocks)
+    linear = {n for n in blocks if n not in cats}
     ys = {n: data[n].to_numpy(dtype=float) for n in names if n not in cats}
     required: dict[str, set[str]] = {}
     for u, v in knowledge.required:
@@ -181,7 +204,7 @@ def learn_graph(
             )
             todo.remove(nxt)
             cands = [u for u in placed if knowledge.allows(u, nxt) and u in blocks]
-            parents[nxt] = _select(ys[nxt], cands, gram, required.get(nxt, set()) & set(cands), penalty)
+            parents[nxt] = _select(ys[nxt], cands, gram, required.get(nxt, set()) & set(cands), penalty, linear)
             placed.append(nxt)
     edges = frozenset((u, v) for v, ps in parents.items() for u in ps)
     return KnownGraph(tuple(names), edges, frozenset(), dict(knowledge.tiers), frozenset(cats))

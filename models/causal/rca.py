@@ -17,7 +17,8 @@ Detectors, each computed per batch on ``e_j`` in time order (on raw readings for
 ``cusum``        ``max_k |sum_{i<=k} (e_i - mean(e))| / sqrt(w)`` (a change inside the batch)
 ``variance``     ``log(mean((e - mean(e))^2))``
 ``outliers``     ``max |e|`` (a few bad samples; also reported per row)
-``stuck``        share of consecutive identical readings (run length vs the variable's normal resolution)
+``stuck``        share of consecutive identical readings (run length vs the variable's normal resolution);
+                 evidence only when most consecutive pairs repeat (share >= 0.5)
 ``new_level``    share of rows whose discrete level never occurred in normal operation
 ==============  ==========================================================================================
 
@@ -38,13 +39,15 @@ sees the frozen one. (Evidence first: a learned graph can miss the edge of a wea
 unusual variable must not drop below ordinary ones for that.)
 
 Counterfactual check (for the top candidates): "had ``X`` stayed normal": ``X``'s noise clipped to its
-normal spread (5-95 % quantiles of its standardised noise on normal rows; a discrete ``X`` set to its most
+normal spread (1-99 % quantiles of its standardised noise on normal rows; a discrete ``X`` set to its most
 frequent level, and on rows with a level never seen, its children's noise clipped the same way: that is
 where a new lot's effect shows), descendants recomputed through their mechanisms with their own noise kept
 (abduction), on every anomalous row of the outputs ``X`` reaches (a row where one of them lies outside its
-normal window: the spec if given, else its 0.1-99.9 % range on normal rows; rows anomalous only on outputs
+normal window: its 0.1-99.9 % range on normal rows, narrowed to its spec if given; rows anomalous only on outputs
 ``X`` cannot reach are not its to restore). It reports the share of those rows brought back inside with a
-95 % Wilson interval. A candidate whose evidence is a stuck reading gets no check (a measurement fault:
+95 % Wilson interval. ``confirms``: the check restores at least half of the anomalous rows, decided only
+on at least 3 of them (``None`` below: one or two rows, which a normal tail or a small effect of any variable
+can explain, do not decide a cause). A candidate whose evidence is a stuck reading gets no check (a measurement fault:
 the process did not change).
 """
 
@@ -72,6 +75,9 @@ DETECTORS: tuple[str, ...] = ("level_shift", "drift", "cusum", "variance", "outl
 _GRID = (8, 12, 16, 20, 25, 30, 40, 50, 65, 80, 100, 130, 160, 200)
 _MIN_ROWS = 60
 _OUTPUT_Z = 3.0
+_STUCK_SHARE = 0.5
+_CF_MIN_ROWS = 3
+_CF_Q = 0.01
 _KNOTS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 _TRIU: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -264,7 +270,7 @@ class BatchRootCauseModel:
             e[:, self.ci[n]] = (xc[:, self.ci[n]] - pred) / sdr
         for n, m in self.mechs.items():
             col = e[:, self.ci[n]]
-            m.e_lo, m.e_hi = float(np.quantile(col, 0.05)), float(np.quantile(col, 0.95))
+            m.e_lo, m.e_hi = float(np.quantile(col, _CF_Q)), float(np.quantile(col, 1 - _CF_Q))
         self.windows = {
             n: (float(np.quantile(xc[:, i], 0.001)), float(np.quantile(xc[:, i], 0.999))) for n, i in self.ci.items()
         }
@@ -403,6 +409,10 @@ class BatchRootCauseModel:
         st = _stats(both[None], np.concatenate([xc, xc], axis=1)[None])[0]
         md, sc = self._cal(w)
         z = (st - md) / sc
+        # a frozen reading repeats on most consecutive pairs; a quantised variable that repeats a little more
+        # often than usual is not frozen (its z can be large when its normal share barely varies)
+        k_stuck = DETECTORS.index("stuck")
+        z[k_stuck] = np.where(st[k_stuck] >= _STUCK_SHARE, z[k_stuck], np.minimum(z[k_stuck], 0.0))
         ev: dict[str, dict[str, float]] = {}
         p = len(self.conts)
         for n, i in self.ci.items():
@@ -420,7 +430,7 @@ class BatchRootCauseModel:
     def rank(self, batch: pd.DataFrame, k: int = 5) -> BatchRanking:
         """Ranked root causes of ``batch`` (rows in time order), with counterfactual checks on the top ones."""
         t0 = time.perf_counter()
-        ev, e, (xc, xk, r, _) = self.evidence(batch)
+        ev, e, (xc, xk, _, _) = self.evidence(batch)
         best = {n: max(d.items(), key=lambda kv: kv[1]) for n, d in ev.items()}
         sym = [n for n in best if self.knowledge.is_symptom(n)]
         outputs: list[dict[str, Any]] = [
@@ -449,7 +459,7 @@ class BatchRootCauseModel:
         causes = []
         for rank, c in enumerate(order, start=1):
             rows = int((np.abs(e[:, self.ci[c]]) > 3.0).sum()) if c in self.ci else int((xk[:, self.ki[c]] < 0).sum())
-            cf = self._counterfactual(c, xc, xk, r, stuck=best[c][0] == "stuck") if rank <= self.cf_top else None
+            cf = self._counterfactual(c, xc, xk, e, stuck=best[c][0] == "stuck") if rank <= self.cf_top else None
             causes.append(
                 RankedCause(
                     variable=c,
@@ -496,10 +506,17 @@ class BatchRootCauseModel:
 
     # --- counterfactual ----------------------------------------------------------------------------
     def _normal_window(self, n: str) -> tuple[float, float]:
+        """Where an output is normal: inside its 0.1-99.9 % range on normal rows and inside its spec (if any).
+
+        A row out of spec is anomalous, and so is one in spec but beyond anything normal operation produced
+        (what the SPC verdict flags): "restored" means back inside both.
+        """
+        lo, hi = self.windows[n]
         spec = self.specs.get(n)
         if spec is not None:
-            return (-math.inf if spec.lsl is None else spec.lsl, math.inf if spec.usl is None else spec.usl)
-        return self.windows[n]
+            lo = lo if spec.lsl is None else max(lo, spec.lsl)
+            hi = hi if spec.usl is None else min(hi, spec.usl)
+        return lo, hi
 
     def _anomalous_rows(self, xc: np.ndarray, outputs: Sequence[str] | None = None) -> np.ndarray:
         out = np.zeros(xc.shape[0], dtype=bool)
@@ -514,12 +531,12 @@ class BatchRootCauseModel:
         """ "Had ``variable`` stayed normal", on every anomalous row of ``batch`` (see module docstring)."""
         if variable not in self.ci and variable not in self.ki:
             raise InvalidInput(f"unknown variable {variable!r}", field=variable)
-        ev, _, (xc, xk, r, _) = self.evidence(batch)
+        ev, e, (xc, xk, _, _) = self.evidence(batch)
         kind, score = max(ev[variable].items(), key=lambda kv: kv[1])
-        return self._counterfactual(variable, xc, xk, r, stuck=kind == "stuck" and score >= self.output_z)
+        return self._counterfactual(variable, xc, xk, e, stuck=kind == "stuck" and score >= self.output_z)
 
     def _counterfactual(
-        self, c: str, xc: np.ndarray, xk: np.ndarray, r: np.ndarray, stuck: bool = False
+        self, c: str, xc: np.ndarray, xk: np.ndarray, e: np.ndarray, stuck: bool = False
     ) -> dict[str, Any]:
         # only the outputs c reaches can be restored by it: rows anomalous elsewhere are not its to explain
         reached = [d for d in self._descendants(c) if self.knowledge.is_symptom(d) and d in self.ci]
@@ -528,7 +545,7 @@ class BatchRootCauseModel:
         if c in self.ci:
             m = self.mechs[c]
             window: list[Any] = [round(m.e_lo, 4), round(m.e_hi, 4)]
-            how = "noise clipped to its normal spread (standardised quantiles 5-95 %)"
+            how = "noise clipped to its normal spread (standardised quantiles 1-99 %)"
         else:
             window = [self.levels[c][self.modal[c]]]
             how = "set to its most frequent normal level"
@@ -541,6 +558,7 @@ class BatchRootCauseModel:
                 "restored_rows": 0,
                 "restored_fraction": None,
                 "interval": None,
+                "confirms": None,
             }
         out: dict[str, Any] = {
             "variable": c,
@@ -550,12 +568,14 @@ class BatchRootCauseModel:
             "anomalous_rows": n_anom,
         }
         if n_anom == 0:
-            return {**out, "restored_rows": 0, "restored_fraction": None, "interval": None}
-        xa, ka, ra = xc[anom].copy(), xk[anom].copy(), r[anom].copy()
+            return {**out, "restored_rows": 0, "restored_fraction": None, "interval": None, "confirms": None}
+        # abduction keeps every variable's standardised noise e (x = f + s e): where the factual parents lay
+        # outside the training range, s includes the extrapolation gap, so a guess of f is not kept as noise
+        xa, ka, ea = xc[anom].copy(), xk[anom].copy(), e[anom].copy()
         if c in self.ci:
             i = self.ci[c]
             pred, sdr = self.mechs[c].predict(xa, ka)
-            xa[:, i] = pred + np.clip(ra[:, i] / sdr, self.mechs[c].e_lo, self.mechs[c].e_hi) * sdr
+            xa[:, i] = pred + np.clip(ea[:, i], self.mechs[c].e_lo, self.mechs[c].e_hi) * sdr
         else:
             col = self.ki[c]
             unseen = ka[:, col] < 0
@@ -564,15 +584,21 @@ class BatchRootCauseModel:
             for d in self.children[c]:
                 if d in self.ci and unseen.any():
                     j, m = self.ci[d], self.mechs[d]
-                    pred, sdr = m.predict(xa, ka)
-                    ra[unseen, j] = np.clip(ra[unseen, j] / sdr[unseen], m.e_lo, m.e_hi) * sdr[unseen]
+                    ea[unseen, j] = np.clip(ea[unseen, j], m.e_lo, m.e_hi)
         for d in self._descendants(c):
             if d in self.ci:
-                pred, _ = self.mechs[d].predict(xa, ka)
-                xa[:, self.ci[d]] = pred + ra[:, self.ci[d]]
+                pred, sdr = self.mechs[d].predict(xa, ka)
+                xa[:, self.ci[d]] = pred + ea[:, self.ci[d]] * sdr
         restored = ~self._anomalous_rows(xa, reached)
         k = int(restored.sum())
-        return {**out, "restored_rows": k, "restored_fraction": k / n_anom, "interval": _wilson(k, n_anom)}
+        confirms = None if n_anom < _CF_MIN_ROWS else bool(k / n_anom >= 0.5)
+        return {
+            **out,
+            "restored_rows": k,
+            "restored_fraction": k / n_anom,
+            "interval": _wilson(k, n_anom),
+            "confirms": confirms,
+        }
 
     def _descendants(self, c: str) -> list[str]:
         seen: set[str] = set()

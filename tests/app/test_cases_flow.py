@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from eth_utils import keccak
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from app.db import CaseRecord, ChainEventRecord
+from app.db import AnalysisResult, CaseRecord, ChainEventRecord
 from app.services import webhooks
 from tests.app.cases_support import (
     ADDRESSES,
@@ -163,3 +163,45 @@ def test_webhooks_are_signed_retried_and_logged(tr: Tracing) -> None:
         assert payload["event"]["tx_hash"].startswith("0x")
         # another party cannot read this subscription's log
         assert tr.client.get(f"/v1/webhooks/{sub['id']}/deliveries", headers=tr.auth("oem")).status_code == 404
+
+
+def _anomalies(tr: Tracing, batch_pk: str, reasons: list[dict[str, Any]]) -> None:
+    """Replace the stored analysis of ``batch_pk`` with one whose verdict has ``reasons`` (hash kept in step)."""
+    doc = {"verdict": {"anomalous": True, "reasons": reasons}, "root_cause": {"status": "done"}}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    with tr.sessions()() as s, s.begin():
+        s.execute(
+            update(AnalysisResult)
+            .where(AnalysisResult.batch_pk == batch_pk)
+            .values(document=text, sha256=hashlib.sha256(text.encode()).hexdigest())
+        )
+
+
+def _out(sample: str) -> dict[str, Any]:
+    return {"kind": "spec_failure", "severity": "anomaly", "characteristic": "thickness", "sample_id": sample}
+
+
+def _rule(rule: int, sample: str) -> dict[str, Any]:
+    out = {"kind": "spc_rule", "severity": "anomaly", "characteristic": "thickness", "rule": rule}
+    return {**out, "sample_ids": [sample]}
+
+
+def test_one_value_far_out_opens_no_case_two_samples_do(tr: Tracing) -> None:
+    lots = {
+        # one unit out (its spec failure, its rule-1 point, its model warning): contained by acceptance
+        "LOT-1V": [_out("S1"), _rule(1, "S1"), {"kind": "model_score", "severity": "warning", "sample_id": "S1"}],
+        # the same characteristic out on two samples: the process may have changed, a case opens
+        "LOT-2V": [_out("S1"), _out("S4")],
+        # a lot-mean rule is about the lot as a whole, even when one sample is also out
+        "LOT-MEAN": [_out("S1"), _rule(0, "S1")],
+    }
+    pks = {}
+    for lot, reasons in lots.items():
+        pks[lot] = tr.anomalous_batch(lot)
+        _anomalies(tr, pks[lot], reasons)
+    two, mean = pks["LOT-2V"], pks["LOT-MEAN"]
+    tr.run(2)
+    with tr.sessions()() as s:
+        cased = set(s.scalars(select(CaseRecord.batch_pk)))
+    assert cased == {two, mean}
+    assert _count(tr, ChainEventRecord, ChainEventRecord.name == "CaseOpened") == 2

@@ -172,3 +172,16 @@ def test_lot_wise_limits_keep_one_3_sigma_point_from_opening_a_case() -> None:
     nc = score_batch(_one_char_lot([center] * 19 + [center + 3.5 * sigma]), spec, hist, rules=NELSON[:1])
     assert not nc.anomalous and {r.severity for r in nc.reasons} == {"nonconforming", "warning"}
     assert _lot_count(3e-4, 32, 0.005) == 4 and _lot_count(None, 32, 0.005) == 1
+
+
+def test_one_value_far_out_is_named_a_shifted_lot_is_not() -> None:
+    wide = batch()
+    wide.loc["S001003", "thickness_nm"] = 545.0  # one unit far above USL 530
+    one = score_batch(long(wide), DEFAULT_SPEC, HISTORY)
+    assert one.anomalous
+    assert one.single_value() == ("thickness_nm", "S001003")
+    wide.loc["S001005", "thickness_nm"] = 545.0  # a second unit: no longer one value
+    assert score_batch(long(wide), DEFAULT_SPEC, HISTORY).single_value() is None
+    shifted = score_batch(long(batch(thickness_nm=6.0)), DEFAULT_SPEC, HISTORY)
+    assert shifted.anomalous and shifted.single_value() is None
+    assert score_batch(long(batch()), DEFAULT_SPEC, HISTORY).single_value() is None
