@@ -42,6 +42,16 @@ from models.errors import InvalidInput
 __all__ = ["PcaMahalanobisModel"]
 
 
+def _significant(value: Any, digits: int = 12) -> np.ndarray:
+    """``value`` rounded to ``digits`` significant digits.
+
+    The LAPACK/BLAS kernels behind PCA and quantiles differ in the last bits between CPUs (SIMD paths), so
+    the stored parameters are rounded far above that noise: retraining on another machine gives the same
+    ONNX bytes and the same model hash.
+    """
+    return np.vectorize(lambda v: float(f"{v:.{digits}g}"), otypes=[np.float64])(np.asarray(value, dtype=np.float64))
+
+
 class PcaMahalanobisModel(AnalysisModel):
     """T² on the leading PCs + Mahalanobis d², max of calibrated parts; ``score`` is ``-max(...)``.
 
@@ -126,12 +136,12 @@ class PcaMahalanobisModel(AnalysisModel):
         # fold PCA's own (numerically ~0) centring into the feature centre: one Sub in the graph
         self.center_ = mean + sd * pca.mean_
         self.scale_ = sd
-        self.whiten_ = pca.components_.T / np.sqrt(pca.explained_variance_)
+        self.whiten_ = _significant(pca.components_.T / np.sqrt(pca.explained_variance_))
         lead, full = self._parts(x)
-        self.c_lead = float(np.quantile(lead, self.lead_quantile))
-        self.c_full = float(np.quantile(full, self.full_quantile))
+        self.c_lead = float(_significant(np.quantile(lead, self.lead_quantile)))
+        self.c_full = float(_significant(np.quantile(full, self.full_quantile)))
         train_scores = -np.maximum(lead / self.c_lead, full / self.c_full)
-        self.threshold = float(np.quantile(train_scores, self.threshold_quantile))
+        self.threshold = float(_significant(np.quantile(train_scores, self.threshold_quantile)))
         self.training_data_sha256 = data_sha256(data.loc[:, features])
         self.n_training_rows = len(data)
 
@@ -166,6 +176,7 @@ class PcaMahalanobisModel(AnalysisModel):
         combine = np.zeros((d, 2), dtype=np.float64)
         combine[: self.n_leading, 0] = 1.0 / self.c_lead
         combine[:, 1] = 1.0 / self.c_full
+        combine = _significant(combine)
 
         def init(name: str, value: np.ndarray) -> onnx.TensorProto:
             return numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float64), name)
