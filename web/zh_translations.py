@@ -322,7 +322,7 @@ ZH = {
     "No non-conformity recorded.": "尚无不合格记录。",
     # template editor
     "Start from a library template:": "从模板库中的模板开始：",
-    "Edit each field; every change is checked by the gateway's template validator and problems appear next to their fields. Publish stores the template and signs the publication with your key.": "逐项编辑字段；每次修改都由网关的模板校验器检查，问题显示在对应字段旁。发布会保存模板并用您的密钥签署发布交易。",
+    "Edit each field. Validate checks them with the gateway's template validator and shows each problem next to its field; publishing checks them again, stores the template and signs the publication with your key.": "逐项编辑字段。“校验”使用网关的模板校验器检查这些字段，并在对应字段旁显示问题；发布时会再次检查、保存模板，并用您的密钥签署发布交易。",
     "Validate": "校验",
     "The template is valid.": "模板有效。",
     "Fix the fields marked below.": "请修正下方标出的字段。",

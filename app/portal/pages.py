@@ -445,7 +445,7 @@ def case_counterfactual(
             characteristic=characteristic,
             within_pct=pct,
         )
-    except (InvalidRequest, AppError) as exc:  # shown in the page's result area (htmx swaps 200s only)
+    except AppError as exc:  # shown in the page's result area (htmx swaps 200s only)
         return render(portal, "case_counterfactual.html", r=None, error=exc.message, pct=pct)
     return render(portal, "case_counterfactual.html", r=result, error=None, pct=pct)
 
