@@ -362,3 +362,42 @@ def test_every_portal_route_has_an_entry_and_refuses_an_anonymous_caller(world: 
         if how in ("batch", "case"):
             pattern = re.compile(re.sub(r"\{[^}]+\}", "[^/]+", path) + "$")
             assert any(pattern.match(u) for u in tested), f"{path} is in no cross-party page list"
+
+
+def test_the_scorecard_draws_the_cpk_of_the_oems_own_deliveries(world: World) -> None:
+    """Without a chain the scorecard still draws what the gateway stores: each characteristic's Cpk per batch,
+    against the template's minimum, as an SVG chart and the same numbers as a table (in both languages)."""
+    import json
+
+    from app.db import AgreementRecord, Batch, TemplateRecord
+    from app.quality import library_template
+
+    c = world.browser("supplier")
+    token = csrf_of(c.get("/portal/upload").text)
+    batches = []
+    for i in range(2):
+        body = CSV.replace("12.31", f"12.3{i}").encode()
+        r = c.post("/portal/api/batches", files=[("files", (f"lot{i}.csv", body))], headers={"X-CSRF-Token": token})
+        batches.append(r.json()["batch"]["id"])
+    assert len(set(batches)) == 2
+    with world.session() as s:
+        s.get(TemplateRecord, world.ids["template"]).document = json.dumps(
+            library_template("electrode_coating_line").document()
+        )
+        s.get(AgreementRecord, world.ids["agreement"]).status = "active"
+        for lot, (pk, cpk) in enumerate(zip(batches, (1.62, 0.87), strict=True)):
+            b = s.get(Batch, pk)
+            b.agreement_id, b.lot_id = "0x" + "aa" * 32, f"LOT-{lot}"
+            b.assessment = json.dumps({"characteristics": [{"id": "areal_capacity", "cpk": cpk, "nonconforming": lot}]})
+            b.verdict = 2 if cpk < 1 else 1
+    html = world.browser("oem").get("/portal/scorecard").text
+    chart = re.search(r'<svg class="chart" id="sc0-cpk-0".*?</svg>', html, re.S)
+    assert chart and '<title id="sc0-cpk-0-title">Cpk trend of areal_capacity</title>' in chart.group(0)
+    assert "minimum 1.00" in chart.group(0)  # the template's minimum Cpk of a critical characteristic
+    assert chart.group(0).count("<circle") == 2
+    rows = re.findall(r'<tr><th scope="row">(LOT-\d)</th><td class="num">([\d.]+)</td></tr>', html)
+    assert rows == [("LOT-0", "1.62"), ("LOT-1", "0.87")]
+    assert '<dd class="sc-rejection">50.0 %</dd>' in html and '<dd class="sc-nonconforming">1</dd>' in html
+    assert "LOT-0" not in world.browser("oem2").get("/portal/scorecard").text
+    zh = world.browser("oem", lang="zh").get("/portal/scorecard").text
+    assert "areal_capacity 的 Cpk 趋势" in zh and "数据表" in zh
