@@ -92,8 +92,8 @@ def _charts(
         ),
         "rejection": Chart(
             f"sc{n}-rejection",
-            _("Rejection rate per quarter"),
-            _("Rejected batches as a share of the batches counted on chain in each quarter."),
+            _("Incoming inspection: rejection rate per quarter"),
+            _("Batches the OEM rejected at incoming inspection, as a share of those it inspected, counted on chain."),
             [f"Q{q}" for q, _c in quarters],
             [Series(_("Rejection rate"), [c.rejected / c.batches * 100 if c.batches else None for _q, c in quarters])],
             kind="bar",

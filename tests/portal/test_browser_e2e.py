@@ -393,6 +393,26 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         visited["supplier"].update({"/portal/upload", "/portal/batches", batch_urls[0]})
         visited["oem"].update({"/portal/batches", batch_urls[-1], "/portal/scorecard"})
 
+        # the OEM records its incoming inspection of each lot on chain with its own key (as make demo does); the
+        # drifted lot is rejected: these counts, not the supplier's anchors, make the quarter's score
+        from chain.agreements import AgreementRegistryClient
+        from chain.clients import AnchorRegistryClient
+
+        inspections = AgreementRegistryClient(
+            w3, live.book["contracts"]["AgreementRegistry"], TxSender(w3, keys["oem"])
+        )
+        anchors = AnchorRegistryClient(w3, live.book["contracts"]["AnchorRegistry"])
+        agreement = httpx.get(f"{live.url}/v1/agreements/{agreement_url.rsplit('/', 1)[1]}",
+                              headers={"Authorization": "Bearer " + _api_key(live, "oem")}).json()  # fmt: skip
+        agreement_bytes = bytes.fromhex(agreement["agreement_id"].removeprefix("0x"))
+        for href in batch_urls:
+            b = httpx.get(f"{live.url}/v1/batches/{href.rsplit('/', 1)[1]}",
+                          headers={"Authorization": "Bearer " + _api_key(live, "supplier")}).json()  # fmt: skip
+            event = anchors.event_of(b["batch_id"])
+            assert event is not None
+            rejected = href == batch_urls[-1]
+            inspections.record_inspection(agreement_bytes, event.batch_id, event.header, accepted=not rejected)
+
         # the anomalous lot opens a case on chain by itself; the supplier's open page updates live (SSE)
         page = supplier.go("/portal/")
         page.wait_for_selector(".work-respond a", timeout=120_000)
@@ -484,10 +504,11 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         nc_rows = page.inner_text("table:has(caption:text('Non-conformities recorded on chain')) tbody")
         assert "critical" in nc_rows, nc_rows
         q_rows = page.eval_on_selector_all(
-            "table:has(caption:text('Rejection rate per quarter')) tbody tr", "rs => rs.map(r => r.innerText)"
+            "table:has(caption:text('Incoming inspection: rejection rate per quarter')) tbody tr",
+            "rs => rs.map(r => [...r.cells].map(c => c.textContent.trim()))",
         )
-        # the chain's quarter counters agree with the stored acceptance verdicts of the four lots
-        assert q_rows[-1].split("\t")[1] == page.inner_text(".sc-rejection"), (q_rows, page.inner_text(".sc-rejection"))
+        # the OEM's inspections counted on chain agree with the supplier-side acceptance verdicts of the five lots
+        assert q_rows[-1][1] == page.inner_text(".sc-rejection"), (q_rows, page.inner_text(".sc-rejection"))
         deposit = page.eval_on_selector_all(
             "table:has(caption:text('Required and posted deposit over time')) tbody tr", "rs => rs.length"
         )
