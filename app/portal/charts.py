@@ -19,7 +19,7 @@ __all__ = ["Chart", "Series"]
 # dark, distinguishable on white (contrast >= 4.5:1 for the legend text drawn in them)
 _COLOURS = ("#0b5cad", "#a40e26", "#116329", "#7a4e00", "#5a32a3", "#1b1f24")
 _W, _H = 560, 200
-_L, _R, _T, _B = 56, 12, 12, 40
+_L, _R, _T, _B = 80, 12, 12, 40  # room on the left for "50,000.00"
 
 
 @dataclass(frozen=True)
