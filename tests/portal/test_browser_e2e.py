@@ -1,15 +1,17 @@
 """The portal in a real browser (Debian's Chromium driven by Playwright), on a real anvil chain and gateway.
 
-One story, as in ``make demo``, done by three people in three browser contexts, each signing with its own
-encrypted keystore that never leaves its browser: the OEM publishes a template and proposes an agreement, OEM
-and supplier sign it, the supplier deposits and uploads lots (progress, per-characteristic result, anchored
-with its transaction), an anomalous lot opens a case (the supplier's work list updates live, by server-sent
-events), the supplier answers with an 8D report, the lab signs the verdict, OEM and supplier accept, the OEM
-claims the penalty. The public verify page checks a downloaded proof in the browser against the chain and
-rejects a tampered copy. Along the way: every request body and every gateway log line is free of private keys
-and passwords, another supplier's session cannot act on these objects, axe-core finds no serious or critical
-violation on any page, every control is reachable by keyboard, and screenshots of each page in English and
-Chinese land in ``test-output/portal/``.
+One story, as in ``make demo``, done by three people in three browser contexts, each signing with its own key
+that never leaves its browser: the OEM edits a library template field by field, publishes it and proposes an
+agreement, OEM and supplier sign it, the supplier deposits and uploads lots (progress, per-characteristic
+result, anchored with its transaction), the OEM records its incoming inspections, an anomalous lot opens a case
+(the supplier's work list updates live, by server-sent events), the supplier answers with an 8D report, the
+lab signs the verdict through an injected EIP-1193 wallet (a stand-in extension holding its key,
+``wallet_stub.js``) and runs a counterfactual on the case page, OEM and supplier accept, the OEM claims the
+penalty and reads its scorecard charts. The public verify page checks a downloaded proof in the browser
+against the chain and rejects a tampered copy. Along the way: every request body and every gateway log line is
+free of private keys and passwords, another supplier's session cannot act on these objects, axe-core finds no
+serious or critical violation on any page, every control is reachable by keyboard, and screenshots of each
+page in English and Chinese land in ``test-output/portal/``.
 """
 
 from __future__ import annotations
