@@ -118,4 +118,10 @@ STATE_WORDS = (
     N_("terminated"),
     N_("draft"),
     N_("published"),
+    # signature verdicts of lab reports
+    N_("valid"),
+    N_("untrusted"),
+    N_("expired-at-signing"),
+    N_("unsigned"),
+    N_("malformed"),
 )

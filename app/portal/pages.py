@@ -12,12 +12,12 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import select
 
-from app.db import CaseEvidence, Party, session_scope
-from app.errors import Forbidden, InvalidRequest, NotFound
+from app.db import Batch, CaseEvidence, Party, session_scope
+from app.errors import AppError, Forbidden, InvalidRequest, NotFound
 from app.portal import security, work
 from app.portal.errors import LoginFailed, TooManyAttempts
 from app.portal.models import AuditEntry, PortalUser
-from app.portal.web import COOKIE, LANG_COOKIE, OptionalUser, PageUser, client_ip, render, require_csrf
+from app.portal.web import COOKIE, LANG_COOKIE, OptionalUser, PageUser, Portal, client_ip, render, require_csrf
 from app.quality import library_templates
 from app.services import agreements as agreement_service
 from app.services import analysis as analysis_service
@@ -268,19 +268,48 @@ def templates_page(portal: PageUser) -> Response:
 
 @router.get("/portal/templates/new")
 def template_new(portal: PageUser, start: str | None = None) -> Response:
+    """The field-by-field editor of a library template (without ``start``: the library to pick from)."""
+    from app.portal.template_editor import editor_state
+
     if portal.principal.role != "oem":
         raise Forbidden("only OEMs write templates")
     library = library_templates()
     if start is not None and start not in library:
         raise NotFound(f"no library template {start}")
-    doc = library[start].document() if start else None
-    return render(
-        portal,
-        "template_new.html",
-        library=sorted(library),
-        start=start,
-        document=json.dumps(doc, indent=2, ensure_ascii=False) if doc else "",
-    )
+    state = editor_state(library[start].document(), check=False) if start else None
+    return render(portal, "template_new.html", library=sorted(library), start=start, s=state)
+
+
+async def _editor_form(portal: Portal) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]:
+    from app.portal.template_editor import merge_form
+
+    if portal.principal.role != "oem":
+        raise Forbidden("only OEMs write templates")
+    require_csrf(portal, None)
+    form = {k: v for k, v in (await portal.request.form()).items() if isinstance(v, str)}
+    doc, errors = merge_form(form)
+    return doc, form, errors
+
+
+@router.post("/portal/templates/validate")
+async def template_validate(portal: PageUser) -> Response:
+    """htmx: the edited fields checked by the API's template validator, problems next to their fields."""
+    from app.portal.template_editor import editor_state
+
+    doc, form, errors = await _editor_form(portal)
+    state = await to_thread.run_sync(lambda: editor_state(doc, check=True, form_errors=errors))
+    state.values.update({k: form[k] for k in errors if k in form})  # show what was typed, not what was kept
+    return render(portal, "template_fields.html", s=state)
+
+
+@router.post("/portal/api/templates/merge")
+async def template_merge(portal: PageUser) -> dict[str, Any]:
+    """The editor's form as a template document, for the publish flow (which validates it as the API does)."""
+    doc, _form, errors = await _editor_form(portal)
+    if errors:
+        problems = [{"field": k, "message": m} for k, ms in errors.items() for m in ms]
+        raise InvalidRequest(problems[0]["message"], field=problems[0]["field"], problems=problems)
+    return {"document": doc}
 
 
 @router.get("/portal/templates/{pk}")
@@ -324,7 +353,7 @@ def scorecard(portal: PageUser, chain: OptionalChainDep) -> Response:
     """Per agreement: quarterly scores, ratio and required deposit, rejection rate and Cpk per characteristic."""
     from app.portal.scorecard import scorecard_rows
 
-    rows = scorecard_rows(session=portal.session, principal=portal.principal, chain=chain)
+    rows = scorecard_rows(session=portal.session, principal=portal.principal, chain=chain, lang=portal.lang)
     return render(portal, "scorecard.html", rows=rows)
 
 
@@ -348,7 +377,77 @@ def case_page(ref: str, portal: PageUser) -> Response:
     evidence = list(portal.session.query(CaseEvidence).filter(CaseEvidence.case_pk == case.id))
     me = portal.principal.party_id
     side = "oem" if case.oem_id == me else "supplier" if case.supplier_id == me else "lab" if case.lab_id == me else ""
-    return render(portal, "case.html", c=case, timeline=timeline, analysis=analysis, evidence=evidence, side=side)
+    settings = portal.request.app.state.settings
+    return render(
+        portal,
+        "case.html",
+        c=case,
+        timeline=timeline,
+        analysis=analysis,
+        evidence=evidence,
+        side=side,
+        cf_choices=_cf_choices(analysis),
+        cf_pct=settings.analysis_cf_within_pct,
+    )
+
+
+def _cf_choices(analysis: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Variables and characteristics a counterfactual can be asked about: the ranked causes, the explained ones."""
+    rc = ((analysis or {}).get("document") or {}).get("root_cause") or {}
+    primary = rc.get("primary") or {}
+    variables = [primary.get("variable")] + [c["variable"] for r in rc.get("reports") or [] for c in r["candidates"]]
+    chars = [primary.get("characteristic")] + [r.get("characteristic") for r in rc.get("reports") or []]
+    return {
+        "variables": [v for v in dict.fromkeys(variables) if v],
+        "characteristics": [c for c in dict.fromkeys(chars) if c],
+    }
+
+
+def _case_batch(portal: Portal, ref: str) -> Batch:
+    """The batch a case is about, for the case's parties (a lab reads it through its case only)."""
+    case = case_service.get_case(session=portal.session, principal=portal.principal, case_ref=ref)
+    batch = portal.session.get(Batch, case.batch_pk) if case.batch_pk else None
+    if batch is None:
+        raise NotFound(f"the batch of case {case.case_id} is not stored in this gateway")
+    return batch
+
+
+@router.get("/portal/cases/{ref}/causal-graph.svg")
+def case_graph(ref: str, portal: PageUser) -> Response:
+    """The causal graph of the case's batch with its root-cause path highlighted."""
+    batch = _case_batch(portal, ref)
+    settings = portal.request.app.state.settings
+    return Response(
+        analysis_service.graph_image(session=portal.session, settings=settings, batch=batch), media_type="image/svg+xml"
+    )
+
+
+@router.post("/portal/cases/{ref}/counterfactual")
+def case_counterfactual(
+    ref: str,
+    portal: PageUser,
+    variable: Annotated[str, Form(min_length=1, max_length=200)],
+    characteristic: Annotated[str, Form(min_length=1, max_length=200)],
+    within_pct: Annotated[float | None, Form(gt=0, le=100, allow_inf_nan=False)] = None,
+) -> Response:
+    """htmx: "had ``variable`` stayed within +/-pct % of nominal, would ``characteristic`` have been in spec?",
+    answered by the API's counterfactual query on the case's batch (its worst sample)."""
+    require_csrf(portal, None)
+    batch = _case_batch(portal, ref)
+    settings = portal.request.app.state.settings
+    pct = within_pct if within_pct is not None else settings.analysis_cf_within_pct
+    try:
+        result = analysis_service.counterfactual_query(
+            session=portal.session,
+            settings=settings,
+            batch=batch,
+            variable=variable,
+            characteristic=characteristic,
+            within_pct=pct,
+        )
+    except AppError as exc:  # shown in the page's result area (htmx swaps 200s only)
+        return render(portal, "case_counterfactual.html", r=None, error=exc.message, pct=pct)
+    return render(portal, "case_counterfactual.html", r=result, error=None, pct=pct)
 
 
 @router.get("/portal/cases/{ref}/evidence/{sha256}")
@@ -371,6 +470,15 @@ def case_evidence(ref: str, sha256: str, portal: PageUser) -> Response:
         media_type="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+# ------------------------------------------------------------------------------------------------ lab
+@router.get("/portal/lab/reports")
+def lab_reports_page(portal: PageUser) -> Response:
+    """Lab: the reports it issued (signed with its registered certificate) and its accreditation data."""
+    from app.portal.lab import lab_reports
+
+    return render(portal, "lab_reports.html", **lab_reports(session=portal.session, principal=portal.principal))
 
 
 # ------------------------------------------------------------------------------------------ people, keys

@@ -49,6 +49,7 @@ __all__ = [
     "sync_status",
     "template_for_batch",
     "template_published",
+    "validate_template",
 ]
 
 _AGREEMENT_DEADLINE_S = 7 * 24 * 3600
@@ -84,17 +85,22 @@ def template_of(record: TemplateRecord) -> Template:
     return load_template(record.document)
 
 
+def validate_template(document: dict[str, Any]) -> Template:
+    """The template validator of the API and the portal's editor: `InvalidRequest` with one problem per field."""
+    try:
+        return load_template(document)
+    except TemplateError as exc:
+        problems = [{"field": p.field, "message": p.message} for p in exc.problems]
+        field = problems[0]["field"] if problems else None
+        raise InvalidRequest(str(exc), field=field, problems=problems) from exc
+
+
 def create_template(
     *, session: Session, chain: ChainContext, principal: Principal, document: dict[str, Any]
 ) -> tuple[TemplateRecord, list[relay.PreparedTx]]:
     """Validate and store an OEM's template (draft) and prepare its ``publishTemplate`` transaction."""
     require_role(principal, "oem")
-    try:
-        template = load_template(document)
-    except TemplateError as exc:
-        problems = [{"field": p.field, "message": p.message} for p in exc.problems]
-        field = problems[0]["field"] if problems else None
-        raise InvalidRequest(str(exc), field=field, problems=problems) from exc
+    template = validate_template(document)
     existing = session.scalars(
         select(TemplateRecord).where(
             TemplateRecord.template_id == template.template_id, TemplateRecord.version == template.version

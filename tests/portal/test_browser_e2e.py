@@ -1,15 +1,17 @@
 """The portal in a real browser (Debian's Chromium driven by Playwright), on a real anvil chain and gateway.
 
-One story, as in ``make demo``, done by three people in three browser contexts, each signing with its own
-encrypted keystore that never leaves its browser: the OEM publishes a template and proposes an agreement, OEM
-and supplier sign it, the supplier deposits and uploads lots (progress, per-characteristic result, anchored
-with its transaction), an anomalous lot opens a case (the supplier's work list updates live, by server-sent
-events), the supplier answers with an 8D report, the lab signs the verdict, OEM and supplier accept, the OEM
-claims the penalty. The public verify page checks a downloaded proof in the browser against the chain and
-rejects a tampered copy. Along the way: every request body and every gateway log line is free of private keys
-and passwords, another supplier's session cannot act on these objects, axe-core finds no serious or critical
-violation on any page, every control is reachable by keyboard, and screenshots of each page in English and
-Chinese land in ``test-output/portal/``.
+One story, as in ``make demo``, done by three people in three browser contexts, each signing with its own key
+that never leaves its browser: the OEM edits a library template field by field, publishes it and proposes an
+agreement, OEM and supplier sign it, the supplier deposits and uploads lots (progress, per-characteristic
+result, anchored with its transaction), the OEM records its incoming inspections, an anomalous lot opens a case
+(the supplier's work list updates live, by server-sent events), the supplier answers with an 8D report, the
+lab signs the verdict through an injected EIP-1193 wallet (a stand-in extension holding its key,
+``wallet_stub.js``) and runs a counterfactual on the case page, OEM and supplier accept, the OEM claims the
+penalty and reads its scorecard charts. The public verify page checks a downloaded proof in the browser
+against the chain and rejects a tampered copy. Along the way: every request body and every gateway log line is
+free of private keys and passwords, another supplier's session cannot act on these objects, axe-core finds no
+serious or critical violation on any page, every control is reachable by keyboard, and screenshots of each
+page in English and Chinese land in ``test-output/portal/``.
 """
 
 from __future__ import annotations
@@ -207,7 +209,8 @@ class Person:
         self.page.wait_for_selector("#sign-dialog[open], .flow-error")
         if self.page.locator(".flow-error").count():
             raise AssertionError(f"{self.who} at {self.page.url}: {self.page.inner_text('.flow-error')}")
-        self.page.fill("#sign-password", KEYSTORE_PASSWORDS[self.who])
+        if self.page.is_visible("#sign-pw-label"):  # an injected wallet asks for no password here
+            self.page.fill("#sign-password", KEYSTORE_PASSWORDS[self.who])
         self.page.click("#sign-ok")
         self.page.wait_for_selector("#sign-dialog", state="hidden")
 
@@ -226,6 +229,16 @@ class Person:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {predicate} on {self.page.url}")
             time.sleep(0.5)
+
+
+def _injected_wallet(key: str, chain_id: int) -> str:
+    """The init script of a stand-in wallet extension (tests/portal/wallet_stub.js bundled with ethers)."""
+    out = subprocess.run(
+        [str(ROOT / "node_modules" / ".bin" / "esbuild"), str(Path(__file__).parent / "wallet_stub.js"), "--bundle",
+         "--format=iife", f"--define:QCN_TEST_KEY=\"0x{key}\"", f"--define:QCN_CHAIN_ID={chain_id}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+    )  # fmt: skip
+    return out.stdout
 
 
 def _axe(page: Any) -> list[dict[str, Any]]:
@@ -280,24 +293,42 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         oem, supplier, lab = (Person(browser, live, w) for w in ("oem", "supplier", "lab"))
+        # the lab signs through an injected EIP-1193 wallet (its key lives in the "extension", not the portal)
+        chain_id = int(httpx.post(live.settings.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
+                                                                "params": []}).json()["result"], 16)  # fmt: skip
+        lab.context.add_init_script(script=_injected_wallet(keys["lab"], chain_id))
         for person in (oem, supplier, lab):
             person.login()
-            person.import_key(world["keystores"][person.who], world["accounts"][person.who])
             visited.setdefault(person.who, set()).update({"/portal/", "/portal/key"})
+        for person in (oem, supplier):
+            person.import_key(world["keystores"][person.who], world["accounts"][person.who])
+        page = lab.go("/portal/key")
+        page.click("#wallet-connect")
+        page.wait_for_function("document.querySelector('#key-state').textContent.includes('wallet')")
 
         # OEM: a template from the library, validated, published and signed in the browser
-        page = oem.go("/portal/templates/new?start=electrode_coating_line")
-        doc = json.loads(page.input_value("#template-doc"))
-        bad = {**doc, "characteristics": [{**doc["characteristics"][0], "usl": "high"}]}
-        page.fill("#template-doc", json.dumps(bad))
-        page.click("#template-publish")
-        page.wait_for_selector("#template-problems li.problem")
-        assert "characteristics" in page.inner_text("#template-problems")
-        page.fill("#template-doc", json.dumps(doc))
+        editor = "/portal/templates/new?start=electrode_coating_line"
+        page = oem.go(editor)
+        lsl, usl = page.input_value("#f-c-0-lsl"), page.input_value("#f-c-0-usl")
+        # the gateway's validator answers next to the fields: LSL above USL on the row, "high" at its field
+        page.fill("#f-c-0-lsl", "9")
+        page.fill("#f-c-1-nominal", "high")
+        page.click("#template-validate")
+        page.wait_for_selector('#template-check[data-valid="false"]')
+        assert f"lsl 9 must be below usl {usl}" in page.inner_text("#err-c-0")
+        assert "not a number" in page.inner_text("#err-c-1-nominal")
+        assert page.get_attribute("#f-c-1-nominal", "aria-invalid") == "true"
+        page.fill("#f-c-0-lsl", lsl)
+        page.fill("#f-c-1-nominal", "30")
+        page.fill("#f-c-0-name", "Areal capacity (OEM drawing 7)")
+        page.click("#template-validate")
+        page.wait_for_selector('#template-check[data-valid="true"]')
+        assert page.locator(".field-error").count() == 0
         with page.expect_navigation(timeout=60_000):
             page.click("#template-publish")
             oem.sign()
         assert page.inner_text("#template-status").strip() == "published"
+        assert "Areal capacity (OEM drawing 7)" in page.text_content("details pre")  # the edit was published
         template_url = page.url.replace(live.url, "")
 
         # OEM proposes the agreement to the supplier with the lab, and signs it (EIP-712)
@@ -341,7 +372,8 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         visited["oem"].update({agreement_url, template_url, "/portal/templates", "/portal/agreements"})
 
         # the supplier uploads lots: several files at once, progress, per-characteristic result, anchored + tx
-        lots = [make_batch(seed=s, lot_id=f"EC-{s + 1:03d}", n_samples=32) for s in range(3)]
+        # four in-control lots: 128 sample rows, enough for the causal model (analysis_causal_min_rows = 120)
+        lots = [make_batch(seed=s, lot_id=f"EC-{s + 1:03d}", n_samples=32) for s in range(4)]
         from models.simulate import Fault
 
         lots.append(make_batch(seed=99, lot_id="EC-099", n_samples=32, fault=Fault("mean_shift", "roll_pressure", 6.0)))
@@ -362,6 +394,26 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
             batch_urls.append(page.get_attribute("#upload-result a", "href"))
         visited["supplier"].update({"/portal/upload", "/portal/batches", batch_urls[0]})
         visited["oem"].update({"/portal/batches", batch_urls[-1], "/portal/scorecard"})
+
+        # the OEM records its incoming inspection of each lot on chain with its own key (as make demo does); the
+        # drifted lot is rejected: these counts, not the supplier's anchors, make the quarter's score
+        from chain.agreements import AgreementRegistryClient
+        from chain.clients import AnchorRegistryClient
+
+        inspections = AgreementRegistryClient(
+            w3, live.book["contracts"]["AgreementRegistry"], TxSender(w3, keys["oem"])
+        )
+        anchors = AnchorRegistryClient(w3, live.book["contracts"]["AnchorRegistry"])
+        agreement = httpx.get(f"{live.url}/v1/agreements/{agreement_url.rsplit('/', 1)[1]}",
+                              headers={"Authorization": "Bearer " + _api_key(live, "oem")}).json()  # fmt: skip
+        agreement_bytes = bytes.fromhex(agreement["agreement_id"].removeprefix("0x"))
+        for href in batch_urls:
+            b = httpx.get(f"{live.url}/v1/batches/{href.rsplit('/', 1)[1]}",
+                          headers={"Authorization": "Bearer " + _api_key(live, "supplier")}).json()  # fmt: skip
+            event = anchors.event_of(b["batch_id"])
+            assert event is not None
+            rejected = href == batch_urls[-1]
+            inspections.record_inspection(agreement_bytes, event.batch_id, event.header, accepted=not rejected)
 
         # the anomalous lot opens a case on chain by itself; the supplier's open page updates live (SSE)
         page = supplier.go("/portal/")
@@ -396,7 +448,43 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         page.select_option("#verdict-class", "1")
         lab.flow("#verdict-submit")
         lab.reload_until("document.querySelector('#case-state-value').dataset.state === 'verdict_submitted'")
-        visited["lab"].update({case_href, "/portal/cases"})
+        visited["lab"].update({case_href, "/portal/cases", "/portal/lab/reports"})
+        # that verdict was signed by the injected wallet (no keystore in this browser), with the lab's account,
+        # and the chain holds it: the case read back through the API carries the lab's verdict
+        calls = page.evaluate("window.__walletCalls")
+        signed = [c for c in calls if c["method"] == "eth_signTypedData_v4"]
+        assert len(signed) == 1 and signed[0]["params"][0] == world["accounts"]["lab"], calls
+        assert json.loads(signed[0]["params"][1])["primaryType"] == "Verdict", signed
+        assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('qcn.keystore')).length") == 0
+        on_chain = httpx.get(f"{live.url}/v1/cases/{case_href.rsplit('/', 1)[1]}",
+                             headers={"Authorization": "Bearer " + _api_key(live, "lab")}).json()  # fmt: skip
+        assert on_chain["state"] == "verdict_submitted" and on_chain["responsible_party"] == 1, on_chain
+        assert on_chain["nc_class"] == 1 and on_chain["verdict_hash"], on_chain
+
+        # the case page: the stored counterfactual checks, one asked here, the causal graph with its path
+        page = lab.go(case_href)
+        path = page.inner_text("#rc-path")
+        assert " → " in path
+        page.wait_for_function("document.querySelector('#causal-graph').complete && "
+                               "document.querySelector('#causal-graph').naturalWidth > 0")  # fmt: skip
+        graph = lab.context.request.get(live.url + case_href + "/causal-graph.svg")
+        assert graph.status == 200 and graph.headers["content-type"].startswith("image/svg+xml")
+        assert all(node in graph.text() for node in path.split(" → ")), path  # the path's nodes are drawn
+        assert page.locator("#cf-stored tbody tr").count() >= 1
+        variable = page.input_value("#cf-variable")
+        characteristic = page.input_value("#cf-characteristic")
+        page.click("#cf-submit")
+        page.wait_for_selector("#cf-result .cf-answer")
+        answer = page.get_attribute("#cf-result .cf-answer", "data-answer")
+        same = httpx.post(
+            f"{live.url}/v1/batches/{batch_urls[-1].rsplit('/', 1)[1]}/counterfactual",
+            json={"variable": variable, "characteristic": characteristic,
+                  "within_pct": live.settings.analysis_cf_within_pct},
+            headers={"Authorization": "Bearer " + _api_key(live, "oem")}, timeout=60,
+        ).json()  # fmt: skip
+        assert answer == same["answer"], same
+        shown = float(page.inner_text("#cf-value").split()[0].replace(",", ""))
+        assert abs(shown - same["counterfactual_value"]) < 6e-4, (shown, same)
 
         # OEM and supplier accept; the contract settles; the OEM claims the penalty
         for person in (oem, supplier):
@@ -409,8 +497,24 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         steps = oem.page.inner_text("#timeline")
         for event in ("CaseOpened", "SupplierResponded", "VerdictSubmitted", "CaseSettled"):
             assert event in steps, steps
-        visited["oem"].update({case_href, "/portal/cases"})
+        visited["oem"].update({case_href, "/portal/cases", editor})
         visited["supplier"].update({case_href, "/portal/cases"})
+
+        # the OEM's scorecard: charts drawn from the chain and the stored batches, each with its data table
+        page = oem.go("/portal/scorecard")
+        assert page.locator("svg.chart[role=img] title").count() >= 5 + 3  # 5 charts + Cpk of 3 characteristics
+        nc_rows = page.inner_text("table:has(caption:text('Non-conformities recorded on chain')) tbody")
+        assert "critical" in nc_rows, nc_rows
+        q_rows = page.eval_on_selector_all(
+            "table:has(caption:text('Incoming inspection: rejection rate per quarter')) tbody tr",
+            "rs => rs.map(r => [...r.cells].map(c => c.textContent.trim()))",
+        )
+        # the OEM's inspections counted on chain agree with the supplier-side acceptance verdicts of the five lots
+        assert q_rows[-1][1] == page.inner_text(".sc-rejection"), (q_rows, page.inner_text(".sc-rejection"))
+        deposit = page.eval_on_selector_all(
+            "table:has(caption:text('Required and posted deposit over time')) tbody tr", "rs => rs.length"
+        )
+        assert deposit >= 1
 
         # a record proof downloaded from the batch page verifies in the public page; a tampered copy does not
         page = supplier.go(batch_urls[0])

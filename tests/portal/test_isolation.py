@@ -3,6 +3,7 @@ one test per page (and per form field that names another party's object)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_another_supplier_does_not_see_the_batch_in_lists_or_work(world: World) 
     assert batch in world.browser("supplier").get("/portal/batches").text
 
 
-CASE_PAGES = ["/portal/cases/{id}", "/portal/cases/{id}/evidence/" + "0" * 64]
+CASE_PAGES = ["/portal/cases/{id}", "/portal/cases/{id}/evidence/" + "0" * 64, "/portal/cases/{id}/causal-graph.svg"]
 
 
 @pytest.mark.parametrize("page", CASE_PAGES)
@@ -105,11 +106,71 @@ def test_upload_form_naming_another_suppliers_agreement_is_refused_and_stores_no
     assert world.browser("supplier2").get("/portal/batches").text.count("/portal/batches/") == 0
 
 
-@pytest.mark.parametrize("page", ["/portal/upload", "/portal/templates/new"])
-def test_pages_of_another_kind_of_party_are_refused(world: World, page: str) -> None:
-    who = "lab"
+@pytest.mark.parametrize(
+    ("page", "who"),
+    [("/portal/upload", "lab"), ("/portal/templates/new", "lab"), ("/portal/lab/reports", "supplier"),
+     ("/portal/lab/reports", "oem"), ("/portal/templates/new?start=machined_housing", "supplier")],
+)  # fmt: skip
+def test_pages_of_another_kind_of_party_are_refused(world: World, page: str, who: str) -> None:
     r = world.browser(who).get(page)
     assert r.status_code == 403
+
+
+@pytest.mark.parametrize("intruder", ["supplier2", "oem2", "lab2"])
+def test_outsiders_cannot_run_a_counterfactual_on_a_case(world: World, intruder: str) -> None:
+    url = f"/portal/cases/{world.ids['case']}/counterfactual"
+    form = {"variable": "roll_pressure", "characteristic": "porosity"}
+    c = world.browser(intruder)
+    token = csrf_of(c.get("/portal/").text)
+    r = c.post(url, data=form, headers={"X-CSRF-Token": token})
+    assert r.status_code == 404 and "0xcccc" not in r.text
+    # the case's own lab passes the visibility check (this fixture's case has no stored batch to ask about)
+    lab = world.browser("lab")
+    r = lab.post(url, data=form, headers={"X-CSRF-Token": csrf_of(lab.get("/portal/").text)})
+    assert r.status_code == 404 and "not stored in this gateway" in r.text
+    assert lab.post(url, data=form).status_code == 403  # no CSRF token
+
+
+def _lab_report(world: World, signed_by: str, report_id: str) -> None:
+    """A lab report uploaded with a batch, as the parser leaves it when the signature was made with the
+    registered certificate of ``signed_by``."""
+    import json
+
+    from app.db import BatchFile
+
+    batch, sha = _batch(world)
+    doc = {
+        "report_id": {"value": report_id, "provenance": {}},
+        "title": {"value": "Peel test report", "provenance": {}},
+        "dates": {"issue": {"value": "2026-11-02", "provenance": {}}},
+        "results": [{"verdict": {"value": "pass"}}, {"verdict": {"value": "fail"}}],
+        "accreditation": {"body": {"value": "DAkkS"}, "id": {"value": "D-PL-12345-01-00"}},
+        "signature": {"verdict": "valid", "signer_subject": "CN=Lab QA", "lab_id": str(world.ids[signed_by])},
+    }
+    with world.session() as s:
+        s.add(BatchFile(batch_pk=batch, sha256=sha, filename=f"{report_id}.pdf", format="pdf", kind="report",
+                        size=10, salt="0x00", leaf_hash="0x00", parsed_json=json.dumps(doc, separators=(",", ":")),
+                        signature_verdict="valid"))  # fmt: skip
+
+
+def test_a_lab_sees_the_reports_it_signed_and_its_accreditation_only(world: World) -> None:
+    from app.db import Party
+
+    with world.session() as s:
+        s.get(Party, world.ids["lab"]).accreditation_id = "D-PL-12345-01-00"
+    _lab_report(world, "lab", "TR-2026-0042")
+    _lab_report(world, "lab2", "OTHER-7")
+    page = world.browser("lab").get("/portal/lab/reports")
+    assert page.status_code == 200
+    html = page.text
+    assert "TR-2026-0042" in html and "OTHER-7" not in html
+    assert "DAkkS" in html and '<dd id="acc-id">D-PL-12345-01-00</dd>' in html
+    assert "(1 failed)" in html and "CN=Lab QA" in html
+    assert re.search(r"<td>DAkkS</td><td>D-PL-12345-01-00</td><td>✓</td>", html)
+    other = world.browser("lab2").get("/portal/lab/reports").text
+    assert "OTHER-7" in other and "TR-2026-0042" not in other
+    zh = world.browser("lab", lang="zh").get("/portal/lab/reports").text
+    assert "TR-2026-0042" in zh and "认可" in zh
 
 
 def _deliver_under_agreement(world: World, batch: str) -> None:
@@ -222,6 +283,9 @@ PORTAL_ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/portal/upload"): (LOGIN, "own"),
     ("GET", "/portal/templates"): (LOGIN, "own"),
     ("GET", "/portal/templates/new"): (LOGIN, "own"),
+    ("POST", "/portal/templates/validate"): (LOGIN, "own"),  # no object: the posted form only
+    ("POST", "/portal/api/templates/merge"): (API, "own"),
+    ("GET", "/portal/lab/reports"): (LOGIN, "own"),
     ("GET", "/portal/agreements"): (LOGIN, "own"),
     ("GET", "/portal/scorecard"): (LOGIN, "own"),
     ("GET", "/portal/cases"): (LOGIN, "own"),
@@ -240,6 +304,8 @@ PORTAL_ROUTES: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/portal/api/batches/{ref}"): (API, "batch"),
     ("GET", "/portal/cases/{ref}"): (LOGIN, "case"),
     ("GET", "/portal/cases/{ref}/evidence/{sha256}"): (LOGIN, "case"),
+    ("GET", "/portal/cases/{ref}/causal-graph.svg"): (LOGIN, "case"),
+    ("POST", "/portal/cases/{ref}/counterfactual"): (LOGIN, "case-post"),  # tested above
     ("GET", "/portal/agreements/{ref}"): (LOGIN, "agreement"),
     ("GET", "/portal/templates/{pk}"): (LOGIN, "template"),
     ("GET", "/portal/api/relay/{relay_id}"): (API, "relay"),
@@ -290,10 +356,48 @@ def test_every_portal_route_has_an_entry_and_refuses_an_anonymous_caller(world: 
         assert "0xcccc" not in resp.text and "tpl.x" not in resp.text, path
     assert got == {route: status for route, (status, _how) in PORTAL_ROUTES.items()}
     # every object page said to be covered above is in the cross-party lists
-    import re
 
     tested = [p.format(id="1", sha="0" * 64) for p in BATCH_PAGES + CASE_PAGES]
     for (_m, path), (_s, how) in PORTAL_ROUTES.items():
         if how in ("batch", "case"):
             pattern = re.compile(re.sub(r"\{[^}]+\}", "[^/]+", path) + "$")
             assert any(pattern.match(u) for u in tested), f"{path} is in no cross-party page list"
+
+
+def test_the_scorecard_draws_the_cpk_of_the_oems_own_deliveries(world: World) -> None:
+    """Without a chain the scorecard still draws what the gateway stores: each characteristic's Cpk per batch,
+    against the template's minimum, as an SVG chart and the same numbers as a table (in both languages)."""
+    import json
+
+    from app.db import AgreementRecord, Batch, TemplateRecord
+    from app.quality import library_template
+
+    c = world.browser("supplier")
+    token = csrf_of(c.get("/portal/upload").text)
+    batches = []
+    for i in range(2):
+        body = CSV.replace("12.31", f"12.3{i}").encode()
+        r = c.post("/portal/api/batches", files=[("files", (f"lot{i}.csv", body))], headers={"X-CSRF-Token": token})
+        batches.append(r.json()["batch"]["id"])
+    assert len(set(batches)) == 2
+    with world.session() as s:
+        s.get(TemplateRecord, world.ids["template"]).document = json.dumps(
+            library_template("electrode_coating_line").document()
+        )
+        s.get(AgreementRecord, world.ids["agreement"]).status = "active"
+        for lot, (pk, cpk) in enumerate(zip(batches, (1.62, 0.87), strict=True)):
+            b = s.get(Batch, pk)
+            b.agreement_id, b.lot_id = "0x" + "aa" * 32, f"LOT-{lot}"
+            b.assessment = json.dumps({"characteristics": [{"id": "areal_capacity", "cpk": cpk, "nonconforming": lot}]})
+            b.verdict = 2 if cpk < 1 else 1
+    html = world.browser("oem").get("/portal/scorecard").text
+    chart = re.search(r'<svg class="chart" id="sc0-cpk-0".*?</svg>', html, re.S)
+    assert chart and '<title id="sc0-cpk-0-title">Cpk trend of areal_capacity</title>' in chart.group(0)
+    assert "minimum 1.00" in chart.group(0)  # the template's minimum Cpk of a critical characteristic
+    assert chart.group(0).count("<circle") == 2
+    rows = re.findall(r'<tr><th scope="row">(LOT-\d)</th><td class="num">([\d.]+)</td></tr>', html)
+    assert rows == [("LOT-0", "1.62"), ("LOT-1", "0.87")]
+    assert '<dd class="sc-rejection">50.0 %</dd>' in html and '<dd class="sc-nonconforming">1</dd>' in html
+    assert "LOT-0" not in world.browser("oem2").get("/portal/scorecard").text
+    zh = world.browser("oem", lang="zh").get("/portal/scorecard").text
+    assert "areal_capacity 的 Cpk 趋势" in zh and "数据表" in zh

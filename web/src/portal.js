@@ -330,14 +330,8 @@ function templatePage() {
     ev.preventDefault();
     const problems = $("#template-problems");
     problems.textContent = "";
-    let doc;
     try {
-      doc = JSON.parse($("#template-doc").value);
-    } catch (err) {
-      problems.textContent = `JSON: ${err.message}`;
-      return;
-    }
-    try {
+      const doc = (await post(form.dataset.merge, new FormData(form))).document;
       const draft = await post(form.dataset.create, { document: doc });
       const raw = await signTransactions(draft.transactions);
       const accepted = await post(`/portal/api/templates/${draft.template.id}/publish`, { raw });
