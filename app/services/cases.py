@@ -55,7 +55,6 @@ from app.settings import Settings
 from chain.canonical import json_sha256
 from chain.cases import Acceptance, CaseState, OpenRequest, Verdict
 from chain.tx import decode_signed
-from models.verdict import single_value
 
 __all__ = [
     "acceptance_typed_data",
@@ -148,6 +147,8 @@ def _single_value(document: str) -> tuple[str, str] | None:
         return None
     if not isinstance(reasons, list) or not all(isinstance(r, dict) for r in reasons):
         return None
+    from models.verdict import single_value  # the verdict module brings pandas/scipy: not at gateway start
+
     return single_value(reasons)
 
 
