@@ -92,7 +92,7 @@ _INLINE_FORMATS = frozenset({"csv", "aqdef"})
 
 def _parse_all(uploads: list[Upload], limits: Limits, isolated: bool, inline_max_bytes: int = 0) -> list[ParsedFile]:
     """Parse every file; ``isolated`` runs each in a child process bounded by the memory/time limits, except
-    CSV/AQDEF files of at most ``inline_max_bytes`` (a child costs a fork and ~1 s of a busy core per file)."""
+    CSV/AQDEF files of at most ``inline_max_bytes`` (a child costs a fork and about half a core-second per file)."""
     out = []
     for upload in uploads:
         guarded = isolated and not (
