@@ -134,6 +134,11 @@ def claim(sessions: sessionmaker[Session], q: RowQueue, holder: str, *, limit: i
     now = utcnow()
     pk = q.model.__mapper__.primary_key[0]
     until = now + timedelta(seconds=q.spec.time_limit_s)
+    # an idle queue is polled often (several threads per queue): look without locking first, so an empty poll
+    # takes neither SQLite's single write lock nor PostgreSQL row locks away from the requests
+    with sessions() as s:
+        if s.scalars(select(pk).where(*_due(q, now)).limit(1)).first() is None:
+            return []
     lock = _CLAIM_LOCKS.setdefault(q.spec.name, threading.Lock()) if q.serialize else contextlib.nullcontext()
     with lock, sessions() as s, s.begin():
         if q.serialize and s.get_bind().dialect.name == "postgresql":

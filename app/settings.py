@@ -174,6 +174,13 @@ class Settings(BaseSettings):
     parse_isolated: bool = Field(
         default=True, description="parse each upload in a child process with memory and time limits (recommended)"
     )
+    parse_inline_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=0,
+        description="CSV/AQDEF files up to this size (~6,000 rows) parse in the gateway process even when "
+        "parse_isolated (row-by-row parsers with a time check per row; memory in proportion to the file, kept "
+        "small because concurrent uploads add up); 0: every file isolated",
+    )
 
     anchor_max_batches_per_tx: int = 50
     anchor_poll_interval_s: float = 0.05

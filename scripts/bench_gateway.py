@@ -3,9 +3,18 @@ SQLite (the embedded default) and PostgreSQL (two gateway processes).
 
 Figures (``bench/results/gateway.json``):
 
-* ``gateway_uploads_per_s`` / ``gateway_upload_ms_p50/p95/p99`` (PostgreSQL, 2 gateway processes) and the
-  same with the ``_sqlite`` suffix: sustained uploads of 1,000-record CSV files from ``clients`` concurrent
-  clients, each batch a new lot (``Idempotency-Key``); ``gateway_5xx`` counts every 5xx seen anywhere;
+* ``gateway_uploads_per_s`` / ``gateway_upload_ms_p50/p95/p99`` (PostgreSQL, 2 gateway processes and one
+  ``qcn worker`` process, the shape of docker-compose.yml) and the same with the ``_sqlite`` suffix (the embedded
+  default: one process with its worker threads): sustained uploads (300 by default, so p99 is not the slowest
+  of a handful) of 1,000-record CSV files from ``clients`` concurrent clients, each batch a new lot
+  (``Idempotency-Key``); ``gateway_5xx`` counts every 5xx seen anywhere;
+* next to each: ``*_cpu_ms_per_upload`` (CPU of the gateway, worker and database server processes over the
+  phase, per upload, split by role), ``*_uploads_per_s_2_free_cores`` (2,000 ms / that: what the two cores would
+  sustain with nobody else on them) and ``*_load_avg_1m`` (before, after): on a shared machine the wall-clock
+  figures are pessimistic;
+* ``baseline_child_parse_*_sqlite``: a named baseline in the same run, the SQLite default with every upload
+  parsed in a child process (``QCN_PARSE_INLINE_MAX_BYTES=0``, the behaviour before), and
+  ``ratio_*_sqlite_vs_baseline_child_parse``;
 * ``upload_to_anchored_ms_p50/p95``: one upload at a time, polled right after its 201 (a 404 counts in
   ``upload_then_404``), on SQLite;
 * ``anchor_latency_ms_p95_with_slow_webhooks`` vs ``anchor_latency_ms_p95_without_webhooks``: the same
@@ -95,7 +104,11 @@ class Stack:
 
 
 @contextmanager
-def stack(*, db_url: str | None, processes: int, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+def stack(
+    *, db_url: str | None, processes: int, extra_env: dict[str, str] | None = None, worker_process: bool = False
+) -> Iterator[Stack]:
+    """``worker_process``: the production shape (docker-compose.yml): gateways without the embedded worker and
+    one ``qcn worker`` process; otherwise each gateway process runs the embedded worker (the dev default)."""
     from app.chainctx import deploy_contracts
     from app.settings import Settings
     from chain.node import LocalNode
@@ -115,7 +128,7 @@ def stack(*, db_url: str | None, processes: int, extra_env: dict[str, str] | Non
         "QCN_DATABASE_URL": url,
         "QCN_RPC_URL": node.url,
         "QCN_DEPLOYMENTS_DIR": str(tmp / "deployments"),
-        "QCN_EMBEDDED_WORKER": "1",
+        "QCN_EMBEDDED_WORKER": "0" if worker_process else "1",
         "QCN_ANCHOR_POLL_INTERVAL_S": "0.01",
         "QCN_CHAIN_DURABLE_STATE": str(node.confirmed_state_file),
         **(extra_env or {}),
@@ -127,6 +140,9 @@ def stack(*, db_url: str | None, processes: int, extra_env: dict[str, str] | Non
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
     st = Stack(tmp, node, url, http, {"Authorization": f"Bearer {settings.api_admin_token.get_secret_value()}"})
     st.procs.append(proc)
+    if worker_process:
+        st.procs.append(subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env, cwd=ROOT,
+                                         stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -145,17 +161,87 @@ def stack(*, db_url: str | None, processes: int, extra_env: dict[str, str] | Non
             st.keys[name] = {"Authorization": f"Bearer {resp.json()['api_key']}"}
         yield st
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for p in st.procs:
+            p.terminate()
+        for p in st.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
         http.close()
         node.stop()
         # keep the gateway's log for a look after the run (errors are logged there)
         with contextlib.suppress(OSError):
             shutil.copyfile(tmp / "gateway.log", Path(tempfile.gettempdir()) / f"qcn-bench-gateway-{processes}.log")
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ CPU
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process, with its reaped children (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pids: list[int]) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += parents.get(pid, [])
+    return out
+
+
+def _db_backends(st: Stack) -> list[int]:
+    """PostgreSQL server processes serving the bench database (same machine), or none for SQLite."""
+    if not st.db_url.startswith("postgresql"):
+        return []
+    import psycopg
+
+    name = st.db_url.rsplit("/", 1)[1]
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+class CpuMeter:
+    """CPU seconds spent by the gateway processes, a separate worker process and the database server processes
+    of this stack between ``start`` and ``stop``: on a shared machine wall-clock figures are pessimistic, CPU per
+    upload is not (the load generator and the chain node are not counted)."""
+
+    def __init__(self, st: Stack) -> None:
+        self.st = st
+        self.start_cpu: dict[str, dict[int, float]] = {}
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        roles = {"gateway": _descendants([self.st.procs[0].pid]), "db": _db_backends(self.st)}
+        if len(self.st.procs) > 1:
+            roles["worker"] = _descendants([p.pid for p in self.st.procs[1:]])
+        return {role: {pid: _proc_cpu_s(pid) for pid in pids} for role, pids in roles.items()}
+
+    def start(self) -> None:
+        self.start_cpu = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds since ``start`` per role: gateway (with an embedded worker), worker, db."""
+        out = {}
+        for role, cpu in self._sample().items():
+            before = self.start_cpu.get(role, {})
+            out[role] = sum(v - before.get(pid, 0.0) for pid, v in cpu.items())
+        return out
 
 
 # ------------------------------------------------------------------------------------------------ uploads
@@ -181,11 +267,28 @@ def sustained_uploads(st: Stack, *, uploads: int, clients: int, rows: int = 1000
                 latencies.append((time.perf_counter() - t0) * 1000)
                 statuses[code] = statuses.get(code, 0) + 1
 
+    # warm-up, not counted: every client's first request and the worker's first analysis (which imports the
+    # analysis stack) would otherwise weigh on the CPU per upload of a short phase
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(clients)))
+    latencies.clear()
+    statuses.clear()
+    time.sleep(2.0)
+    meter = CpuMeter(st)
+    load_before = os.getloadavg()[0]
+    meter.start()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, range(uploads)))
     elapsed = time.perf_counter() - t0
+    cpu = meter.stop()
+    cpu_ms = sum(cpu.values()) * 1000 / uploads
     return {
+        "cpu_ms_per_upload": round(cpu_ms, 1),
+        **{f"cpu_ms_per_upload_{role}": round(v * 1000 / uploads, 1) for role, v in sorted(cpu.items())},
+        # what two free cores would sustain at this CPU cost (the same machine, nobody else on it)
+        "uploads_per_s_2_free_cores": round(2000 / cpu_ms, 1) if cpu_ms > 0 else None,
+        "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "uploads_per_s": round(uploads / elapsed, 2),
         "upload_ms_p50": _pct(latencies, 0.50),
         "upload_ms_p95": _pct(latencies, 0.95),
@@ -355,13 +458,20 @@ def _has_receipt(w3: Any, tx: str) -> bool:
 def measure_gateway(
     *,
     uploads: int = 300,
-    clients: int = 12,
+    clients: int = 8,
     anchored_n: int = 20,
     crash: int = 20,
+    baseline_uploads: int = 40,
     postgres: bool = True,
     pg_base: str = "postgresql+psycopg://postgres@127.0.0.1:5432",
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"gateway_5xx": 0}
+    out: dict[str, Any] = {"gateway_5xx": 0, "load_avg_1m_at_start": round(os.getloadavg()[0], 2)}
+    if baseline_uploads:
+        # named baseline, same run: the SQLite default as it was before, every upload parsed in a child process
+        with stack(db_url=None, processes=1, extra_env={"QCN_PARSE_INLINE_MAX_BYTES": "0"}) as st:
+            base = sustained_uploads(st, uploads=baseline_uploads, clients=clients)
+            out.update({f"baseline_child_parse_{k}_sqlite": v for k, v in base.items()})
+            out["gateway_5xx"] += st.errors_5xx
     # SQLite, the embedded default: one gateway process with its embedded worker
     silent = SilentPort()
     try:
@@ -369,6 +479,11 @@ def measure_gateway(
                                                         "QCN_WEBHOOK_TIMEOUT_S": "20"}) as st:  # fmt: skip
             up = sustained_uploads(st, uploads=uploads, clients=clients)
             out.update({f"gateway_{k}_sqlite": v for k, v in up.items()})
+            if baseline_uploads:
+                for k in ("uploads_per_s", "cpu_ms_per_upload"):
+                    out[f"ratio_{k}_sqlite_vs_baseline_child_parse"] = round(
+                        up[k] / max(out[f"baseline_child_parse_{k}_sqlite"], 1e-9), 2
+                    )
             lat, nf = upload_to_anchored(st, n=anchored_n)
             out["upload_to_anchored_ms_p50"] = _pct(lat, 0.50)
             out["upload_to_anchored_ms_p95"] = _pct(lat, 0.95)
@@ -394,10 +509,11 @@ def measure_gateway(
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         try:
-            with stack(db_url=f"{pg_base}/{name}", processes=2) as st:
+            with stack(db_url=f"{pg_base}/{name}", processes=2, worker_process=True) as st:
                 up = sustained_uploads(st, uploads=uploads, clients=clients)
                 out.update({f"gateway_{k}": v for k, v in up.items()})
                 out["gateway_processes"] = 2
+                out["gateway_worker"] = "separate qcn worker process (as in docker-compose.yml)"
                 out["gateway_5xx"] += st.errors_5xx
         finally:
             with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
@@ -410,6 +526,7 @@ def measure_gateway(
         baseline = crash_cycles(max(crash // 2, 2), durable=False)
         out["crash_lost_confirmed_txs_baseline"] = baseline["lost"]
         out["crash_confirmed_txs_baseline"] = baseline["confirmed"]
+    out["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     out["targets"] = {
         "gateway_uploads_per_s": ">= 50 (PostgreSQL, 2 processes)",
         "gateway_upload_ms_p99": "<= 500",
@@ -424,14 +541,16 @@ def measure_gateway(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--uploads", type=int, default=300)
-    parser.add_argument("--clients", type=int, default=12)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--baseline-uploads", type=int, default=40, help="0: no baseline phase")
     parser.add_argument("--anchored", type=int, default=20)
     parser.add_argument("--crash-cycles", type=int, default=20)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     figures = measure_gateway(uploads=args.uploads, clients=args.clients, anchored_n=args.anchored,
-                              crash=args.crash_cycles, postgres=not args.no_postgres)  # fmt: skip
+                              crash=args.crash_cycles, postgres=not args.no_postgres,
+                              baseline_uploads=args.baseline_uploads)  # fmt: skip
     text = json.dumps(figures, indent=2, sort_keys=True)
     if args.out:
         args.out.write_text(text + "\n")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import AnalysisJob, Batch, Observation
+from app.db import AnalysisJob, Batch, Observation, insert_rows
 from parsers.model import InspectionBatch
 
 if TYPE_CHECKING:  # pandas is imported where frames are built: the upload path only stores rows
@@ -54,8 +54,7 @@ def persist_observations(*, session: Session, batch: Batch, inspection: Inspecti
         }
         for p in inspection.process
     ]
-    for start in range(0, len(rows), 5000):
-        session.execute(insert(Observation), rows[start : start + 5000])
+    insert_rows(session, Observation, rows)
     return len(rows)
 
 

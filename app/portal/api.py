@@ -144,6 +144,7 @@ def upload(
         idempotency_key=idempotency_key,
         limits=limits,
         isolated=settings.parse_isolated,
+        inline_max_bytes=settings.parse_inline_max_bytes,
         agreement=agreement,
         lot_size=lot_size,
     )

@@ -92,6 +92,7 @@ def upload_batch(
         idempotency_key=idempotency_key,
         limits=limits,
         isolated=settings.parse_isolated,
+        inline_max_bytes=settings.parse_inline_max_bytes,
         agreement=agreement,
         lot_size=lot_size,
         trust_dir=settings.trust_dir,

@@ -245,14 +245,40 @@ def _refold(session: Session, case_ids: Iterable[str]) -> None:
             fold_case(session=session, case=case)
 
 
+def _up_to_date(
+    sessions: sessionmaker[Session],
+    chain: ChainContext,
+    name: str,
+    address: str,
+    head: int,
+    latest: int,
+    hashes: dict[int, str],
+) -> bool:
+    """Nothing new to read and no reorg under the cursor, judged without a lock: most polls end here, so an
+    idle indexer neither takes the database's write lock (SQLite has one) nor holds it across an RPC."""
+    with sessions() as s:
+        cursor = s.get(ChainCursor, name)
+        if cursor is None or cursor.address != address or not head <= cursor.block_number <= latest:
+            return False
+        if cursor.block_hash is None:
+            return True
+        number, known = cursor.block_number, cursor.block_hash
+    if number not in hashes:
+        hashes[number] = _block_hash(chain, number)
+    return hashes[number] == known
+
+
 def sync(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings) -> int:
     """Read new events of the three contracts into the database; returns how many were stored."""
     latest = chain.rpc.block_number()
     head = latest - settings.indexer_confirmations
     start = max(chain.deployment.block_number - 1, 0)
     stored = 0
+    hashes: dict[int, str] = {}
     for name, contract in _targets(chain):
         address = str(to_checksum_address(contract.address))
+        if _up_to_date(sessions, chain, name, address, head, latest, hashes):
+            continue
         with sessions() as s, s.begin():
             cursor = _cursor(s, name, address, start)
             if cursor.block_number > latest or (

@@ -128,12 +128,42 @@ def test_no_file_is_a_clear_error(gateway: Gateway) -> None:
     assert "files" in resp.json()["error"]["message"]
 
 
-def test_memory_limit_per_file_is_enforced_in_the_parsing_child_and_named(gateway: Gateway) -> None:
+_JSON_OK = json.dumps(
+    {"measurements": [{"sample_id": "S1", "characteristic": "thickness", "value": 12.3, "unit": "um"}]}
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "inline_max_bytes"),
+    [(CSV_OK, "lot.csv", 0), (_JSON_OK, "lot.json", 2 * 1024 * 1024)],
+    ids=["csv-all-isolated", "json-always-isolated"],
+)
+def test_memory_limit_per_file_is_enforced_in_the_parsing_child_and_named(
+    gateway: Gateway, content: str, name: str, inline_max_bytes: int
+) -> None:
     settings = gateway.client.app.state.settings  # type: ignore[attr-defined]
+    settings.parse_isolated = True
+    settings.parse_inline_max_bytes = inline_max_bytes
     settings.parse_max_memory_bytes = 1024  # 1 KiB more than the child's own size: parsing cannot fit
     before = _counts(gateway)
-    resp = gateway.upload("supplier", CSV_OK)
+    resp = gateway.upload("supplier", content, name=name)
     assert resp.status_code == 422, resp.text
     error = resp.json()["error"]
     assert error["code"] == "limit_exceeded" and error["limit"] == "max_memory_bytes"
     assert _counts(gateway) == before
+
+
+def test_a_small_csv_parses_in_the_request_process_and_a_large_one_in_the_child(gateway: Gateway) -> None:
+    """CSV up to parse_inline_max_bytes skips the child process (a fork and a busy core-second per upload); a
+    larger one still gets the child's memory cap, which 1 KiB cannot hold."""
+    settings = gateway.client.app.state.settings  # type: ignore[attr-defined]
+    settings.parse_isolated = True
+    settings.parse_max_memory_bytes = 1024
+    settings.parse_inline_max_bytes = len(CSV_OK)
+    resp = gateway.upload("supplier", CSV_OK, key="inline")
+    assert resp.status_code == 201, resp.text
+    records = gateway.client.get(f"/v1/batches/{resp.json()['id']}/records", headers=gateway.auth("supplier"))
+    assert [r["record"]["value"] for r in records.json()] == [12.31, 4.02, 12.29, 4.01]
+    bigger = CSV_OK + "S3,thickness,12.30,um,0.05\n"
+    resp = gateway.upload("supplier", bigger, key="isolated")
+    assert resp.status_code == 422 and resp.json()["error"]["limit"] == "max_memory_bytes", resp.text

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy import DateTime, Integer, String, Text, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app import jobs
-from app.db import WebhookDelivery, WebhookSubscription, make_engine, make_session_factory, utcnow
-from app.services import webhooks
+from app.db import ChainCursor, WebhookDelivery, WebhookSubscription, make_engine, make_session_factory, utcnow
+from app.services import indexer, webhooks
 from tests.app.conftest import CSV_OK, Gateway
 
 
@@ -141,6 +141,54 @@ class SilentPort:
         for c in self.accepted:
             c.close()
         self.sock.close()
+
+
+def test_an_idle_poll_waits_for_no_lock_held_by_a_writer(sessions: Any) -> None:
+    """Queues are polled many times a second: with nothing due, a poll must not queue behind an upload's write
+    transaction (SQLite's single writer) or a claim in progress (PostgreSQL's per-queue advisory lock)."""
+    with sessions() as s, s.begin():
+        s.execute(update(_Job).values(status="done"))
+    q = jobs.RowQueue(jobs.QueueSpec("test"), _Job, lambda ids: dict.fromkeys(ids), serialize=True)
+    result: list[list[Any]] = []
+    with sessions() as writer, writer.begin():
+        if writer.get_bind().dialect.name == "postgresql":
+            writer.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": jobs._lock_key("test")})
+        writer.add(_Job(status="done"))
+        writer.flush()  # holds the write lock (SQLite) / the queue's lock (PostgreSQL) until the end of the block
+        poll = threading.Thread(target=lambda: result.append(jobs.claim(sessions, q, "idle")))
+        poll.start()
+        poll.join(20)
+        finished_while_locked = not poll.is_alive()
+    poll.join(150)
+    assert finished_while_locked and result == [[]]
+
+
+def test_an_indexer_pass_with_no_new_block_waits_for_no_writer(gateway: Gateway) -> None:
+    """The indexer polls ten times a second; when its cursors are at the head it must neither wait for an
+    upload's write transaction nor take the write lock itself (SQLite has one writer)."""
+    assert gateway.upload("supplier", CSV_OK).status_code == 201
+    gateway.anchor_all()
+    sessions = gateway.client.app.state.session_factory  # type: ignore[attr-defined]
+    chain = gateway.worker.chain
+    indexer.sync(sessions=sessions, chain=chain, settings=gateway.settings)  # catch up to the head
+    with sessions() as s:
+        cursors = {c.name: c.block_number for c in s.scalars(select(ChainCursor))}
+    result: list[int] = []
+    with sessions() as writer, writer.begin():
+        list(writer.scalars(select(ChainCursor).with_for_update()))  # PostgreSQL: the cursor rows are locked
+        writer.add(WebhookSubscription(party_id=1, url="https://hooks.example.com/x", secret="s"))
+        writer.flush()  # SQLite: this transaction holds the single write lock
+        sync = threading.Thread(
+            target=lambda: result.append(indexer.sync(sessions=sessions, chain=chain, settings=gateway.settings))
+        )
+        sync.start()
+        sync.join(20)
+        finished_while_locked = not sync.is_alive()
+        writer.rollback()
+    sync.join(150)
+    assert finished_while_locked and result == [0]
+    with sessions() as s:
+        assert {c.name: c.block_number for c in s.scalars(select(ChainCursor))} == cursors
 
 
 def test_ten_silent_webhooks_do_not_hold_up_another_suppliers_anchoring(gateway: Gateway) -> None:

@@ -21,7 +21,7 @@ def test_kill_9_of_the_embedded_node_loses_no_confirmed_transaction() -> None:
 
 
 def test_gateway_bench_smoke_has_no_5xx_and_well_formed_figures() -> None:
-    figures = measure_gateway(uploads=6, clients=3, anchored_n=2, crash=0, postgres=_pg_available())
+    figures = measure_gateway(uploads=6, clients=3, anchored_n=2, crash=0, postgres=_pg_available(), baseline_uploads=2)
     parsed = json.loads(json.dumps(figures))
     assert parsed["gateway_5xx"] == 0
     assert parsed["gateway_statuses_sqlite"] == {"201": 6}
@@ -29,7 +29,12 @@ def test_gateway_bench_smoke_has_no_5xx_and_well_formed_figures() -> None:
     for key in ("gateway_uploads_per_s_sqlite", "gateway_upload_ms_p99_sqlite", "upload_to_anchored_ms_p50",
                 "anchor_latency_ms_p95_with_slow_webhooks", "anchor_latency_ms_p95_without_webhooks"):  # fmt: skip
         assert isinstance(parsed[key], int | float) and parsed[key] > 0, key
+    assert parsed["baseline_child_parse_statuses_sqlite"] == {"201": 2}
+    for key in ("gateway_cpu_ms_per_upload_sqlite", "gateway_uploads_per_s_2_free_cores_sqlite",
+                "ratio_uploads_per_s_sqlite_vs_baseline_child_parse"):  # fmt: skip
+        assert isinstance(parsed[key], int | float) and parsed[key] > 0, key
     assert parsed["silent_port_connections"] >= 1  # the slow webhooks really were in flight
     assert "deep_json_status" in parsed
     if _pg_available():
         assert parsed["gateway_statuses"] == {"201": 6} and parsed["gateway_processes"] == 2
+        assert parsed["gateway_cpu_ms_per_upload_worker"] > 0 and parsed["gateway_cpu_ms_per_upload_db"] > 0
