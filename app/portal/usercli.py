@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from app.partyclient import ApiError, PartyClient
+from app.cli_party import run
+from app.partyclient import PartyClient
 
 __all__ = ["user_cli"]
 
@@ -42,22 +42,19 @@ def create(
     body = {"party_id": party_id, "email": email, "display_name": name, "role": role, "party_admin": party_admin}
     if password:
         body["password"] = password
-    try:
-        out = _client(api, api_key).post("/v1/users", json=body)
-    except ApiError as exc:
-        typer.echo(f"error: {exc.error.get('message', exc)}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(json.dumps(out, indent=2))
+    run(lambda: _client(api, api_key).post("/v1/users", json=body), as_json=True)
 
 
 @user_cli.command("list")
-def list_users(api: _Api = "http://127.0.0.1:8000", api_key: _Key = "") -> None:
+def list_users(
+    api: _Api = "http://127.0.0.1:8000",
+    api_key: _Key = "",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
     """Every portal user (admin) or your party's users."""
-    try:
-        out = _client(api, api_key).get("/v1/users")
-    except ApiError as exc:
-        typer.echo(f"error: {exc.error.get('message', exc)}", err=True)
-        raise typer.Exit(1) from exc
-    for u in out:
-        admin = "admin " if u["party_admin"] else "      "
-        typer.echo(f"{u['id']:>4}  party {u['party_id']:>3}  {u['role']:9s} {admin}{u['email']}")
+    run(
+        lambda: _client(api, api_key).get("/v1/users"),
+        as_json=as_json,
+        columns=["id", "party_id", "role", "party_admin", "email"],
+        title="portal users",
+    )

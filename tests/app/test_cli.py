@@ -59,6 +59,8 @@ def test_a_party_command_with_the_gateway_down_prints_one_line_and_exits_3() -> 
         ["case", "list", "--json"],
         ["party", "register", "ACME", "--kind", "supplier", "--account", "0x" + "90" * 20],
         ["analysis", "refresh", "electrode_coating"],
+        ["user", "list"],
+        ["user", "create", "--party", "1", "--email", "qa@example.com"],
     ],
 )
 def test_every_party_command_shares_the_unreachable_gateway_message(args: list[str]) -> None:
