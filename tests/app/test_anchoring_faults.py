@@ -114,9 +114,15 @@ def test_anchors_survive_a_kill_9_of_the_node(gateway: Gateway, anvil: Any) -> N
     batch = gateway.upload("supplier", CSV_OK).json()
     gateway.anchor_all()
     proof = gateway.client.get(f"/v1/batches/{batch['id']}/records/0/proof", headers=gateway.auth("supplier")).json()
-    import time
+    from web3 import Web3
 
-    time.sleep(1.5)  # the state file is written every second (--state-interval 1)
+    from chain.node import StatePersister
+
+    # what the embedded gateway does once a write is mined (QCN_CHAIN_DURABLE_STATE): the node's state goes to
+    # disk before the write counts as confirmed. anvil's own once-a-second file is not waited for (it lags
+    # under load); the restart loads the newer of the two.
+    head = Web3(Web3.HTTPProvider(anvil.url)).eth.block_number
+    StatePersister(anvil.url, anvil.confirmed_state_file).ensure(head)
     anvil.stop(hard=True)
     anvil.start()
     assert gateway.client.post("/v1/verify/proof", json=proof).json()["ok"] is True
