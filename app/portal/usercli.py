@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from app import cli_party
 from app.cli_party import run
-from app.partyclient import PartyClient
 
 __all__ = ["user_cli"]
 
@@ -17,12 +17,6 @@ user_cli = typer.Typer(
 
 _Api = Annotated[str, typer.Option("--api", envvar="QCN_API", help="gateway URL")]
 _Key = Annotated[str, typer.Option("--api-key", envvar="QCN_API_KEY", help="the consortium admin token")]
-
-
-def _client(api: str, key: str) -> PartyClient:
-    import httpx  # not needed by ``qcn --help``
-
-    return PartyClient(httpx.Client(base_url=api, timeout=30), key)
 
 
 @user_cli.command("create")
@@ -42,7 +36,7 @@ def create(
     body = {"party_id": party_id, "email": email, "display_name": name, "role": role, "party_admin": party_admin}
     if password:
         body["password"] = password
-    run(lambda: _client(api, api_key).post("/v1/users", json=body), as_json=True)
+    run(lambda: cli_party._party(api, api_key, None).post("/v1/users", json=body), as_json=True)
 
 
 @user_cli.command("list")
@@ -53,7 +47,7 @@ def list_users(
 ) -> None:
     """Every portal user (admin) or your party's users."""
     run(
-        lambda: _client(api, api_key).get("/v1/users"),
+        lambda: cli_party._party(api, api_key, None).get("/v1/users"),
         as_json=as_json,
         columns=["id", "party_id", "role", "party_admin", "email"],
         title="portal users",
