@@ -19,6 +19,7 @@ import re
 import threading
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,9 +137,15 @@ def _prolog(data: bytes) -> bytes:
     return data
 
 
-def _xml_parser() -> etree.XMLParser:
-    """This thread's hardened parser (an lxml parser serialises concurrent use, so one per thread)."""
-    parser: etree.XMLParser | None = getattr(_THREAD, "xml_parser", None)
+def _xml_parser(blank_text: bool = True) -> etree.XMLParser:
+    """This thread's hardened parser (an lxml parser serialises concurrent use, so one per thread).
+
+    ``blank_text=False``: whitespace-only text between elements is dropped while parsing (libxml2's
+    ``remove_blank_text``), which makes parsing and schema validation ~15 % cheaper; only for readers that
+    never look at such text (the QIF/DCC mappings), never for signature checks (canonical XML keeps it).
+    """
+    name = "xml_parser" if blank_text else "xml_parser_no_blanks"
+    parser: etree.XMLParser | None = getattr(_THREAD, name, None)
     if parser is None:
         parser = etree.XMLParser(
             resolve_entities=False,
@@ -148,8 +155,9 @@ def _xml_parser() -> etree.XMLParser:
             dtd_validation=False,
             remove_comments=True,
             remove_pis=True,
+            remove_blank_text=not blank_text,
         )
-        _THREAD.xml_parser = parser
+        setattr(_THREAD, name, parser)
     return parser
 
 
@@ -163,7 +171,7 @@ def _deeper_than(max_depth: int) -> etree.XPath:
     return etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
 
 
-def parse_xml(data: bytes, *, limits: Limits, what: str = "XML") -> etree._ElementTree:
+def parse_xml(data: bytes, *, limits: Limits, what: str = "XML", blank_text: bool = True) -> etree._ElementTree:
     """Parse ``data`` as XML safely and return the lxml tree.
 
     Raises :class:`HostileInput` for entity declarations (XXE, billion laughs), :class:`LimitExceeded`
@@ -171,7 +179,7 @@ def parse_xml(data: bytes, *, limits: Limits, what: str = "XML") -> etree._Eleme
 
     One libxml2 parse, no Python per element: libxml2 itself stops at depth 256 without ``huge_tree``
     (reported here as ``max_xml_depth`` too), and ``Limits.max_xml_depth`` is checked on the tree with
-    one XPath.
+    one XPath. ``blank_text=False`` drops whitespace-only text between elements (see :func:`_xml_parser`).
     """
     check_size(data, limits)
     if _ENTITY_DECL.search(_prolog(data)):
@@ -182,7 +190,7 @@ def parse_xml(data: bytes, *, limits: Limits, what: str = "XML") -> etree._Eleme
         )
     max_depth = limits.max_xml_depth
     try:
-        root = etree.fromstring(data, _xml_parser())
+        root = etree.fromstring(data, _xml_parser(blank_text))
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (None, None)
         if "Excessive depth" in (exc.msg or ""):
@@ -272,33 +280,42 @@ class XPathIndex:
 
     def __call__(self, el: etree._Element) -> str:
         """The path of ``el`` (see :func:`xpath_of`)."""
-        path = self._paths.get(el)
+        paths = self._paths
+        path = paths.get(el)
         if path is not None:
             return path
         parent = el.getparent()
         if parent is None:
             path = "/" + el.tag.rpartition("}")[2]
-            self._paths[el] = path
+            paths[el] = path
             return path
-        base = self(parent)
-        totals: dict[str, int] = {}
-        for child in parent:
-            tag = child.tag
-            totals[tag] = totals.get(tag, 0) + 1
-        seen: dict[str, int] = {}
-        paths = self._paths
-        for child in parent:
-            tag = child.tag
-            if not isinstance(tag, str):
-                continue
-            name = tag.rpartition("}")[2]
-            if totals[tag] > 1:
-                n = seen.get(tag, 0) + 1
-                seen[tag] = n
-                paths[child] = f"{base}/{name}[{n}]"
-            else:
-                paths[child] = f"{base}/{name}"
+        base = paths.get(parent)
+        if base is None:
+            base = self(parent)
+        children = list(parent)
+        tags = [c.tag for c in children]
+        totals = Counter(tags)
+        if len(totals) == len(tags):  # no two children share a tag (the usual case): no [n] anywhere
+            for child, tag in zip(children, tags, strict=True):
+                if isinstance(tag, str):
+                    paths[child] = f"{base}/{_local_name(tag)}"
+        else:
+            seen: dict[str, int] = {}
+            for child, tag in zip(children, tags, strict=True):
+                if not isinstance(tag, str):
+                    continue
+                if totals[tag] > 1:
+                    n = seen[tag] = seen.get(tag, 0) + 1
+                    paths[child] = f"{base}/{_local_name(tag)}[{n}]"
+                else:
+                    paths[child] = f"{base}/{_local_name(tag)}"
         return paths[el]
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_name(tag: str) -> str:
+    """Local part of a Clark-notation tag (memoised: a document uses a few dozen distinct tags)."""
+    return tag.rpartition("}")[2]
 
 
 def open_zip(data: bytes, *, limits: Limits, what: str = "zip archive") -> zipfile.ZipFile:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from copy import deepcopy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +40,8 @@ from lxml import etree
 from parsers._safe import LocalSchemaResolver, XPathIndex, parse_xml, xpath_of
 from parsers.errors import LimitExceeded, SchemaViolation, UnsupportedFormat
 from parsers.limits import Limits
-from parsers.provenance import Provenance, SourceFile
-from parsers.report_model import (
-    Field,
-    LabReport,
-    Method,
-    Party,
-    Person,
-    ReportDates,
-    ReportItem,
-    Result,
-    SchemaCheck,
-)
+from parsers.provenance import SourceFile
+from parsers.report_model import LabReport
 
 __all__ = ["DCC_NS", "SI_NS", "VALIDATED_VERSIONS", "parse_dcc", "validate_dcc"]
 
@@ -69,7 +59,10 @@ VALIDATED_VERSIONS: dict[str, Path] = {
 }
 _NO_DSIG_VERSIONS = frozenset(("2.4.0", "3.0.0", "3.1.0", "3.1.1", "3.1.2"))
 _DS_SIGNATURE = f"{{{DSIG_NS}}}Signature"
-_StrField = Field[str]  # parametrised once: ``Field[str](...)`` per value costs pydantic's generic lookup
+# The mapping builds each value, result and the whole report as the plain dicts pydantic validates into
+# LabReport's models, and validates the report once at the end: one call into pydantic-core per document
+# instead of a model constructor (and its Python-level __init__) per value: same validation, same models.
+_Obj = dict[str, Any]
 _PREFERRED_LANGS = ("en", None, "de")
 # Sections of a dcc:result whose quantities are conditions/metadata, not results.
 _NON_RESULT_SECTIONS = ("influenceConditions", "usedMethods", "measurementMetaData", "usedSoftware")
@@ -85,7 +78,9 @@ _RESULT_QUANTITIES = etree.XPath(
 _ID_VALUES = etree.XPath("//dcc:*/@id | //ds:*/@Id", namespaces={**_NS, "ds": DSIG_NS}, smart_strings=False)
 _IDREF_VALUES = etree.XPath("//dcc:*/@refId | //dcc:refId/text()", namespaces=_NS, smart_strings=False)
 _IDREF_HOLDERS = etree.XPath("//dcc:*/@refId | //dcc:refId", namespaces=_NS)
-_D_NAME = f"{{{DCC_NS}}}name"
+_D = f"{{{DCC_NS}}}"
+_D_NAME = f"{_D}name"
+_D_CONTENT = f"{_D}content"
 _SI_PREFIX = f"{{{SI_NS}}}"
 
 
@@ -257,18 +252,18 @@ class _Mapper:
         self.source = source
         self.paths = XPathIndex()
 
-    def prov(self, el: etree._Element) -> Provenance:
-        return Provenance(file_sha256=self.source.sha256, kind="xml", xpath=self.paths(el))
+    def prov(self, el: etree._Element) -> _Obj:
+        return {"file_sha256": self.source.sha256, "kind": "xml", "xpath": self.paths(el)}
 
-    def field(self, el: etree._Element | None) -> Field[str] | None:
+    def field(self, el: etree._Element | None) -> _Obj | None:
         txt = _text(el)
-        return _StrField(value=txt, provenance=self.prov(el)) if txt is not None and el is not None else None
+        return {"value": txt, "provenance": self.prov(el)} if txt is not None and el is not None else None
 
-    def text_block(self, el: etree._Element | None) -> Field[str] | None:
+    def text_block(self, el: etree._Element | None) -> _Obj | None:
         """A dcc:textType: pick the English content, else language-less, else German, else the first."""
         if el is None:
             return None
-        contents = el.findall("dcc:content", _NS)
+        contents = list(el.iterchildren(_D_CONTENT))
         if not contents:
             return None
         by_lang = {c.get("lang"): c for c in contents}
@@ -277,7 +272,7 @@ class _Mapper:
                 return self.field(by_lang[lang])
         return self.field(contents[0])
 
-    def location(self, loc: etree._Element | None) -> Field[str] | None:
+    def location(self, loc: etree._Element | None) -> _Obj | None:
         if loc is None:
             return None
         parts: dict[str, str] = {}
@@ -297,34 +292,36 @@ class _Mapper:
         ]
         if not lines:
             return None
-        return _StrField(value=", ".join(lines), provenance=self.prov(loc))
+        return {"value": ", ".join(lines), "provenance": self.prov(loc)}
 
-    def contact(self, contact: etree._Element | None) -> Party:
+    def contact(self, contact: etree._Element | None) -> _Obj:
         if contact is None:
-            return Party()
-        return Party(
-            name=self.text_block(contact.find("dcc:name", _NS)),
-            address=self.location(contact.find("dcc:location", _NS)),
-        )
+            return {}
+        return {
+            "name": self.text_block(_find(contact, "name")),
+            "address": self.location(_find(contact, "location")),
+        }
 
 
-def _without_enveloped_signatures(root: etree._Element, version: str) -> etree._Element:
-    """``root`` as its schema sees it: before DCC 3.2.0 the XSD has no place for ``ds:Signature``.
+def _validate_without_enveloped_signatures(root: etree._Element, version: str) -> None:
+    """:func:`validate_dcc` on ``root`` as its schema sees it (before DCC 3.2.0 the XSD has no ``ds:Signature``).
 
     Certificates of those versions are still signed (XAdES, enveloped, as a last child of the root);
     the enveloped-signature transform removes the signature before digesting, and so does the validation
-    here: a copy without the root's ``ds:Signature`` children is validated. 3.2.0+ declare it, and are
-    validated as they are.
+    here: the root's ``ds:Signature`` children are taken out for the validation and put back at their
+    places afterwards (no copy of the document). 3.2.0+ declare it, and are validated as they are.
     """
     if version not in _NO_DSIG_VERSIONS:
-        return root
-    sigs = list(root.iterchildren(_DS_SIGNATURE))
-    if not sigs:
-        return root
-    copy = deepcopy(root)
-    for sig in list(copy.iterchildren(_DS_SIGNATURE)):
-        copy.remove(sig)
-    return copy
+        validate_dcc(root, version)
+        return
+    sigs = [(root.index(sig), sig) for sig in root.iterchildren(_DS_SIGNATURE)]
+    for _index, sig in sigs:
+        root.remove(sig)  # an element leaves with its tail text, and comes back with it
+    try:
+        validate_dcc(root, version)
+    finally:
+        for index, sig in sigs:
+            root.insert(index, sig)
 
 
 def _check_time(start: float, limits: Limits) -> None:
@@ -350,7 +347,7 @@ def parse_dcc(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
 
     if is_cms(data):  # a .p7m: the DCC is the CMS signedData's encapsulated content
         data = unwrap_cms(data)
-    tree = parse_xml(data, limits=limits, what="DCC XML")
+    tree = parse_xml(data, limits=limits, what="DCC XML", blank_text=False)
     root = tree.getroot()
     qname = etree.QName(root)
     if qname.namespace != DCC_NS or qname.localname != "digitalCalibrationCertificate":
@@ -362,10 +359,10 @@ def parse_dcc(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
     version = root.get("schemaVersion")
     warnings: list[str] = []
     if version in VALIDATED_VERSIONS:
-        validate_dcc(_without_enveloped_signatures(root, version), version)
-        check = SchemaCheck(schema_name="dcc", version=version, status="valid")
+        _validate_without_enveloped_signatures(root, version)
+        check = {"schema_name": "dcc", "version": version, "status": "valid"}
     else:
-        check = SchemaCheck(schema_name="dcc", version=version, status="not_validated")
+        check = {"schema_name": "dcc", "version": version, "status": "not_validated"}
         warnings.append(
             f"DCC schemaVersion {version!r} has no shipped XSD (validated: "
             f"{', '.join(sorted(VALIDATED_VERSIONS))}); the certificate was NOT schema-validated"
@@ -376,68 +373,70 @@ def parse_dcc(data: bytes, *, source: SourceFile, limits: Limits) -> LabReport:
     return report
 
 
-def _map(root: etree._Element, *, source: SourceFile, check: SchemaCheck, warnings: list[str]) -> LabReport:
+def _map(root: etree._Element, *, source: SourceFile, check: _Obj, warnings: list[str]) -> LabReport:
     m = _Mapper(source)
-    adm = root.find("dcc:administrativeData", _NS)
-    core = adm.find("dcc:coreData", _NS) if adm is not None else None
+    adm = _find(root, "administrativeData")
+    core = _find(adm, "coreData") if adm is not None else None
 
-    def core_field(name: str) -> Field[str] | None:
-        return m.field(core.find(f"dcc:{name}", _NS)) if core is not None else None
+    def core_field(name: str) -> _Obj | None:
+        return m.field(_find(core, name)) if core is not None else None
 
-    lab_contact = adm.find("dcc:calibrationLaboratory/dcc:contact", _NS) if adm is not None else None
-    customer = adm.find("dcc:customer", _NS) if adm is not None else None
+    lab_contact = _find(adm, "calibrationLaboratory", "contact") if adm is not None else None
+    customer = _find(adm, "customer") if adm is not None else None
 
-    items: list[ReportItem] = []
-    for item in root.iterfind("dcc:administrativeData/dcc:items/dcc:item", _NS):
-        ident = item.find("dcc:identifications/dcc:identification/dcc:value", _NS)
+    items: list[_Obj] = []
+    for item in _iterfind(root, "administrativeData", "items", "item"):
+        ident = _find(item, "identifications", "identification", "value")
         items.append(
-            ReportItem(
-                id=m.field(ident),
-                description=m.text_block(item.find("dcc:name", _NS)),
-            )
+            {
+                "id": m.field(ident),
+                "description": m.text_block(_find(item, "name")),
+            }
         )
 
-    persons: list[Person] = []
-    for rp in root.iterfind("dcc:administrativeData/dcc:respPersons/dcc:respPerson", _NS):
-        name = m.text_block(rp.find("dcc:person/dcc:name", _NS))
+    persons: list[_Obj] = []
+    for rp in _iterfind(root, "administrativeData", "respPersons", "respPerson"):
+        name = m.text_block(_find(rp, "person", "name"))
         if name is None:
             continue
-        role = m.text_block(rp.find("dcc:description", _NS))
-        if role is None and _text(rp.find("dcc:mainSigner", _NS)) == "true":
-            role = _StrField(value="main signer", provenance=m.prov(rp.find("dcc:mainSigner", _NS)))
-        persons.append(Person(name=name, role=role))
+        role = m.text_block(_find(rp, "description"))
+        if role is None and _text(_find(rp, "mainSigner")) == "true":
+            role = {"value": "main signer", "provenance": m.prov(_find(rp, "mainSigner"))}
+        persons.append({"name": name, "role": role})
 
-    methods: list[Method] = []
+    methods: list[_Obj] = []
     for um in root.iterfind(".//dcc:usedMethods/dcc:usedMethod", _NS):
-        methods.append(Method(name=m.text_block(um.find("dcc:name", _NS)), standard=m.field(um.find("dcc:norm", _NS))))
+        methods.append({"name": m.text_block(_find(um, "name")), "standard": m.field(_find(um, "norm"))})
 
-    amends: Field[str] | None = None
+    amends: _Obj | None = None
     if core is not None:
-        amends = m.field(core.find("dcc:reportAmendedSubstituted/dcc:replacedUniqueIdentifier", _NS))
+        amends = m.field(_find(core, "reportAmendedSubstituted", "replacedUniqueIdentifier"))
         if amends is None:
-            amends = m.field(core.find("dcc:previousReport/dcc:referenceID", _NS))
+            amends = m.field(_find(core, "previousReport", "referenceID"))
 
-    return LabReport(
-        source=source,
-        format="dcc",
-        title=_StrField(value="Digital Calibration Certificate", provenance=m.prov(root)),
-        report_id=core_field("uniqueIdentifier"),
-        lab=m.contact(lab_contact),
-        location=core_field("performanceLocation"),
-        customer=m.contact(customer),
-        methods=methods,
-        items=items,
-        dates=ReportDates(
-            receipt=core_field("receiptDate"),
-            performance_start=core_field("beginPerformanceDate"),
-            performance_end=core_field("endPerformanceDate"),
-            issue=core_field("issueDate"),
-        ),
-        results=_results(root, m),
-        authorised_by=persons,
-        amends_report_id=amends,
-        schema_check=check,
-        warnings=warnings,
+    return LabReport.model_validate(
+        {
+            "source": source,
+            "format": "dcc",
+            "title": {"value": "Digital Calibration Certificate", "provenance": m.prov(root)},
+            "report_id": core_field("uniqueIdentifier"),
+            "lab": m.contact(lab_contact),
+            "location": core_field("performanceLocation"),
+            "customer": m.contact(customer),
+            "methods": methods,
+            "items": items,
+            "dates": {
+                "receipt": core_field("receiptDate"),
+                "performance_start": core_field("beginPerformanceDate"),
+                "performance_end": core_field("endPerformanceDate"),
+                "issue": core_field("issueDate"),
+            },
+            "results": _results(root, m),
+            "authorised_by": persons,
+            "amends_report_id": amends,
+            "schema_check": check,
+            "warnings": warnings,
+        }
     )
 
 
@@ -446,8 +445,35 @@ def _child(el: etree._Element, tag: str) -> etree._Element | None:
     return next(el.iterchildren(tag), None)
 
 
-def _results(root: etree._Element, m: _Mapper) -> list[Result]:
-    out: list[Result] = []
+def _find(el: etree._Element | None, *steps: str) -> etree._Element | None:
+    """``el.find("dcc:a/dcc:b", namespaces)`` as ``_find(el, "a", "b")``, without ElementPath.
+
+    The first match in document order, as ElementPath's ``find`` (a later ``a`` is searched when the first
+    has no ``b``); ElementPath re-keys its path cache with the namespace map on every call (~4 us), this
+    is one C-level child iteration per step.
+    """
+    if el is None:
+        return None
+    if len(steps) == 1:
+        return next(el.iterchildren(_D + steps[0]), None)
+    for child in el.iterchildren(_D + steps[0]):
+        found = _find(child, *steps[1:])
+        if found is not None:
+            return found
+    return None
+
+
+def _iterfind(el: etree._Element, *steps: str) -> Iterator[etree._Element]:
+    """``el.iterfind("dcc:a/dcc:b", _NS)`` (child steps in the DCC namespace): same elements, same order."""
+    if len(steps) == 1:
+        yield from el.iterchildren(_D + steps[0])
+        return
+    for child in el.iterchildren(_D + steps[0]):
+        yield from _iterfind(child, *steps[1:])
+
+
+def _results(root: etree._Element, m: _Mapper) -> list[_Obj]:
+    out: list[_Obj] = []
     for res in _RESULTS(root):
         res_name = m.text_block(_child(res, _D_NAME))
         for q in _RESULT_QUANTITIES(res):
@@ -473,7 +499,7 @@ class _Defaults:
 _NO_DEFAULTS = _Defaults(None, None)
 
 
-def _read_si(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result], inherited: _Defaults) -> None:
+def _read_si(el: etree._Element, qname: _Obj, m: _Mapper, out: list[_Obj], inherited: _Defaults) -> None:
     """Append one :class:`Result` per value held by the D-SI element ``el`` (any form, any nesting).
 
     ``si:hybrid`` holds one quantity in several unit systems: only its first representation is read
@@ -534,7 +560,7 @@ def _uncertainty_of(owner: etree._Element | None) -> tuple[etree._Element | None
     return None, None
 
 
-def _read_real(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result], inherited: _Defaults) -> None:
+def _read_real(el: etree._Element, qname: _Obj, m: _Mapper, out: list[_Obj], inherited: _Defaults) -> None:
     value = m.field(_child(el, _S_VALUE))
     if value is None:
         return
@@ -543,18 +569,18 @@ def _read_real(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Resu
     if unc is None and inherited.unc is not None:
         unc, cov = _uncertainty_of(inherited.unc)
     out.append(
-        Result(
-            quantity=qname,
-            value=value,
-            unit=m.field(unit if unit is not None else inherited.unit),
-            uncertainty=m.field(unc),
-            coverage_factor=m.field(_child(cov, _S_COVERAGE_FACTOR)) if cov is not None else None,
-            coverage_probability=m.field(_child(cov, _S_COVERAGE_PROBABILITY)) if cov is not None else None,
-        )
+        {
+            "quantity": qname,
+            "value": value,
+            "unit": m.field(unit if unit is not None else inherited.unit),
+            "uncertainty": m.field(unc),
+            "coverage_factor": m.field(_child(cov, _S_COVERAGE_FACTOR)) if cov is not None else None,
+            "coverage_probability": m.field(_child(cov, _S_COVERAGE_PROBABILITY)) if cov is not None else None,
+        }
     )
 
 
-def _read_constant(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result]) -> None:
+def _read_constant(el: etree._Element, qname: _Obj, m: _Mapper, out: list[_Obj]) -> None:
     """``si:constant``: value, unit and a standard uncertainty (``si:uncertainty``; 2.2: ``si:valueStandardMU``)."""
     value = m.field(_child(el, _S_VALUE))
     if value is None:
@@ -562,10 +588,10 @@ def _read_constant(el: etree._Element, qname: Field[str], m: _Mapper, out: list[
     unc = _child(el, _S_UNCERTAINTY)
     if unc is None:
         unc = _child(el, _S_VALUE_STANDARD_MU)
-    out.append(Result(quantity=qname, value=value, unit=m.field(_child(el, _S_UNIT)), uncertainty=m.field(unc)))
+    out.append({"quantity": qname, "value": value, "unit": m.field(_child(el, _S_UNIT)), "uncertainty": m.field(unc)})
 
 
-def _read_complex(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result], inherited: _Defaults) -> None:
+def _read_complex(el: etree._Element, qname: _Obj, m: _Mapper, out: list[_Obj], inherited: _Defaults) -> None:
     """``si:complex`` as text: ``re+imi`` (cartesian) or ``mag∠phase`` (polar, phase unit appended to the unit).
 
     Its uncertainty is a region (ellipsoidal/rectangular): coverage factor and probability are kept, the
@@ -589,13 +615,13 @@ def _read_complex(el: etree._Element, qname: Field[str], m: _Mapper, out: list[R
     unit_txt = "; ".join(u for u in units if u) or _text(inherited.unit)
     region = _child(el, _S_ELLIPSOIDAL) or _child(el, _S_RECTANGULAR)
     out.append(
-        Result(
-            quantity=qname,
-            value=_StrField(value=text, provenance=m.prov(el)),
-            unit=_StrField(value=unit_txt, provenance=m.prov(el)) if unit_txt else None,
-            coverage_factor=m.field(_child(region, _S_COVERAGE_FACTOR)) if region is not None else None,
-            coverage_probability=m.field(_child(region, _S_COVERAGE_PROBABILITY)) if region is not None else None,
-        )
+        {
+            "quantity": qname,
+            "value": {"value": text, "provenance": m.prov(el)},
+            "unit": {"value": unit_txt, "provenance": m.prov(el)} if unit_txt else None,
+            "coverage_factor": m.field(_child(region, _S_COVERAGE_FACTOR)) if region is not None else None,
+            "coverage_probability": m.field(_child(region, _S_COVERAGE_PROBABILITY)) if region is not None else None,
+        }
     )
 
 
@@ -612,7 +638,7 @@ def _nth(tokens: list[str], i: int) -> str | None:
     return tokens[i] if i < len(tokens) else None
 
 
-def _read_xml_list(el: etree._Element, qname: Field[str], m: _Mapper, out: list[Result]) -> None:
+def _read_xml_list(el: etree._Element, qname: _Obj, m: _Mapper, out: list[_Obj]) -> None:
     """``si:realListXMLList`` / ``si:complexListXMLList``: one result per whitespace-separated value.
 
     Provenance: the XPath of the list element plus ``#n`` (the 1-based token number). Unit and uncertainty
@@ -655,12 +681,12 @@ def _read_xml_list(el: etree._Element, qname: Field[str], m: _Mapper, out: list[
     base = m.paths(values_el)
     sha = m.source.sha256
 
-    def tok(src: etree._Element | None, seq: list[str], i: int) -> Field[str] | None:
+    def tok(src: etree._Element | None, seq: list[str], i: int) -> _Obj | None:
         txt = _nth(seq, i)
         if txt is None or src is None:
             return None
         path = m.paths(src)
-        return _StrField(value=txt, provenance=Provenance(file_sha256=sha, kind="xml", xpath=f"{path}#{i + 1}"))
+        return {"value": txt, "provenance": {"file_sha256": sha, "kind": "xml", "xpath": f"{path}#{i + 1}"}}
 
     for i, raw in enumerate(values):
         if imag:
@@ -669,12 +695,12 @@ def _read_xml_list(el: etree._Element, qname: Field[str], m: _Mapper, out: list[
             im = imag[i]
             raw = f"{raw}∠{im}" if polar else f"{raw}{'' if im.startswith(('-', '+')) else '+'}{im}i"
         out.append(
-            Result(
-                quantity=qname,
-                value=_StrField(value=raw, provenance=Provenance(file_sha256=sha, kind="xml", xpath=f"{base}#{i + 1}")),
-                unit=tok(unit_el, units, i),
-                uncertainty=tok(unc_el, uncs, i),
-                coverage_factor=tok(cov_k_el, ks, i),
-                coverage_probability=tok(cov_p_el, ps, i),
-            )
+            {
+                "quantity": qname,
+                "value": {"value": raw, "provenance": {"file_sha256": sha, "kind": "xml", "xpath": f"{base}#{i + 1}"}},
+                "unit": tok(unit_el, units, i),
+                "uncertainty": tok(unc_el, uncs, i),
+                "coverage_factor": tok(cov_k_el, ks, i),
+                "coverage_probability": tok(cov_p_el, ps, i),
+            }
         )

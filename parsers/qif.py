@@ -36,8 +36,8 @@ from lxml import etree
 from parsers._safe import Deadline, LocalSchemaResolver, XPathIndex, local_name, parse_xml, xpath_of
 from parsers.errors import EmptyInput, InvalidValue, LimitExceeded, SchemaViolation, UnsupportedFormat
 from parsers.limits import Limits
-from parsers.model import CharacteristicSpec, InspectionBatch, Measurement
-from parsers.provenance import Provenance, SourceFile
+from parsers.model import InspectionBatch
+from parsers.provenance import SourceFile
 
 __all__ = ["parse_qif"]
 
@@ -111,6 +111,19 @@ def validate_qif(root: etree._Element, by_id: _IdIndex) -> None:
             location="/QIFDocument",
             schema_version=root.get("versionQIF"),
         )
+
+
+_LOCAL_NAMES: dict[str, str] = {}
+
+
+def _local(tag: str) -> str:
+    """Local name of a Clark-notation tag (memoised: a document uses a few dozen distinct tags)."""
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = tag.rpartition("}")[2]
+        if len(_LOCAL_NAMES) < 4096:  # bounded: tags come from uploaded documents
+            _LOCAL_NAMES[tag] = name
+    return name
 
 
 def _child(el: etree._Element | None, name: str) -> etree._Element | None:
@@ -230,7 +243,7 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
     :class:`InvalidValue` (non-numeric ``Value``, with XPath), :class:`LimitExceeded`.
     """
     deadline = Deadline(limits, what="QIF")
-    tree = parse_xml(data, limits=limits, what="QIF document")
+    tree = parse_xml(data, limits=limits, what="QIF document", blank_text=False)
     root = tree.getroot()
     if local_name(root) != "QIFDocument":
         raise UnsupportedFormat(f"root element is {local_name(root)!r}, not QIFDocument", location="/")
@@ -273,7 +286,7 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
         part_revision = _text(_child(part, "Version"))
 
     sha = source.sha256
-    specs: dict[str, CharacteristicSpec] = {}
+    specs: dict[str, dict[str, Any]] = {}
 
     names: dict[tuple[str, str], str] = {}  # (CharacteristicItemId, type) -> characteristic name
 
@@ -308,19 +321,22 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
                     lower = None if mn is None else base + mn
             elif (tv := _float(definition_k.get("ToleranceValue"))) is not None:
                 upper = tv
-            specs[name] = CharacteristicSpec(
-                name=name,
-                description=_text(item_k.get("Description")),
-                nominal=target,
-                lower_limit=lower,
-                upper_limit=upper,
-                unit=angular_unit if qif_type.startswith("Angle") else linear_unit,
-                provenance=Provenance(file_sha256=sha, kind="xml", xpath=paths(item)) if item is not None else None,
-            )
+            # a plain dict, validated with the batch (as the measurements)
+            specs[name] = {
+                "name": name,
+                "description": _text(item_k.get("Description")),
+                "nominal": target,
+                "lower_limit": lower,
+                "upper_limit": upper,
+                "unit": angular_unit if qif_type.startswith("Angle") else linear_unit,
+                "provenance": {"file_sha256": sha, "kind": "xml", "xpath": paths(item)} if item is not None else None,
+            }
         return name
 
     results = list(root.iter(_MEASUREMENT_RESULTS))
-    measurements: list[Measurement] = []
+    # plain dicts, validated together into the batch at the end (one call into pydantic-core for the whole
+    # document instead of one per measurement: same validation, same models)
+    measurements: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], int] = {}
     skipped = 0
     for mr in results:
@@ -348,45 +364,60 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
             if not isinstance(mtag, str):
                 deadline.tick()
                 continue
-            tag = mtag.rpartition("}")[2]
+            tag = _local(mtag)
             k = running[mtag] = running.get(mtag, 0) + 1
             meas_path = f"{block_path}/{tag}[{k}]" if totals[mtag] > 1 else f"{block_path}/{tag}"
             deadline.tick(meas_path)
             if not tag.endswith(_SUFFIX):
                 continue
-            # three C-level child look-ups instead of a Python pass over every child
-            value_el = next(meas.iterchildren("{*}Value"), None)
+            # one pass over the measurement's few children: the first Value (and whether another child has
+            # exactly its tag, for the [1] of its path), the first CharacteristicItemId and Status
+            value_el = item_ref = status_el = None
+            value_tag = None
+            value_repeated = False
+            for c in meas:
+                ctag = c.tag
+                if not isinstance(ctag, str):
+                    continue
+                name = _local(ctag)
+                if name == "Value":
+                    if value_el is None:
+                        value_el, value_tag = c, ctag
+                    elif ctag == value_tag:
+                        value_repeated = True
+                elif name == "CharacteristicItemId":
+                    if item_ref is None:
+                        item_ref = c
+                elif name == "Status" and status_el is None:
+                    status_el = c
             value = _float(value_el)
             if value is None or value_el is None:
                 skipped += 1
                 continue
             qif_type = tag[: -len(_SUFFIX)] or tag
-            name = characteristic(meas, next(meas.iterchildren("{*}CharacteristicItemId"), None), qif_type)
+            name = characteristic(meas, item_ref, qif_type)
             n = seen.get((sample, name), 0) + 1
             seen[(sample, name)] = n
             char_name = name if n == 1 else f"{name}#{n}"
-            unit = value_el.get("linearUnit") or value_el.get("angularUnit") or specs[name].unit or linear_unit
+            unit = value_el.get("linearUnit") or value_el.get("angularUnit") or specs[name]["unit"] or linear_unit
             extra: dict[str, Any] = {"qif_type": qif_type}
             meas_id = meas.get("id")
             if meas_id is not None:
                 extra["qif_id"] = meas_id
-            status = _status(next(meas.iterchildren("{*}Status"), None))
+            status = _status(status_el)
             if status:
                 extra["status"] = status
-            value_step = "Value[1]" if next(value_el.itersiblings(value_el.tag), None) is not None else "Value"
-            # model_validate on a plain dict: the same validation, one call into pydantic-core
+            value_step = "Value[1]" if value_repeated else "Value"
             measurements.append(
-                Measurement.model_validate(
-                    {
-                        "sample_id": sample,
-                        "characteristic": char_name,
-                        "value": value,
-                        "unit": unit,
-                        "measured_at": measured_at,
-                        "provenance": {"file_sha256": sha, "kind": "xml", "xpath": f"{meas_path}/{value_step}"},
-                        "extra": extra,
-                    }
-                )
+                {
+                    "sample_id": sample,
+                    "characteristic": char_name,
+                    "value": value,
+                    "unit": unit,
+                    "measured_at": measured_at,
+                    "provenance": {"file_sha256": sha, "kind": "xml", "xpath": f"{meas_path}/{value_step}"},
+                    "extra": extra,
+                }
             )
             if len(measurements) > limits.max_rows:
                 raise LimitExceeded(
@@ -401,11 +432,13 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
         where = "no MeasurementResults" if not results else "no characteristic measurement with a Value"
         raise EmptyInput(f"QIF document has {where}", location="/QIFDocument/Results")
     deadline.check("end of file")
-    return InspectionBatch(
-        part_number=part_number,
-        part_revision=part_revision,
-        measurements=measurements,
-        characteristics=specs,
-        source=source,
-        warnings=warnings,
+    return InspectionBatch.model_validate(
+        {
+            "part_number": part_number,
+            "part_revision": part_revision,
+            "measurements": measurements,
+            "characteristics": specs,
+            "source": source,
+            "warnings": warnings,
+        }
     )
