@@ -65,8 +65,12 @@ def _strip_bom(head: bytes) -> bytes:
 
 
 def _xml_format(head: bytes) -> str:
-    body = _DOCTYPE.sub(b"", _COMMENT.sub(b"", head))
-    m = _XML_ROOT.search(body)
+    m = _XML_ROOT.search(head)
+    if m is None or b"<!" in head[: m.end()]:
+        # a comment or DOCTYPE before the root's start tag: read the root with those removed (when neither
+        # comes before it, removing them changes nothing up to the match: the 64 KiB are not rewritten)
+        body = _DOCTYPE.sub(b"", _COMMENT.sub(b"", head))
+        m = _XML_ROOT.search(body)
     if m is None:
         raise UnsupportedFormat("XML without a readable root element in the first 64 KiB")
     prefix, local, attrs = m.group(1), m.group(2).decode("ascii", "replace"), m.group(3)
