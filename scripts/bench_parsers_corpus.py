@@ -108,6 +108,7 @@ def measure_corpus(cache: Path = CACHE, splits: tuple[str, ...] = ("dev", "heldo
         for code in doc.get("language", "?").split("/"):
             docs_by_lang[code] = docs_by_lang.get(code, 0) + 1
     out["public_docs_by_language"] = docs_by_lang
+    out["public_languages"] = len(docs_by_lang)  # distinct document languages in the manifest (de/en counts both)
     return out
 
 

@@ -24,6 +24,9 @@ def test_every_document_names_its_source_licence_language_and_hash_split() -> No
         # a cached document names the repository, commit and path to fetch it from; others are committed
         assert (d.get("repo") and d.get("commit") and d.get("path")) or d.get("committed_path"), d["file"]
         digest = hashlib.sha256(d["file"].encode())
+        if d.get("batch") == "languages":  # added to the development half to reach a 4th language (by design)
+            assert d["split"] == "dev", d["file"]
+            continue
         if d.get("batch") == 2:  # parity of the first hex digit
             odd, held = int(digest.hexdigest()[0], 16) % 2 == 1, "heldout_new"
         else:  # parity of the first byte
@@ -33,7 +36,7 @@ def test_every_document_names_its_source_licence_language_and_hash_split() -> No
             data = (ROOT / d["committed_path"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == d["sha256"], d["file"]
     languages = {code for d in docs for code in d["language"].split("/")}
-    assert {"en", "de", "zh"} <= languages
+    assert {"en", "de", "zh", "es"} <= languages
 
 
 def test_ground_truth_files_belong_to_manifest_documents_and_hold_rows_as_printed() -> None:
@@ -60,3 +63,29 @@ def test_without_the_cache_only_committed_documents_are_scored_and_the_rest_list
     # the committed PTB certificate's header is read (German/English, label over value)
     assert res["header_accuracy"] is not None and res["header_accuracy"] >= 0.8
     assert set(res["languages"]) == {d["language"] for d in committed}
+
+
+def test_the_spanish_dcc_is_read_with_its_uncertainties_when_cached() -> None:
+    """INTI's Spanish DCC (the corpus' fourth language): every value, the uncertainties and the header as written
+    in its hand-made ground truth. Needs the cached document (``scripts/fetch_report_corpus.py``)."""
+    import pytest
+
+    from parsers import parse
+
+    name = "inti-ar__pt100-dcc_.xml"
+    path = ROOT / ".cache" / "reports" / "public" / name
+    if not path.exists():
+        pytest.skip(f"{name} is not cached (scripts/fetch_report_corpus.py --mirrors DIR)")
+    report = parse(path.read_bytes(), filename=name).report
+    assert report is not None and report.schema_check is not None and report.schema_check.status == "valid"
+    assert len(report.results) == 100
+    with_unc = [r for r in report.results if r.uncertainty is not None]
+    assert len(with_unc) == 47
+    assert {(r.coverage_factor.value, r.coverage_probability.value) for r in with_unc if r.coverage_factor} == {
+        ("2.0", "0.95")
+    }
+    gt = json.loads((PUBLIC / "gt" / (name + ".json")).read_text(encoding="utf-8"))
+    flat = report.flat_values()
+    assert {k: flat.get(k) for k in gt["header"]} == gt["header"]
+    parsed = [(r.quantity.value, r.value.value) for r in report.results]
+    assert all((row["quantity"], row["value"]) in parsed for row in gt["results"])
