@@ -172,24 +172,11 @@ class _IdIndex:
         return self._full.get(ident)
 
 
-def _children_by_name(el: etree._Element) -> tuple[dict[str, etree._Element], set[str]]:
-    """Local name -> first child with that name, in one pass (a measurement has a handful of children).
-
-    Also returns the names whose first child has a later sibling with exactly its tag (those get ``[1]``
-    in :func:`parsers._safe.xpath_of`).
-    """
-    out: dict[str, etree._Element] = {}
-    repeated: set[str] = set()
-    for c in el:
-        tag = c.tag
-        if isinstance(tag, str):
-            name = tag.rpartition("}")[2]
-            first = out.get(name)
-            if first is None:
-                out[name] = c
-            elif first.tag == tag:
-                repeated.add(name)
-    return out, repeated
+def _children_by_name(el: etree._Element) -> dict[str, etree._Element]:
+    """Local name -> first child with that name (any namespace), built in one pass over the children."""
+    children = list(el)
+    children.reverse()  # the first child of a name is assigned last, so it is the one kept
+    return {_local(c.tag): c for c in children if isinstance(c.tag, str)}
 
 
 def _status(status_el: etree._Element | None) -> str | None:
@@ -303,16 +290,16 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
             names[(ident, qif_type)] = name
         if name not in specs:
             # one pass over each referenced element's children instead of a search per child name
-            item_k = _children_by_name(item)[0] if item is not None else {}
+            item_k = _children_by_name(item) if item is not None else {}
             nominal_el = _ref_of(item_k.get("CharacteristicNominalId"))
-            nominal_k = _children_by_name(nominal_el)[0] if nominal_el is not None else {}
+            nominal_k = _children_by_name(nominal_el) if nominal_el is not None else {}
             definition = _ref_of(nominal_k.get("CharacteristicDefinitionId"))
-            definition_k = _children_by_name(definition)[0] if definition is not None else {}
+            definition_k = _children_by_name(definition) if definition is not None else {}
             target = _float(nominal_k.get("TargetValue"))
             lower = upper = None
             tol = definition_k.get("Tolerance")
             if tol is not None:
-                tol_k = _children_by_name(tol)[0]
+                tol_k = _children_by_name(tol)
                 mx, mn = _float(tol_k.get("MaxValue")), _float(tol_k.get("MinValue"))
                 absolute = (_text(tol_k.get("DefinedAsLimit")) or "false").lower() == "true"
                 base = 0.0 if absolute or target is None else target
