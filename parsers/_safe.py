@@ -19,7 +19,6 @@ import re
 import threading
 import time
 import zipfile
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -294,12 +293,14 @@ class XPathIndex:
             base = self(parent)
         children = list(parent)
         tags = [c.tag for c in children]
-        totals = Counter(tags)
-        if len(totals) == len(tags):  # no two children share a tag (the usual case): no [n] anywhere
+        if len(set(tags)) == len(tags):  # no two children share a tag (the usual case): no [n] anywhere
             for child, tag in zip(children, tags, strict=True):
                 if isinstance(tag, str):
                     paths[child] = f"{base}/{_local_name(tag)}"
         else:
+            totals: dict[Any, int] = {}
+            for tag in tags:
+                totals[tag] = totals.get(tag, 0) + 1
             seen: dict[str, int] = {}
             for child, tag in zip(children, tags, strict=True):
                 if not isinstance(tag, str):

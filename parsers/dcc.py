@@ -532,40 +532,58 @@ def _read_si(el: etree._Element, qname: _Obj, m: _Mapper, out: list[_Obj], inher
             _read_si(first, qname, m, out, inherited)
 
 
-def _uncertainty_of(owner: etree._Element | None) -> tuple[etree._Element | None, etree._Element | None]:
-    """``(uncertainty value element, element holding coverageFactor/coverageProbability)`` of a D-SI value.
+def _kids(el: etree._Element) -> dict[Any, etree._Element]:
+    """Tag -> first child with that tag, from one pass over the children (a D-SI element has a handful)."""
+    children = list(el)
+    children.reverse()  # the first child of a tag is assigned last, so it is the one kept
+    return {c.tag: c for c in children}
+
+
+def _uncertainty_of(
+    owner: etree._Element | None, kids: dict[Any, etree._Element] | None = None
+) -> tuple[etree._Element | None, dict[Any, etree._Element] | None]:
+    """``(uncertainty value element, children of the element holding coverageFactor/coverageProbability)``.
 
     D-SI 1.x/2.0/2.1: ``si:expandedUnc`` (uncertainty, coverageFactor, coverageProbability) or
     ``si:coverageInterval`` (standardUnc, coverageProbability); D-SI 2.2: ``si:measurementUncertaintyUnivariate``
-    with ``si:expandedMU`` (valueExpandedMU, ...) or ``si:standardMU`` (valueStandardMU).
+    with ``si:expandedMU`` (valueExpandedMU, ...) or ``si:standardMU`` (valueStandardMU). ``kids``: ``owner``'s
+    :func:`_kids` when the caller has them.
     """
     if owner is None:
         return None, None
-    unc = _child(owner, _S_EXPANDED_UNC)
+    if kids is None:
+        kids = _kids(owner)
+    unc = kids.get(_S_EXPANDED_UNC)
     if unc is not None:
-        return _child(unc, _S_UNCERTAINTY), unc
-    interval = _child(owner, _S_COVERAGE_INTERVAL)
+        k = _kids(unc)
+        return k.get(_S_UNCERTAINTY), k
+    interval = kids.get(_S_COVERAGE_INTERVAL)
     if interval is not None:
-        return _child(interval, _S_STANDARD_UNC), interval
-    mu = _child(owner, _S_MU_UNIVARIATE)
+        k = _kids(interval)
+        return k.get(_S_STANDARD_UNC), k
+    mu = kids.get(_S_MU_UNIVARIATE)
     if mu is None and owner.tag == _S_LIST_MU:  # a realList's default, D-SI 2.2
         mu = owner
     if mu is not None:
-        expanded = _child(mu, _S_EXPANDED_MU)
+        mu_kids = _kids(mu)
+        expanded = mu_kids.get(_S_EXPANDED_MU)
         if expanded is not None:
-            return _child(expanded, _S_VALUE_EXPANDED_MU), expanded
-        standard = _child(mu, _S_STANDARD_MU)
+            k = _kids(expanded)
+            return k.get(_S_VALUE_EXPANDED_MU), k
+        standard = mu_kids.get(_S_STANDARD_MU)
         if standard is not None:
-            return _child(standard, _S_VALUE_STANDARD_MU), standard
+            k = _kids(standard)
+            return k.get(_S_VALUE_STANDARD_MU), k
     return None, None
 
 
 def _read_real(el: etree._Element, qname: _Obj, m: _Mapper, out: list[_Obj], inherited: _Defaults) -> None:
-    value = m.field(_child(el, _S_VALUE))
+    kids = _kids(el)
+    value = m.field(kids.get(_S_VALUE))
     if value is None:
         return
-    unit = _child(el, _S_UNIT)
-    unc, cov = _uncertainty_of(el)
+    unit = kids.get(_S_UNIT)
+    unc, cov = _uncertainty_of(el, kids)
     if unc is None and inherited.unc is not None:
         unc, cov = _uncertainty_of(inherited.unc)
     out.append(
@@ -574,8 +592,8 @@ def _read_real(el: etree._Element, qname: _Obj, m: _Mapper, out: list[_Obj], inh
             "value": value,
             "unit": m.field(unit if unit is not None else inherited.unit),
             "uncertainty": m.field(unc),
-            "coverage_factor": m.field(_child(cov, _S_COVERAGE_FACTOR)) if cov is not None else None,
-            "coverage_probability": m.field(_child(cov, _S_COVERAGE_PROBABILITY)) if cov is not None else None,
+            "coverage_factor": m.field(cov.get(_S_COVERAGE_FACTOR)) if cov is not None else None,
+            "coverage_probability": m.field(cov.get(_S_COVERAGE_PROBABILITY)) if cov is not None else None,
         }
     )
 
