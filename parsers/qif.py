@@ -320,6 +320,7 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
             }
         return name
 
+    local_names = _LOCAL_NAMES
     results = list(root.iter(_MEASUREMENT_RESULTS))
     # plain dicts, validated together into the batch at the end (one call into pydantic-core for the whole
     # document instead of one per measurement: same validation, same models)
@@ -366,7 +367,7 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
                 ctag = c.tag
                 if not isinstance(ctag, str):
                     continue
-                name = _local(ctag)
+                name = local_names.get(ctag) or _local(ctag)
                 if name == "Value":
                     if value_el is None:
                         value_el, value_tag = c, ctag
@@ -382,7 +383,10 @@ def parse_qif(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> 
                 skipped += 1
                 continue
             qif_type = tag[: -len(_SUFFIX)] or tag
-            name = characteristic(meas, item_ref, qif_type)
+            # a characteristic seen before: its name without a call (most measurements)
+            item_ident = _text(item_ref)
+            known = names.get((item_ident, qif_type)) if item_ident is not None else None
+            name = known if known is not None else characteristic(meas, item_ref, qif_type)
             n = seen.get((sample, name), 0) + 1
             seen[(sample, name)] = n
             char_name = name if n == 1 else f"{name}#{n}"
