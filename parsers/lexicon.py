@@ -872,6 +872,8 @@ _DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<!\w)(\d{1,2})\.?\s*(?:de\s+)?([A-Za-zäéûÄ]{3,9})\.?,?\s*(?:de\s+)?(\d{4})"), "dMy"),
     (re.compile(r"(?<!\w)([A-Za-zäéûÄ]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})"), "Mdy"),
     (re.compile(r"(?<!\d)(\d{1,2})-([A-Za-z]{3})-(\d{2,4})(?!\d)"), "dMy"),
+    # "30 Sep 21" (a two-digit year after a month name)
+    (re.compile(r"(?<!\w)(\d{1,2})\s+([A-Za-z]{3,9})\.?\s+(\d{2})(?![\d:])"), "dMy"),
 ]
 
 

@@ -1047,6 +1047,27 @@ def _pair_parts(cell: Cell) -> list[Cell]:
     return [Cell(p, cell.page) for p in parts]
 
 
+def _join_split_labels(cells: list[Cell]) -> list[Cell]:
+    """A label cut in two by wide word spacing (OCR: "SAMPLE" | "ID: 340796") joined back into one cell."""
+    out: list[Cell] = []
+    for c in cells:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and len(prev.words) <= 3
+            and not _COLON.search(prev.text)
+            and _COLON.search(c.text)
+            and c.x0 - prev.x1 < 4 * (c.bottom - c.top)
+            and _match_label(c.text) is None
+        ):
+            m = _match_label(f"{prev.text} {c.text}")
+            if m is not None and m[2] and m[1].startswith(norm_label(prev.text)):
+                out[-1] = Cell(prev.words + c.words, c.page)
+                continue
+        out.append(c)
+    return out
+
+
 def _compound_label(text: str) -> list[str] | None:
     """Paths of a label cell naming two fields at once ("COLLECTED, RECEIVED"), or None."""
     if "," not in text or _COLON.search(text):
@@ -1087,7 +1108,7 @@ class _Fields:
         return True
 
     def page(self, lines: list[Line], page_no: int) -> None:
-        cell_lines = [[p for c in split_cells(ln) for p in _pair_parts(c)] for ln in lines]
+        cell_lines = [[p for c in _join_split_labels(split_cells(ln)) for p in _pair_parts(c)] for ln in lines]
         for ln in lines:
             # pairs cut into several cells by wide word spacing (OCR) but separated by "|" or ";"
             segs = _separated(ln.words)
@@ -1132,6 +1153,13 @@ class _Fields:
                         ),
                         None,
                     )
+                    beside = cells[ci + 1] if ci + 1 < len(cells) else None
+                    if (
+                        under is not None
+                        and beside is not None
+                        and any(abs(c.x0 - beside.x0) <= 10 for c in cell_lines[li + 1])
+                    ):
+                        under = None  # a grid: the next line has a value under this line's value too
                     value_cells = [under] if under is not None else []
                     if under is not None and path in ("customer.name", "lab.name"):
                         # a name wrapped onto one more line ("Commonwealth Alternative" / "Care"); an address

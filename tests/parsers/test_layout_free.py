@@ -121,6 +121,7 @@ def test_decimal_comma_is_normalised() -> None:
     ("text", "iso"),
     [
         ("2024年3月5日", "2024-03-05"),
+        ("30 Sep 21", "2021-09-30"),
         ("05.03.2024", "2024-03-05"),
         ("2024-03-05", "2024-03-05"),
         ("03/05/2024", "2024-03-05"),
@@ -325,3 +326,20 @@ def test_several_pairs_in_one_cell_a_grid_label_with_its_value_below_and_dual_un
     rows = {r.quantity.value: (r.value.value, r.unit.value if r.unit else None) for r in rep.results}
     assert rows["THCa"] == ("938.3", "mg/g")
     assert rows["CBDV"][0] == "NR"
+
+
+def test_grid_label_keeps_the_value_beside_it_when_the_next_row_is_a_grid_row_too() -> None:
+    pdf = _drawn(
+        [
+            (60, 60, "Client:"),
+            (200, 60, "ACME Testing Customer"),
+            (60, 72, "Contact person"),
+            (200, 72, "John Smith"),
+        ]
+    )
+    assert _parse(pdf).flat_values().get("customer.name") == "ACME Testing Customer"
+
+
+def test_a_label_cut_by_wide_word_spacing_is_joined_back() -> None:
+    pdf = _drawn([(60, 60, "SAMPLE"), (110, 60, "ID: 340796"), (300, 60, "Weight: 3.5 g")])
+    assert _parse(pdf).flat_values().get("items[0].id") == "340796"
