@@ -354,6 +354,8 @@ def _assign(cells: list[Cell], table: _Table, left: float | None = None) -> dict
     for c in cells:
         if c.x1 < table.x0 - left or c.x0 > table.x1 + 8:
             continue
+        if c.x1 < table.x0 - 8 and value_shape(c.text):
+            continue  # a value left of the table belongs to a table beside it, not to the name column
         best_j, best = -1, -1e9
         for j, col in enumerate(table.cols):
             ov = _overlap(c.x0, c.x1, col.x0, col.x1)
@@ -473,7 +475,7 @@ class _Reader:
             # the row's name sits on the line above, wrapped ("碱性汗液（20" / values / "次）")
             label_cells, label = table.frag, " ".join(c.text for c in table.frag).strip()
         table.frag = None
-        if not label or (value_shape(label) in ("number",) and qcol is not None):
+        if not label or (value_shape(label) in ("number", "token") and qcol is not None):
             return False
         if label.endswith((":", "：")) or (_match_label(label) is not None and re.search(r"[:：]", label)):
             return False  # a "Label: value" line after the table is a header field, not a row
@@ -980,6 +982,11 @@ def _match_label(text: str) -> tuple[str, str, str] | None:
     for pat, path in _LABEL_PATTERNS:
         if pat.match(hh):
             return path, h, rest.strip() if sep else ""
+    # "Final Report MCR-S22-10010 Rev.01.00" in one cell: a report title directly followed by its number
+    if not sep:
+        mt = re.match(r"^((?:final|amended|revised) report)\s+(?=\S*\d)(\S.{2,40})$", raw.strip(), re.IGNORECASE)
+        if mt:
+            return "report_id", mt.group(1).lower(), mt.group(2)
     # "Sample ID 211104M007" without a colon, or "DATE ISSUED 11/06/2021 | RESULT:" with a colon further on
     # (then the text after the label must hold a number: "Laboratory address:" is no lab name)
     low = norm_label(raw)

@@ -295,7 +295,7 @@ def test_several_pairs_in_one_cell_a_grid_label_with_its_value_below_and_dual_un
         [
             (60, 60, "Client:"),
             (160, 60, "Final Report"),
-            (240, 60, "XYZ-S22-10010 Rev.01.00"),
+            (215, 60, "XYZ-S22-10010 Rev.01.00"),
             (60, 72, "Commonwealth Alternative"),
             (60, 84, "Care"),
             (60, 96, "30 Mozzone Blvd"),
