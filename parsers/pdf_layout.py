@@ -925,7 +925,9 @@ _LABELS: list[tuple[str, str]] = sorted(
     ((label, path) for path, labels in FIELD_LABELS.items() for label in labels), key=lambda p: -len(p[0])
 )
 _FIELD_CHECK = {
-    "report_id": lambda v: bool(re.search(r"\d", v)) and len(v) <= 60,
+    "report_id": lambda v: (
+        bool(re.search(r"\d", v)) and len(v) <= 60 and not (re.fullmatch(r"[\d\s./-]+", v) and normalise_date(v))
+    ),  # a date is no report number
     "supersedes": lambda v: bool(re.search(r"\d", v)) and len(v) <= 60,
     "items[0].id": lambda v: bool(re.search(r"\d", v)) and len(v) <= 60,
     "customer.name": lambda v: 1 < len(v) <= 120 and normalise_date(v) is None and not re.fullmatch(r"[\d\s./-]+", v),

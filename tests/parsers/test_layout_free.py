@@ -343,3 +343,10 @@ def test_grid_label_keeps_the_value_beside_it_when_the_next_row_is_a_grid_row_to
 def test_a_label_cut_by_wide_word_spacing_is_joined_back() -> None:
     pdf = _drawn([(60, 60, "SAMPLE"), (110, 60, "ID: 340796"), (300, 60, "Weight: 3.5 g")])
     assert _parse(pdf).flat_values().get("items[0].id") == "340796"
+
+
+def test_a_report_title_followed_by_a_date_gives_no_report_number() -> None:
+    pdf = _drawn([(60, 60, "Final Report"), (250, 60, "2021-05-01"), (60, 80, "Sample ID: S-0042")])
+    flat = _parse(pdf).flat_values()
+    assert flat.get("items[0].id") == "S-0042"
+    assert flat.get("report_id") is None
