@@ -16,6 +16,7 @@ __all__ = [
     "ACCREDITATION_DISTRACTORS",
     "ACCREDITATION_PATTERNS",
     "COLUMN_TERMS",
+    "DUAL_VALUE",
     "FIELD_LABELS",
     "classify_header",
     "is_value_shape",
@@ -672,6 +673,9 @@ _VALUE_TOKENS = {
     "ok",
     "i.o.",
     "<lloq",
+    "nr",
+    "n.r.",
+    "not reported",
 }
 _SHAPE_RE = re.compile(
     rf"^(?:(?P<cmp>[<>≤≥]=?|≦|≧)\s*)?(?P<num>{_NUM})\s*(?P<pct>%)?$|^(?P<range>{_NUM})\s*(?:-|–|~|to|～|至)\s*{_NUM}$"
@@ -688,6 +692,13 @@ def norm_label(text: str) -> str:
     return t.strip(" :：.#*()[]/|-")
 
 
+# one result printed in two units, the second in parentheses: "938.3 mg/g (93.83 %)", "0.52 % (5.2 mg/g)"
+DUAL_VALUE = re.compile(
+    rf"^(?P<cmp>[<>≤≥]=?\s*)?(?P<num>{_NUM})\s*(?P<unit>%|[a-zA-Zµμ°/]+[a-zA-Z0-9µμ°/²³%]*)\s*"
+    rf"\(\s*[<>≤≥]?\s*{_NUM}\s*(?:%|[a-zA-Zµμ°/]+[a-zA-Z0-9µμ°/²³%]*)\s*\)$"
+)
+
+
 def value_shape(text: str) -> str | None:
     """Shape of a table cell: ``number``, ``bound`` (<0.5, ≤ 1000), ``range``, ``token`` (N.D., Negative) or None."""
     t = unicodedata.normalize("NFKC", text).strip()
@@ -697,6 +708,8 @@ def value_shape(text: str) -> str | None:
     if low in _VALUE_TOKENS:
         return "token"
     m = _SHAPE_RE.match(t)
+    if m is None and DUAL_VALUE.match(t):
+        return "number"  # "938.3 mg/g (93.83 %)": one result in two units
     if m is None:
         # a number followed by a unit ("0.25 %", "12.5 mg/kg") still has a number's shape
         m2 = re.match(rf"^(?:[<>≤≥]=?\s*)?{_NUM}\s*(?:%|[a-zA-Zµμ°/]+[a-zA-Z0-9µμ°/²³%]*)$", t)
@@ -859,6 +872,8 @@ _DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<!\w)(\d{1,2})\.?\s*(?:de\s+)?([A-Za-zäéûÄ]{3,9})\.?,?\s*(?:de\s+)?(\d{4})"), "dMy"),
     (re.compile(r"(?<!\w)([A-Za-zäéûÄ]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})"), "Mdy"),
     (re.compile(r"(?<!\d)(\d{1,2})-([A-Za-z]{3})-(\d{2,4})(?!\d)"), "dMy"),
+    # "30 Sep 21" (a two-digit year after a month name)
+    (re.compile(r"(?<!\w)(\d{1,2})\s+([A-Za-z]{3,9})\.?\s+(\d{2})(?![\d:])"), "dMy"),
 ]
 
 

@@ -41,6 +41,7 @@ from pydantic import BaseModel
 from parsers.lexicon import (
     ACCREDITATION_DISTRACTORS,
     ACCREDITATION_PATTERNS,
+    DUAL_VALUE,
     FIELD_LABELS,
     classify_header,
     norm_label,
@@ -140,6 +141,13 @@ class _Table:
     closed: bool = False
     frag: list[Cell] | None = None  # label-column text of the line just above (a label wrapped upwards)
     open_label: list[int] | None = None  # results whose label has an unclosed bracket (wraps downwards)
+    # "平行：73.7" / "撕裂力 … 符合" / "垂直：87.9": named values in the result column around a row without one
+    subs: list[tuple[str, str, list[Cell]]] = field(default_factory=list)
+    sub_parent: tuple[list[Cell], str] | None = None
+    last_row: list[int] = field(default_factory=list)  # results of the row read last, and its label cells
+    last_cells: list[Cell] = field(default_factory=list)
+    category: tuple[str, float, float] | None = None  # merged category cell: text, x0, bottom
+    wide_left: bool | None = None  # names left of a centred name header (decided on the first row)
 
 
 @dataclass
@@ -331,11 +339,23 @@ def _finish_columns(cols: list[_Col]) -> list[list[_Col]]:
 # ---------------------------------------------------------------------------------------------- rows
 
 
-def _assign(cells: list[Cell], table: _Table) -> dict[int, list[Cell]]:
+def _left_reach(table: _Table) -> float:
+    """How far left of its header a table's cells may start: names are often left-aligned under a centred
+    "Analyte" header, so a name column may reach further -- decided on the table's first row (a merged
+    category cell further left of a table whose names sit under the header is not a name)."""
+    if table.wide_left is False or not (table.cols and table.cols[0].key in ("quantity", "sample")):
+        return 8.0
+    return 45.0
+
+
+def _assign(cells: list[Cell], table: _Table, left: float | None = None) -> dict[int, list[Cell]]:
     out: dict[int, list[Cell]] = {}
+    left = _left_reach(table) if left is None else left
     for c in cells:
-        if c.x1 < table.x0 - 8 or c.x0 > table.x1 + 8:
+        if c.x1 < table.x0 - left or c.x0 > table.x1 + 8:
             continue
+        if c.x1 < table.x0 - 8 and value_shape(c.text):
+            continue  # a value left of the table belongs to a table beside it, not to the name column
         best_j, best = -1, -1e9
         for j, col in enumerate(table.cols):
             ov = _overlap(c.x0, c.x1, col.x0, col.x1)
@@ -344,6 +364,22 @@ def _assign(cells: list[Cell], table: _Table) -> dict[int, list[Cell]]:
                 best_j, best = j, score
         if best_j >= 0:
             out.setdefault(best_j, []).append(c)
+    return out
+
+
+def _join_dual_values(cells: list[Cell]) -> list[Cell]:
+    """Put back together a value that widely spaced words (OCR) cut into cells: "938.3 | mg/g | (93.83 | %)"."""
+    out: list[Cell] = []
+    i = 0
+    while i < len(cells):
+        for k in range(min(len(cells), i + 4), i + 1, -1):
+            if DUAL_VALUE.match(" ".join(c.text for c in cells[i:k])):
+                out.append(Cell([w for c in cells[i:k] for w in c.words], cells[i].page))
+                i = k
+                break
+        else:
+            out.append(cells[i])
+            i += 1
     return out
 
 
@@ -387,9 +423,16 @@ class _Reader:
         )
 
     def try_row(self, table: _Table, cells: list[Cell]) -> bool:
-        assigned = _assign(cells, table)
+        cells = _join_dual_values(cells)
+        assigned = _assign(cells, table, 8.0 if table.wide_left is None else None)
         if not assigned:
             return False
+        if table.wide_left is None and _left_reach(table) > 8.0:
+            wide = _assign(cells, table, _left_reach(table))
+            if 0 not in assigned and 0 in wide and len(wide) >= 2:
+                assigned, table.wide_left = wide, True
+            elif 0 in assigned and len(assigned) >= 2:
+                table.wide_left = False
         qcol = next((j for j, c in enumerate(table.cols) if c.key == "quantity"), None)
         scol = next((j for j, c in enumerate(table.cols) if c.key == "sample"), None)
         label_j = qcol if qcol is not None else scol
@@ -407,6 +450,13 @@ class _Reader:
             ]
         label_cells = assigned.get(label_j, []) if label_j is not None else []
         label = " ".join(c.text for c in label_cells).strip()
+        if not value_js and not label_cells:
+            # a merged category cell left of the name column ("气味" between "干态" and "湿态")
+            outside = [c for c in cells if c.x1 < table.x0 - _left_reach(table)]
+            if len(outside) == 1:
+                label_cells, label = outside, outside[0].text.strip()
+        if not value_js and self.named_values(table, assigned, label_cells, label):
+            return True
         if not value_js:
             if label and self.continue_label(table, label_cells, label):
                 return True
@@ -425,7 +475,7 @@ class _Reader:
             # the row's name sits on the line above, wrapped ("碱性汗液（20" / values / "次）")
             label_cells, label = table.frag, " ".join(c.text for c in table.frag).strip()
         table.frag = None
-        if not label or (value_shape(label) in ("number",) and qcol is not None):
+        if not label or (value_shape(label) in ("number", "token") and qcol is not None):
             return False
         if label.endswith((":", "：")) or (_match_label(label) is not None and re.search(r"[:：]", label)):
             return False  # a "Label: value" line after the table is a header field, not a row
@@ -469,6 +519,15 @@ class _Reader:
             table.method = common["method"]
         elif table.method is not None:
             common["method"] = table.method  # merged method cell spanning several rows
+        cat = table.category
+        if (
+            cat is not None
+            and label_cells
+            and label_cells[0].x0 > cat[1] + 20
+            and label_cells[0].top - cat[2] < 1.5 * (label_cells[0].bottom - label_cells[0].top)
+        ):
+            label = f"{cat[0]} {label}"  # the row below a merged category cell ("气味" over "湿态")
+        table.category = None
         label_field = self.field(label_cells, conf, label)
         first_new = len(self.out.results)
         for j in value_js:
@@ -491,13 +550,76 @@ class _Reader:
                 fields["unit"] = Field[str](value=col.unit, provenance=label_field.provenance, confidence=conf * 0.9)
             if table.section is not None:
                 fields["test_part"] = table.section
+            value_text = _num_text(text)
+            dual = DUAL_VALUE.match(value_text)
+            if dual:
+                # "938.3 mg/g (93.83 %)": the first figure with its unit; the bracketed one restates it
+                value_text = (dual.group("cmp") or "").strip() + dual.group("num")
+                fields["unit"] = self.field(vcells, conf * 0.9, dual.group("unit"))
             self.out.results.append(
-                Result(quantity=quantity, value=self.field(vcells, conf, _num_text(text)), **fields)  # type: ignore[arg-type]
+                Result(quantity=quantity, value=self.field(vcells, conf, value_text), **fields)  # type: ignore[arg-type]
             )
         table.rows += 1
         table.gap = 0
         table.open_label = list(range(first_new, len(self.out.results))) if _unclosed(label) else None
+        table.last_row = list(range(first_new, len(self.out.results)))
+        table.last_cells = label_cells
+        table.subs, table.sub_parent = [], None
         return True
+
+    def _named(self, table: _Table, label_cells: list[Cell], name: str, vcells: list[Cell], value: str) -> None:
+        q = self.field(label_cells, table.conf, f"{' '.join(c.text for c in label_cells).strip()} {name}")
+        extra: dict[str, Field[str]] = {"test_part": table.section} if table.section is not None else {}
+        self.out.results.append(Result(quantity=q, value=self.field(vcells, table.conf, _num_text(value)), **extra))  # type: ignore[arg-type]
+
+    def named_values(self, table: _Table, assigned: dict[int, list[Cell]], label_cells: list[Cell], label: str) -> bool:
+        """Rows whose values sit around them in the result column, each with its own name ("平行：73.7" above,
+        "垂直：87.9" below "撕裂力"), and a merged category cell between the rows it spans ("气味" between
+        "干态" and "湿态"). True when the line was used that way."""
+        vcol = next((j for j, c in enumerate(table.cols) if c.key in _RESULT_KEYS), None)
+        if not label and vcol is not None and list(assigned) == [vcol] and len(assigned[vcol]) == 1:
+            cell = assigned[vcol][0]
+            m = re.match(r"^(\S{1,12}?)\s*[:：]\s*(\S.*)$", cell.text)
+            if not m or not value_shape(m.group(2)):
+                return False
+            h = cell.bottom - cell.top
+            parent = table.sub_parent
+            if parent is not None and abs(cell.top - parent[0][-1].bottom) < 2.5 * h:
+                self._named(table, parent[0], m.group(1), [cell], m.group(2))
+            else:
+                table.subs.append((m.group(1), m.group(2), [cell]))
+            table.gap = 0
+            return True
+        if not label or not label_cells:
+            return False
+        h = label_cells[0].bottom - label_cells[0].top
+        near = [s for s in table.subs if 0 <= label_cells[0].top - s[2][0].top < 2.5 * h]
+        if near:
+            for name, value, vcells in near:
+                self._named(table, label_cells, name, vcells, value)
+            table.subs, table.sub_parent = [], (label_cells, label)
+            table.gap = 0
+            return True
+        last = table.last_cells
+        if (
+            table.last_row
+            and last
+            and len(label) <= 12
+            and len(" ".join(c.text for c in last)) <= 6  # the rows under a category are short ("干态")
+            and not re.search(r"\d", label)
+            and label_cells[0].x1 < last[0].x0 - 10
+            and 0 < label_cells[0].top - last[-1].bottom < 1.5 * h
+        ):
+            for n in table.last_row:
+                r = self.out.results[n]
+                self.out.results[n] = r.model_copy(
+                    update={"quantity": r.quantity.model_copy(update={"value": f"{label} {r.quantity.value}"})}
+                )
+            table.category = (label, label_cells[0].x0, label_cells[-1].bottom)
+            table.last_row = []
+            table.gap = 0
+            return True
+        return False
 
     def continue_label(self, table: _Table, label_cells: list[Cell], label: str) -> bool:
         """Append the closing part of a wrapped name ("次）") to the results of the row just read."""
@@ -724,7 +846,7 @@ class _Reader:
             for t in self.open:
                 if t.closed:
                     continue
-                inside = [c for c in cells if c.x1 >= t.x0 - 8 and c.x0 <= t.x1 + 8]
+                inside = [c for c in cells if c.x1 >= t.x0 - 45 and c.x0 <= t.x1 + 8]
                 if not inside:
                     continue
                 if self.try_row(t, inside):
@@ -803,7 +925,9 @@ _LABELS: list[tuple[str, str]] = sorted(
     ((label, path) for path, labels in FIELD_LABELS.items() for label in labels), key=lambda p: -len(p[0])
 )
 _FIELD_CHECK = {
-    "report_id": lambda v: bool(re.search(r"\d", v)) and len(v) <= 60,
+    "report_id": lambda v: (
+        bool(re.search(r"\d", v)) and len(v) <= 60 and not (re.fullmatch(r"[\d\s./-]+", v) and normalise_date(v))
+    ),  # a date is no report number
     "supersedes": lambda v: bool(re.search(r"\d", v)) and len(v) <= 60,
     "items[0].id": lambda v: bool(re.search(r"\d", v)) and len(v) <= 60,
     "customer.name": lambda v: 1 < len(v) <= 120 and normalise_date(v) is None and not re.fullmatch(r"[\d\s./-]+", v),
@@ -824,6 +948,10 @@ _LABEL_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(?:[\w.]+ ){0,2}sample(?: [\w.]+)? (?:#|no\.?|id|number|code)$"), "items[0].id"),
     (re.compile(r"^(?:[\w.]+ ){0,2}(?:report|certificate|coa) (?:id|no\.?|number|#)$"), "report_id"),
     (re.compile(r"^report (?:submitted|issued|created|date)$"), "dates.issue"),
+    # "Final Report  MCR-S22-10010 Rev.01.00": a report title directly followed by its number
+    (re.compile(r"^(?:final|amended|revised|test|analytical) report$"), "report_id"),
+    (re.compile(r"^(?:[\w.]+ ){0,2}(?:received|receipt)(?: date| on)?$"), "dates.receipt"),
+    (re.compile(r"^(?:[\w.]+ ){0,2}(?:collected|sampled)(?: date| on)?$"), "dates.sampling"),
 ]
 _INLINE_ID = re.compile(
     r"\b(?P<kind>sample|report|certificate)\s*(?:#|no\.|number)\s*[:：]?\s*(?P<id>[A-Z0-9][A-Z0-9._/-]{3,}\d)\b",
@@ -856,6 +984,11 @@ def _match_label(text: str) -> tuple[str, str, str] | None:
     for pat, path in _LABEL_PATTERNS:
         if pat.match(hh):
             return path, h, rest.strip() if sep else ""
+    # "Final Report MCR-S22-10010 Rev.01.00" in one cell: a report title directly followed by its number
+    if not sep:
+        mt = re.match(r"^((?:final|amended|revised) report)\s+(?=\S*\d)(\S.{2,40})$", raw.strip(), re.IGNORECASE)
+        if mt:
+            return "report_id", mt.group(1).lower(), mt.group(2)
     # "Sample ID 211104M007" without a colon, or "DATE ISSUED 11/06/2021 | RESULT:" with a colon further on
     # (then the text after the label must hold a number: "Laboratory address:" is no lab name)
     low = norm_label(raw)
@@ -869,6 +1002,92 @@ def _match_label(text: str) -> tuple[str, str, str] | None:
 
 _ID_SHAPE = re.compile(r"(?=[^ ]*\d)[A-Za-z0-9][A-Za-z0-9._/#-]{4,}")
 _SAMPLE_WORDS = {"sample", "probe", "样品", "échantillon", "muestra", "試料"}
+
+
+_COLON = re.compile(r"[:：]")
+_SEPARATORS = ("|", ";", "｜", "；")
+
+
+def _separated(words: list[Word]) -> list[list[Word]]:
+    """Words cut at explicit separators: "Sample Received: 12/14/2021; Report Created: …", "ID: 1 | REPORT ID: 2"."""
+    groups: list[list[Word]] = [[]]
+    for w in words:
+        t = w.text
+        if t in _SEPARATORS:
+            if groups[-1]:
+                groups.append([])
+            continue
+        if t.startswith(_SEPARATORS) and groups[-1]:
+            groups.append([])
+        groups[-1].append(w)
+        if len(t) > 1 and t.endswith(_SEPARATORS):
+            groups.append([])
+    return [g for g in groups if g]
+
+
+def _pair_parts(cell: Cell) -> list[Cell]:
+    """A cell holding several ``Label: value`` pairs cut into one cell per pair (at separators, and where a
+    known label with its colon starts after a value: "Received: 06/08/2021 Report Created: 06/17/2021")."""
+    words = cell.words
+    separated = any(
+        w.text in _SEPARATORS or w.text.endswith(_SEPARATORS) or w.text.startswith(_SEPARATORS) for w in words
+    )
+    if len(words) < 3 or (sum(1 for w in words if _COLON.search(w.text)) < 2 and not separated):
+        return [cell]
+    parts: list[list[Word]] = []
+    for group in _separated(words):
+        cur: list[Word] = []
+        for i, w in enumerate(group):
+            colon_at = next((k for k, x in enumerate(cur) if _COLON.search(x.text)), None)
+            # the pair so far has its value ("Received: 06/08/2021"): a label with a colon may start here
+            if colon_at is not None and (colon_at < len(cur) - 1 or cur[colon_at].text[-1:] not in ":："):
+                tail = group[i:]
+                head_len = next((k for k, x in enumerate(tail[:5]) if _COLON.search(x.text)), None)
+                if head_len is not None:
+                    m = _match_label(" ".join(x.text for x in tail))
+                    if m is not None and m[2]:
+                        parts.append(cur)
+                        cur = []
+            cur.append(w)
+        if cur:
+            parts.append(cur)
+    if len(parts) <= 1:
+        return [cell]
+    return [Cell(p, cell.page) for p in parts]
+
+
+def _join_split_labels(cells: list[Cell]) -> list[Cell]:
+    """A label cut in two by wide word spacing (OCR: "SAMPLE" | "ID: 340796") joined back into one cell."""
+    out: list[Cell] = []
+    for c in cells:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and len(prev.words) <= 3
+            and not _COLON.search(prev.text)
+            and _COLON.search(c.text)
+            and c.x0 - prev.x1 < 4 * (c.bottom - c.top)
+            and _match_label(c.text) is None
+        ):
+            m = _match_label(f"{prev.text} {c.text}")
+            if m is not None and m[2] and m[1].startswith(norm_label(prev.text)):
+                out[-1] = Cell(prev.words + c.words, c.page)
+                continue
+        out.append(c)
+    return out
+
+
+def _compound_label(text: str) -> list[str] | None:
+    """Paths of a label cell naming two fields at once ("COLLECTED, RECEIVED"), or None."""
+    if "," not in text or _COLON.search(text):
+        return None
+    paths: list[str] = []
+    for part in text.split(","):
+        m = _match_label(part.strip())
+        if m is None or m[2]:
+            return None
+        paths.append(m[0])
+    return paths if len(paths) >= 2 else None
 
 
 class _Fields:
@@ -898,10 +1117,31 @@ class _Fields:
         return True
 
     def page(self, lines: list[Line], page_no: int) -> None:
-        cell_lines = [split_cells(ln) for ln in lines]
+        cell_lines = [[p for c in _join_split_labels(split_cells(ln)) for p in _pair_parts(c)] for ln in lines]
+        for ln in lines:
+            # pairs cut into several cells by wide word spacing (OCR) but separated by "|" or ";"
+            segs = _separated(ln.words)
+            for seg in segs if len(segs) > 1 else []:
+                text = " ".join(w.text for w in seg)
+                if len(_COLON.findall(text)) == 1 and len(seg) <= 8:
+                    m = _match_label(text)
+                    if m is not None and m[2]:
+                        self.put(m[0], [Cell(seg, ln.page)], m[2], (0.9 if page_no == 1 else 0.8) - 0.15)
         for li, cells in enumerate(cell_lines):
+            took_below = False
             for ci, cell in enumerate(cells):
+                prev_took_below, took_below = took_below, False
                 m = _match_label(cell.text)
+                compound = _compound_label(cell.text) if m is None else None
+                if compound is not None:
+                    # "COLLECTED, RECEIVED" over "05/26/2021 11:22, 05/27/2021 03:42": one value per label
+                    for below in cell_lines[li + 1 : li + 2]:
+                        vals = [c for c in below if c.x1 >= cell.x0 - 3]
+                        pieces = " ".join(c.text for c in vals).split(",")
+                        if vals and len(pieces) == len(compound):
+                            for path, piece in zip(compound, pieces, strict=True):
+                                self.put(path, vals, piece, (0.9 if page_no == 1 else 0.8) - 0.2)
+                    continue
                 if m is None:
                     # "Official Test Results for Laboratory Sample # WA-221015-052": a label inside a sentence
                     im = _INLINE_ID.search(cell.text)
@@ -911,7 +1151,63 @@ class _Fields:
                     continue
                 path, label, rest = m
                 own_pair = bool(rest) and bool(re.search(r"[:：]", cell.text))
-                if ci > 0 and cells[ci - 1].text.rstrip().endswith((":", "：")) and not own_pair:
+                if not rest and cell.text.rstrip().endswith((":", "：")):
+                    # "Client:" with the name left-aligned on the line under ("Final Report" beside it is
+                    # another field): the aligned cell under wins over the next cell on the line
+                    under = next(
+                        (
+                            c
+                            for c in (cell_lines[li + 1] if li + 1 < len(cell_lines) else [])
+                            if abs(c.x0 - cell.x0) <= 3
+                        ),
+                        None,
+                    )
+                    beside = cells[ci + 1] if ci + 1 < len(cells) else None
+                    if (
+                        under is not None
+                        and beside is not None
+                        and any(abs(c.x0 - beside.x0) <= 10 for c in cell_lines[li + 1])
+                    ):
+                        under = None  # a grid: the next line has a value under this line's value too
+                    value_cells = [under] if under is not None else []
+                    if under is not None and path in ("customer.name", "lab.name"):
+                        # a name wrapped onto one more line ("Commonwealth Alternative" / "Care"); an address
+                        # line (digits, "City, ST") ends it
+                        more = next(
+                            (
+                                c
+                                for c in (cell_lines[li + 2] if li + 2 < len(cell_lines) else [])
+                                if abs(c.x0 - cell.x0) <= 3
+                            ),
+                            None,
+                        )
+                        if (
+                            more is not None
+                            and not re.search(r"[\d,@:：]", more.text)
+                            and len(more.words) <= 3
+                            and _match_label(more.text) is None
+                            and more.top - under.bottom < (under.bottom - under.top) * 1.5
+                        ):
+                            value_cells.append(more)
+                    if (
+                        under is not None
+                        and _match_label(under.text) is None
+                        and not under.text.rstrip().endswith((":", "："))
+                        and self.put(
+                            path,
+                            value_cells,
+                            " ".join(c.text for c in value_cells),
+                            (0.9 if page_no == 1 else 0.8) - 0.05,
+                        )
+                    ):
+                        took_below = True
+                        continue
+                if (
+                    ci > 0
+                    and cells[ci - 1].text.rstrip().endswith((":", "："))
+                    and not own_pair
+                    and not prev_took_below
+                ):
                     continue  # this cell is the value of the label before it (not "Received: 05/31/2022")
                 if path == "items[0].description" and _ID_SHAPE.fullmatch(rest) and label in _SAMPLE_WORDS:
                     path = "items[0].id"  # "Sample: DA20330006-001" names the sample by its identifier

@@ -169,7 +169,10 @@ def main() -> int:
             )
             path = RESULTS / filename
             if name in _MERGED and path.exists():  # shares a file with another section: keep the other keys
-                figures = {**json.loads(path.read_text()), **figures}
+                kept = json.loads(path.read_text())
+                if name == "parsers_corpus":  # keys of the retired held-out halves (now dev) must not linger
+                    kept = {k: v for k, v in kept.items() if not k.startswith(("heldout_old_", "heldout_new_"))}
+                figures = {**kept, **figures}
             path.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
             progress.console.print(json.dumps(figures, indent=2, sort_keys=True))
             progress.advance(task)

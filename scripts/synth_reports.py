@@ -4,7 +4,8 @@
 the truth it was rendered from (never read back from the parser):
 
 * language of the labels: English, German/English, Chinese/English, French, Spanish;
-* header arrangement: ``Label: value``, label above value, grid cells with ruling lines; letter-spaced
+* header arrangement: ``Label: value``, label above value, grid cells with ruling lines, several pairs on one
+  line (``;`` / ``|``); letter-spaced
   (U+3000) Chinese titles; date forms ISO, German, US, Chinese, ``6 Nov 2021``;
 * the lab's accreditation (CNAS, A2LA, UKAS, DAkkS, HOKLAS, SWEDAC) with distractors (a CMA number, a
   reference standard's accreditation in a traceability statement), an optional superseded report number;
@@ -107,7 +108,7 @@ def _date(rng: random.Random, y: int, m: int, d: int, cjk: bool) -> tuple[str, s
     return printed, f"{y:04d}-{m:02d}-{d:02d}"
 
 
-def _value(rng: random.Random, comma: bool) -> tuple[str, str]:
+def _value(rng: random.Random, comma: bool, dual: bool = False) -> tuple[str, str]:
     """(printed, expected as the parser reports it: decimal comma turned into a point)."""
     kind = rng.random()
     if kind < 0.15:
@@ -116,6 +117,13 @@ def _value(rng: random.Random, comma: bool) -> tuple[str, str]:
         v = f"<{rng.choice(['0.5', '2', '0.05'])}"
     elif kind < 0.3:
         return "Negative", "Negative"
+    elif kind < 0.33:
+        return "NR", "NR"
+    elif kind < 0.37 and dual:
+        # one result in two units: reported as the first figure
+        v = f"{rng.uniform(1, 900):.1f}"
+        printed = f"{v} mg/g ({float(v) / 10:.2f} %)"
+        return (printed.replace(".", ",") if comma else printed), v
     else:
         v = f"{rng.uniform(0.01, 900):.{rng.choice([1, 2, 3])}f}"
     return (v.replace(".", ",") if comma else v), v
@@ -177,10 +185,18 @@ def make_report(seed: int) -> tuple[bytes, Truth]:
     for k, _p, want in pairs:
         if k in keymap:
             t.header[keymap[k]] = want
-    arrangement = rng.choice(["colon", "above", "grid"])
+    arrangement = rng.choice(["colon", "above", "grid", "pairs"])
     f["header"] = arrangement
     c.setFont(font, body)
-    for i, (k, printed, _w) in enumerate(pairs):
+    if arrangement == "pairs":
+        # several "Label: value" pairs on one line, separated by ";" or "|"
+        sep = rng.choice(["; ", " | "])
+        per_line = rng.choice([2, 3])
+        for i in range(0, len(pairs), per_line):
+            chunk = pairs[i : i + per_line]
+            c.drawString(60, y, sep.join(f"{lab[k]}: {printed}" for k, printed, _w in chunk))
+            y -= 16
+    for i, (k, printed, _w) in enumerate(pairs if arrangement != "pairs" else []):
         label = lab[k]
         if arrangement == "colon":
             c.drawString(60, y, f"{label}: {printed}")
@@ -249,6 +265,10 @@ def make_report(seed: int) -> tuple[bytes, Truth]:
     widths = {"quantity": 150, "method": 110, "unit": 55, "limit": 65, "value": 70, "mdl": 75, "verdict": 60}
     if two_level:
         widths["value"] = 110
+    dual = not two_level and rng.random() < 0.3  # this table may print results in two units: "735.8 mg/g (73.58 %)"
+    if dual:
+        widths["value"] = max(widths["value"], 125)
+    f["dual_values"] = dual
     for k in order:  # a column is at least as wide as its header plus a gap
         widths[k] = max(widths[k], pdfmetrics.stringWidth(lab[k], font, 9) + 14)
     x0 = 60
@@ -302,7 +322,7 @@ def make_report(seed: int) -> tuple[bytes, Truth]:
         name, unit = ANALYTES[i % len(ANALYTES)]
         if i >= len(ANALYTES):
             name = f"{name} #{i // len(ANALYTES) + 1}"
-        printed, want = _value(rng, comma)
+        printed, want = _value(rng, comma, dual)
         for k in order:
             if k == "quantity":
                 c.drawString(xs[k], y, name)
@@ -318,7 +338,7 @@ def make_report(seed: int) -> tuple[bytes, Truth]:
             elif k == "value":
                 c.drawString(xs[k], y, printed)
                 if two_level:
-                    p2, w2 = _value(rng, comma)
+                    p2, w2 = _value(rng, comma, dual)
                     c.drawString(xs[k] + 55, y, p2)
             elif k == "mdl":
                 c.drawString(xs[k], y, "0,5" if comma else "0.5")

@@ -121,6 +121,7 @@ def test_decimal_comma_is_normalised() -> None:
     ("text", "iso"),
     [
         ("2024年3月5日", "2024-03-05"),
+        ("30 Sep 21", "2021-09-30"),
         ("05.03.2024", "2024-03-05"),
         ("2024-03-05", "2024-03-05"),
         ("03/05/2024", "2024-03-05"),
@@ -167,7 +168,8 @@ def test_header_lexicon(header: str, key: str) -> None:
 @pytest.mark.parametrize(
     ("text", "shape"),
     [("12,5", "number"), ("-0.25", "number"), ("N.D.", "token"), ("<0.5", "bound"), ("≤ 1000", "bound"),
-     ("Negative", "token"), ("0.5-1.5", "range"), ("未检出", "token"), ("Lead", None)],
+     ("Negative", "token"), ("0.5-1.5", "range"), ("未检出", "token"), ("Lead", None), ("NR", "token"),
+     ("938.3 mg/g (93.83 %)", "number")],
 )  # fmt: skip
 def test_value_shapes(text: str, shape: str | None) -> None:
     assert value_shape(text) == shape
@@ -286,3 +288,65 @@ def test_label_value_pairs_that_touch_section_markers_and_sample_identifiers() -
 def test_weight_percent_header_is_a_result_column_in_percent() -> None:
     assert classify_header("WEIGHT %") == ("value", "%")
     assert classify_header("% by weight") == ("value", "%")
+
+
+def test_several_pairs_in_one_cell_a_grid_label_with_its_value_below_and_dual_unit_values() -> None:
+    pdf = _drawn(
+        [
+            (60, 60, "Client:"),
+            (160, 60, "Final Report"),
+            (215, 60, "XYZ-S22-10010 Rev.01.00"),
+            (60, 72, "Commonwealth Alternative"),
+            (60, 84, "Care"),
+            (60, 96, "30 Mozzone Blvd"),
+            (60, 120, "Sample Received: 12/14/2021; Report Created: 12/20/2021; Expires: 12/20/2022"),
+            (60, 140, "COLLECTED, RECEIVED"),
+            (60, 152, "05/26/2021 11:22, 05/27/2021 03:42"),
+            (60, 180, "Analyte"),
+            (200, 180, "Result"),
+            (320, 180, "LOD"),
+            (60, 195, "THCa"),
+            (200, 195, "938.3 mg/g (93.83 %)"),
+            (320, 195, "0.2000"),
+            (60, 210, "CBDV"),
+            (200, 210, "NR"),
+            (320, 210, "0.2000"),
+            (60, 230, "SAMPLE ID: 340796 | LICENSE: C8-0000012-LIC"),
+        ]
+    )
+    rep = _parse(pdf)
+    flat = rep.flat_values()
+    assert flat.get("customer.name") == "Commonwealth Alternative Care"  # not "Final Report"
+    assert flat.get("report_id") == "XYZ-S22-10010 Rev.01.00"
+    assert flat.get("dates.issue") == "2021-12-20"
+    assert flat.get("dates.sampling") == "2021-05-26"
+    assert flat.get("items[0].id") == "340796"
+    # "Sample Received" on the pair line and "RECEIVED" in the grid agree
+    assert flat.get("dates.receipt") in ("2021-12-14", "2021-05-27")
+    rows = {r.quantity.value: (r.value.value, r.unit.value if r.unit else None) for r in rep.results}
+    assert rows["THCa"] == ("938.3", "mg/g")
+    assert rows["CBDV"][0] == "NR"
+
+
+def test_grid_label_keeps_the_value_beside_it_when_the_next_row_is_a_grid_row_too() -> None:
+    pdf = _drawn(
+        [
+            (60, 60, "Client:"),
+            (200, 60, "ACME Testing Customer"),
+            (60, 72, "Contact person"),
+            (200, 72, "John Smith"),
+        ]
+    )
+    assert _parse(pdf).flat_values().get("customer.name") == "ACME Testing Customer"
+
+
+def test_a_label_cut_by_wide_word_spacing_is_joined_back() -> None:
+    pdf = _drawn([(60, 60, "SAMPLE"), (110, 60, "ID: 340796"), (300, 60, "Weight: 3.5 g")])
+    assert _parse(pdf).flat_values().get("items[0].id") == "340796"
+
+
+def test_a_report_title_followed_by_a_date_gives_no_report_number() -> None:
+    pdf = _drawn([(60, 60, "Final Report"), (250, 60, "2021-05-01"), (60, 80, "Sample ID: S-0042")])
+    flat = _parse(pdf).flat_values()
+    assert flat.get("items[0].id") == "S-0042"
+    assert flat.get("report_id") is None

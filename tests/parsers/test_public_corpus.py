@@ -23,18 +23,24 @@ def test_every_document_names_its_source_licence_language_and_hash_split() -> No
             assert d.get(key), (d["file"], key)
         # a cached document names the repository, commit and path to fetch it from; others are committed
         assert (d.get("repo") and d.get("commit") and d.get("path")) or d.get("committed_path"), d["file"]
+        if d.get("committed_path"):
+            data = (ROOT / d["committed_path"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == d["sha256"], d["file"]
         digest = hashlib.sha256(d["file"].encode())
         if d.get("batch") == "languages":  # added to the development half to reach a 4th language (by design)
             assert d["split"] == "dev", d["file"]
+            continue
+        if d.get("batch") == 3:  # the fresh held-out half: every batch-3 document, none looked at before scoring
+            assert d["split"] == "heldout" and "split_before" not in d, d["file"]
             continue
         if d.get("batch") == 2:  # parity of the first hex digit
             odd, held = int(digest.hexdigest()[0], 16) % 2 == 1, "heldout_new"
         else:  # parity of the first byte
             odd, held = digest.digest()[0] % 2 == 1, "heldout"
-        assert d["split"] == (held if odd else "dev"), d["file"]
-        if d.get("committed_path"):
-            data = (ROOT / d["committed_path"]).read_bytes()
-            assert hashlib.sha256(data).hexdigest() == d["sha256"], d["file"]
+        # batches 1 and 2 keep their hash split in "split_before"; their held-out halves were seen, so dev now
+        assert d.get("split_before", d["split"]) == (held if odd else "dev"), d["file"]
+        assert d["split"] == "dev", d["file"]
+    assert sum(1 for d in docs if d["split"] == "heldout") >= 10
     languages = {code for d in docs for code in d["language"].split("/")}
     assert {"en", "de", "zh", "es"} <= languages
 
