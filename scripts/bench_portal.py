@@ -396,7 +396,7 @@ def measure_upload(n: int = 10, rows: int = 1000) -> dict[str, Any]:
         key = demo.parties["supplier"].headers
         form = {"agreement_id": ref, "lot_size": "1200"}
         api = []
-        for i in range(n):
+        for i in range(-1, n):  # -1: a warm-up upload, not timed (first parser and model imports in the gateway)
             t0 = time.perf_counter()
             r = http.post("/v1/batches", headers=key, data=form,
                           files=[("files", ("lot.csv", _lot_csv(rows, 10_000 + i)))])  # fmt: skip
@@ -405,11 +405,13 @@ def measure_upload(n: int = 10, rows: int = 1000) -> dict[str, Any]:
             assert batch["record_count"] == rows and batch["assessment"], batch
             while http.get(f"/v1/batches/{batch['id']}", headers=key).json()["status"] != "anchored":
                 time.sleep(0.01)
-            api.append((time.perf_counter() - t0) * 1000)
+            if i >= 0:
+                api.append((time.perf_counter() - t0) * 1000)
         portal, validated = [], []
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            page = browser.new_page()
+            # the page's CSP forbids eval, which Playwright's wait_for_function uses (the portal's own code does not)
+            page = browser.new_context(bypass_csp=True).new_page()
             page.goto(url + "/portal/login")
             page.fill('input[name="email"]', "s@bench")
             page.fill('input[name="password"]', PASSWORD)
@@ -420,7 +422,7 @@ def measure_upload(n: int = 10, rows: int = 1000) -> dict[str, Any]:
                 page.select_option("#upload-agreement", ref)
                 page.fill("#upload-key", f"BENCH-LOT-{i}")
                 page.evaluate(_DROP, [f"lot{i}.csv", _lot_csv(rows, 20_000 + i).decode()])
-                page.wait_for_function("window.__qcn && window.__qcn.anchored", timeout=60_000)
+                page.wait_for_function("() => window.__qcn && window.__qcn.anchored", timeout=60_000)
                 t = page.evaluate("window.__qcn")
                 assert page.locator("#upload-characteristics tr").count() == 4  # header + 3 characteristics
                 assert f"{rows} " in page.inner_text("#upload-result h2")
