@@ -336,6 +336,7 @@ ZH = {
     "Target PPM": "目标 PPM",
     "Tier": "层级",
     "Top-up grace period (seconds)": "补缴宽限期（秒）",
+    "%(days)s days": "%(days)s 天",
     "material": "物料",
     "equipment": "设备",
     "process": "工艺",

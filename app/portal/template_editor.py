@@ -20,7 +20,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -66,6 +66,8 @@ class EditorState:
     general: list[dict[str, str]]
     valid: bool
     base: str
+    # fields a row's problem names ("lsl 9 must be below usl 4.36"): field -> the row whose message describes it
+    flagged: dict[str, str] = field(default_factory=dict)
 
 
 def _text(v: Any) -> str:
@@ -326,6 +328,13 @@ def editor_state(doc: dict[str, Any], *, check: bool, form_errors: dict[str, lis
                     errors.setdefault(key, []).append(p["message"])
                 else:
                     general.append(p)
+    flagged = {
+        f"{row}.{f}": row
+        for row, messages in errors.items()
+        if re.fullmatch(r"[cp]\.\d+", row)
+        for f in sorted(_NUMBERS)
+        if any(re.search(rf"\b{f}\b", m) for m in messages)
+    }
     return EditorState(
         doc=doc,
         values=_values(doc),
@@ -333,4 +342,5 @@ def editor_state(doc: dict[str, Any], *, check: bool, form_errors: dict[str, lis
         general=general,
         valid=check and not errors and not general,
         base=json.dumps(doc, ensure_ascii=False),
+        flagged=flagged,
     )

@@ -329,6 +329,8 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         assert "not an amount of tokens" in page.inner_text("#err-penalties-per_batch-major")
         assert page.get_attribute("#f-penalties-per-batch-major", "aria-invalid") == "true"
         assert "lsl 20 must be below usl" in page.inner_text("#err-p-0")
+        assert page.get_attribute("#f-p-0-lsl", "aria-describedby") == "err-p-0"
+        assert page.get_attribute("#f-p-0-lsl", "aria-invalid") == "true"
         assert _axe(page) == []  # the fields with their errors: still no serious or critical violation
         page.screenshot(path=str(OUT / "en-oem-template-editor-errors.png"), full_page=True)
         page.fill("#f-c-0-lsl", lsl)

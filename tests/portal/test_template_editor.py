@@ -58,6 +58,10 @@ def test_problems_appear_next_to_the_fields_they_name(world: World) -> None:
     assert 'data-valid="false"' in html
     # the limits' own check (lsl >= usl) is a problem of the characteristic's row
     assert re.search(r'id="err-c-0">[^<]*lsl 5 must be below usl 4', html), html[:2000]
+    # ... and the fields it names are marked invalid and described by it
+    for f in ("lsl", "usl"):
+        assert re.search(rf'id="f-c-0-{f}" name="c.0.{f}"[^>]*aria-invalid="true" aria-describedby="err-c-0"', html)
+    assert not re.search(r'id="f-c-0-nominal"[^>]*aria-invalid', html)
     # not a number: said at the field, and what was typed stays in it
     assert re.search(r'id="f-c-1-nominal" name="c.1.nominal" value="high"[^>]*aria-invalid="true"', html)
     assert re.search(r'id="err-c-1-nominal">[^<]*not a number', html)
@@ -161,6 +165,7 @@ def test_form_errors_of_the_new_fields_are_in_chinese_for_a_chinese_reader(world
     c = world.browser("oem", lang="zh")
     page = c.get(f"/portal/templates/new?start={START}")
     assert "保证金条款" in page.text and "罚金" in page.text and "过程参数" in page.text
+    assert '<span class="hint" id="grace-days">= 14.0 天</span>' in page.text  # 1,209,600 s
     form = _form(page.text)
     token = csrf_of(page.text)
     bad = {**form, "deposit.max_step_bps": "x"}
