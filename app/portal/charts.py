@@ -3,11 +3,13 @@
 Each chart is an ``<svg role="img">`` named by its ``<title>`` and described by its ``<desc>``; the page puts
 the same numbers in a table next to it (:meth:`Chart.rows`), so a screen reader or a copy-paste gets them too.
 Values are plotted on a linear axis from the series' minimum to maximum (reference lines included), padded
-by 8 %; a missing value (``None``) breaks a line and leaves a bar out.
+by 8 %; a missing value (``None``) breaks a line and leaves a bar out. Points sit evenly along x, or, given
+``positions`` (timestamps), in proportion to them; a label is drawn only where it does not overlap the last.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -40,6 +42,8 @@ class Chart:
     kind: str = "line"  # line | bar
     refs: Sequence[tuple[str, float]] = field(default_factory=tuple)
     fmt: Callable[[float | None], str] = lambda v: "—" if v is None else f"{v:g}"
+    table_labels: Sequence[str] | None = None  # longer labels for the data table (e.g. the full date and time)
+    positions: Sequence[float] | None = None  # a line over time: x proportional to these (e.g. timestamps)
 
     @property
     def empty(self) -> bool:
@@ -47,7 +51,8 @@ class Chart:
 
     def rows(self) -> list[tuple[str, list[str]]]:
         """The data table: one row per label, one formatted cell per series."""
-        return [(label, [self.fmt(s.values[i]) for s in self.series]) for i, label in enumerate(self.labels)]
+        labels = self.table_labels if self.table_labels is not None else self.labels
+        return [(label, [self.fmt(s.values[i]) for s in self.series]) for i, label in enumerate(labels)]
 
     def _range(self) -> tuple[float, float]:
         values = [v for s in self.series for v in s.values if v is not None] + [v for _n, v in self.refs]
@@ -74,7 +79,12 @@ class Chart:
         plot_w, plot_h = _W - _L - _R, _H - _T - _B
         step = plot_w / n
 
+        span = (max(self.positions) - min(self.positions)) if self.positions else 0.0
+
         def x(i: int) -> float:
+            if self.positions and span > 0:  # proportional to time, half a point's room at each end
+                edge = min(step / 2, 24.0)
+                return _L + edge + (plot_w - 2 * edge) * (self.positions[i] - min(self.positions)) / span
             return _L + step * (i + 0.5)
 
         def y(v: float) -> float:
@@ -90,10 +100,15 @@ class Chart:
                 f'<text x="{_L - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{escape(self.fmt(v))}</text>'
                 f'<line x1="{_L}" y1="{y(v):.1f}" x2="{_W - _R}" y2="{y(v):.1f}" stroke="#eaeef2"/>'
             )
+        # label a point only where its label does not overlap the last one drawn (about 6.5 px per character)
+        widest = max(len(label) for label in self.labels) * 6.5 + 8
         every = max(1, n // 10)
+        last = -math.inf
         for i, label in enumerate(self.labels):
-            if i % every == 0:
-                parts.append(f'<text x="{x(i):.1f}" y="{_H - _B + 16}" text-anchor="middle">{escape(label)}</text>')
+            if i % every == 0 and x(i) - last >= widest:
+                last = x(i)
+                anchor = "start" if x(i) - widest / 2 < _L - 8 else "end" if x(i) + widest / 2 > _W else "middle"
+                parts.append(f'<text x="{x(i):.1f}" y="{_H - _B + 16}" text-anchor="{anchor}">{escape(label)}</text>')
         for name, v in self.refs:
             parts.append(
                 f'<line x1="{_L}" y1="{y(v):.1f}" x2="{_W - _R}" y2="{y(v):.1f}" stroke="#7a4e00" '

@@ -78,6 +78,10 @@ class Lang:
             value = value.replace(tzinfo=UTC)
         return format_datetime(value, format="medium", tzinfo=UTC, locale=self.locale) + " UTC"
 
+    def short_datetime(self, value: int | float) -> str:
+        """A moment in the locale's short form, for a chart axis ("06/12/2026, 00:19" / "2026/12/6 00:19"), UTC."""
+        return format_datetime(datetime.fromtimestamp(value, tz=UTC), format="short", tzinfo=UTC, locale=self.locale)
+
     def number(self, value: float | int | None, digits: int = 2) -> str:
         if value is None:
             return "—"
@@ -124,4 +128,9 @@ STATE_WORDS = (
     N_("expired-at-signing"),
     N_("unsigned"),
     N_("malformed"),
+    # tiers of process parameters (template editor)
+    N_("material"),
+    N_("equipment"),
+    N_("process"),
+    N_("environment"),
 )

@@ -287,7 +287,7 @@ async def _editor_form(portal: Portal) -> tuple[dict[str, Any], dict[str, str], 
         raise Forbidden("only OEMs write templates")
     require_csrf(portal, None)
     form = {k: v for k, v in (await portal.request.form()).items() if isinstance(v, str)}
-    doc, errors = merge_form(form)
+    doc, errors = merge_form(form, portal.lang.gettext)
     return doc, form, errors
 
 

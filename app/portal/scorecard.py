@@ -1,9 +1,10 @@
 """The OEM's supplier scorecard, per agreement, drawn as server-rendered SVG charts with their data tables.
 
 From the chain (the record both sides trust): the quality score and deposit ratio of every evaluated quarter
-(``Evaluated``), the required and posted deposit at each funding change (``FundingUpdated``), and each
-quarter's counters (batches, rejected, non-conformities by class). From the stored batches: the Cpk of each
-characteristic over the last batches, against the template's minimum Cpk for its class.
+(``Evaluated``), the required and posted deposit at each funding change (``FundingUpdated``, placed at its
+block's timestamp, shown in the reader's locale), and each quarter's counters (batches, rejected,
+non-conformities by class). From the stored batches: the Cpk of each characteristic over the last batches,
+against the template's minimum Cpk for its class.
 """
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ from app.portal.charts import Chart, Series
 from app.portal.i18n import Lang
 from app.services import agreements as agreement_service
 
-__all__ = ["scorecard_rows"]
+__all__ = ["block_times", "scorecard_rows"]
 
 _LAST_BATCHES = 40
 _LAST_QUARTERS = 8
+
+
+def block_times(chain: ChainContext, blocks: list[int]) -> dict[int, int]:
+    """The timestamp of each of these blocks, asked of the node once per distinct block (not remembered across
+    requests: a dev chain restarted at the same addresses reuses block numbers)."""
+    return {n: int(chain.w3.eth.get_block(n)["timestamp"]) for n in sorted(set(blocks))}
 
 
 def _quarters(chain: ChainContext, agreement_id: str) -> list[tuple[int, Any]]:
@@ -82,13 +89,15 @@ def _charts(
         "deposit": Chart(
             f"sc{n}-deposit",
             _("Required and posted deposit over time"),
-            _("Required and posted deposit (tokens) at each funding change on chain, by block."),
-            [f"#{f['blockNumber']}" for f in funding],
+            _("Required and posted deposit (tokens) at each funding change on chain, by block time."),
+            [lang.short_datetime(f["timestamp"]) for f in funding],
             [
                 Series(_("Required"), [int(f["required"]) / 1e18 for f in funding]),
                 Series(_("Posted"), [int(f["deposited"]) / 1e18 for f in funding]),
             ],
             fmt=num(2),
+            table_labels=[lang.datetime(f["timestamp"]) for f in funding],
+            positions=[float(f["timestamp"]) for f in funding],
         ),
         "rejection": Chart(
             f"sc{n}-rejection",
@@ -167,6 +176,8 @@ def scorecard_rows(
             )
             evaluations = [e for e in events if e["event"] == "Evaluated"]
             funding = [e for e in events if e["event"] == "FundingUpdated"]
+            times = block_times(chain, [f["blockNumber"] for f in funding])
+            funding = [{**f, "timestamp": times[f["blockNumber"]]} for f in funding]
             ncs = [e for e in events if e["event"] == "NonConformityRecorded"]
             if status.get("ratio_bps") is not None:
                 quarters = _quarters(chain, record.agreement_id)

@@ -311,25 +311,70 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         page = oem.go(editor)
         lsl, usl = page.input_value("#f-c-0-lsl"), page.input_value("#f-c-0-usl")
         # the gateway's validator answers next to the fields: LSL above USL on the row, "high" at its field
+        p_lsl = page.input_value("#f-p-0-lsl")
         page.fill("#f-c-0-lsl", "9")
         page.fill("#f-c-1-nominal", "high")
+        # deposit terms, penalties and process parameters are fields too; a bad value in each
+        page.fill("#f-deposit-min-ratio-bps", "16000")  # above the maximum ratio
+        page.fill("#f-penalties-per-batch-major", "-3")  # not an amount
+        page.fill("#f-p-0-lsl", "20")  # above the parameter's USL
         page.click("#template-validate")
         page.wait_for_selector('#template-check[data-valid="false"]')
         assert f"lsl 9 must be below usl {usl}" in page.inner_text("#err-c-0")
         assert "not a number" in page.inner_text("#err-c-1-nominal")
         assert page.get_attribute("#f-c-1-nominal", "aria-invalid") == "true"
+        assert "min_ratio_bps 16000 is above max_ratio_bps 15000" in page.inner_text("#err-deposit-min_ratio_bps")
+        assert page.get_attribute("#f-deposit-min-ratio-bps", "aria-invalid") == "true"
+        assert page.get_attribute("#f-deposit-min-ratio-bps", "aria-describedby") == "err-deposit-min_ratio_bps"
+        assert "not an amount of tokens" in page.inner_text("#err-penalties-per_batch-major")
+        assert page.get_attribute("#f-penalties-per-batch-major", "aria-invalid") == "true"
+        assert "lsl 20 must be below usl" in page.inner_text("#err-p-0")
+        assert page.get_attribute("#f-p-0-lsl", "aria-describedby") == "err-p-0"
+        assert page.get_attribute("#f-p-0-lsl", "aria-invalid") == "true"
+        assert _axe(page) == []  # the fields with their errors: still no serious or critical violation
+        page.screenshot(path=str(OUT / "en-oem-template-editor-errors.png"), full_page=True)
         page.fill("#f-c-0-lsl", lsl)
         page.fill("#f-c-1-nominal", "30")
         page.fill("#f-c-0-name", "Areal capacity (OEM drawing 7)")
+        # fixed, and edited: what the published template and the agreement will hold
+        page.fill("#f-deposit-min-ratio-bps", "5000")
+        page.fill("#f-penalties-per-batch-major", "800")
+        page.fill("#f-p-0-lsl", p_lsl)
+        edits = {
+            "#f-deposit-base-amount": "40000",
+            "#f-deposit-max-step-bps": "3000",
+            "#f-tier-3-ratio-bps": "8000",
+            "#f-penalties-per-batch-critical": "4000.5",
+            "#f-penalties-target-ppm": "400",
+            "#f-p-0-usl": "15",
+        }
+        for field, value in edits.items():
+            page.fill(field, value)
+        page.select_option("#f-p-1-tier", "process")
         page.click("#template-validate")
         page.wait_for_selector('#template-check[data-valid="true"]')
         assert page.locator(".field-error").count() == 0
+        assert page.locator("[aria-invalid=true]").count() == 0
         with page.expect_navigation(timeout=60_000):
             page.click("#template-publish")
             oem.sign()
         assert page.inner_text("#template-status").strip() == "published"
         assert "Areal capacity (OEM drawing 7)" in page.text_content("details pre")  # the edit was published
         template_url = page.url.replace(live.url, "")
+        # the published template read back through the API carries every edited term
+        published_doc = httpx.get(f"{live.url}/v1/templates/{template_url.rsplit('/', 1)[1]}",
+                                  headers={"Authorization": "Bearer " + _api_key(live, "oem")}).json()  # fmt: skip
+        assert published_doc["status"] == "published", published_doc
+        terms = published_doc["document"]
+        assert terms["deposit"]["base_amount"] == str(40_000 * 10**18)
+        assert terms["deposit"]["min_ratio_bps"] == 5000 and terms["deposit"]["max_step_bps"] == 3000
+        assert terms["deposit"]["tiers"][3] == {"min_score": 90, "ratio_bps": 8000}
+        assert terms["penalties"]["per_batch"] == {
+            "critical": str(4_000_500 * 10**15), "major": str(800 * 10**18), "minor": str(200 * 10**18)
+        }  # fmt: skip
+        assert terms["penalties"]["target_ppm"] == 400
+        assert terms["process_parameters"][0]["usl"] == 15.0 and terms["process_parameters"][0]["lsl"] == float(p_lsl)
+        assert terms["process_parameters"][1]["tier"] == "process"
 
         # OEM proposes the agreement to the supplier with the lab, and signs it (EIP-712)
         page.select_option("#propose-supplier", str(world["ids"]["supplier"]))
@@ -500,8 +545,95 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         visited["oem"].update({case_href, "/portal/cases", editor})
         visited["supplier"].update({case_href, "/portal/cases"})
 
+        # the quarter ends: block time moves forward by a quarter (dev chain, as make demo does) and the gateway's
+        # scheduler evaluates it; the score and the new deposit ratio come from the chain
+        def rpc(method: str, *params: Any) -> Any:
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+            answer = httpx.post(live.settings.rpc_url, json=body, timeout=30).json()
+            assert "error" not in answer, answer
+            return answer["result"]
+
+        from app.demo import _QUARTER_S
+
+        api_oem = {"Authorization": "Bearer " + _api_key(live, "oem")}
+        ref = agreement_url.rsplit("/", 1)[1]
+        before = httpx.get(f"{live.url}/v1/agreements/{ref}", headers=api_oem).json()["on_chain"]
+        rpc("evm_increaseTime", _QUARTER_S + 60)
+        rpc("evm_mine")
+        evaluations: list[Any] = []
+        for _ in range(180):
+            evaluations = httpx.get(f"{live.url}/v1/agreements/{ref}/evaluations", headers=api_oem).json()
+            if evaluations:
+                break
+            time.sleep(0.5)
+        assert evaluations, "the scheduler did not evaluate the ended quarter"
+        evaluation = evaluations[-1]
+        after = httpx.get(f"{live.url}/v1/agreements/{ref}", headers=api_oem).json()["on_chain"]
+        assert evaluation["quarter"] == 0 and after["ratio_bps"] == evaluation["newRatioBps"], (evaluation, after)
+        assert evaluation["oldRatioBps"] == before["ratio_bps"] == 10_000
+        # the edited curve: one quarter moves the ratio by at most the edited step (3,000 bps)
+        assert abs(evaluation["newRatioBps"] - evaluation["oldRatioBps"]) <= 3000
+
+        topped_up = after["shortfall"] != "0"
+        if topped_up:  # short (penalty paid, new ratio): the supplier tops up in the portal, as the demo does
+            page = supplier.go(agreement_url)
+            assert page.input_value("#deposit-amount")  # the shortfall, prefilled
+            with page.expect_navigation(timeout=60_000):
+                page.click("#deposit-submit")
+                supplier.sign()
+                page.wait_for_selector(".relay-status[data-done] .relay-tx >> nth=1", timeout=60_000)
+            after = httpx.get(f"{live.url}/v1/agreements/{ref}", headers=api_oem).json()["on_chain"]
+            assert after["shortfall"] == "0", after
+
         # the OEM's scorecard: charts drawn from the chain and the stored batches, each with its data table
         page = oem.go("/portal/scorecard")
+        last = page.locator(".sc-last-evaluation")
+        assert last.get_attribute("data-quarter") == "0"
+        assert last.get_attribute("data-score") == str(evaluation["score"])
+        assert page.inner_text(".sc-last-score") == str(evaluation["score"])
+        assert page.inner_text(".sc-last-ratio") == f"{evaluation['newRatioBps'] / 100:,.0f} %"
+        assert page.inner_text(".sc-ratio") == f"{after['ratio_bps'] / 100:,.0f} %"
+        assert page.inner_text(".sc-required") == f"{int(after['required']) / 1e18:,.2f}"
+        score_rows = page.eval_on_selector_all(
+            "table:has(caption:text('Quality score per quarter')) tbody tr",
+            "rs => rs.map(r => [...r.cells].map(c => c.textContent.trim()))",
+        )
+        assert score_rows == [["Q0", str(evaluation["score"])]], score_rows
+        ratio_rows = page.eval_on_selector_all(
+            "table:has(caption:text('Deposit ratio per quarter')) tbody tr",
+            "rs => rs.map(r => [...r.cells].map(c => c.textContent.trim()))",
+        )
+        assert ratio_rows == [["Q0", f"{evaluation['newRatioBps'] / 100:.1f} %"]], ratio_rows
+        # the deposit chart runs over block time: each funding change at its block's timestamp, in the locale
+        history = httpx.get(f"{live.url}/v1/agreements/{ref}/deposits", headers=api_oem).json()["history"]
+        from datetime import UTC, datetime
+
+        moments = [
+            datetime.fromtimestamp(int(rpc("eth_getBlockByNumber", hex(e["blockNumber"]), False)["timestamp"], 16), UTC)
+            for e in history
+            if e["event"] == "FundingUpdated"
+        ]
+        assert len(moments) >= 2, history
+        if topped_up:  # the top-up's funding change is a quarter after the first deposit's
+            assert (moments[-1] - moments[0]).days >= 90, moments
+        deposit_table = "figure:has(svg[id$='-deposit']) tbody tr th"  # the chart's data table, in any language
+        shown = page.eval_on_selector_all(deposit_table, "hs => hs.map(h => h.textContent.trim())")
+        assert len(shown) == len(moments), (shown, moments)
+        for label, moment in zip(shown, moments, strict=True):
+            assert label.startswith(f"{moment.day} ") and f"{moment.year}, {moment:%H:%M:%S} UTC" in label, label
+        axis = page.eval_on_selector_all("svg[id$='-deposit'] text", "ts => ts.map(t => t.textContent)")
+        assert f"{moments[0]:%d/%m/%Y, %H:%M}" in axis, axis  # no block numbers on the axis
+        assert not any(t.startswith("#") for t in axis), axis
+        page = oem.go("/portal/lang/zh?next=/portal/scorecard")
+        shown = page.eval_on_selector_all(deposit_table, "hs => hs.map(h => h.textContent.trim())")
+        assert shown == [
+            f"{m.year}年{m.month}月{m.day}日 {m:%H:%M:%S} UTC" for m in moments
+        ], shown  # fmt: skip
+        axis = page.eval_on_selector_all("svg[id$='-deposit'] text", "ts => ts.map(t => t.textContent)")
+        assert f"{moments[0].year}/{moments[0].month}/{moments[0].day} {moments[0]:%H:%M}" in axis, axis
+        assert page.inner_text(".sc-last-score") == str(evaluation["score"])
+        page = oem.go("/portal/lang/en?next=/portal/scorecard")
+
         assert page.locator("svg.chart[role=img] title").count() >= 5 + 3  # 5 charts + Cpk of 3 characteristics
         nc_rows = page.inner_text("table:has(caption:text('Non-conformities recorded on chain')) tbody")
         assert "critical" in nc_rows, nc_rows
@@ -510,7 +642,8 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
             "rs => rs.map(r => [...r.cells].map(c => c.textContent.trim()))",
         )
         # the OEM's inspections counted on chain agree with the supplier-side acceptance verdicts of the five lots
-        assert q_rows[-1][1] == page.inner_text(".sc-rejection"), (q_rows, page.inner_text(".sc-rejection"))
+        q0 = next(r for r in q_rows if r[0] == "Q0")  # the lots were inspected in quarter 0 (now evaluated)
+        assert q0[1] == page.inner_text(".sc-rejection"), (q_rows, page.inner_text(".sc-rejection"))
         deposit = page.eval_on_selector_all(
             "table:has(caption:text('Required and posted deposit over time')) tbody tr", "rs => rs.length"
         )
@@ -599,10 +732,6 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
 
         # a relayed transaction that never gets a receipt: the chain stops mining and the gateway's relay timeout
         # is shortened for this one step; the page follows the status to "failed" and says why
-        def rpc(method: str, *params: Any) -> None:
-            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-            assert "error" not in httpx.post(live.settings.rpc_url, json=body, timeout=30).json()
-
         page = supplier.go(agreement_url)
         page.fill("#deposit-amount", "1")
         rpc("evm_setAutomine", False)
