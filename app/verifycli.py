@@ -89,18 +89,18 @@ def _check(
         return CliVerification(False, str(exc))
     try:
         rpc = _connect(rpc_url, doc.chain_id)
-        address = to_checksum_address(doc.registry)
-        registry = rpc.w3.eth.contract(address=address, abi=_COMMITMENT_ABI)
+        address = to_checksum_address(expected_registry)  # never the proof's own: verify_proof compares them
+        contract = rpc.w3.eth.contract(address=address, abi=_COMMITMENT_ABI)
         has_code = bool(rpc(lambda: rpc.w3.eth.get_code(address)))
     except ChainError as exc:
         return CliVerification(False, str(exc))
 
     def fetch(batch_id: bytes) -> bytes | None:
-        value = bytes(rpc(registry.functions.commitmentOf(batch_id).call))
+        value = bytes(rpc(contract.functions.commitmentOf(batch_id).call))
         return None if value == b"\x00" * 32 else value
 
     if not has_code:
-        return CliVerification(False, f"no contract at {doc.registry} on chain {doc.chain_id}")
+        return CliVerification(False, f"no contract at {address} on chain {doc.chain_id}")
     result = verify_proof(
         doc, fetch, file_sha256=file_sha256, expected_chain_id=doc.chain_id, expected_registry=expected_registry
     )

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.bodylimits import json_depth_exceeds
 from app.errors import InvalidRequest
 from app.services.agreements import validate_template
 
@@ -26,6 +27,7 @@ CHAR_FIELDS = ("name", "unit", "nominal", "lsl", "usl", "criticality")
 CLASSES = ("critical", "major", "minor")
 _NUMBERS = {"nominal", "lsl", "usl"}
 _MAX_BASE = 200_000
+_MAX_DEPTH = 32  # a template is a few levels deep; form bodies skip the middleware's JSON depth check
 
 
 @dataclass
@@ -95,10 +97,14 @@ def merge_form(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, list[
     raw = form.get("base") or "{}"
     if len(raw) > _MAX_BASE:
         raise InvalidRequest("the template document is too large", field="base")
+    if json_depth_exceeds(raw.encode(), _MAX_DEPTH):
+        raise InvalidRequest(f"the template document nests deeper than {_MAX_DEPTH} levels", field="base")
     try:
         base = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"the template document is not JSON: {exc.msg}", field="base") from exc
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise InvalidRequest(f"the template document cannot be read: {exc}", field="base") from None
     if not isinstance(base, dict):
         raise InvalidRequest("the template document must be a JSON object", field="base")
     doc = copy.deepcopy(base)
