@@ -27,12 +27,13 @@ ROLES = ("admin", "oem", "supplier", "lab")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: their party row id, kind (= role) and on-chain account."""
+    """Who is calling: their party row id, kind (= role), on-chain account, and when the key used expires."""
 
     party_id: int
     role: str
     name: str
     account: str | None
+    key_expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -86,7 +87,7 @@ def authenticate(*, session: Session, key: str | None, admin_token: str) -> Prin
     if expires is not None and expires <= datetime.now(UTC):
         raise Unauthenticated(f"API key expired at {expires.isoformat()}")
     party = row.party
-    return Principal(party.id, party.kind, party.name, party.account)
+    return Principal(party.id, party.kind, party.name, party.account, key_expires_at=expires)
 
 
 def require_role(principal: Principal, *roles: str) -> None:

@@ -187,14 +187,22 @@ def verify(
     batch: Annotated[str | None, typer.Option(help="batch id (0x...) the file was uploaded with")] = None,
     proof: Annotated[Path | None, typer.Option(help="proof JSON for the file (instead of asking the gateway)")] = None,
     api: Annotated[str, typer.Option(help="gateway URL to fetch the file's proof from")] = "http://127.0.0.1:8000",
+    registry: Annotated[
+        str | None,
+        typer.Option(help="the chain's anchor registry (default: the address book deployments/<chainId>.json)"),
+    ] = None,
 ) -> None:
-    """Verify a record or a file against the chain, trusting only the chain. Exits 1 on any mismatch."""
+    """Verify a record or a file against the chain, trusting only the chain. Exits 1 on any mismatch.
+
+    The anchor registry is never taken from the proof: a proof naming another registry or chain fails.
+    """
     from app.settings import get_settings
     from app.verifycli import verify_file, verify_proof_file
 
     if not path.exists():
         _fail(f"no such file: {path}")
-    rpc_url = rpc or get_settings().rpc_url
+    settings = get_settings()
+    rpc_url = rpc or settings.rpc_url
     data = path.read_bytes()
     is_proof = False
     if batch is None:
@@ -204,7 +212,7 @@ def verify(
             is_proof = False
         if not is_proof:
             _fail(f"{path} is not a qcn proof; to verify a file give its batch: qcn verify FILE --batch 0x...", 2)
-        result = verify_proof_file(data, rpc_url=rpc_url)
+        result = verify_proof_file(data, rpc_url=rpc_url, registry=registry, deployments_dir=settings.deployments_dir)
     else:
         result = verify_file(
             data,
@@ -213,6 +221,8 @@ def verify(
             proof_path=proof,
             api_url=api,
             sha256=hashlib.sha256(data).hexdigest(),
+            registry=registry,
+            deployments_dir=settings.deployments_dir,
         )
     for line in result.lines:
         typer.echo(line)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, Field
@@ -26,6 +27,7 @@ __all__ = [
     "RefPath",
     "SafeText",
     "Uint256",
+    "attachment",
     "is_row_id",
     "no_nul",
     "safe_filename",
@@ -62,6 +64,17 @@ def is_row_id(ref: str) -> bool:
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f<>:\"|?*]")
+
+
+def attachment(name: str) -> str:
+    """``Content-Disposition`` for a download named ``name`` in any script (RFC 6266 / RFC 5987).
+
+    HTTP headers are latin-1, so ``8D-报告.txt`` goes in ``filename*`` (UTF-8, percent-encoded) with an ASCII
+    fallback in ``filename`` for old clients; quotes, backslashes and control characters never reach the header.
+    """
+    clean = _UNSAFE.sub("_", name).replace("\\", "_") or "download"
+    fallback = clean.encode("ascii", "replace").decode("ascii").replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(clean, safe='')}"
 
 
 def safe_filename(name: str | None) -> str | None:

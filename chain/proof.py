@@ -333,6 +333,7 @@ class FailureReason(StrEnum):
     ROOT_ALTERED = "root_altered"  # path leads to the anchored root, but header.root was edited
     NOT_ANCHORED = "not_anchored"  # no commitment for batchId on this chain
     COMMITMENT_MISMATCH = "commitment_mismatch"  # header fields differ from what was anchored
+    WRONG_DEPLOYMENT = "wrong_deployment"  # the proof names another chain or registry than the trusted one
 
 
 @dataclass(frozen=True)
@@ -370,11 +371,16 @@ def verify_proof(
     fetch_commitment: FetchCommitment,
     *,
     file_sha256: bytes | None = None,
+    expected_chain_id: int | None = None,
+    expected_registry: str | None = None,
 ) -> VerificationResult:
     """Verify a proof offline against the commitment `fetch_commitment(batch_id)` returns.
 
     `file_sha256` (used by `verify_file_against_proof`) is the SHA-256 of the file the caller
-    holds. Never raises for a bad proof: the result says which check failed and why.
+    holds. `expected_chain_id` / `expected_registry` are the deployment the verifier trusts: a proof
+    naming another chain or registry fails (`wrong_deployment`) before anything is fetched, since a
+    registry chosen by the proof's author could return any commitment it likes.
+    Never raises for a bad proof: the result says which check failed and why.
     Exceptions from `fetch_commitment` itself (e.g. RPC down) propagate unchanged.
     """
     passed: list[str] = []
@@ -394,6 +400,21 @@ def verify_proof(
         except ProofFormatError as exc:
             return fail(FailureReason.INVALID_DOCUMENT, str(exc))
     passed.append(f"format {doc.format} v{doc.version}")
+    if expected_chain_id is not None and doc.chain_id != expected_chain_id:
+        return fail(
+            FailureReason.WRONG_DEPLOYMENT,
+            f"the proof is for chain id {doc.chain_id}, the trusted deployment is on chain id {expected_chain_id}",
+            doc,
+        )
+    if expected_registry is not None and doc.registry.lower() != expected_registry.lower():
+        return fail(
+            FailureReason.WRONG_DEPLOYMENT,
+            f"the proof names registry {doc.registry}, but the anchor registry of chain {doc.chain_id} "
+            f"is {expected_registry}",
+            doc,
+        )
+    if expected_registry is not None:
+        passed.append(f"registry {doc.registry} is the trusted anchor registry")
 
     # 2. the data itself
     leaf = doc.leaf

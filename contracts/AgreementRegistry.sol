@@ -434,7 +434,11 @@ contract AgreementRegistry is EIP712, ReentrancyGuardTransient, IAgreementRegist
         _onlyCases();
         (StoredAgreement storage a, StoredTemplate storage t) = _existing(agreementId);
         AgreementState state = a.state;
-        if (state != AgreementState.Active && state != AgreementState.Suspended) {
+        // a terminated agreement still answers for the lots it delivered: every batch anchored under it was
+        // anchored while it was Active, so cases open until the wind-down ends (the supplier cannot escape a
+        // case by terminating first); the bound penalty then outlives the wind-down like any open case's
+        bool windingDown = state == AgreementState.Terminated && _time() < uint64(a.terminatedAt) + _windDown(t);
+        if (state != AgreementState.Active && state != AgreementState.Suspended && !windingDown) {
             revert AgreementNotActive(agreementId, state);
         }
         uint96 maxPenalty = t.penaltyCritical;

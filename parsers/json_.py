@@ -108,6 +108,8 @@ def _load(data: bytes, limits: Limits) -> Any:
             line=exc.lineno,
             column=exc.colno,
         ) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits (Python's int conversion limit)
+        raise MalformedInput(f"JSON value cannot be read as a number: {exc}") from None
     depth = _depth(doc)
     if depth > limits.max_json_depth:
         raise LimitExceeded(

@@ -259,6 +259,7 @@ ZH = {
     "Outcome": "结果",
     "Verify a proof": "验证证明",
     "The check runs in your browser against the chain's RPC endpoint: it does not depend on this server's word.": "校验在您的浏览器中直接对照区块链 RPC 节点进行，不依赖本服务器的说法。",
+    "Anchor registry (compare with the address your consortium publishes)": "锚定注册合约（请与联盟公布的地址核对）",
     "Chain RPC endpoint": "区块链 RPC 地址",
     "A proof document": "证明文档",
     "Drop a proof JSON here, or press Enter to choose it.": "将证明 JSON 拖放到此处，或按回车键选择。",

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app.db import Batch, CaseEvidence, Party, session_scope
 from app.errors import AppError, Forbidden, InvalidRequest, NotFound
+from app.inputs import attachment
 from app.portal import security, work
 from app.portal.errors import LoginFailed, TooManyAttempts
 from app.portal.models import AuditEntry, PortalUser
@@ -221,7 +222,7 @@ def _download(doc: dict[str, Any], name: str) -> Response:
     return Response(
         json.dumps(doc, indent=2),
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": attachment(name)},
     )
 
 
@@ -464,11 +465,11 @@ def case_evidence(ref: str, sha256: str, portal: PageUser) -> Response:
         raise NotFound(f"no evidence file {sha256} in this case")
     blob = portal.session.get(Blob, row.sha256)
     assert blob is not None
-    name = (row.filename or row.sha256).replace('"', "")
+    name = row.filename or row.sha256
     return Response(
         blob.data,
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": attachment(name)},
     )
 
 
@@ -551,7 +552,12 @@ def accept_invite(
 
 # ------------------------------------------------------------------------------------------- public verify
 @router.get("/verify")
-def verify_page(portal: OptionalUser) -> HTMLResponse:
-    """Public: check a proof in the browser against the chain's RPC (no login, no trust in this server)."""
+def verify_page(portal: OptionalUser, chain: OptionalChainDep) -> HTMLResponse:
+    """Public: check a proof in the browser against the chain's RPC (no login, no trust in this server).
+
+    The anchor registry is pre-filled from this gateway's deployment, shown for the reader to compare with the
+    address the consortium publishes, and never taken from the proof.
+    """
     settings = portal.request.app.state.settings
-    return render(portal, "verify.html", rpc_url=settings.rpc_url, public=True)
+    registry = chain.anchor_registry_address if chain is not None else ""
+    return render(portal, "verify.html", rpc_url=settings.rpc_url, registry=registry, public=True)

@@ -227,6 +227,11 @@ def invite(*, session: Session, by: PortalUser, email: str, role: str, ip: str |
     if not by.party_admin:
         raise Forbidden("only a party admin invites colleagues")
     _check_role(role)
+    if USER_ROLES.index(role) > USER_ROLES.index(by.role):
+        raise Forbidden(
+            f"you are {by.role}: you cannot invite a {role} (a party admin grants at most their own role)",
+            role=by.role,
+        )
     email = email.strip().lower()
     if "@" not in email:
         raise InvalidRequest(f"{email!r} is not an email address", field="email")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app.bodylimits import json_depth_exceeds
 from app.errors import InvalidRequest
 from app.services.agreements import validate_template
 
@@ -45,6 +46,7 @@ CLASSES = ("critical", "major", "minor")
 DEPOSIT_INTS = ("initial_ratio_bps", "min_ratio_bps", "max_ratio_bps", "max_step_bps", "top_up_grace_seconds")
 _NUMBERS = {"nominal", "lsl", "usl"}
 _MAX_BASE = 200_000
+_MAX_DEPTH = 32  # a template is a few levels deep; form bodies skip the middleware's JSON depth check
 _WEI = Decimal(10) ** 18
 Gettext = Callable[[str], str]
 
@@ -260,10 +262,14 @@ def merge_form(form: Mapping[str, str], _: Gettext = _same) -> tuple[dict[str, A
     raw = form.get("base") or "{}"
     if len(raw) > _MAX_BASE:
         raise InvalidRequest("the template document is too large", field="base")
+    if json_depth_exceeds(raw.encode(), _MAX_DEPTH):
+        raise InvalidRequest(f"the template document nests deeper than {_MAX_DEPTH} levels", field="base")
     try:
         base = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"the template document is not JSON: {exc.msg}", field="base") from exc
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise InvalidRequest(f"the template document cannot be read: {exc}", field="base") from None
     if not isinstance(base, dict):
         raise InvalidRequest("the template document must be a JSON object", field="base")
     doc = copy.deepcopy(base)

@@ -154,6 +154,23 @@ def _review_reason(reports: list[tuple[Upload, ParsedFile]]) -> str | None:
     return "\n".join(lines) or None
 
 
+def _same_terms(existing: Batch, key: str, agreement_id: str, lot_size: int | None) -> None:
+    """A repeated upload must not silently drop what it adds: the same files under another agreement or lot size
+    are a :class:`Conflict` (a new delivery needs its own Idempotency-Key), never the old batch with a 200."""
+    differences = []
+    if existing.agreement_id.lower() != agreement_id.lower():
+        differences.append(f"agreement {existing.agreement_id} (this request: {agreement_id})")
+    if lot_size is not None and existing.lot_size != lot_size:
+        differences.append(f"lot size {existing.lot_size} (this request: {lot_size})")
+    if differences:
+        raise Conflict(
+            f"batch {existing.id} already holds these files (idempotency key {key!r}) with "
+            + " and ".join(differences)
+            + "; to record another delivery of the same files send a new Idempotency-Key",
+            batch=existing.id,
+        )
+
+
 def create_batch(
     *,
     session: Session,
@@ -191,6 +208,7 @@ def create_batch(
                 f"idempotency key {key!r} was already used for different content (batch {existing.id})",
                 batch=existing.id,
             )
+        _same_terms(existing, key, agreement[0] if agreement else ZERO32, lot_size)
         return existing, False
 
     parsed = _parse_all(uploads, limits, isolated, inline_max_bytes)

@@ -37,8 +37,22 @@ def list_keys(*, session: Session, principal: Principal, party_id: int) -> list[
 def create_key(
     *, session: Session, principal: Principal, party_id: int, label: str | None, expires_at: datetime | None
 ) -> tuple[ApiKey, str]:
-    """Issue a key (clear text returned once). ``expires_at`` must lie in the future, within 3 years."""
+    """Issue a key (clear text returned once). ``expires_at`` must lie in the future, within 3 years.
+
+    A key never outlives the key that issues it: called with an expiring key, the new key expires with it at the
+    latest (and by default), so a leaked short-lived key cannot mint a permanent one.
+    """
     party = _party(session, principal, party_id)
+    cap = principal.key_expires_at
+    if cap is not None:
+        if expires_at is None:
+            expires_at = cap
+        elif expires_at.tzinfo is not None and expires_at > cap:
+            raise InvalidRequest(
+                f"expires_at is after {cap.isoformat()}, when the key you call with expires: a key cannot "
+                "outlive the key that issues it",
+                field="expires_at",
+            )
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise InvalidRequest("expires_at needs a time zone (e.g. ...Z)", field="expires_at")

@@ -122,7 +122,14 @@ def to_public(result: VerificationResult) -> VerificationPublic:
 
 def verify_document(*, proof: dict[str, Any], chain: ChainContext) -> VerificationPublic:
     """Run the portable-proof checks against this gateway's chain."""
-    return to_public(verify_proof(proof, chain.fetch_commitment))
+    return to_public(
+        verify_proof(
+            proof,
+            chain.fetch_commitment,
+            expected_chain_id=chain.chain_id,
+            expected_registry=chain.anchor_registry_address,
+        )
+    )
 
 
 def _batch_by_chain_id(session: Session, batch_ref: str) -> Batch:

@@ -337,8 +337,8 @@ interface IAgreementRegistry {
     function resume(bytes32 agreementId) external;
 
     /// @notice OEM or supplier: terminates the agreement for good. New batches are refused; the deposit
-    ///         stays bound for the template's supplier response + lab verdict + dispute windows so open
-    ///         tracing cases can still settle. Emits {AgreementTerminated}.
+    ///         stays bound for the template's supplier response + lab verdict + dispute windows, during which
+    ///         the OEM can still open cases on the lots already anchored. Emits {AgreementTerminated}.
     function terminate(bytes32 agreementId) external;
 
     /// @notice The agreement `agreementId` (state None if unknown).
@@ -378,7 +378,8 @@ interface IAgreementRegistry {
     /// @notice Corrections anchored under `agreementId` in `quarter`.
     function corrections(bytes32 agreementId, uint32 quarter) external view returns (uint32);
 
-    /// @notice Case contract only: a case `caseId` opens on `agreementId` (Active or Suspended); binds the
+    /// @notice Case contract only: a case `caseId` opens on `agreementId` (Active, Suspended, or Terminated
+    ///         within its wind-down, so that lots delivered before termination stay answerable); binds the
     ///         template's critical penalty of the deposit until {closeCase}. Emits {DepositBound}.
     function openCaseFor(bytes32 agreementId, bytes32 caseId) external returns (CaseTerms memory);
 

@@ -71,6 +71,27 @@ def test_an_expired_key_is_refused(gateway: Gateway) -> None:
     assert resp.status_code == 401 and "expired" in resp.json()["error"]["message"]
 
 
+def test_a_short_lived_key_cannot_mint_a_longer_lived_one(gateway: Gateway) -> None:
+    pid = _me(gateway, "supplier")
+    hour = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    temp = gateway.client.post(
+        f"/v1/parties/{pid}/keys", json={"expires_at": hour.isoformat()}, headers=gateway.auth("supplier")
+    ).json()["api_key"]
+    as_temp = {"Authorization": f"Bearer {temp}"}
+    # no expiry asked: the new key expires with the one that issued it
+    child = gateway.client.post(f"/v1/parties/{pid}/keys", json={"label": "forever"}, headers=as_temp)
+    assert child.status_code == 201, child.text
+    assert datetime.fromisoformat(child.json()["expires_at"].replace("Z", "+00:00")) == hour
+    # a later expiry is refused, naming the field and why
+    later = (hour + timedelta(days=1)).isoformat()
+    refused = gateway.client.post(f"/v1/parties/{pid}/keys", json={"expires_at": later}, headers=as_temp)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "expires_at"
+    assert "outlive" in refused.json()["error"]["message"]
+    # a key without expiry (the party's initial one) still issues keys without expiry
+    free = gateway.client.post(f"/v1/parties/{pid}/keys", json={}, headers=gateway.auth("supplier"))
+    assert free.status_code == 201 and free.json()["expires_at"] is None
+
+
 @pytest.mark.parametrize(
     ("expires_at", "problem"),
     [("2001-01-01T00:00:00Z", "past"), ("2099-01-01T00:00:00Z", "3 years"), ("2027-01-01T00:00:00", "time zone")],

@@ -167,3 +167,21 @@ def test_a_small_csv_parses_in_the_request_process_and_a_large_one_in_the_child(
     bigger = CSV_OK + "S3,thickness,12.30,um,0.05\n"
     resp = gateway.upload("supplier", bigger, key="isolated")
     assert resp.status_code == 422 and resp.json()["error"]["limit"] == "max_memory_bytes", resp.text
+
+
+def test_the_same_files_with_another_lot_size_are_a_conflict_not_a_silent_drop(gateway: Gateway) -> None:
+    first = gateway.upload("supplier", CSV_OK)
+    assert first.status_code == 201
+    again = gateway.client.post(
+        "/v1/batches",
+        files=[("files", ("lot.csv", CSV_OK.encode(), "text/plain"))],
+        data={"lot_size": "5000"},
+        headers=gateway.auth("supplier"),
+    )
+    assert again.status_code == 409, again.text
+    assert "lot size None (this request: 5000)" in again.json()["error"]["message"]
+    # the stored batch is untouched, and an honest retry of the first request still gets it back
+    stored = gateway.client.get(f"/v1/batches/{first.json()['id']}", headers=gateway.auth("supplier")).json()
+    assert stored["lot_size"] is None
+    retry = gateway.upload("supplier", CSV_OK)
+    assert retry.status_code == 200 and retry.json()["id"] == first.json()["id"]

@@ -142,6 +142,30 @@ def test_supplier_cannot_escape_a_pending_penalty(cenv: CasesEnv, expect_revert:
     assert (b.deposited, b.claimable, b.bound, b.debt, b.required) == (0, PENALTY_CRITICAL, 0, 0, 0)
 
 
+def test_supplier_cannot_escape_a_case_by_terminating_first(cenv: CasesEnv, expect_revert: Callable[..., Any]) -> None:
+    """Outside review: the supplier terminated before the case on a delivered lot was opened, every case was then
+    refused (AgreementNotActive) and the whole deposit was withdrawn after the wind-down. Now cases open on
+    already-anchored lots during the wind-down and bind the penalty beyond it."""
+    second = keccak(text="qcn/batch/B-0043")
+    second_header = anchor_batch(cenv.ag, second)  # a second lot delivered while the agreement was active
+    sup = cenv.agreements("supplier")
+    sup.terminate(AGREEMENT_ID)
+    cenv.set_time(T0 + 20 * DAY)  # inside the wind-down (5 + 10 + 7 days)
+    case_id = cenv.open()
+    assert cenv.cases("oem").case(case_id).state == CaseState.OPENED
+    cenv.set_time(T0 + 60 * DAY)  # the wind-down is over, the case is not
+    bal = sup.balances(AGREEMENT_ID)
+    assert (bal.required, bal.bound) == (PENALTY_CRITICAL, PENALTY_CRITICAL)
+    with expect_revert("ExceedsExcess", agreementId=AGREEMENT_ID, amount=DEPOSIT, excess=DEPOSIT - PENALTY_CRITICAL):
+        sup.withdraw(AGREEMENT_ID, DEPOSIT)
+    # after the wind-down no new case opens on the terminated agreement
+    late = OpenRequest(
+        agreement_id=AGREEMENT_ID, batch_id=second, analysis_hash=ANALYSIS, evidence_hash=EVIDENCE, lab_fee=LAB_FEE
+    )
+    with expect_revert("AgreementNotActive", agreementId=AGREEMENT_ID, state=3):
+        cenv.cases("oracle").open_case(late, second_header)
+
+
 def test_supplier_cannot_forge_the_oem_or_block_with_disputes(
     cenv: CasesEnv, expect_revert: Callable[..., Any]
 ) -> None:

@@ -137,3 +137,10 @@ def test_overflowing_number_is_not_finite() -> None:
     data = b'{"measurements": [{"sample_id": "S1", "characteristic": "d", "value": 1e999, "unit": "mm"}]}'
     with pytest.raises(InvalidValue, match="not a finite number"):
         parse_json(data, source=source_file(data, format="json"))
+
+
+def test_a_number_too_long_to_convert_is_malformed_input_not_a_crash() -> None:
+    number = b"1" * 5000
+    data = b'{"measurements": [{"sample_id": "S1", "characteristic": "d", "value": ' + number + b', "unit": "mm"}]}'
+    with pytest.raises(MalformedInput, match="cannot be read as a number"):
+        parse_json(data, source=source_file(data, format="json"))

@@ -671,6 +671,16 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         page.wait_for_selector("#verify-verdict")
         assert page.get_attribute("#verify-verdict", "data-ok") == "false"
         assert "✗" in page.inner_text("#verify-result")
+        # a proof naming another registry is refused before that registry is asked anything
+        assert page.input_value("#registry").lower() == proof["registry"].lower()
+        elsewhere = json.loads(proof_path.read_text()) | {"registry": "0x000000000000000000000000000000000000dEaD"}
+        elsewhere_path = tmp_path / "elsewhere.json"
+        elsewhere_path.write_text(json.dumps(elsewhere))
+        page.reload()
+        page.set_input_files("#proof-file", str(elsewhere_path))
+        page.wait_for_selector("#verify-verdict")
+        assert page.get_attribute("#verify-verdict", "data-ok") == "false"
+        assert "0x000000000000000000000000000000000000dEaD" in page.inner_text("#verify-result")
         # a whole file and its batch id: the proof path comes from the gateway, the check runs in the browser
         page.reload()
         batch_id = httpx.get(

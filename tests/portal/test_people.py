@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from app.portal.models import AuditEntry, PortalSession, PortalUser
+from app.portal.models import AuditEntry, PortalInvite, PortalSession, PortalUser
 from app.portal.security import MAX_FAILED_LOGINS
 from tests.portal.conftest import CSV, PASSWORD, World, csrf_of
 
@@ -130,6 +130,19 @@ def test_only_a_party_admin_invites(world: World) -> None:
     token = csrf_of(c.get("/portal/users").text)
     r = c.post("/portal/users/invite", data={"email": "x@example.com", "role": "signer", "csrf_token": token})
     assert r.status_code == 403 and "party admin" in r.text
+
+
+def test_a_party_admin_grants_at_most_their_own_role(world: World) -> None:
+    with world.session() as s:
+        s.scalars(select(PortalUser).where(PortalUser.email == "lab@example.com")).one().role = "viewer"
+    c = world.browser("lab")
+    token = csrf_of(c.get("/portal/users").text)
+    r = c.post("/portal/users/invite", data={"email": "x@example.com", "role": "signer", "csrf_token": token})
+    assert r.status_code == 403 and "at most their own role" in r.text
+    ok = c.post("/portal/users/invite", data={"email": "y@example.com", "role": "viewer", "csrf_token": token})
+    assert ok.status_code == 200 and 'id="invite-link"' in ok.text
+    with world.session() as s:
+        assert [i.email for i in s.scalars(select(PortalInvite))] == ["y@example.com"]
 
 
 def test_admin_creates_users_through_the_api_and_nobody_else_can(world: World) -> None:

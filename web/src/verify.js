@@ -28,7 +28,7 @@ export function canonicalize(value) {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalize(value[k])}`).join(",")}}`;
 }
 
-export async function verifyProof(proof, rpcUrl, fileBytes) {
+export async function verifyProof(proof, rpcUrl, fileBytes, registry) {
   const steps = [];
   const step = (name, ok, detail = "") => {
     steps.push({ name, ok, detail });
@@ -50,9 +50,15 @@ export async function verifyProof(proof, rpcUrl, fileBytes) {
   let onChain;
   try {
     const net = await rpc(rpcUrl, "eth_chainId", []);
-    if (!step("chain", BigInt(net) === BigInt(proof.chainId), `chain ${BigInt(net)}`)) return steps;
+    // the registry is the one the reader trusts, never the proof's own: a look-alike could answer anything
+    const trusted = (registry || "").trim().toLowerCase();
+    const sameChain = BigInt(net) === BigInt(proof.chainId);
+    const sameRegistry = trusted !== "" && trusted === String(proof.registry).toLowerCase();
+    const where = sameRegistry ? `chain ${BigInt(net)}, registry ${trusted}` : `the proof names registry ${proof.registry}, not ${trusted || "?"}`;
+    if (!step("chain", sameChain && sameRegistry, sameChain ? where : `chain ${BigInt(net)}, the proof is for ${proof.chainId}`))
+      return steps;
     const data = COMMITMENT_OF + AbiCoder.defaultAbiCoder().encode(["bytes32"], [proof.batchId]).slice(2);
-    onChain = await rpc(rpcUrl, "eth_call", [{ to: proof.registry, data }, "latest"]);
+    onChain = await rpc(rpcUrl, "eth_call", [{ to: trusted, data }, "latest"]);
   } catch (err) {
     step("chain", false, err.message);
     return steps;
@@ -88,7 +94,7 @@ async function run(proof, fileBytes) {
   $("#verify-result").textContent = $("#verify-i18n").dataset.checking;
   let steps;
   try {
-    steps = await verifyProof(proof, $("#rpc-url").value, fileBytes);
+    steps = await verifyProof(proof, $("#rpc-url").value, fileBytes, $("#registry").value);
   } catch (err) {
     steps = [{ name: "format", ok: false, detail: err.message }];
   }
