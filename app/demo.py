@@ -562,7 +562,8 @@ def run_demo(*, gateway_port: int = 8787, chain_port: int = 8546) -> int:
             f"lot EC-001 {good['batch_id']}: {good['record_count']} records, anchored in block "
             f"{good['receipt']['block_number']} (tx {good['receipt']['tx_hash']})"
         )
-        print(f"verify it yourself: qcn verify {batches['proof_path']} --rpc {node.url}")
+        registry = book["contracts"]["AnchorRegistry"]  # the deployment's, as a verifier would look it up
+        print(f"verify it yourself: qcn verify {batches['proof_path']} --rpc {node.url} --registry {registry}")
         print(
             f"checks: {len(story.checks) - len(failed)} of {len(story.checks)} passed"
             + (f"; FAILED: {', '.join(failed)}" if failed else "")
