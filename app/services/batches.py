@@ -25,7 +25,6 @@ from app.db import Batch, BatchFile, Blob, OutboxItem, Party, Record, insert_row
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
-from chain.canonical import canonical_bytes
 from chain.merkle import build_batch_tree
 from parsers import detect_format, parse
 from parsers.errors import EmptyInput
@@ -256,17 +255,18 @@ def create_batch(
             }
         )
     files = [*inspections, *reports]
-    tree = build_batch_tree(records, files=[u.data for u, _ in files])
+    texts: list[bytes] = []
+    tree = build_batch_tree(records, files=[u.data for u, _ in files], canonical_out=texts)
     record_rows: list[dict[str, Any]] = []
-    for i, rec in enumerate(records):
+    for i, text in enumerate(texts):
         leaf = tree.leaf(i)
         record_rows.append(
             {
                 "idx": i,
-                "data": canonical_bytes(rec).decode(),
+                "data": text.decode(),
                 "salt": "0x" + leaf.salt.hex(),
                 "digest": "0x" + leaf.digest.hex(),
-                "leaf_hash": "0x" + leaf.hash.hex(),
+                "leaf_hash": "0x" + tree.leaf_hash_at(i).hex(),
             }
         )
     file_rows = [(u, p, tree.leaf(len(records) + j)) for j, (u, p) in enumerate(files)]
@@ -311,7 +311,7 @@ def create_batch(
                 kind=p.kind,
                 size=len(upload.data),
                 salt="0x" + leaf.salt.hex(),
-                leaf_hash="0x" + leaf.hash.hex(),
+                leaf_hash="0x" + leaf.hash.hex(),  # one per file: hashing it again costs nothing
                 parsed_json=parsed_json,
                 report_record_idx=report_idx.get(upload.sha256),
                 signature_verdict=p.report.signature.verdict if p.report is not None else None,
