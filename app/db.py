@@ -86,10 +86,18 @@ def _utc_on_load(instance: Any, _context: Any) -> None:
     Written to ``__dict__`` so loading marks nothing dirty; API clients always get RFC 3339 date-times.
     """
     state = instance.__dict__
-    for column in instance.__table__.columns:
-        value = state.get(column.key)
+    keys = _DATETIME_KEYS.get(type(instance))
+    if keys is None:  # once per class: iterating every column of every loaded row was a hot spot
+        keys = _DATETIME_KEYS[type(instance)] = tuple(
+            c.key for c in instance.__table__.columns if isinstance(c.type, DateTime)
+        )
+    for key in keys:
+        value = state.get(key)
         if isinstance(value, datetime) and value.tzinfo is None:
-            state[column.key] = value.replace(tzinfo=UTC)
+            state[key] = value.replace(tzinfo=UTC)
+
+
+_DATETIME_KEYS: dict[type, tuple[str, ...]] = {}
 
 
 @event.listens_for(Base, "refresh", propagate=True)
