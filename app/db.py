@@ -57,6 +57,7 @@ __all__ = [
     "Observation",
     "OutboxItem",
     "Party",
+    "RateCounter",
     "Record",
     "RelayTransaction",
     "TemplateRecord",
@@ -149,6 +150,17 @@ class AuthFailure(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     lockouts: Mapped[int] = mapped_column(Integer, default=0)  # consecutive lockouts: the backoff doubles
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateCounter(Base):
+    """Requests of one key (e.g. a party's relay submissions) in one fixed window, shared by every gateway
+    process (migration 0014); rows of past windows are deleted as new windows start."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Blob(Base):

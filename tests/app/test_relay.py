@@ -189,3 +189,26 @@ def test_a_transaction_that_would_revert_is_409_naming_the_contract_error_and_st
     assert error["arguments"]["version"] == 1
     assert error["revert"] in error["message"]
     assert _rows(gw) == rows
+
+
+def test_the_rate_limit_is_shared_by_gateway_processes_on_one_database(gateway: Gateway) -> None:
+    """Two gateway instances (own engines and pools, as two processes) on one database: together they let a
+    party through at most ``relay_rate_per_minute`` times per window; beyond that 429 with Retry-After."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    gw = gateway
+    draft = _draft(gw, "tpl.shared-rate")
+    gw.settings.relay_rate_per_minute = 3
+    other = create_app(gw.settings, embedded_worker=False)
+    url = f"/v1/templates/{draft['template']['id']}/publish"
+    with TestClient(other) as second:
+        answers = []
+        for client in (gw.client, second, gw.client, second):
+            resp = client.post(url, json={"raw": ["0x00"]}, headers=gw.auth("oem"))  # refused after counting
+            answers.append((resp.status_code, resp.headers.get("retry-after")))
+    # a process-local limit would have let all four through (two per process)
+    assert [code for code, _ in answers[:3]] == [422, 422, 422], answers
+    code, retry_after = answers[3]
+    assert code == 429 and retry_after is not None and 1 <= int(retry_after) <= 60, answers
