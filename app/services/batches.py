@@ -30,7 +30,7 @@ from parsers import detect_format, parse
 from parsers.errors import EmptyInput
 from parsers.guarded import parse_guarded
 from parsers.limits import Limits
-from parsers.model import ParsedFile
+from parsers.model import InspectionBatch, ParsedFile
 
 if TYPE_CHECKING:  # cryptography and the report model load with the first signed lab report
     from parsers.signatures import TrustStore
@@ -49,6 +49,31 @@ __all__ = [
 
 ZERO32 = "0x" + "00" * 32
 _MAX_ID_TEXT = 100  # batches.lot_id / part_number are VARCHAR(100)
+# observations.sample_id / variable are VARCHAR(200), unit VARCHAR(32): longer text is a 422, not a 500
+_OBSERVATION_TEXT = (("sample_id", 200), ("characteristic", 200), ("unit", 32))
+_PROCESS_TEXT = (("sample_id", 200), ("variable", 200), ("unit", 32))
+
+
+def _check_observation_text(inspection: InspectionBatch) -> None:
+    """Refuse identifiers that do not fit the observation columns (or hold a NUL, which PostgreSQL text cannot
+    store), naming the field, the value's length and the allowed length."""
+    for what, items, fields in (
+        ("measurement", inspection.measurements, _OBSERVATION_TEXT),
+        ("process value", inspection.process, _PROCESS_TEXT),
+    ):
+        for name, allowed in fields:
+            values = [getattr(item, name) or "" for item in items]
+            longest = max(map(len, values), default=0)
+            if longest > allowed:
+                i = next(i for i, v in enumerate(values) if len(v) == longest)
+                raise InvalidRequest(
+                    f"{what} {i + 1}: {name} of {longest} characters is longer than the {allowed} characters stored",
+                    field=name,
+                    allowed=allowed,
+                    actual=longest,
+                )
+            if any("\x00" in v for v in values):
+                raise InvalidRequest(f"a {what}'s {name} contains a NUL character", field=name)
 
 
 @dataclass(frozen=True)
@@ -223,6 +248,7 @@ def create_batch(
             )
         if value is not None and "\x00" in value:
             raise InvalidRequest(f"{name} contains a NUL character", field=name)
+    _check_observation_text(inspection)
     if not inspection.measurements:
         raise EmptyInput("the measurement file has no measurements", location=inspections[0][0].filename)
 
