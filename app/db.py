@@ -57,6 +57,7 @@ __all__ = [
     "Observation",
     "OutboxItem",
     "Party",
+    "RateCounter",
     "Record",
     "RelayTransaction",
     "TemplateRecord",
@@ -86,10 +87,18 @@ def _utc_on_load(instance: Any, _context: Any) -> None:
     Written to ``__dict__`` so loading marks nothing dirty; API clients always get RFC 3339 date-times.
     """
     state = instance.__dict__
-    for column in instance.__table__.columns:
-        value = state.get(column.key)
+    keys = _DATETIME_KEYS.get(type(instance))
+    if keys is None:  # once per class: iterating every column of every loaded row was a hot spot
+        keys = _DATETIME_KEYS[type(instance)] = tuple(
+            c.key for c in instance.__table__.columns if isinstance(c.type, DateTime)
+        )
+    for key in keys:
+        value = state.get(key)
         if isinstance(value, datetime) and value.tzinfo is None:
-            state[column.key] = value.replace(tzinfo=UTC)
+            state[key] = value.replace(tzinfo=UTC)
+
+
+_DATETIME_KEYS: dict[type, tuple[str, ...]] = {}
 
 
 @event.listens_for(Base, "refresh", propagate=True)
@@ -141,6 +150,17 @@ class AuthFailure(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     lockouts: Mapped[int] = mapped_column(Integer, default=0)  # consecutive lockouts: the backoff doubles
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateCounter(Base):
+    """Requests of one key (e.g. a party's relay submissions) in one fixed window, shared by every gateway
+    process (migration 0014); rows of past windows are deleted as new windows start."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Blob(Base):

@@ -217,6 +217,11 @@ class MerkleTree:
     def __len__(self) -> int:
         return len(self._tree_index)
 
+    def leaf_hash_at(self, index: int) -> bytes:
+        """The leaf hash of value index `index`, read from the tree (no hashing)."""
+        self._check_index(index)
+        return self.node(self._tree_index[index])
+
     def leaf(self, index: int) -> SaltedLeaf:
         """The (salt, digest) value at value index `index`."""
         self._check_index(index)
@@ -358,12 +363,14 @@ def build_batch_tree(
     records: Iterable[Any],
     files: Iterable[bytes | str | os.PathLike[str]] = (),
     salts: Sequence[bytes] | None = None,
+    canonical_out: list[bytes] | None = None,
 ) -> MerkleTree:
     """Canonicalise, digest, salt and build the tree of one batch.
 
     Leaf order: the records (index i = record i), then the files. Each leaf gets a fresh
     ``os.urandom(32)`` salt unless `salts` (one 32-byte salt per leaf, same order) is given
-    for reproducible trees.
+    for reproducible trees. ``canonical_out``: a list that receives each record's RFC 8785 bytes (what was
+    digested), so a caller storing them does not canonicalise twice.
     """
     k = _keccak_new
     sha = hashlib.sha256
@@ -379,6 +386,8 @@ def build_batch_tree(
                 data = fast(record, "$").encode("utf-8")
             except (_Unusual, UnicodeEncodeError, RecursionError):
                 data = canonical_bytes(record)  # reference path; raises a clear error
+            if canonical_out is not None:
+                canonical_out.append(data)
             yield sha(data).digest()
         for f in files:
             yield file_digest(f)

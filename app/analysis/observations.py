@@ -9,6 +9,8 @@ never becomes part of a baseline.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -58,19 +60,85 @@ def persist_observations(*, session: Session, batch: Batch, inspection: Inspecti
     return len(rows)
 
 
+_COLUMNS = ["batch_pk", "sample_id", "variable", "tier", "value", "unit"]
+
+
 def _frame(rows: Sequence[Any]) -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame(
-        [(r.batch_pk, r.sample_id, r.variable, r.tier, r.value, r.unit) for r in rows],
-        columns=["batch_pk", "sample_id", "variable", "tier", "value", "unit"],
-    )
+    return pd.DataFrame([tuple(r) for r in rows], columns=_COLUMNS)
+
+
+def _select_rows(batch_pks: Sequence[str], tier: str | None) -> Any:
+    """Plain column rows (no ORM objects: a history is up to ``analysis_history_batches`` x the batch size)."""
+    q = select(
+        Observation.batch_pk,
+        Observation.sample_id,
+        Observation.variable,
+        Observation.tier,
+        Observation.value,
+        Observation.unit,
+    ).where(Observation.batch_pk.in_(list(batch_pks)))
+    if tier is not None:
+        q = q.where(Observation.tier == tier)
+    return q.order_by(Observation.id)
+
+
+class _BatchFrames:
+    """Per-process cache of each stored batch's observations as a frame, keyed by (batch pk, tier).
+
+    A batch's observations are written once, in its upload transaction, and never change, and batch pks are
+    random UUIDs: so a frame read once stays right, and each analysis job reads from the database only the
+    batches it has not seen yet instead of its whole SPC history. Bounded by the number of rows it holds
+    (least recently used batches leave first).
+    """
+
+    def __init__(self, max_rows: int = 2_000_000) -> None:
+        self.max_rows = max_rows
+        self._frames: OrderedDict[tuple[str, str | None], pd.DataFrame] = OrderedDict()
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def get_many(self, session: Session, batch_pks: Sequence[str], tier: str | None) -> list[pd.DataFrame]:
+        """The frames of ``batch_pks`` (same order), loading the missing ones in chunks of 500 batches."""
+        with self._lock:
+            found = {pk: self._frames.get((pk, tier)) for pk in batch_pks}
+            for pk in batch_pks:
+                if found[pk] is not None:
+                    self._frames.move_to_end((pk, tier))
+        missing = [pk for pk in batch_pks if found[pk] is None]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            by_batch: dict[str, list[Any]] = {pk: [] for pk in chunk}
+            for row in session.execute(_select_rows(chunk, tier)):
+                by_batch[row[0]].append(row)
+            for pk, rows in by_batch.items():
+                found[pk] = frame = _frame(rows)
+                self._put((pk, tier), frame)
+        return [f for f in (found[pk] for pk in batch_pks) if f is not None]
+
+    def _put(self, key: tuple[str, str | None], frame: pd.DataFrame) -> None:
+        with self._lock:
+            if key in self._frames or len(frame) > self.max_rows:
+                return
+            self._frames[key] = frame
+            self._rows += len(frame)
+            while self._rows > self.max_rows:
+                _, old = self._frames.popitem(last=False)
+                self._rows -= len(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frames.clear()
+            self._rows = 0
+
+
+_BATCH_FRAMES = _BatchFrames()
 
 
 def batch_long(session: Session, batch_pk: str) -> pd.DataFrame:
     """All observations of one batch in upload order (columns batch_pk, sample_id, variable, tier, value, unit)."""
-    rows = session.scalars(select(Observation).where(Observation.batch_pk == batch_pk).order_by(Observation.id))
-    return _frame(list(rows))
+    return _BATCH_FRAMES.get_many(session, [batch_pk], None)[0].copy()
 
 
 def clean_history_batches(
@@ -110,17 +178,8 @@ def history_long(session: Session, batch_pks: Sequence[str], *, tier: str | None
 
     if not batch_pks:
         return _frame([])
-    order = {pk: i for i, pk in enumerate(batch_pks)}
-    frames = []
-    for start in range(0, len(batch_pks), 500):
-        chunk = list(batch_pks[start : start + 500])
-        q = select(Observation).where(Observation.batch_pk.in_(chunk))
-        if tier is not None:
-            q = q.where(Observation.tier == tier)
-        frames.append(_frame(list(session.scalars(q.order_by(Observation.id)))))
-    df = pd.concat(frames, ignore_index=True)
-    df["_order"] = df["batch_pk"].map(order)
-    return df.sort_values(["_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    frames = [f for f in _BATCH_FRAMES.get_many(session, batch_pks, tier) if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else _frame([])
 
 
 def sample_rows(long: pd.DataFrame, variables: Sequence[str] | None = None) -> pd.DataFrame:

@@ -25,13 +25,12 @@ from app.db import Batch, BatchFile, Blob, OutboxItem, Party, Record, insert_row
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
-from chain.canonical import canonical_bytes
 from chain.merkle import build_batch_tree
 from parsers import detect_format, parse
 from parsers.errors import EmptyInput
 from parsers.guarded import parse_guarded
 from parsers.limits import Limits
-from parsers.model import ParsedFile
+from parsers.model import InspectionBatch, ParsedFile
 
 if TYPE_CHECKING:  # cryptography and the report model load with the first signed lab report
     from parsers.signatures import TrustStore
@@ -50,6 +49,31 @@ __all__ = [
 
 ZERO32 = "0x" + "00" * 32
 _MAX_ID_TEXT = 100  # batches.lot_id / part_number are VARCHAR(100)
+# observations.sample_id / variable are VARCHAR(200), unit VARCHAR(32): longer text is a 422, not a 500
+_OBSERVATION_TEXT = (("sample_id", 200), ("characteristic", 200), ("unit", 32))
+_PROCESS_TEXT = (("sample_id", 200), ("variable", 200), ("unit", 32))
+
+
+def _check_observation_text(inspection: InspectionBatch) -> None:
+    """Refuse identifiers that do not fit the observation columns (or hold a NUL, which PostgreSQL text cannot
+    store), naming the field, the value's length and the allowed length."""
+    for what, items, fields in (
+        ("measurement", inspection.measurements, _OBSERVATION_TEXT),
+        ("process value", inspection.process, _PROCESS_TEXT),
+    ):
+        for name, allowed in fields:
+            values = [getattr(item, name) or "" for item in items]
+            longest = max(map(len, values), default=0)
+            if longest > allowed:
+                i = next(i for i, v in enumerate(values) if len(v) == longest)
+                raise InvalidRequest(
+                    f"{what} {i + 1}: {name} of {longest} characters is longer than the {allowed} characters stored",
+                    field=name,
+                    allowed=allowed,
+                    actual=longest,
+                )
+            if any("\x00" in v for v in values):
+                raise InvalidRequest(f"a {what}'s {name} contains a NUL character", field=name)
 
 
 @dataclass(frozen=True)
@@ -242,6 +266,7 @@ def create_batch(
             )
         if value is not None and "\x00" in value:
             raise InvalidRequest(f"{name} contains a NUL character", field=name)
+    _check_observation_text(inspection)
     if not inspection.measurements:
         raise EmptyInput("the measurement file has no measurements", location=inspections[0][0].filename)
 
@@ -274,17 +299,18 @@ def create_batch(
             }
         )
     files = [*inspections, *reports]
-    tree = build_batch_tree(records, files=[u.data for u, _ in files])
+    texts: list[bytes] = []
+    tree = build_batch_tree(records, files=[u.data for u, _ in files], canonical_out=texts)
     record_rows: list[dict[str, Any]] = []
-    for i, rec in enumerate(records):
+    for i, text in enumerate(texts):
         leaf = tree.leaf(i)
         record_rows.append(
             {
                 "idx": i,
-                "data": canonical_bytes(rec).decode(),
+                "data": text.decode(),
                 "salt": "0x" + leaf.salt.hex(),
                 "digest": "0x" + leaf.digest.hex(),
-                "leaf_hash": "0x" + leaf.hash.hex(),
+                "leaf_hash": "0x" + tree.leaf_hash_at(i).hex(),
             }
         )
     file_rows = [(u, p, tree.leaf(len(records) + j)) for j, (u, p) in enumerate(files)]
@@ -329,7 +355,7 @@ def create_batch(
                 kind=p.kind,
                 size=len(upload.data),
                 salt="0x" + leaf.salt.hex(),
-                leaf_hash="0x" + leaf.hash.hex(),
+                leaf_hash="0x" + leaf.hash.hex(),  # one per file: hashing it again costs nothing
                 parsed_json=parsed_json,
                 report_record_idx=report_idx.get(upload.sha256),
                 signature_verdict=p.report.signature.verdict if p.report is not None else None,

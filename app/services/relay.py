@@ -16,13 +16,13 @@ transaction of a request once the previous one is mined, waits for receipts (bou
 ``relay_timeout_s``), broadcasts again from the stored raw bytes a transaction the node no longer knows (a dev
 chain restarted from an older state), and runs the request's follow-up (e.g. mark a template published).
 Per party: at most ``relay_max_pending_per_party`` transactions in flight and ``relay_rate_per_minute``
-submissions (token bucket): beyond that 429.
+submissions in a fixed one-minute window counted in the database (shared by every gateway process): beyond
+that 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import Principal
 from app.chainctx import ChainContext
-from app.db import RelayTransaction, utcnow
+from app.db import RateCounter, RelayTransaction, utcnow
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound, TooManyRequests
 from app.settings import Settings
 from chain.errors import ChainError, NonceRejected
@@ -44,7 +44,6 @@ from chain.tx import calldata, decode_signed
 
 __all__ = [
     "PreparedTx",
-    "RateLimiter",
     "accepted",
     "advance",
     "get_status",
@@ -52,6 +51,7 @@ __all__ = [
     "public_status",
     "record_result",
     "submit",
+    "take_rate",
 ]
 
 _GAS = 400_000
@@ -105,27 +105,52 @@ def _selectors(chain: ChainContext, address: str) -> dict[bytes, str]:
     return {bytes(function_abi_to_4byte_selector(item)): str(item["name"]) for item in functions}
 
 
-class RateLimiter:
-    """Per-key token bucket (``rate_per_minute`` tokens, burst of the same size), in this process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._buckets: dict[Any, tuple[float, float]] = {}
-
-    def take(self, key: Any, rate_per_minute: float) -> float:
-        """Take one token; returns 0 when allowed, else the seconds until one is available."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, at = self._buckets.get(key, (rate_per_minute, now))
-            tokens = min(rate_per_minute, tokens + (now - at) * rate_per_minute / 60.0)
-            if tokens >= 1:
-                self._buckets[key] = (tokens - 1, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1 - tokens) * 60.0 / rate_per_minute
+_RATE_WINDOW_S = 60
 
 
-_LIMITER = RateLimiter()
+def take_rate(*, session: Session, key: str, limit: int, window_s: int = _RATE_WINDOW_S) -> float:
+    """Count one request of ``key`` in the current fixed window, shared by every gateway process through the
+    database; returns 0 when it is within ``limit``, else the seconds until the window ends.
+
+    One atomic upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``) per request, in its own short
+    transaction so refused and failed requests count too and no lock is held while the request goes on; the
+    first request of a window deletes the rows of past windows. On SQLite, a request whose own transaction
+    already holds the write lock counts in that transaction instead (a second writer would wait on it).
+    """
+    from sqlalchemy import delete
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    now = time.time()
+    start = int(now // window_s * window_s)
+    bind = session.get_bind()
+    sqlite = bind.dialect.name == "sqlite"
+    insert = sqlite_insert if sqlite else pg_insert
+    table = RateCounter.__table__
+    upsert = (
+        insert(RateCounter)
+        .values(key=key, window_start=start, count=1)
+        .on_conflict_do_update(index_elements=["key", "window_start"], set_={"count": table.c.count + 1})
+        .returning(table.c.count)
+    )
+
+    def count_in(s: Session) -> int:
+        count = int(s.execute(upsert).scalar_one())
+        if count == 1:
+            s.execute(delete(RateCounter).where(RateCounter.window_start < start))
+        return count
+
+    raw = session.connection().connection.dbapi_connection if sqlite and session.in_transaction() else None
+    if raw is not None and getattr(raw, "in_transaction", False):
+        count = count_in(session)
+    else:
+        with Session(bind) as own, own.begin():
+            count = count_in(own)
+    if count <= limit:
+        return 0.0
+    return max(start + window_s - now, 0.001)
+
+
 _ALLOWED_TYPES = {1: "EIP-2930", 2: "EIP-1559"}
 
 
@@ -207,8 +232,10 @@ def submit(
     (status pending). ``allowed`` names the contract functions this caller may relay here."""
     if not raws:
         raise InvalidRequest("no transaction to relay", field="raw")
-    # party ids are per database: one process may serve several (tests, or gateways sharing a worker)
-    wait = _LIMITER.take((settings.database_url, principal.party_id), settings.relay_rate_per_minute)
+    # shared by all gateway processes on this database: N processes do not give a party N times the limit
+    wait = take_rate(
+        session=session, key=f"relay:{principal.party_id}", limit=max(1, int(settings.relay_rate_per_minute))
+    )
     if wait:
         raise TooManyRequests(f"relay rate limit of your party reached; retry in {wait:.1f} s", retry_after=wait)
     in_flight = session.scalar(

@@ -43,7 +43,7 @@ def test_processes_starting_together_migrate_an_empty_database_once(db_url: str)
     assert all(rc == 0 for rc, _ in results), [err[-500:] for rc, err in results if rc]
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0013"
+        assert MigrationContext.configure(conn).get_current_revision() == "0014"
     engine.dispose()
 
 

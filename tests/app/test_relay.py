@@ -189,3 +189,46 @@ def test_a_transaction_that_would_revert_is_409_naming_the_contract_error_and_st
     assert error["arguments"]["version"] == 1
     assert error["revert"] in error["message"]
     assert _rows(gw) == rows
+
+
+def test_the_rate_limit_is_shared_by_gateway_processes_on_one_database(gateway: Gateway) -> None:
+    """This test's gateway and a second gateway *process* (uvicorn) on the same database: together they let a
+    party through at most ``relay_rate_per_minute`` times per window; beyond that 429 with Retry-After (a
+    per-process limit would let each process take the full count)."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.app.test_request_limits_live import _wait_http
+    from tests.conftest import ROOT, free_port
+
+    gw = gateway
+    draft = _draft(gw, "tpl.shared-rate")
+    gw.settings.relay_rate_per_minute = 3
+    st = gw.settings
+    port = free_port()
+    env = {**os.environ, "QCN_ENV": "test", "QCN_DATA_DIR": str(st.data_dir), "QCN_DATABASE_URL": st.db_url,
+           "QCN_RPC_URL": st.rpc_url, "QCN_DEPLOYMENTS_DIR": str(st.deployments_dir), "QCN_EMBEDDED_WORKER": "0",
+           "QCN_RELAY_RATE_PER_MINUTE": "3"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app_from_env", "--factory", "--port", str(port),
+         "--log-level", "warning"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health", proc)
+        url = f"/v1/templates/{draft['template']['id']}/publish"
+        body, headers = {"raw": ["0x00"]}, gw.auth("oem")  # refused (type 0) after being counted
+        answers = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as second:
+            for client in (gw.client, second, gw.client, second, gw.client):
+                resp = client.post(url, json=body, headers=headers)
+                answers.append((resp.status_code, resp.headers.get("retry-after")))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert [code for code, _ in answers[:3]] == [422, 422, 422], answers
+    for code, retry_after in answers[3:]:
+        assert code == 429 and retry_after is not None and 1 <= int(retry_after) <= 60, answers
