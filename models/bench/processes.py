@@ -354,7 +354,7 @@ def thermal_oxidation() -> BenchProcess:
         Var("temp_setpoint", "process", mean=1000, sd=0.6, ar=0.9, resolution=0.5),
         Var(
             "heater_power",
-            "equipment",
+            "process",  # the temperature controller's output: it answers the setpoint
             ("temp_setpoint", "tube_age", "cleanroom_temp"),
             lambda c: hp_need(c) - 0.3 * (c["cleanroom_temp"] - 21),
             sd=0.35,
@@ -649,7 +649,7 @@ def electrode_calendering() -> BenchProcess:
         Var("roll_gap", "equipment", mean=120, sd=0.5, ar=0.97, resolution=0.1),
         Var(
             "line_load",
-            "process",
+            "intermediate",  # the calender's measured force answers the coated web fed into the gap
             ("roll_gap", "coating_weight", "roll_temp"),
             lambda c: (
                 1.2 + 0.1 * (c["coating_weight"] - 18) - 0.04 * (c["roll_gap"] - 120) + 0.004 * (c["roll_temp"] - 80)
@@ -1048,7 +1048,7 @@ def machining_finish() -> BenchProcess:
         ),
         Var(
             "spindle_power",
-            "equipment",
+            "intermediate",  # P = F_c v_c: a consequence of the cut, not a machine setting
             ("cutting_force", "cutting_speed"),
             lambda c: c["cutting_force"] * c["cutting_speed"] / 60000 + 0.8,
             sd=0.03,

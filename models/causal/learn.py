@@ -1,32 +1,38 @@
-"""Structure learning for process data: tier-ordered sparse non-linear regression scored by BIC.
+"""Structure learning for process data: a greedy additive-model search under the tier partial order,
+scored by BIC with AR(1) errors, with edge reversals.
 
 PC with a partial-correlation test (:mod:`models.causal.structure`, pgmpy) assumes linear-Gaussian
-dependence; process mechanisms saturate, switch at thresholds, depend on discrete machines and lots, and
-their noise changes with the operating point. This learner uses the tier order as a partial order
-of the variables and, for every variable, selects its parents among the variables the order allows by
-forward-backward stepwise regression on a non-parametric basis, scored by BIC:
+dependence; process mechanisms saturate, switch at thresholds, multiply, depend on discrete machines and
+lots, their noise changes with the operating point and the rows come in time order. This learner follows
+the causal additive model search (CAM: Buehlmann, Peters & Ernest, Ann. Statist. 42 (2014) 2526-2556):
 
-- continuous parent ``u`` (standardised to ``z``): a piecewise-linear spline ``z, max(0, z - k)`` for knots
-  ``k`` in ``(-1, 0, 1)`` — monotone or not, saturating or thresholded mechanisms are all captured, and it
-  extrapolates linearly. A parent may also enter by its linear term ``z`` alone (1 dof instead of 4) and grow
-  into its spline later: a weak, locally linear effect is not priced as a four-column one;
-- discrete parent: one indicator per level (the first level is the reference);
-- score: ``n_eff log(RSS / n) + c * dof * log(n_eff)`` with ``c = penalty`` (default 1) and ``n_eff`` the
-  effective sample size of the current residual (``n (1 - rho) / (1 + rho)``, ``rho`` its lag-1
-  autocorrelation): process data are autocorrelated, and with the plain BIC a slowly wandering variable
-  picks up every slowly changing label (lot, machine) as a spurious parent; a parent enters when it
-  lowers the score most and leaves when removing it lowers the score.
+- each variable is regressed on the variables the tiers allow on a non-parametric basis: continuous
+  parent ``u`` (standardised to ``z``): a piecewise-linear spline ``z, max(0, z - k)`` for knots ``k`` in
+  ``(-1, 0, 1)`` (monotone or not, saturating or thresholded mechanisms; linear extrapolation); it may enter
+  by its linear term ``z`` alone (1 dof instead of 4) and grow into its spline later. Discrete parent: one
+  indicator per level (the first level is the reference);
+- **time order**: errors are AR(1). Each regression is whitened with its residual's lag-1 autocorrelation
+  ``rho`` (Cochrane-Orcutt: ``x_t - rho x_{t-1}`` for target and design; ``rho`` re-estimated whenever the
+  parent set changes) and scored ``m log(RSS / m) + c * dof * log(m)`` on the ``m = n - 1`` whitened rows
+  (``c = penalty``, default 1). Two independent slowly wandering series (room temperature, a tool-age
+  ramp) look correlated in levels and do not after whitening; a mechanism ``y = f(x) + e`` holds row by row;
+- **multiplicative mechanisms** (power = force x speed, solvent ~ exp(-T/T0) w^2 v, noise proportional to
+  the level): a positive variable is modelled as ``log y`` when that fits better, compared on the scale of
+  ``y`` (the log model pays its Jacobian ``2 sum log y``): on the log scale such mechanisms are additive;
+- **search**: starting from the required edges, the edge (or linear-to-spline growth) that lowers the total
+  BIC most is added, over all variables at once, as long as it keeps the graph acyclic; then each variable
+  drops parents whose removal lowers its score. Within a rank the tiers leave the direction open, and the
+  first-added direction of a near-linear mechanism is arbitrary, so every edge whose reverse the tiers
+  allow is tried reversed, both ends re-selecting their parents, and kept reversed when the total BIC drops.
 
-Order inside a rank (tiers sharing a rank, or one tier holding a chain such as setpoint -> actual
-temperature, or hardness -> tensile strength): variables are placed one at a time. Exogenous ones first
-(R^2 < 0.1 from the variables already placed: setpoints, raw materials), then the others by decreasing
-R^2: noise accumulates along a chain, so its upstream member is the one upstream variables explain best.
-Required edges are always kept, forbidden ones never considered,
-discrete variables are never children (they are exogenous labels: machine, lot, cavity, operator).
+Tiers are a partial order (``rank(u) <= rank(v)``); required edges are always kept, forbidden ones never
+considered, discrete variables are never children (they are exogenous labels: machine, lot, cavity,
+operator).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 
@@ -40,7 +46,6 @@ __all__ = ["learn_graph", "spline_basis"]
 
 _KNOTS = (-1.0, 0.0, 1.0)
 _MIN_ROWS = 50
-_EXOGENOUS_R2 = 0.1
 
 
 def spline_basis(z: np.ndarray) -> np.ndarray:
@@ -75,6 +80,24 @@ class _Gram:
             at += b.shape[1]
         self.f = np.concatenate(mats, axis=1) if mats else np.empty((0, 0))
         self.g = self.f.T @ self.f
+        f1, f0 = self.f[1:], self.f[:-1]  # lagged products: any AR(1) whitening in O(p^2)
+        self.g11, self.g10, self.g00 = f1.T @ f1, f1.T @ f0, f0.T @ f0
+        self.s1, self.s0 = f1.sum(axis=0), f0.sum(axis=0)
+
+    def whitened(self, yc: np.ndarray, rho: float) -> tuple[_Gram, np.ndarray, float]:
+        """Gram matrix, cross products and sum of squares of the (centered) rows 2..n after the AR(1)
+        (Cochrane-Orcutt) transform ``x_t - rho x_{t-1}`` of design and target."""
+        m = len(yc) - 1
+        y1, y0 = yc[1:], yc[:-1]
+        f1, f0 = self.f[1:], self.f[:-1]
+        s = self.s1 - rho * self.s0
+        out = _Gram.__new__(_Gram)
+        out.cols = self.cols
+        out.g = self.g11 - rho * (self.g10 + self.g10.T) + rho * rho * self.g00 - np.outer(s, s) / m
+        yw = y1 - rho * y0
+        h = f1.T @ yw - rho * (f0.T @ yw) - s * (float(yw.sum()) / m)
+        yy = float(yw @ yw) - float(yw.sum()) ** 2 / m
+        return out, h, yy
 
     def target(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         yc = y - y.mean()
@@ -100,64 +123,152 @@ class _Gram:
         return yc - f @ coef
 
 
-def _n_eff(r: np.ndarray) -> float:
-    """Effective sample size of an AR(1)-like residual series: ``n (1 - rho) / (1 + rho)``."""
+def _rho(r: np.ndarray) -> float:
+    """Lag-1 autocorrelation of a residual series, clipped to ``[0, 0.98]``."""
     rc = r - r.mean()
     den = float(rc @ rc) or 1.0
-    rho = min(max(float(rc[1:] @ rc[:-1]) / den, 0.0), 0.98)
-    return max(len(r) * (1 - rho) / (1 + rho), 20.0)
+    return min(max(float(rc[1:] @ rc[:-1]) / den, 0.0), 0.98)
 
 
-def _select(
-    y: np.ndarray, cands: list[str], gram: _Gram, required: set[str], penalty: float, linear: set[str]
-) -> list[str]:
-    """Stepwise parents of ``y``; a continuous parent enters as a linear term (``name~``, 1 dof) or with
-    its full spline (4 dof), whichever the score prefers, and a linear term may grow into its spline."""
-    n = len(y)
-    yc, h, yy = gram.target(y)
-    sel = [c for c in cands if c in required]
-    # the effective sample size follows the residual of the current model: a slowly wandering
-    # variable's autocorrelation is not evidence for a parent, a parent that explains it is
-    n_eff = _n_eff(gram.resid(yc, sel))
+class _Target:
+    """One variable's regression state during the greedy search: its parents, AR(1) whitening and BIC."""
 
-    def bic(sel: list[str]) -> float:
-        rss, dof = gram.rss(h, yy, sel)
-        return n_eff * math.log(rss / n) + penalty * dof * math.log(n_eff)
+    def __init__(self, y: np.ndarray, gram: _Gram, sel: list[str], penalty: float, linear: set[str], log: bool) -> None:
+        self.log = log
+        yt = np.log(y) if log else y
+        self.yc = yt - yt.mean()
+        self.jacobian = 2 * float(np.log(y[1:]).sum()) if log else 0.0
+        self.gram, self.penalty, self.linear = gram, penalty, linear
+        self.sel = list(sel)
+        self.refit()
 
-    def base(s: str) -> str:
-        return s[:-1] if s.endswith("~") else s
+    def refit(self) -> None:
+        self.g, self.h, self.yy = self.gram.whitened(self.yc, _rho(self.gram.resid(self.yc, self.sel)))
+        self.score = self.bic(self.sel)
 
-    best = bic(sel)
-    while True:
-        have = {base(s) for s in sel}
+    def bic(self, sel: list[str]) -> float:
+        n = len(self.yc) - 1
+        rss, dof = self.g.rss(self.h, self.yy, sel)
+        return n * math.log(rss / n) + self.penalty * dof * math.log(n) + self.jacobian
+
+    def best_move(self, cands: list[str], banned: set[str]) -> tuple[float, list[str], str] | None:
+        """The addition (``u``, or its linear term ``u~``) or growth ``u~ -> u`` that lowers the BIC most."""
+        have = {_base(x) for x in self.sel}
         moves: list[tuple[float, list[str], str]] = []
         for c in cands:
+            if c in banned:
+                continue
             if c not in have:
-                moves.append((bic([*sel, c]), [*sel, c], c))
-                if c in linear:
-                    moves.append((bic([*sel, c + "~"]), [*sel, c + "~"], c + "~"))
-            elif c + "~" in sel:
-                grown = [c if s == c + "~" else s for s in sel]
-                moves.append((bic(grown), grown, c))
+                moves.append((self.bic([*self.sel, c]), [*self.sel, c], c))
+                if c in self.linear:
+                    moves.append((self.bic([*self.sel, c + "~"]), [*self.sel, c + "~"], c))
+            elif c + "~" in self.sel:
+                grown = [c if x == c + "~" else x for x in self.sel]
+                moves.append((self.bic(grown), grown, c))
         if not moves:
-            break
-        score, new, c = min(moves, key=lambda m: (m[0], m[2]))
-        if score >= best:
-            break
-        sel = new
-        n_eff = _n_eff(gram.resid(yc, sel))
-        best = bic(sel)
-        while True:  # backward: drop a parent whose removal lowers the score
-            keep = {*required, base(c)}
-            drops = [(bic([s for s in sel if s != d]), d) for d in sel if base(d) not in keep]
+            return None
+        score, sel, c = min(moves, key=lambda m: (m[0], m[2]))
+        return (score - self.score, sel, c) if score < self.score else None
+
+    def prune(self, required: set[str]) -> None:
+        """Drop parents whose removal lowers the BIC (one at a time, re-whitening after each)."""
+        while True:
+            drops = [(self.bic([x for x in self.sel if x != d]), d) for d in self.sel if _base(d) not in required]
             if not drops:
-                break
+                return
             ds, d = min(drops)
-            if ds >= best:
-                break
-            sel.remove(d)
-            best = ds
-    return sorted({base(s) for s in sel})
+            if ds >= self.score:
+                return
+            self.sel.remove(d)
+            self.refit()
+
+    @property
+    def parents(self) -> list[str]:
+        return sorted({_base(x) for x in self.sel})
+
+
+def _base(s: str) -> str:
+    return s[:-1] if s.endswith("~") else s
+
+
+def _reaches(kids: dict[str, set[str]], a: str, b: str) -> bool:
+    stack, seen = [a], {a}
+    while stack:
+        x = stack.pop()
+        if x == b:
+            return True
+        for c in kids.get(x, ()):
+            if c not in seen:
+                seen.add(c)
+                stack.append(c)
+    return False
+
+
+def _grow(t: _Target, cands: list[str], banned: set[str], required: set[str]) -> _Target:
+    """Greedy additions to one target until none lowers its BIC, then pruning."""
+    while True:
+        m = t.best_move(cands, banned)
+        if m is None:
+            break
+        t.sel = m[1]
+        t.refit()
+    t.prune(required)
+    return t
+
+
+def _reverse(
+    targets: dict[str, _Target],
+    cands: dict[str, list[str]],
+    kids: dict[str, set[str]],
+    required: dict[str, set[str]],
+    passes: int = 3,
+) -> None:
+    """Edge reversals that lower the total BIC (the greedy additions orient an edge by the larger single
+    gain, which is arbitrary where a mechanism is close to linear); both ends re-select their parents."""
+    for _ in range(passes):
+        changed = False
+        for u, v in sorted((u, v) for v, t in targets.items() for u in t.parents):
+            if u not in targets or v not in cands.get(u, ()) or u in required.get(v, set()):
+                continue
+            if u not in targets[v].parents:  # an earlier reversal of this pass removed it
+                continue
+            kids[u].discard(v)
+            if _reaches(kids, u, v):  # another path u -> ... -> v: v -> u would close a cycle
+                kids[u].add(v)
+                continue
+            old = targets[v].score + targets[u].score
+            tv = copy.copy(targets[v])
+            tv.sel = [x for x in tv.sel if _base(x) != u]
+            tv.refit()
+            kids[v].add(u)  # v -> u: nothing below u may become a parent of u, nothing below v of v
+            tu = copy.copy(targets[u])
+            tu.sel = [*tu.sel, v]
+            tu.refit()
+            ban_u = {c for c in cands[u] if c != v and _reaches(kids, u, c)}
+            _grow(tu, cands[u], ban_u, required.get(u, set()) | {v})
+            for c in targets[u].parents:
+                if c not in tu.parents:
+                    kids[c].discard(u)
+            for c in tu.parents:
+                kids[c].add(u)
+            ban_v = {c for c in cands[v] if _reaches(kids, v, c)} | {u}
+            _grow(tv, cands[v], ban_v, required.get(v, set()))
+            if tv.score + tu.score < old - 1e-6:
+                for c in targets[v].parents:
+                    kids[c].discard(v)
+                for c in tv.parents:
+                    kids[c].add(v)
+                targets[u], targets[v] = tu, tv
+                changed = True
+            else:  # restore the graph of the kept state
+                for c in tu.parents:
+                    kids[c].discard(u)
+                for c in targets[u].parents:
+                    kids[c].add(u)
+                kids[v].discard(u)
+                kids[u].add(v)
+        if not changed:
+            return
 
 
 def learn_graph(
@@ -173,38 +284,46 @@ def learn_graph(
     blocks = _blocks(data, names, cats)
     gram = _Gram(blocks)
     linear = {n for n in blocks if n not in cats}
-    ys = {n: data[n].to_numpy(dtype=float) for n in names if n not in cats}
     required: dict[str, set[str]] = {}
     for u, v in knowledge.required:
         required.setdefault(v, set()).add(u)
-    ranks = sorted({knowledge.rank(n) for n in names})
-    placed: list[str] = []
-    parents: dict[str, list[str]] = {}
-    for r in ranks:
-        group = [n for n in names if knowledge.rank(n) == r]
-        group_cats = [n for n in group if n in cats]
-        placed += sorted(group_cats)
-        todo = sorted(n for n in group if n not in cats)
-        while todo:
-
-            def r2(v: str, placed: list[str] = placed) -> float:
-                _, h, yy = gram.target(ys[v])
-                rss, _ = gram.rss(h, yy, [u for u in placed if knowledge.allows(u, v) and u in blocks])
-                return 1.0 - rss / (yy or 1.0)
-
-            fit = {v: r2(v) for v in todo}
-            nxt = min(
-                todo,
-                key=lambda v: (
-                    not required.get(v, set()) <= set(placed),
-                    fit[v] >= _EXOGENOUS_R2,
-                    -fit[v] if fit[v] >= _EXOGENOUS_R2 else fit[v],
-                    v,
-                ),
-            )
-            todo.remove(nxt)
-            cands = [u for u in placed if knowledge.allows(u, nxt) and u in blocks]
-            parents[nxt] = _select(ys[nxt], cands, gram, required.get(nxt, set()) & set(cands), penalty, linear)
-            placed.append(nxt)
+    cands = {v: [u for u in names if u in blocks and knowledge.allows(u, v)] for v in names if v not in cats}
+    targets: dict[str, _Target] = {}
+    for v, cs in cands.items():
+        y = data[v].to_numpy(dtype=float)
+        req = sorted(required.get(v, set()) & set(cs))
+        pick = _Target(y, gram, req, penalty, linear, log=False)
+        if float(np.min(y)) > 0 and float(np.max(y)) > float(np.min(y)):
+            # the scale is chosen on the best model over every admissible parent (no acyclicity yet)
+            raw = _grow(copy.copy(pick), cs, set(), set(req))
+            log = _grow(_Target(y, gram, req, penalty, linear, log=True), cs, set(), set(req))
+            if log.score < raw.score:
+                pick = _Target(y, gram, req, penalty, linear, log=True)
+        targets[v] = pick
+    kids: dict[str, set[str]] = {n: set() for n in names}
+    for v, t in targets.items():
+        for u in t.parents:
+            kids[u].add(v)
+    banned: dict[str, set[str]] = {v: set() for v in targets}
+    best: dict[str, tuple[float, list[str], str] | None] = {
+        v: t.best_move(cands[v], banned[v]) for v, t in targets.items()
+    }
+    while True:
+        live = [(m[0], v) for v, m in best.items() if m is not None]
+        if not live:
+            break
+        _, v = min(live)
+        _, sel, u = best[v]  # type: ignore[misc]
+        if u not in targets[v].parents and _reaches(kids, v, u):  # would close a cycle
+            banned[v].add(u)
+        else:
+            targets[v].sel = sel
+            targets[v].refit()
+            kids[u].add(v)
+        best[v] = targets[v].best_move(cands[v], banned[v])
+    for v, t in targets.items():
+        t.prune(required.get(v, set()))
+    _reverse(targets, cands, kids, required)
+    parents = {v: t.parents for v, t in targets.items()}
     edges = frozenset((u, v) for v, ps in parents.items() for u in ps)
     return KnownGraph(tuple(names), edges, frozenset(), dict(knowledge.tiers), frozenset(cats))

@@ -43,6 +43,19 @@ def test_generator_covers_what_the_benchmark_promises() -> None:
     assert 0.25 <= sum(c.concurrent is not None for c in cases) / len(cases) <= 0.7
 
 
+def test_tier_files_never_forbid_a_true_edge() -> None:
+    """The tiers are the engineer's knowledge given to the learner: a partial order that the process's own
+    mechanisms respect (a tier order that forbids a true edge caps what any learner can recover)."""
+    from models.causal.knowledge import ProcessKnowledge
+
+    for name in PROCESSES:
+        proc = get(name)
+        knowledge = ProcessKnowledge.from_doc(proc.tiers_doc())
+        forbidden = sorted((u, v) for u, v in proc.observed_edges() if not knowledge.allows(u, v))
+        assert forbidden == [], name
+    assert get("machining_finish").tiers_doc()["variables"]["spindle_power"] == "intermediate"
+
+
 @pytest.mark.slow
 def test_quick_hard_bench_reports_every_key_in_range() -> None:
     res = _bench().run(quick=True)
