@@ -16,7 +16,6 @@ spec limit, no AQL for the class). Token amounts are edited in whole tokens (18 
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -202,19 +201,28 @@ def _set(target: dict[str, Any], field: str, value: Any) -> None:
         target[field] = value
 
 
-def _merge_params(doc: dict[str, Any], form: Mapping[str, str], errors: dict[str, list[str]], _: Gettext) -> None:
-    params: list[Any] = doc["process_parameters"] if isinstance(doc.get("process_parameters"), list) else []
-    for i, p in enumerate(params):
-        if not isinstance(p, dict):
+def _merge_rows(
+    doc: dict[str, Any],
+    section: str,
+    prefix: str,
+    fields: tuple[str, ...],
+    form: Mapping[str, str],
+    errors: dict[str, list[str]],
+    _: Gettext,
+) -> None:
+    """Edited fields ``<prefix>.<row>.<field>`` into the rows of ``doc[section]`` (characteristics, parameters)."""
+    rows: list[Any] = doc[section] if isinstance(doc.get(section), list) else []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
             continue
-        for f in PARAM_FIELDS:
-            key = f"p.{i}.{f}"
+        for f in fields:
+            key = f"{prefix}.{i}.{f}"
             if key not in form:
                 continue
             if f in _NUMBERS:
-                _set(p, f, _number(form[key], key, errors, _))
+                _set(row, f, _number(form[key], key, errors, _))
             else:
-                p[f] = form[key].strip()
+                row[f] = form[key].strip()
 
 
 def _merge_deposit(doc: dict[str, Any], form: Mapping[str, str], errors: dict[str, list[str]], _: Gettext) -> None:
@@ -272,20 +280,9 @@ def merge_form(form: Mapping[str, str], _: Gettext = _same) -> tuple[dict[str, A
         raise InvalidRequest(f"the template document cannot be read: {exc}", field="base") from None
     if not isinstance(base, dict):
         raise InvalidRequest("the template document must be a JSON object", field="base")
-    doc = copy.deepcopy(base)
+    doc: dict[str, Any] = base  # freshly decoded: edited in place
     errors: dict[str, list[str]] = {}
-    chars: list[Any] = doc["characteristics"] if isinstance(doc.get("characteristics"), list) else []
-    for i, c in enumerate(chars):
-        if not isinstance(c, dict):
-            continue
-        for f in CHAR_FIELDS:
-            key = f"c.{i}.{f}"
-            if key not in form:
-                continue
-            if f in _NUMBERS:
-                _set(c, f, _number(form[key], key, errors, _))
-            else:
-                c[f] = form[key].strip()
+    _merge_rows(doc, "characteristics", "c", CHAR_FIELDS, form, errors, _)
     sampling = doc.setdefault("sampling", {}) if isinstance(doc.get("sampling", {}), dict) else {}
     for f in ("method", "inspection_level"):
         if f"sampling.{f}" in form:
@@ -308,7 +305,7 @@ def merge_form(form: Mapping[str, str], _: Gettext = _same) -> tuple[dict[str, A
                 for k in CLASSES
                 if (v := _number(form.get(f"min_cpk.{k}", ""), f"min_cpk.{k}", errors, _)) is not None
             }
-    _merge_params(doc, form, errors, _)
+    _merge_rows(doc, "process_parameters", "p", PARAM_FIELDS, form, errors, _)
     _merge_deposit(doc, form, errors, _)
     _merge_penalties(doc, form, errors, _)
     return doc, errors
