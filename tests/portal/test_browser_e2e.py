@@ -662,25 +662,27 @@ def test_the_demo_story_through_the_portal(live: Live, tmp_path: Path) -> None:
         page.set_input_files("#proof-file", str(proof_path))
         page.wait_for_selector("#verify-verdict")
         assert page.get_attribute("#verify-verdict", "data-ok") == "true", page.inner_text("#verify-result")
+
+        def verdict_of(doc: dict[str, Any], name: str) -> tuple[str | None, str]:
+            """Drop ``doc`` as a proof file on a fresh verify page: the verdict flag and the steps shown."""
+            path = tmp_path / name
+            path.write_text(json.dumps(doc))
+            page.reload()
+            page.set_input_files("#proof-file", str(path))
+            page.wait_for_selector("#verify-verdict")
+            return page.get_attribute("#verify-verdict", "data-ok"), page.inner_text("#verify-result")
+
         tampered = json.loads(proof_path.read_text())
         tampered["leaf"]["record"]["value"] = tampered["leaf"]["record"]["value"] + 0.5
-        bad_path = tmp_path / "tampered.json"
-        bad_path.write_text(json.dumps(tampered))
-        page.reload()
-        page.set_input_files("#proof-file", str(bad_path))
-        page.wait_for_selector("#verify-verdict")
-        assert page.get_attribute("#verify-verdict", "data-ok") == "false"
-        assert "✗" in page.inner_text("#verify-result")
+        ok, steps = verdict_of(tampered, "tampered.json")
+        assert ok == "false"
+        assert "✗" in steps
         # a proof naming another registry is refused before that registry is asked anything
         assert page.input_value("#registry").lower() == proof["registry"].lower()
         elsewhere = json.loads(proof_path.read_text()) | {"registry": "0x000000000000000000000000000000000000dEaD"}
-        elsewhere_path = tmp_path / "elsewhere.json"
-        elsewhere_path.write_text(json.dumps(elsewhere))
-        page.reload()
-        page.set_input_files("#proof-file", str(elsewhere_path))
-        page.wait_for_selector("#verify-verdict")
-        assert page.get_attribute("#verify-verdict", "data-ok") == "false"
-        assert "0x000000000000000000000000000000000000dEaD" in page.inner_text("#verify-result")
+        ok, steps = verdict_of(elsewhere, "elsewhere.json")
+        assert ok == "false"
+        assert "0x000000000000000000000000000000000000dEaD" in steps
         # a whole file and its batch id: the proof path comes from the gateway, the check runs in the browser
         page.reload()
         batch_id = httpx.get(
