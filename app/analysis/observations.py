@@ -1,14 +1,15 @@
 """Observations of a batch (quality characteristics and process values) and the history queries over them.
 
-Storage: one :class:`~app.db.Observation` row per value, keyed by batch / sample / variable with its tier
-(``quality`` for measured characteristics) and unit; a value that applies to the whole batch has
-``sample_id`` NULL. History is always "earlier clean batches": batches whose analysis job is done with
+Storage: one :class:`~app.db.ObservationPack` row per batch holding every value column-wise: sample,
+variable, tier (``quality`` for measured characteristics), value and unit; a value that applies to the whole
+batch has sample id null. History is always "earlier clean batches": batches whose analysis job is done with
 outcome ``clean`` and a job id below the current one (jobs run oldest first), so an anomalous batch
 never becomes part of a baseline.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import AnalysisJob, Batch, Observation, insert_rows
+from app.db import AnalysisJob, Batch, ObservationPack
 from parsers.model import InspectionBatch
 
 if TYPE_CHECKING:  # pandas is imported where frames are built: the upload path only stores rows
@@ -33,31 +34,18 @@ __all__ = [
 
 
 def persist_observations(*, session: Session, batch: Batch, inspection: InspectionBatch) -> int:
-    """Store every measurement and process value of ``inspection`` for ``batch``; returns the row count."""
-    rows: list[dict[str, Any]] = [
-        {
-            "batch_pk": batch.id,
-            "sample_id": m.sample_id,
-            "variable": m.characteristic,
-            "tier": "quality",
-            "value": float(m.value),
-            "unit": m.unit,
-        }
-        for m in inspection.measurements
-    ]
-    rows += [
-        {
-            "batch_pk": batch.id,
-            "sample_id": p.sample_id,
-            "variable": p.variable,
-            "tier": p.tier,
-            "value": float(p.value),
-            "unit": p.unit,
-        }
-        for p in inspection.process
-    ]
-    insert_rows(session, Observation, rows)
-    return len(rows)
+    """Store every measurement and process value of ``inspection`` for ``batch``; returns the value count."""
+    measurements, process = inspection.measurements, inspection.process
+    columns: dict[str, list[Any]] = {
+        "sample_id": [m.sample_id for m in measurements] + [p.sample_id for p in process],
+        "variable": [m.characteristic for m in measurements] + [p.variable for p in process],
+        "tier": ["quality"] * len(measurements) + [p.tier for p in process],
+        "value": [float(m.value) for m in measurements] + [float(p.value) for p in process],
+        "unit": [m.unit for m in measurements] + [p.unit for p in process],
+    }
+    rows = len(columns["value"])
+    session.add(ObservationPack(batch_pk=batch.id, rows=rows, data=json.dumps(columns, allow_nan=False)))
+    return rows
 
 
 _COLUMNS = ["batch_pk", "sample_id", "variable", "tier", "value", "unit"]
@@ -69,19 +57,18 @@ def _frame(rows: Sequence[Any]) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=_COLUMNS)
 
 
-def _select_rows(batch_pks: Sequence[str], tier: str | None) -> Any:
-    """Plain column rows (no ORM objects: a history is up to ``analysis_history_batches`` x the batch size)."""
-    q = select(
-        Observation.batch_pk,
-        Observation.sample_id,
-        Observation.variable,
-        Observation.tier,
-        Observation.value,
-        Observation.unit,
-    ).where(Observation.batch_pk.in_(list(batch_pks)))
+def _unpack(batch_pk: str, data: str | None, tier: str | None) -> pd.DataFrame:
+    """One batch's frame (columns ``_COLUMNS``, upload order) from its pack; only ``tier`` when given."""
+    import pandas as pd
+
+    if data is None:
+        return _frame([])
+    columns = json.loads(data)
+    frame = pd.DataFrame({"batch_pk": [batch_pk] * len(columns["value"]), **columns}, columns=_COLUMNS)
+    frame["value"] = frame["value"].astype(float)
     if tier is not None:
-        q = q.where(Observation.tier == tier)
-    return q.order_by(Observation.id)
+        frame = frame[frame["tier"] == tier].reset_index(drop=True)
+    return frame
 
 
 class _BatchFrames:
@@ -109,11 +96,11 @@ class _BatchFrames:
         missing = [pk for pk in batch_pks if found[pk] is None]
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
-            by_batch: dict[str, list[Any]] = {pk: [] for pk in chunk}
-            for row in session.execute(_select_rows(chunk, tier)):
-                by_batch[row[0]].append(row)
-            for pk, rows in by_batch.items():
-                found[pk] = frame = _frame(rows)
+            packs: dict[str, str | None] = dict.fromkeys(chunk)
+            q = select(ObservationPack.batch_pk, ObservationPack.data).where(ObservationPack.batch_pk.in_(chunk))
+            packs.update((pk, data) for pk, data in session.execute(q))
+            for pk, data in packs.items():
+                found[pk] = frame = _unpack(pk, data, tier)
                 self._put((pk, tier), frame)
         return [f for f in (found[pk] for pk in batch_pks) if f is not None]
 

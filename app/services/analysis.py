@@ -3,7 +3,7 @@
 Flow:
 
 1. :func:`on_batch_stored` (inside the upload transaction) stores every measurement and process value as
-   an :class:`~app.db.Observation` and one :class:`~app.db.AnalysisJob` (status ``pending``).
+   an :class:`~app.db.ObservationPack` and one :class:`~app.db.AnalysisJob` (status ``pending``).
 2. :func:`run_job` (the ``analysis`` queue of :mod:`app.jobs`, oldest first, with its backoff) links the
    batch to its process profile, scores it (spec + SPC over earlier clean batches of the same supplier and part + the
    ONNX model), explains it when anomalous (root-cause ranking + counterfactual checks on the profile's
@@ -38,7 +38,7 @@ from app.analysis.observations import (
     sample_rows,
 )
 from app.analysis.profiles import Profile, list_profiles, load_profile, resolve_profile
-from app.db import AnalysisJob, AnalysisResult, Batch, CausalModelRecord, ModelRefreshJob, Observation, utcnow
+from app.db import AnalysisJob, AnalysisResult, Batch, CausalModelRecord, ModelRefreshJob, utcnow
 from app.errors import AppError, InvalidRequest, NotFound
 from app.settings import Settings
 from models.errors import InsufficientData, ModelError
@@ -101,11 +101,8 @@ def run_job(*, sessions: sessionmaker[Session], settings: Settings, job_id: int)
 
 def _profile_of(session: Session, settings: Settings, job: AnalysisJob, batch: Batch) -> Profile | None:
     if job.profile is None:
-        chars = session.scalars(
-            select(func.distinct(Observation.variable)).where(
-                Observation.batch_pk == batch.id, Observation.tier == "quality"
-            )
-        ).all()
+        quality = batch_long(session, batch.id)
+        chars = quality.loc[quality["tier"] == "quality", "variable"].unique().tolist()
         job.profile = resolve_profile(settings, part_number=batch.part_number, characteristics=chars)
     return load_profile(settings, job.profile) if job.profile else None
 

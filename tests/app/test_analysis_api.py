@@ -13,8 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from app.analysis.observations import batch_long
 from app.chainctx import deploy_contracts
-from app.db import AnalysisJob, AnalysisResult, Observation
+from app.db import AnalysisJob, AnalysisResult, ObservationPack
 from app.main import create_app
 from app.worker import AnchorWorker
 from models.simulate import Fault
@@ -275,11 +276,12 @@ def test_observations_and_job_are_stored_with_the_upload_and_run_exactly_once(gw
     assert up["leaf_count"] == up["record_count"] + 2  # measurement file + process file are both leaves
     factory = gw.client.app.state.session_factory  # type: ignore[attr-defined]
     with factory() as s:
-        obs = s.scalars(select(Observation).where(Observation.batch_pk == up["id"])).all()
+        obs = list(batch_long(s, up["id"]).itertuples(index=False))
         tiers = {o.tier for o in obs}
         assert len(obs) == 4 * 18 and tiers == {"quality", "material", "environment", "equipment", "process"}
         rp = next(o for o in obs if o.variable == "roll_pressure" and o.sample_id == "LOT-O-S001")
         assert rp.unit == "MPa" and rp.tier == "process"
+        assert s.scalar(select(ObservationPack.rows).where(ObservationPack.batch_pk == up["id"])) == 4 * 18
     # same upload again: one batch, one job
     again = gw.client.post("/v1/batches", files=b.files(), headers=gw.auth("supplier"))
     assert again.status_code == 200

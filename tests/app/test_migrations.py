@@ -9,7 +9,7 @@ import sys
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from app.db import Base, make_engine, upgrade
+from app.db import Base, make_engine, make_session_factory, upgrade
 from tests.conftest import ROOT
 
 
@@ -43,7 +43,7 @@ def test_processes_starting_together_migrate_an_empty_database_once(db_url: str)
     assert all(rc == 0 for rc, _ in results), [err[-500:] for rc, err in results if rc]
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0014"
+        assert MigrationContext.configure(conn).get_current_revision() == "0015"
     engine.dispose()
 
 
@@ -64,3 +64,73 @@ def test_a_restart_on_a_migrated_database_does_not_load_alembic(db_url: str) -> 
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True).stdout
     assert out.split() == ["False"]
+
+
+def _migrate(engine, revision: str, *, down: bool = False) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "app" / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+def test_observations_stored_one_row_per_value_move_into_packs_and_back(db_url: str) -> None:
+    """0015 packs a batch's values into one row: an existing database keeps every value, in upload order, and the
+    analysis history reads them; a downgrade gives the one-row-per-value table back."""
+    from sqlalchemy import text
+
+    from app.analysis.observations import history_long
+
+    engine = make_engine(db_url)
+    _migrate(engine, "0014")
+    rows = [
+        ("b1", "S1", "thickness", "quality", 85.1, "um"),
+        ("b1", None, "roll_pressure", "process", 4.5, "MPa"),
+        ("b2", "S9", "thickness", "quality", 84.0, None),
+        ("b1", "S2", "thickness", "quality", 85.3, "um"),
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO parties (name, kind, account, created_at)"
+                " VALUES ('p', 'supplier', '0x01', CURRENT_TIMESTAMP)"
+            )
+        )
+        for pk in ("b1", "b2", "b3"):
+            conn.execute(
+                text(
+                    "INSERT INTO batches (id, batch_id, supplier_id, idempotency_key, content_sha256, record_count,"
+                    " leaf_count, root, report_hash, agreement_id, verdict, supersedes, status, created_at, updated_at)"
+                    " VALUES (:pk, :pk, (SELECT id FROM parties), :pk, '0', 1, 1, '0x', '0x', '0x', 0, '0x',"
+                    " 'pending', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"pk": pk},
+            )
+        for r in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO observations (batch_pk, sample_id, variable, tier, value, unit)"
+                    " VALUES (:b, :s, :v, :t, :x, :u)"
+                ),
+                dict(zip("bsvtxu", r, strict=True)),
+            )
+    upgrade(engine)
+    with make_session_factory(engine)() as s:
+        got = history_long(s, ["b2", "b1", "b3"])
+        assert [tuple(None if v != v else v for v in row) for row in got.itertuples(index=False)] == [
+            rows[2],
+            rows[0],
+            rows[1],
+            rows[3],
+        ]
+        assert s.execute(text("SELECT rows FROM observation_packs WHERE batch_pk = 'b1'")).scalar() == 3
+    _migrate(engine, "0014", down=True)
+    with engine.connect() as conn:
+        back = conn.execute(
+            text("SELECT batch_pk, sample_id, variable, tier, value, unit FROM observations ORDER BY batch_pk, id")
+        ).all()
+    assert [tuple(r) for r in back] == sorted(rows, key=lambda r: r[0])
+    engine.dispose()

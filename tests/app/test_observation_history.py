@@ -3,14 +3,17 @@ also when most batches come from the per-process cache and only the newest from 
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from app.analysis.observations import batch_long, history_long
-from app.db import Batch, Observation, Party, make_engine, make_session_factory, upgrade
+from app.db import Batch, ObservationPack, Party, make_engine, make_session_factory, upgrade
+
+STORED: dict[str, list[tuple]] = {}  # batch pk -> the rows written for it, in upload order
 
 
 def _store(session_factory, pks: list[str], rows: int, seed: int) -> None:
@@ -26,23 +29,22 @@ def _store(session_factory, pks: list[str], rows: int, seed: int) -> None:
                         content_sha256="0", record_count=1, leaf_count=1, root="0x", report_hash="0x",
                         agreement_id="0x", verdict=0, supersedes="0x", status="pending"))  # fmt: skip
         s.flush()
-        s.execute(
-            insert(Observation),
-            [
-                {"batch_pk": rng.choice(pks), "sample_id": rng.choice([None, "S1", "S2"]), "variable": rng.choice("ab"),
-                 "tier": rng.choice(["quality", "process"]), "value": rng.random(), "unit": rng.choice([None, "mm"])}
-                for _ in range(rows)
-            ],
-        )  # fmt: skip
+        by_batch: dict[str, list[tuple]] = {pk: [] for pk in pks}
+        for _ in range(rows):
+            pk = rng.choice(pks)
+            sample, variable = rng.choice([None, "S1", "S2"]), rng.choice("ab")
+            tier, unit = rng.choice(["quality", "process"]), rng.choice([None, "mm"])
+            by_batch[pk].append((pk, sample, variable, tier, rng.random(), unit))
+        for pk, values in by_batch.items():
+            STORED[pk] = values
+            if values:  # a batch without any value has no pack
+                names = ("sample_id", "variable", "tier", "value", "unit")
+                columns = {name: [v[i + 1] for v in values] for i, name in enumerate(names)}
+                s.add(ObservationPack(batch_pk=pk, rows=len(values), data=json.dumps(columns)))
 
 
-def _expected(session, pks: list[str], tier: str | None) -> list[tuple]:
-    out = []
-    for pk in pks:
-        q = select(Observation).where(Observation.batch_pk == pk).order_by(Observation.id)
-        out += [(o.batch_pk, o.sample_id, o.variable, o.tier, o.value, o.unit) for o in session.scalars(q)
-                if tier is None or o.tier == tier]  # fmt: skip
-    return out
+def _expected(_session, pks: list[str], tier: str | None) -> list[tuple]:
+    return [row for pk in pks for row in STORED[pk] if tier is None or row[3] == tier]
 
 
 def _tuples(df) -> list[tuple]:
