@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import keccak
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -25,7 +24,7 @@ from app.db import Batch, BatchFile, Blob, OutboxItem, Party, Record, insert_row
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
-from chain.merkle import build_batch_tree
+from chain.merkle import build_batch_tree, keccak256
 from parsers import detect_format, parse
 from parsers.errors import EmptyInput
 from parsers.guarded import parse_guarded
@@ -90,7 +89,7 @@ class Upload:
 
 def batch_id_for(supplier_account: str, idempotency_key: str) -> str:
     """The on-chain batch id: keccak256(supplier address bytes || key), so a retried upload maps to one id."""
-    return "0x" + keccak(bytes.fromhex(supplier_account[2:]) + idempotency_key.encode()).hex()
+    return "0x" + keccak256(bytes.fromhex(supplier_account[2:]) + idempotency_key.encode()).hex()
 
 
 def _content_hash(uploads: list[Upload]) -> str:
