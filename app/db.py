@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 __all__ = [
+    "RECORDS_PER_CHUNK",
     "AgreementRecord",
     "AnalysisJob",
     "AnalysisResult",
@@ -57,7 +58,7 @@ __all__ = [
     "OutboxItem",
     "Party",
     "RateCounter",
-    "Record",
+    "RecordChunk",
     "RelayTransaction",
     "TemplateRecord",
     "WebhookDelivery",
@@ -228,19 +229,27 @@ class BatchFile(Base):
     batch: Mapped[Batch] = relationship(back_populates="files")
 
 
-class Record(Base):
-    """One canonical measurement record of a batch (RFC 8785 JSON) with its salt and leaf hash."""
+#: records per :class:`RecordChunk` row: a 1,000-record batch is one row; reading one record of a huge batch reads
+#: one chunk (about 1 MB), not the whole batch
+RECORDS_PER_CHUNK = 4096
 
-    __tablename__ = "records"
-    __table_args__ = (UniqueConstraint("batch_pk", "idx", name="uq_record_index"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
-    idx: Mapped[int] = mapped_column(Integer)
+class RecordChunk(Base):
+    """Consecutive canonical records of a batch (RFC 8785 JSON, what each leaf digests) with their leaf values.
+
+    Chunk ``c`` holds records ``c * RECORDS_PER_CHUNK`` up to the next chunk, in leaf order: ``data`` is their
+    canonical texts joined by newlines (RFC 8785 escapes every control character, so no record holds one),
+    ``leaves`` their ``salt || digest`` values, 64 bytes each. One row per chunk instead of one per record: a
+    record is only ever written once, with its batch, and read by index (proofs, the records listing).
+    """
+
+    __tablename__ = "record_chunks"
+
+    batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
     data: Mapped[str] = mapped_column(Text)
-    salt: Mapped[str] = mapped_column(String(66))
-    digest: Mapped[str] = mapped_column(String(66))
-    leaf_hash: Mapped[str] = mapped_column(String(66))
+    leaves: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class OutboxItem(Base):

@@ -228,6 +228,11 @@ class MerkleTree:
         v = self._values[64 * index : 64 * index + 64]
         return SaltedLeaf(v[:32], v[32:])
 
+    def packed_leaves(self, start: int = 0, stop: int | None = None) -> bytes:
+        """The ``salt || digest`` values of value indexes ``start`` to ``stop`` (exclusive), 64 bytes each."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        return self._values[64 * start : 64 * stop]
+
     @property
     def leaves(self) -> list[SaltedLeaf]:
         """All leaf values in insertion order."""

@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.db import Batch, BatchFile, Blob, OutboxItem, Party, Record, insert_rows
+from app.db import RECORDS_PER_CHUNK, Batch, BatchFile, Blob, OutboxItem, Party, RecordChunk
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
-from chain.merkle import build_batch_tree, keccak256
+from chain.merkle import build_batch_tree, keccak256, leaf_hash
 from parsers import detect_format, parse
 from parsers.errors import EmptyInput
 from parsers.guarded import parse_guarded
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # cryptography and the report model load with the first signe
 
 __all__ = [
     "ZERO32",
+    "StoredRecord",
     "Upload",
     "batch_id_for",
     "create_batch",
@@ -43,6 +44,8 @@ __all__ = [
     "list_batches",
     "list_records",
     "outbox_attempts",
+    "record_json",
+    "record_leaves",
     "store_blob",
 ]
 
@@ -300,18 +303,10 @@ def create_batch(
     files = [*inspections, *reports]
     texts: list[bytes] = []
     tree = build_batch_tree(records, files=[u.data for u, _ in files], canonical_out=texts)
-    record_rows: list[dict[str, Any]] = []
-    for i, text in enumerate(texts):
-        leaf = tree.leaf(i)
-        record_rows.append(
-            {
-                "idx": i,
-                "data": text.decode(),
-                "salt": "0x" + leaf.salt.hex(),
-                "digest": "0x" + leaf.digest.hex(),
-                "leaf_hash": "0x" + tree.leaf_hash_at(i).hex(),
-            }
-        )
+    chunks = [
+        (start // RECORDS_PER_CHUNK, texts[start : start + RECORDS_PER_CHUNK])
+        for start in range(0, len(texts), RECORDS_PER_CHUNK)
+    ]
     file_rows = [(u, p, tree.leaf(len(records) + j)) for j, (u, p) in enumerate(files)]
 
     batch = Batch(
@@ -360,9 +355,17 @@ def create_batch(
                 signature_verdict=p.report.signature.verdict if p.report is not None else None,
             )
         )
-    for row in record_rows:
-        row["batch_pk"] = batch.id
-    insert_rows(session, Record, record_rows)
+    for chunk, chunk_texts in chunks:
+        start = chunk * RECORDS_PER_CHUNK
+        session.add(
+            RecordChunk(
+                batch_pk=batch.id,
+                chunk=chunk,
+                count=len(chunk_texts),
+                data=b"\n".join(chunk_texts).decode(),
+                leaves=tree.packed_leaves(start, start + len(chunk_texts)),
+            )
+        )
     session.add(OutboxItem(kind="anchor", batch_pk=batch.id))
     from app.services import analysis  # the analysis stack loads when a batch first needs it
 
@@ -410,9 +413,49 @@ def list_batches(*, session: Session, principal: Principal, limit: int = 100, of
     return list(session.scalars(q))
 
 
-def list_records(*, session: Session, batch: Batch, limit: int, offset: int) -> list[Record]:
-    q = select(Record).where(Record.batch_pk == batch.id).order_by(Record.idx).limit(limit).offset(offset)
-    return list(session.scalars(q))
+@dataclass(frozen=True)
+class StoredRecord:
+    """One canonical record of a batch as stored: its index, RFC 8785 text and leaf value."""
+
+    idx: int
+    data: str
+    salt: bytes
+    digest: bytes
+
+    @property
+    def leaf_hash(self) -> str:
+        return "0x" + leaf_hash(self.salt, self.digest).hex()
+
+
+def list_records(*, session: Session, batch: Batch, limit: int, offset: int) -> list[StoredRecord]:
+    """Records ``offset`` to ``offset + limit`` of the batch (fewer at its end), reading only their chunks."""
+    stop = min(offset + limit, batch.record_count)
+    if offset >= stop:
+        return []
+    q = (
+        select(RecordChunk)
+        .where(
+            RecordChunk.batch_pk == batch.id,
+            RecordChunk.chunk >= offset // RECORDS_PER_CHUNK,
+            RecordChunk.chunk <= (stop - 1) // RECORDS_PER_CHUNK,
+        )
+        .order_by(RecordChunk.chunk)
+    )
+    out: list[StoredRecord] = []
+    for chunk in session.scalars(q):
+        first = chunk.chunk * RECORDS_PER_CHUNK
+        lo, hi = max(offset, first) - first, min(stop, first + chunk.count) - first
+        lines = chunk.data.split("\n")
+        for i in range(lo, hi):
+            value = chunk.leaves[64 * i : 64 * i + 64]
+            out.append(StoredRecord(first + i, lines[i], value[:32], value[32:]))
+    return out
+
+
+def record_leaves(*, session: Session, batch: Batch) -> bytes:
+    """The ``salt || digest`` values of every record of the batch, in leaf order (64 bytes each)."""
+    q = select(RecordChunk.leaves).where(RecordChunk.batch_pk == batch.id).order_by(RecordChunk.chunk)
+    return b"".join(session.scalars(q))
 
 
 def outbox_attempts(*, session: Session, batch: Batch) -> tuple[int, str | None]:
@@ -423,7 +466,7 @@ def outbox_attempts(*, session: Session, batch: Batch) -> tuple[int, str | None]
     return (item.attempts, item.last_error) if item is not None else (0, None)
 
 
-def record_json(record: Record) -> dict[str, Any]:
+def record_json(record: StoredRecord) -> dict[str, Any]:
     return dict(json.loads(record.data))
 
 

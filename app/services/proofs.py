@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.chainctx import ChainContext, b32
-from app.db import Batch, BatchFile, Record
+from app.db import Batch, BatchFile
 from app.errors import Conflict, NotFound
 from app.schemas import VerificationPublic
+from app.services.batches import list_records, record_leaves
 from chain.merkle import MerkleTree
 from chain.proof import BatchHeader, ProofDocument, VerificationResult, make_proof, verify_proof
 
@@ -51,12 +52,8 @@ def batch_header(batch: Batch) -> BatchHeader:
 
 def batch_tree(*, session: Session, batch: Batch) -> MerkleTree:
     """Rebuild the batch's tree from the stored salts and digests (records first, then files)."""
-    leaves = [
-        (bytes.fromhex(salt[2:]), bytes.fromhex(digest[2:]))
-        for salt, digest in session.execute(
-            select(Record.salt, Record.digest).where(Record.batch_pk == batch.id).order_by(Record.idx)
-        )
-    ]
+    values = record_leaves(session=session, batch=batch)
+    leaves = [(values[i : i + 32], values[i + 32 : i + 64]) for i in range(0, len(values), 64)]
     for f in session.scalars(select(BatchFile).where(BatchFile.batch_pk == batch.id).order_by(BatchFile.id)):
         leaves.append((bytes.fromhex(f.salt[2:]), bytes.fromhex(f.sha256)))
     tree = MerkleTree.build(leaves)
@@ -87,7 +84,8 @@ def _proof(
 
 def record_proof(*, session: Session, batch: Batch, index: int, chain: ChainContext) -> dict[str, Any]:
     """Proof for record ``index`` of the batch, disclosing that record (and no other)."""
-    row = session.scalars(select(Record).where(Record.batch_pk == batch.id, Record.idx == index)).first()
+    rows = list_records(session=session, batch=batch, limit=1, offset=index)
+    row = rows[0] if rows else None
     if row is None:
         raise NotFound(f"batch {batch.batch_id} has no record {index} (it has {batch.record_count})")
     return _proof(session=session, batch=batch, index=index, chain=chain, record=json.loads(row.data), kind="record")

@@ -7,7 +7,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from app.db import Batch, BatchFile, Blob, OutboxItem, Record
+from app.db import Batch, BatchFile, Blob, OutboxItem, RecordChunk
+from chain.merkle import leaf_hash
 from chain.proof import ProofDocument, verify_proof
 from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway
 
@@ -18,7 +19,7 @@ def _counts(gw: Gateway) -> dict[str, int]:
     factory = gw.client.app.state.session_factory  # type: ignore[attr-defined]
     with factory() as s:
         return {t.__name__: s.scalar(select(func.count()).select_from(t)) or 0
-                for t in (Batch, Record, BatchFile, Blob, OutboxItem)}  # fmt: skip
+                for t in (Batch, RecordChunk, BatchFile, Blob, OutboxItem)}  # fmt: skip
 
 
 def test_upload_is_stored_pending_then_anchored_with_receipt_and_verifiable_proof(gateway: Gateway) -> None:
@@ -185,3 +186,37 @@ def test_the_same_files_with_another_lot_size_are_a_conflict_not_a_silent_drop(g
     assert stored["lot_size"] is None
     retry = gateway.upload("supplier", CSV_OK)
     assert retry.status_code == 200 and retry.json()["id"] == first.json()["id"]
+
+
+def test_records_and_proofs_read_across_storage_chunks(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records are stored several to a row: pages that start, end or straddle a row boundary list exactly the
+    records asked for, with the leaf hash the proof commits to, and every record's proof verifies."""
+    from app.services import batches
+
+    monkeypatch.setattr(batches, "RECORDS_PER_CHUNK", 3)  # 10 records -> rows of 3, 3, 3 and 1
+    csv = "sample_id,characteristic,value,unit\n" + "".join(f"S{i},thickness,{10 + i / 8},um\n" for i in range(10))
+    resp = gateway.upload("supplier", csv, key="LOT-CHUNKS")
+    assert resp.status_code == 201, resp.text
+    ref = resp.json()["id"]
+    with gateway.client.app.state.session_factory() as s:  # type: ignore[attr-defined]
+        rows = s.scalars(select(RecordChunk).where(RecordChunk.batch_pk == ref).order_by(RecordChunk.chunk)).all()
+        assert [(r.chunk, r.count, len(r.leaves)) for r in rows] == [(0, 3, 192), (1, 3, 192), (2, 3, 192), (3, 1, 64)]
+    assert gateway.anchor_all() == 1
+    chain = gateway.client.app.state.chain_holder.get()  # type: ignore[attr-defined]
+    leaf_hashes = {}
+    for i in range(10):
+        proof = gateway.client.get(f"/v1/batches/{ref}/records/{i}/proof", headers=gateway.auth("supplier")).json()
+        doc = ProofDocument.from_json(proof)
+        assert doc.leaf.record is not None and doc.leaf.record["sample"] == f"S{i}"
+        assert verify_proof(doc, chain.fetch_commitment).ok
+        leaf_hashes[i] = "0x" + leaf_hash(doc.leaf.salt, doc.leaf.sha256).hex()
+    for offset, limit in [(0, 10), (0, 3), (2, 2), (3, 3), (2, 5), (8, 100), (9, 1), (10, 5), (4, 1)]:
+        page = gateway.client.get(
+            f"/v1/batches/{ref}/records", params={"offset": offset, "limit": limit}, headers=gateway.auth("supplier")
+        ).json()
+        want = list(range(offset, min(offset + limit, 10)))
+        assert [r["index"] for r in page] == want
+        assert [r["record"]["sample"] for r in page] == [f"S{i}" for i in want]
+        assert [r["leaf_hash"] for r in page] == [leaf_hashes[i] for i in want]
+    missing = gateway.client.get(f"/v1/batches/{ref}/records/10/proof", headers=gateway.auth("supplier"))
+    assert missing.status_code == 404 and "has no record 10" in missing.json()["error"]["message"]

@@ -43,7 +43,7 @@ def test_processes_starting_together_migrate_an_empty_database_once(db_url: str)
     assert all(rc == 0 for rc, _ in results), [err[-500:] for rc, err in results if rc]
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0015"
+        assert MigrationContext.configure(conn).get_current_revision() == "0016"
     engine.dispose()
 
 
@@ -133,4 +133,66 @@ def test_observations_stored_one_row_per_value_move_into_packs_and_back(db_url: 
             text("SELECT batch_pk, sample_id, variable, tier, value, unit FROM observations ORDER BY batch_pk, id")
         ).all()
     assert [tuple(r) for r in back] == sorted(rows, key=lambda r: r[0])
+    engine.dispose()
+
+
+def test_records_stored_one_row_each_move_into_chunks_and_back(db_url: str) -> None:
+    """0016 stores records in chunks: an existing batch's records, leaf values and proofs' inputs read back the
+    same (in index order, also past a chunk boundary), and a downgrade gives the one-row-per-record table back."""
+    from sqlalchemy import text
+
+    from app.db import RECORDS_PER_CHUNK, Batch
+    from app.services.batches import list_records, record_leaves
+    from chain.merkle import leaf_hash
+
+    engine = make_engine(db_url)
+    _migrate(engine, "0015")
+    n = RECORDS_PER_CHUNK + 2
+    old = [(i, f'{{"sample":"S{i}","value":{i}}}', "0x" + f"{i:064x}", "0x" + f"{i + 7:064x}") for i in range(n)]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO parties (name, kind, account, created_at)"
+                " VALUES ('p', 'supplier', '0x01', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO batches (id, batch_id, supplier_id, idempotency_key, content_sha256, record_count,"
+                " leaf_count, root, report_hash, agreement_id, verdict, supersedes, status, created_at, updated_at)"
+                " VALUES ('b1', 'b1', (SELECT id FROM parties), 'k', '0', :n, :n, '0x', '0x', '0x', 0, '0x',"
+                " 'pending', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"n": n},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO records (batch_pk, idx, data, salt, digest, leaf_hash) VALUES ('b1', :i, :d, :s, :g, :h)"
+            ),
+            [
+                {
+                    "i": i,
+                    "d": d,
+                    "s": s,
+                    "g": g,
+                    "h": "0x" + leaf_hash(bytes.fromhex(s[2:]), bytes.fromhex(g[2:])).hex(),
+                }
+                for i, d, s, g in reversed(old)  # inserted out of order: the index decides
+            ],
+        )
+    upgrade(engine)
+    with make_session_factory(engine)() as s:
+        batch = s.get(Batch, "b1")
+        got = list_records(session=s, batch=batch, limit=n, offset=0)
+        assert [(r.idx, r.data, "0x" + r.salt.hex(), "0x" + r.digest.hex()) for r in got] == old
+        tail = list_records(session=s, batch=batch, limit=5, offset=RECORDS_PER_CHUNK - 2)
+        assert [r.idx for r in tail] == list(range(RECORDS_PER_CHUNK - 2, n))
+        assert record_leaves(session=s, batch=batch) == b"".join(
+            bytes.fromhex(salt[2:]) + bytes.fromhex(digest[2:]) for _, _, salt, digest in old
+        )
+    _migrate(engine, "0015", down=True)
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT idx, data, salt, digest, leaf_hash FROM records ORDER BY idx")).all()
+    assert [tuple(r[:4]) for r in back] == old
+    assert back[3][4] == "0x" + leaf_hash(bytes.fromhex(old[3][2][2:]), bytes.fromhex(old[3][3][2:])).hex()
     engine.dispose()
