@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -380,40 +380,31 @@ def build_batch_tree(
     k = _keccak_new
     sha = hashlib.sha256
     fast = _fast
-    blob = bytearray()
-    hashes: list[bytes] = []
-    append = hashes.append
-    pool, at = b"", 0
 
-    def leaves() -> Iterator[bytes]:
-        for record in records:
-            try:
-                data = fast(record, "$").encode("utf-8")
-            except (_Unusual, UnicodeEncodeError, RecursionError):
-                data = canonical_bytes(record)  # reference path; raises a clear error
-            if canonical_out is not None:
-                canonical_out.append(data)
-            yield sha(data).digest()
-        for f in files:
-            yield file_digest(f)
+    def canonical(record: Any) -> bytes:
+        try:
+            return fast(record, "$").encode("utf-8")
+        except (_Unusual, UnicodeEncodeError, RecursionError):
+            return canonical_bytes(record)  # reference path; raises a clear error
 
-    for i, digest in enumerate(leaves()):
-        if salts is None:
-            if at == len(pool):
-                pool, at = os.urandom(32 * 4096), 0
-            salt = pool[at : at + 32]
-            at += 32
-        else:
-            if i >= len(salts):
-                raise MerkleError(f"got {len(salts)} salts for more than {len(salts)} leaves")
-            salt = salts[i]
+    if canonical_out is None:  # a huge batch's texts are not kept: each is hashed and dropped
+        digests = [sha(canonical(r)).digest() for r in records]
+    else:
+        texts = [canonical(r) for r in records]
+        canonical_out.extend(texts)
+        digests = [sha(t).digest() for t in texts]
+    digests += [file_digest(f) for f in files]
+    n = len(digests)
+    if salts is None:
+        pool = os.urandom(32 * n)
+        salt_list = [pool[32 * i : 32 * i + 32] for i in range(n)]
+    else:
+        if len(salts) != n:
+            raise MerkleError(f"got {len(salts)} salts for {n} leaves")
+        for i, salt in enumerate(salts):
             if not isinstance(salt, bytes | bytearray) or len(salt) != 32:
                 raise InvalidNodeError(f"salt of leaf {i}", salt)
-        value = bytes(salt) + digest
-        blob += value
-        append(k(k(value).digest()).digest())
-    if salts is not None and len(salts) != len(hashes):
-        raise MerkleError(f"got {len(salts)} salts for {len(hashes)} leaves")
-    values = bytes(blob)
-    del blob
-    return MerkleTree._from_hashed(values, hashes)
+        salt_list = [bytes(x) for x in salts]
+    values = [salt + digest for salt, digest in zip(salt_list, digests, strict=True)]
+    hashes = [k(k(v).digest()).digest() for v in values]
+    return MerkleTree._from_hashed(b"".join(values), hashes)
