@@ -105,6 +105,12 @@ class ServiceUnavailable(AppError):
     status = 503
     code = "service_unavailable"
 
+    def __init__(self, message: str, *, retry_after: float | None = None, **facts: Any) -> None:
+        if retry_after is not None:
+            facts["retry_after"] = retry_after
+        super().__init__(message, **facts)
+        self.retry_after = retry_after
+
 
 def _json(status: int, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(status_code=status, content=body)
@@ -116,7 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-        if isinstance(exc, TooManyRequests):
+        if isinstance(exc, TooManyRequests | ServiceUnavailable) and exc.retry_after is not None:
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         resp = _json(exc.status, exc.body())
         if headers:

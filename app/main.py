@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from app.chainctx import ChainHolder
 from app.db import make_engine, make_session_factory, upgrade
 from app.errors import install_error_handlers
+from app.parse_slots import ParseSlots
 from app.portal import install as install_portal
 from app.routers import agreements, analysis, batches, parties, system, verify
 from app.schemas import ERROR_RESPONSES
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.chain_holder = holder
+    app.state.parse_slots = ParseSlots(settings.parse_max_children, wait_s=settings.parse_slot_wait_s)
     install_error_handlers(app)
     _install_body_limits(app, settings)
     for module in (system, parties, batches, verify, analysis, agreements):

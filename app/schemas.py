@@ -68,7 +68,7 @@ _ERROR_STATUSES = {
     422: "invalid input, naming the field",
     429: "locked out after repeated failed authentication (see Retry-After)",
     502: "the chain node answered with an error",
-    503: "the chain node or the database is unavailable; nothing was stored",
+    503: "the chain node or the database is unavailable, or no parser slot freed up in time; nothing was stored",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text} for status, text in _ERROR_STATUSES.items()

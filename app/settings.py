@@ -182,6 +182,16 @@ class Settings(BaseSettings):
         "small because concurrent uploads add up); 0: every file isolated",
     )
 
+    parse_max_children: int = Field(
+        default=0,
+        ge=0,
+        description="child-process parses and signature checks at once per gateway process (0: the CPU count); "
+        "one party holds at most half of them",
+    )
+    parse_slot_wait_s: float = Field(
+        default=30.0, gt=0, le=600, description="how long an upload waits for a parser slot before a 503"
+    )
+
     anchor_max_batches_per_tx: int = 50
     anchor_poll_interval_s: float = 0.05
     anchor_confirmations: int = 0

@@ -147,6 +147,8 @@ def upload(
         inline_max_bytes=settings.parse_inline_max_bytes,
         agreement=agreement,
         lot_size=lot_size,
+        trust_dir=settings.trust_dir,
+        slots=request.app.state.parse_slots,
     )
     public = batch_public(session=portal.session, batch=batch, chain=chain, created=created)
     return {"batch": json.loads(public.model_dump_json()), "href": f"/portal/batches/{batch.id}"}

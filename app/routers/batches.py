@@ -96,6 +96,7 @@ def upload_batch(
         agreement=agreement,
         lot_size=lot_size,
         trust_dir=settings.trust_dir,
+        slots=request.app.state.parse_slots,
     )
     if not created:
         response.status_code = status.HTTP_200_OK

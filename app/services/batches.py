@@ -6,9 +6,12 @@ nothing is stored. The chain is never called here: the anchoring worker picks th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +35,7 @@ from parsers.limits import Limits
 from parsers.model import InspectionBatch, ParsedFile
 
 if TYPE_CHECKING:  # cryptography and the report model load with the first signed lab report
+    from app.parse_slots import ParseSlots
     from parsers.signatures import TrustStore
 
 __all__ = [
@@ -116,18 +120,25 @@ def _report_hash(reports: list[Upload]) -> str:
 # recurses in C under the raised recursion limit of the web3 stack) and any large file keeps the child
 # process of parsers.guarded with its memory cap and kill-on-timeout.
 _INLINE_FORMATS = frozenset({"csv", "aqdef"})
+_Slot = Callable[[str], AbstractContextManager[None]] | None
 
 
-def _parse_all(uploads: list[Upload], limits: Limits, isolated: bool, inline_max_bytes: int = 0) -> list[ParsedFile]:
+def _parse_all(
+    uploads: list[Upload], limits: Limits, isolated: bool, inline_max_bytes: int = 0, slot: _Slot = None
+) -> list[ParsedFile]:
     """Parse every file; ``isolated`` runs each in a child process bounded by the memory/time limits, except
-    CSV/AQDEF files of at most ``inline_max_bytes`` (a child costs a fork and about half a core-second per file)."""
+    CSV/AQDEF files of at most ``inline_max_bytes`` (a child costs a fork and about half a core-second per file).
+    A child runs in a ``slot`` (a bounded number per gateway process and per party)."""
     out = []
     for upload in uploads:
         guarded = isolated and not (
             len(upload.data) <= inline_max_bytes and detect_format(upload.data, upload.filename) in _INLINE_FORMATS
         )
-        run = parse_guarded if guarded else parse
-        out.append(run(upload.data, filename=upload.filename, limits=limits))
+        if not guarded:
+            out.append(parse(upload.data, filename=upload.filename, limits=limits))
+            continue
+        with slot(upload.filename or "an uploaded file") if slot else contextlib.nullcontext():
+            out.append(parse_guarded(upload.data, filename=upload.filename, limits=limits))
     return out
 
 
@@ -209,12 +220,16 @@ def create_batch(
     agreement: tuple[str, Template] | None = None,
     lot_size: int | None = None,
     trust_dir: Path | None = None,
+    slots: ParseSlots | None = None,
 ) -> tuple[Batch, bool]:
     """Store a new batch (or return the identical earlier one). Returns ``(batch, created)``.
 
     Under an ``agreement`` (its on-chain id and template) the batch is assessed against the template: per
     record verdicts, sample size by the ISO 2859-1 plan for ``lot_size``, accept/reject by the AQL numbers; the
     verdict is anchored with the batch and counted on chain in that agreement's quarter.
+
+    ``slots``: the gateway's :class:`~app.parse_slots.ParseSlots`; child-process parses and signature checks each
+    take one of the supplier's (503 when none frees up in time, before anything is stored).
 
     Exactly one inspection file (measurements) is required; lab reports are optional and become leaves too.
     Reusing an idempotency key with different content is a :class:`Conflict`.
@@ -237,7 +252,8 @@ def create_batch(
         _same_terms(existing, key, agreement[0] if agreement else ZERO32, lot_size)
         return existing, False
 
-    parsed = _parse_all(uploads, limits, isolated, inline_max_bytes)
+    slot = (lambda what: slots.hold(supplier.id, what)) if slots is not None else None
+    parsed = _parse_all(uploads, limits, isolated, inline_max_bytes, slot)
     tabular = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "inspection"]
     reports = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "report"]
     # process-data files (process values, no measurements) ride along with the one measurement file
@@ -275,7 +291,8 @@ def create_batch(
     if reports:
         trust = _lab_trust(session, trust_dir)
         for upload, report in reports:
-            _check_signature(upload, report, trust, limits)
+            with slot(f"the signature of {upload.filename or 'a lab report'}") if slot else contextlib.nullcontext():
+                _check_signature(upload, report, trust, limits)
 
     assessment = None
     verdict = 0
