@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Header, Path, Query, Request, Response, UploadFile, status
@@ -31,6 +33,28 @@ def read_limited(files: list[UploadFile], request: Request, max_bytes: int) -> l
     Synchronous on purpose: routes using it are plain ``def`` so parsing runs in the worker thread pool,
     never on the event loop (pyHanko and the parsers are CPU-bound and partly run their own event loops).
     """
+    _check_declared_size(request, max_bytes)
+    total = 0
+    out = []
+    for f in files:
+        chunks = []
+        for chunk in _chunks(f, max_bytes, total):
+            total += len(chunk)
+            chunks.append(chunk)
+        out.append(Upload(filename=safe_filename(f.filename), data=b"".join(chunks)))
+    return out
+
+
+def sha256_limited(file: UploadFile, request: Request, max_bytes: int) -> str:
+    """SHA-256 (hex) of an uploaded file, read in chunks and never held whole in memory; 413 past ``max_bytes``."""
+    _check_declared_size(request, max_bytes)
+    digest = hashlib.sha256()
+    for chunk in _chunks(file, max_bytes, 0):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_declared_size(request: Request, max_bytes: int) -> None:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
         raise PayloadTooLarge(
@@ -38,19 +62,18 @@ def read_limited(files: list[UploadFile], request: Request, max_bytes: int) -> l
             limit="max_upload_bytes",
             allowed=max_bytes,
         )
-    total = 0
-    out = []
-    for f in files:
-        chunks = []
-        while chunk := f.file.read(_CHUNK):
-            total += len(chunk)
-            if total > max_bytes:
-                raise PayloadTooLarge(
-                    f"upload exceeds the limit of {max_bytes} bytes", limit="max_upload_bytes", allowed=max_bytes
-                )
-            chunks.append(chunk)
-        out.append(Upload(filename=safe_filename(f.filename), data=b"".join(chunks)))
-    return out
+
+
+def _chunks(file: UploadFile, max_bytes: int, before: int) -> Iterator[bytes]:
+    """The file's bytes in chunks; 413 once they and the ``before`` bytes of earlier files pass ``max_bytes``."""
+    total = before
+    while chunk := file.file.read(_CHUNK):
+        total += len(chunk)
+        if total > max_bytes:
+            raise PayloadTooLarge(
+                f"upload exceeds the limit of {max_bytes} bytes", limit="max_upload_bytes", allowed=max_bytes
+            )
+        yield chunk
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=BatchPublic)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Form, Query, Request, UploadFile
 
 from app.deps import DbSession, SettingsDep
-from app.routers.batches import read_limited
+from app.routers.batches import sha256_limited
 from app.schemas import VerificationPublic
 from app.services import proofs
 from app.state import ChainDep
@@ -35,8 +35,8 @@ def verify_file(
     chain: ChainDep,
 ) -> VerificationPublic:
     """Is this exact file part of that anchored batch? Hashes the bytes and checks its leaf against the chain."""
-    uploads = read_limited([file], request, settings.max_upload_bytes)
-    return proofs.verify_uploaded_file(session=session, batch_ref=batch_id, data=uploads[0].data, chain=chain)
+    sha256 = sha256_limited(file, request, settings.max_upload_bytes)
+    return proofs.verify_uploaded_file(session=session, batch_ref=batch_id, sha256=sha256, chain=chain)
 
 
 @router.get("/file-proof")

@@ -6,7 +6,6 @@ anyone against the chain alone; the gateway's own verify endpoints run the same 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -142,10 +141,10 @@ def public_file_proof(*, session: Session, batch_ref: str, sha256: str, chain: C
     return file_proof(session=session, batch=_batch_by_chain_id(session, batch_ref), sha256=sha256, chain=chain)
 
 
-def verify_uploaded_file(*, session: Session, batch_ref: str, data: bytes, chain: ChainContext) -> VerificationPublic:
-    """Is ``data`` byte-for-byte a file of the anchored batch ``batch_ref``?"""
+def verify_uploaded_file(*, session: Session, batch_ref: str, sha256: str, chain: ChainContext) -> VerificationPublic:
+    """Is the file with this SHA-256 (hex) byte-for-byte a file of the anchored batch ``batch_ref``?"""
     batch = _batch_by_chain_id(session, batch_ref)
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256
     known = session.scalars(select(BatchFile).where(BatchFile.batch_pk == batch.id, BatchFile.sha256 == sha)).first()
     if known is None:
         return VerificationPublic(

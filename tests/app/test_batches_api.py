@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -69,6 +70,11 @@ def test_uploaded_file_verifies_and_another_file_does_not(gateway: Gateway) -> N
     other = {"file": ("lot.csv", CSV_OK.replace("12.31", "12.32").encode(), "text/csv")}
     bad = gateway.client.post("/v1/verify/file", files=other, data={"batch_id": batch["batch_id"]}).json()
     assert bad["ok"] is False and "file_digest_mismatch" in bad["failure"]
+    # a file of several read chunks is hashed as it streams in, never held whole: the digest named is its own
+    big = bytes(range(256)) * (3 * 4096 + 7)
+    other = {"file": ("big.bin", big, "application/octet-stream")}
+    bad = gateway.client.post("/v1/verify/file", files=other, data={"batch_id": batch["batch_id"]}).json()
+    assert bad["ok"] is False and f"sha256 {hashlib.sha256(big).hexdigest()} is not a file" in bad["failure"]
 
 
 def test_same_upload_twice_is_one_batch_and_key_reuse_with_other_content_conflicts(gateway: Gateway) -> None:
