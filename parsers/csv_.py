@@ -476,9 +476,7 @@ def _regular(cells: list[Any], rownum: int, *, ncols: int, key_col: int, pad_sho
     return cells
 
 
-def _process_value(
-    r: _Row, seen: dict[tuple[str, str | None], int], provenance: Provenance
-) -> tuple[str, str, float, str | None, str | None]:
+def _process_value(r: _Row, seen: dict[tuple[str, str | None], int]) -> tuple[str, str, float, str | None, str | None]:
     """A process row's variable, tier, value, unit and sample; raises for the first bad cell or a duplicate."""
     variable = r.required_text("variable")
     tier = r.required_text("tier").lower()
@@ -567,7 +565,7 @@ def table_to_batch(
 
         if is_process:
             variable, tier, pvalue, punit, sample = _process_value(
-                _Row(cells, rownum, idx, labels, decimal_comma), seen, provenance
+                _Row(cells, rownum, idx, labels, decimal_comma), seen
             )
             values: dict[str, Any] = {
                 "variable": variable,

@@ -41,14 +41,15 @@ _set_dict, _set_fields_set, _set_extra, _set_private = (
 
 
 def trusted(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
-    """An instance of ``cls`` from ``values`` that already passed every check its validation would make.
+    """An instance of the frozen model ``cls`` from ``values`` that already passed every check validation makes.
 
     No validation runs: the caller guarantees ``values`` holds every field, in declaration order, with
     exactly the objects validation would have produced, and gives the ``fields_set`` a validating call
-    would have recorded (a fresh set: it belongs to the instance). The result then equals, dumps and
-    prints like the validated instance (tests/parsers/test_table_fast_path.py holds the table parser to
-    this); it costs a fraction of validating, which is what a 100k-row table needs. ``values`` is kept,
-    not copied.
+    would have recorded. The result then equals, dumps and prints like the validated instance
+    (tests/parsers/test_table_fast_path.py holds the table parser to this) at a fraction of the cost, which
+    is what a 100k-row table needs. ``values`` is kept, not copied. ``fields_set`` may be one set shared by
+    many instances: pydantic changes it only on assignment, which a frozen model refuses, and copies it
+    first in ``model_copy``.
     """
     m = _object_new(cls)
     _set_dict(m, values)

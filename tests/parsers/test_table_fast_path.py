@@ -19,13 +19,15 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from chain.canonical import canonical_json
 from parsers import Limits, source_file
 from parsers import csv_ as csv_module
 from parsers.csv_ import parse_csv, table_to_batch
 from parsers.errors import ParseError
-from parsers.model import InspectionBatch
+from parsers.model import InspectionBatch, Measurement, ProcessValue
+from parsers.provenance import Provenance
 from tests.parsers._table_reference import reference_records, reference_table_to_batch
 
 SOURCE = source_file(b"table", format="csv", filename="t.csv")
@@ -242,3 +244,9 @@ def test_typed_cells_same_as_validated_parser() -> None:
     assert outcome[0] == "ok"
     for bad in (True, float("nan"), float("-inf"), datetime(2025, 1, 1), None):
         _both_tables(header, [(2, ["S1", "a", bad, "mm", 0.5, None, None, None])], pad_short_rows=True)
+
+
+@pytest.mark.parametrize("model", [Measurement, ProcessValue, Provenance])
+def test_models_built_unvalidated_are_frozen(model: type[BaseModel]) -> None:
+    # parsers.model.trusted shares one fields set between the instances of a table: safe only while frozen
+    assert model.model_config.get("frozen") is True
