@@ -35,7 +35,7 @@ from parsers.errors import (
     UnexpectedField,
 )
 from parsers.limits import Limits
-from parsers.model import TIERS, InspectionBatch, Measurement, ProcessValue
+from parsers.model import TIERS, InspectionBatch, Measurement, ProcessValue, trusted
 from parsers.provenance import Provenance, SourceFile
 
 __all__ = [
@@ -374,6 +374,132 @@ class _Row:
         return t
 
 
+class _Unsure(Exception):  # internal control flow: never leaves this module
+    """The quick path cannot vouch for a row; the checked path parses it again and raises the error, if any."""
+
+
+_INF = math.inf
+_number_comma_full = _NUMBER_COMMA.fullmatch
+
+
+def _quick_number(cell: Any, decimal_comma: bool) -> float | None:
+    """:func:`_parse_number` plus the finite check for the common cell types; :class:`_Unsure` otherwise."""
+    if type(cell) is str:
+        text = cell.strip()
+        if not text:
+            return None
+        if decimal_comma and "," in text:  # never matches _NUMBER
+            if not _number_comma_full(text):
+                raise _Unsure
+            v = float(text.replace(",", "."))
+        else:
+            # float() accepts what _NUMBER matches and more: "_" digit grouping, inf/nan (not finite, refused
+            # below), Unicode digits (left to _parse_number). Cheaper than the regular expression.
+            try:
+                v = float(text)
+            except ValueError:
+                raise _Unsure from None
+            if "_" in text or not text.isascii():
+                raise _Unsure
+    elif type(cell) is float:
+        v = cell
+    elif type(cell) is int:
+        v = float(cell)
+    elif cell is None:
+        return None
+    else:
+        raise _Unsure
+    if not -_INF < v < _INF:  # also false for NaN
+        raise _Unsure
+    return v
+
+
+def _checked_measurement(r: _Row) -> tuple[str, str, float, str, float | None, float | None, datetime | None]:
+    """The typed cells of a measurement row, raising :class:`InvalidValue` for the first bad cell."""
+    sample_id = r.required_text("sample_id")
+    characteristic = r.required_text("characteristic")
+    value = r.number("value", required=True)
+    assert value is not None
+    unit = r.required_text("unit")
+    uncertainty = r.number("uncertainty", required=False)
+    if uncertainty is not None and uncertainty < 0:
+        raise r.bad("uncertainty", f"uncertainty {uncertainty} is negative")
+    k = r.number("coverage_factor", required=False)
+    if k is not None and k <= 0:
+        raise r.bad("coverage_factor", f"coverage factor {k} must be > 0")
+    try:
+        measured_at = _parse_datetime(r.cell("measured_at"))
+    except ValueError:
+        raise r.bad("measured_at", f"{_text(r.cell('measured_at'))!r} is not an ISO 8601 date/time") from None
+    return sample_id, characteristic, value, unit, uncertainty, k, measured_at
+
+
+def _batch_fields(r: _Row, names: Sequence[str], batch_vals: dict[str, tuple[Any, int]]) -> None:
+    """Record the row's batch-level cells in ``batch_vals``; a value differing from an earlier row's raises."""
+    for bf in names:
+        if bf == "lot_size":
+            try:
+                lv = _parse_number(r.cell(bf), decimal_comma=False)
+            except ValueError:
+                raise r.bad(bf, f"{_text(r.cell(bf))!r} is not a whole number") from None
+            if lv is not None and (not lv.is_integer() or lv < 0):
+                raise r.bad(bf, f"{_text(r.cell(bf))!r} is not a whole number >= 0")
+            bv: Any = None if lv is None else int(lv)
+        else:
+            bv = _text(r.cell(bf)) or None
+        if bv is None:
+            continue
+        if bf in batch_vals and batch_vals[bf][0] != bv:
+            first, first_row = batch_vals[bf]
+            raise r.bad(bf, f"{bv!r} differs from {first!r} in row {first_row}; one file is one batch")
+        batch_vals.setdefault(bf, (bv, r.rownum))
+
+
+def _regular(cells: list[Any], rownum: int, *, ncols: int, key_col: int, pad_short_rows: bool) -> list[Any] | None:
+    """A row's cells cut or padded to ``ncols``, or None for a blank row; raises for a ragged row."""
+    if not cells:  # blank line
+        return None
+    if len(cells) != ncols:
+        if len(cells) > ncols and all(_text(c) == "" for c in cells[ncols:]):
+            cells = cells[:ncols]
+        elif len(cells) < ncols and pad_short_rows:
+            cells = cells + [None] * (ncols - len(cells))
+        else:
+            raise MalformedInput(
+                f"row {rownum} has {len(cells)} cells but the header has {ncols}",
+                location=f"row {rownum}",
+                row=rownum,
+            )
+    k0 = cells[key_col]  # fast path: a filled key cell means the row is not blank
+    if (k0 is None or (isinstance(k0, str) and not k0.strip())) and all(_text(c) == "" for c in cells):
+        return None
+    return cells
+
+
+def _process_value(r: _Row, seen: dict[tuple[str, str | None], int]) -> tuple[str, str, float, str | None, str | None]:
+    """A process row's variable, tier, value, unit and sample; raises for the first bad cell or a duplicate."""
+    variable = r.required_text("variable")
+    tier = r.required_text("tier").lower()
+    if tier not in TIERS:
+        raise r.bad("tier", f"tier {tier!r} is not one of {', '.join(TIERS)}")
+    value = r.number("value", required=True)
+    assert value is not None
+    unit = _text(r.cell("unit")) or None
+    sample = _text(r.cell("sample_id")) or None
+    key = (variable, sample)
+    if key in seen:
+        raise InvalidValue(
+            f"duplicate process value for variable {variable!r}"
+            f"{'' if sample is None else f', sample {sample!r}'} "
+            f"in rows {seen[key]} and {r.rownum}",
+            location=f"row {r.rownum}",
+            row=r.rownum,
+            first_row=seen[key],
+        )
+    seen[key] = r.rownum
+    return variable, tier, value, unit, sample
+
+
 def table_to_batch(
     header: Sequence[Any],
     rows: Iterable[tuple[int, Sequence[Any]]],
@@ -393,140 +519,113 @@ def table_to_batch(
     """
     deadline = deadline or Deadline(limits, what="table")
     kind, canon, labels = _resolve_header(header)
+    is_process = kind == "process"
     ncols = len(canon)
     idx = {c: i for i, c in enumerate(canon) if c is not None}
-    key_col = idx["variable" if kind == "process" else "sample_id"]
-    sha = source.sha256
+    key_col = idx["variable" if is_process else "sample_id"]
+    i_sample, i_char, i_value, i_unit, i_unc, i_k, i_time = (
+        idx.get(c, -1) for c in (*MEASUREMENT_REQUIRED, "uncertainty", "coverage_factor", "measured_at")
+    )
+    batch_cols = [bf for bf in _BATCH_FIELDS if bf in idx]
+    extra_cols = [(f, idx[f]) for f in _EXTRA_FIELDS if f in idx]
+    max_rows = limits.max_rows
+    # Models are built unvalidated (parsers.model.trusted): a measurement row takes the quick path below only
+    # when it passes the checks validation would make, every other row goes through _checked_measurement
+    # (or _process_value), which raises. Each row's provenance is this one (its value cell) with "row" set.
+    template = Provenance(file_sha256=source.sha256, kind="table", row=0, column=labels[idx["value"]])
+    prov_values, prov_set = template.__dict__, template.model_fields_set
+    meas_set, proc_set = set(Measurement.model_fields), set(ProcessValue.model_fields)
     batch_vals: dict[str, tuple[Any, int]] = {}
     measurements: list[Measurement] = []
     process: list[ProcessValue] = []
-    seen_keys: dict[tuple[str, str | None], int] = {}
+    seen: dict[tuple[str, str | None], int] = {}
     count = 0
 
+    tick = deadline.tick_at
     for rownum, raw in rows:
-        deadline.tick(f"row {rownum}")
-        cells = list(raw)
-        if not cells:  # blank line
-            continue
-        if len(cells) != ncols:
-            if len(cells) > ncols and all(_text(c) == "" for c in cells[ncols:]):
-                cells = cells[:ncols]
-            elif len(cells) < ncols and pad_short_rows:
-                cells = cells + [None] * (ncols - len(cells))
-            else:
-                raise MalformedInput(
-                    f"row {rownum} has {len(cells)} cells but the header has {ncols}",
-                    location=f"row {rownum}",
-                    row=rownum,
-                )
-        k0 = cells[key_col]  # fast path: a filled key cell means the row is not blank
-        if (k0 is None or (isinstance(k0, str) and not k0.strip())) and all(_text(c) == "" for c in cells):
-            continue
+        tick("row {}", rownum)
+        cells = raw if type(raw) is list else list(raw)
+        k0 = cells[key_col] if len(cells) == ncols else None
+        if k0 is None or (isinstance(k0, str) and not k0.strip()):
+            regular = _regular(cells, rownum, ncols=ncols, key_col=key_col, pad_short_rows=pad_short_rows)
+            if regular is None:
+                continue
+            cells = regular
         count += 1
-        if count > limits.max_rows:
+        if count > max_rows:
             raise LimitExceeded(
-                f"more than max_rows={limits.max_rows} data rows",
+                f"more than max_rows={max_rows} data rows",
                 limit="max_rows",
-                allowed=limits.max_rows,
+                allowed=max_rows,
                 actual=count,
             )
+        prov = prov_values.copy()
+        prov["row"] = rownum
+        provenance = trusted(Provenance, prov, prov_set)
 
-        r = _Row(cells, rownum, idx, labels, decimal_comma)
-        cell, bad, number, required_text = r.cell, r.bad, r.number, r.required_text
-
-        def prov(name: str, rownum: int = rownum) -> Provenance:
-            return Provenance(file_sha256=sha, kind="table", row=rownum, column=labels[idx[name]])
-
-        if kind == "process":
-            variable = required_text("variable")
-            tier = required_text("tier").lower()
-            if tier not in TIERS:
-                raise bad("tier", f"tier {tier!r} is not one of {', '.join(TIERS)}")
-            pvalue = number("value", required=True)
-            assert pvalue is not None
-            unit = _text(cell("unit")) or None
-            sample = _text(cell("sample_id")) or None
-            key = (variable, sample)
-            if key in seen_keys:
-                raise InvalidValue(
-                    f"duplicate process value for variable {variable!r}"
-                    f"{'' if sample is None else f', sample {sample!r}'} "
-                    f"in rows {seen_keys[key]} and {rownum}",
-                    location=f"row {rownum}",
-                    row=rownum,
-                    first_row=seen_keys[key],
-                )
-            seen_keys[key] = rownum
-            process.append(
-                ProcessValue(
-                    variable=variable,
-                    tier=tier,  # type: ignore[arg-type]  # checked against the tiers above
-                    value=pvalue,
-                    unit=unit,
-                    sample_id=sample,
-                    provenance=prov("value"),
-                )
+        if is_process:
+            variable, tier, pvalue, punit, sample = _process_value(
+                _Row(cells, rownum, idx, labels, decimal_comma), seen
             )
+            values: dict[str, Any] = {
+                "variable": variable,
+                "tier": tier,
+                "value": pvalue,
+                "unit": punit,
+                "sample_id": sample,
+                "provenance": provenance,
+            }
+            process.append(trusted(ProcessValue, values, proc_set))
             continue
 
-        sample_id = required_text("sample_id")
-        characteristic = required_text("characteristic")
-        value = number("value", required=True)
-        assert value is not None
-        unit = required_text("unit")
-        uncertainty = number("uncertainty", required=False)
-        if uncertainty is not None and uncertainty < 0:
-            raise bad("uncertainty", f"uncertainty {uncertainty} is negative")
-        k = number("coverage_factor", required=False)
-        if k is not None and k <= 0:
-            raise bad("coverage_factor", f"coverage factor {k} must be > 0")
         try:
-            measured_at = _parse_datetime(cell("measured_at"))
-        except ValueError:
-            raise bad("measured_at", f"{_text(cell('measured_at'))!r} is not an ISO 8601 date/time") from None
-        mkey = (sample_id, characteristic)
-        if mkey in seen_keys:
+            sample_id = cells[i_sample]
+            sample_id = sample_id.strip() if type(sample_id) is str else _text(sample_id)
+            characteristic = cells[i_char]
+            characteristic = characteristic.strip() if type(characteristic) is str else _text(characteristic)
+            value = _quick_number(cells[i_value], decimal_comma)
+            unit = cells[i_unit]
+            unit = unit.strip() if type(unit) is str else _text(unit)
+            if not sample_id or not characteristic or not unit or value is None:
+                raise _Unsure
+            uncertainty = None if i_unc < 0 else _quick_number(cells[i_unc], decimal_comma)
+            if uncertainty is not None and uncertainty < 0:
+                raise _Unsure
+            k = None if i_k < 0 else _quick_number(cells[i_k], decimal_comma)
+            if k is not None and k <= 0:
+                raise _Unsure
+            try:
+                measured_at = None if i_time < 0 else _parse_datetime(cells[i_time])
+            except ValueError:
+                raise _Unsure from None
+        except _Unsure:
+            sample_id, characteristic, value, unit, uncertainty, k, measured_at = _checked_measurement(
+                _Row(cells, rownum, idx, labels, decimal_comma)
+            )
+        key = (sample_id, characteristic)
+        if key in seen:
             raise InvalidValue(
                 f"duplicate measurement of characteristic {characteristic!r} on sample {sample_id!r} "
-                f"in rows {seen_keys[mkey]} and {rownum}",
+                f"in rows {seen[key]} and {rownum}",
                 location=f"row {rownum}",
                 row=rownum,
-                first_row=seen_keys[mkey],
+                first_row=seen[key],
             )
-        seen_keys[mkey] = rownum
-        for bf in _BATCH_FIELDS:
-            if bf not in idx:
-                continue
-            if bf == "lot_size":
-                try:
-                    lv = _parse_number(cell(bf), decimal_comma=False)
-                except ValueError:
-                    raise bad(bf, f"{_text(cell(bf))!r} is not a whole number") from None
-                if lv is not None and (not lv.is_integer() or lv < 0):
-                    raise bad(bf, f"{_text(cell(bf))!r} is not a whole number >= 0")
-                bv: Any = None if lv is None else int(lv)
-            else:
-                bv = _text(cell(bf)) or None
-            if bv is None:
-                continue
-            if bf in batch_vals and batch_vals[bf][0] != bv:
-                first, first_row = batch_vals[bf]
-                raise bad(bf, f"{bv!r} differs from {first!r} in row {first_row}; one file is one batch")
-            batch_vals.setdefault(bf, (bv, rownum))
-        extra = {f: t for f in _EXTRA_FIELDS if f in idx and (t := _text(cell(f)))}
-        measurements.append(
-            Measurement(
-                sample_id=sample_id,
-                characteristic=characteristic,
-                value=value,
-                unit=unit,
-                uncertainty=uncertainty,
-                coverage_factor=k,
-                measured_at=measured_at,
-                provenance=prov("value"),
-                extra=extra,
-            )
-        )
+        seen[key] = rownum
+        if batch_cols:
+            _batch_fields(_Row(cells, rownum, idx, labels, decimal_comma), batch_cols, batch_vals)
+        values = {
+            "sample_id": sample_id,
+            "characteristic": characteristic,
+            "value": value,
+            "unit": unit,
+            "uncertainty": uncertainty,
+            "coverage_factor": k,
+            "measured_at": measured_at,
+            "provenance": provenance,
+            "extra": {f: t for f, i in extra_cols if (t := _text(cells[i]))} if extra_cols else {},
+        }
+        measurements.append(trusted(Measurement, values, meas_set))
 
     if count == 0:
         raise EmptyInput(f"{kind} data has a header but no data rows", location="row 2")
