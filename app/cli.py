@@ -177,6 +177,9 @@ def run_worker(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from app import heap
+
+    heap.settle()
     w.run_forever(stop)
 
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from app import heap
 from app.chainctx import ChainHolder
 from app.db import make_engine, make_session_factory, upgrade
 from app.errors import install_error_handlers
@@ -25,8 +26,11 @@ __all__ = ["create_app"]
 log = logging.getLogger("qcn.gateway")
 
 
-def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None) -> FastAPI:
-    """Build the gateway. ``embedded_worker`` runs the anchoring worker in this process (default: dev only)."""
+def create_app(
+    settings: Settings | None = None, *, embedded_worker: bool | None = None, settle_heap: bool = False
+) -> FastAPI:
+    """Build the gateway. ``embedded_worker`` runs the anchoring worker in this process (default: dev only);
+    ``settle_heap``: a server process of its own (``qcn serve``), see :mod:`app.heap`."""
     settings = settings or get_settings()
     if problems := gateway_production_problems(settings):
         raise ValueError("production settings rejected: " + "; ".join(problems))
@@ -45,6 +49,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
             from app.worker import run_worker_thread
 
             thread = run_worker_thread(settings=settings, session_factory=session_factory, holder=holder, stop=stop)
+        if settle_heap:  # everything loaded for serving stays: out of the garbage collector's walks
+            heap.settle()
         try:
             yield
         finally:
@@ -116,4 +122,4 @@ def app_from_env() -> FastAPI:
     import os
 
     flag = os.environ.get("QCN_EMBEDDED_WORKER")
-    return create_app(embedded_worker=None if flag is None else flag == "1")
+    return create_app(embedded_worker=None if flag is None else flag == "1", settle_heap=True)

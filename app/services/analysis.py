@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import heap
 from app.analysis.errors import AnalysisNotReady, translate_model_error
 from app.analysis.observations import (
     batch_long,
@@ -89,6 +90,7 @@ def run_job(*, sessions: sessionmaker[Session], settings: Settings, job_id: int)
     """
     with sessions() as s, s.begin():
         profile = _run_job(s, settings, job_id)
+    heap.settle_once("analysis")  # the analysis stack (pandas, scipy, onnxruntime) is loaded by now
     if profile is None:
         return False
     try:
