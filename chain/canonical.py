@@ -160,7 +160,12 @@ def _fast(obj: Any, path: str) -> str:
             if tv is str:
                 append(encode_basestring(value))
             elif tv is float:
-                append(_float_text(value, f"{path}.{key}"))
+                text = repr(value)
+                # the common case inline: fixed notation with a fraction ("85.7729") is already ECMAScript's text;
+                # integral values, exponents, NaN and infinities ("nan", "inf" end in a letter) take the full path
+                if "e" in text or text.endswith(".0") or text[-1] in "nf":
+                    text = _float_text(value, f"{path}.{key}")
+                append(text)
             elif tv is int:
                 if value > _INT_MAX or value < _INT_MIN:
                     raise IntegerRangeError(value, path=f"{path}.{key}")
