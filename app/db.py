@@ -511,9 +511,10 @@ class ObservationPack(Base):
     null). Written once in the upload transaction and only ever read whole by the analysis (one row instead of
     one per value: a 1,000-record upload writes one row here, not a thousand).
 
-    ``data`` is JSON ``{"sample_id": [...], "variable": [...], "tier": [...], "value": [...], "unit": [...]}``,
-    equal-length columns in upload order (measurements first, then process values); ``tier`` is ``quality``
-    for measured characteristics."""
+    ``data`` is JSON ``{"sample_id": [...], "variable": [...], "tier": [...], "unit": [...], "value_f64": "..."}``:
+    equal-length columns in upload order (measurements first, then process values), the values as base64 of
+    little-endian float64s; ``tier`` is ``quality`` for measured characteristics (see
+    :func:`app.analysis.observations.pack_columns`)."""
 
     __tablename__ = "observation_packs"
 

@@ -3,14 +3,13 @@ also when most batches come from the per-process cache and only the newest from 
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from pathlib import Path
 
 from sqlalchemy import select
 
-from app.analysis.observations import batch_long, history_long
+from app.analysis.observations import batch_long, history_long, pack_columns
 from app.db import Batch, ObservationPack, Party, make_engine, make_session_factory, upgrade
 
 STORED: dict[str, list[tuple]] = {}  # batch pk -> the rows written for it, in upload order
@@ -40,7 +39,7 @@ def _store(session_factory, pks: list[str], rows: int, seed: int) -> None:
             if values:  # a batch without any value has no pack
                 names = ("sample_id", "variable", "tier", "value", "unit")
                 columns = {name: [v[i + 1] for v in values] for i, name in enumerate(names)}
-                s.add(ObservationPack(batch_pk=pk, rows=len(values), data=json.dumps(columns)))
+                s.add(ObservationPack(batch_pk=pk, rows=len(values), data=pack_columns(columns)))
 
 
 def _expected(_session, pks: list[str], tier: str | None) -> list[tuple]:

@@ -5,7 +5,10 @@ Revises: 0014
 Create Date: 2026-12-06 04:00:00
 """
 
+import base64
 import json
+import sys
+from array import array
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +21,24 @@ branch_labels = None
 depends_on = None
 
 _COLUMNS = ("sample_id", "variable", "tier", "value", "unit")
+
+
+def _pack(columns: dict[str, list[Any]]) -> str:
+    """app.analysis.observations.pack_columns as of this revision: values as base64 little-endian float64."""
+    values = array("d", columns.pop("value"))
+    if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
+        values.byteswap()
+    return json.dumps({**columns, "value_f64": base64.b64encode(values.tobytes()).decode()})
+
+
+def _unpack(data: str) -> dict[str, list[Any]]:
+    columns: dict[str, Any] = json.loads(data)
+    values = array("d")
+    values.frombytes(base64.b64decode(columns.pop("value_f64")))
+    if sys.byteorder != "little":  # pragma: no cover
+        values.byteswap()
+    columns["value"] = list(values)
+    return columns
 
 
 def _old_batches(bind: Any) -> Iterator[tuple[str, list[Any]]]:
@@ -40,7 +61,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     for batch_pk, values in _old_batches(bind):
         columns = {name: [row[i] for row in values] for i, name in enumerate(_COLUMNS)}
-        bind.execute(packs.insert().values(batch_pk=batch_pk, rows=len(values), data=json.dumps(columns)))
+        bind.execute(packs.insert().values(batch_pk=batch_pk, rows=len(values), data=_pack(columns)))
     op.drop_index("ix_observations_batch_var", table_name="observations")
     op.drop_table("observations")
 
@@ -62,7 +83,7 @@ def downgrade() -> None:
     bind = op.get_bind()
     packs = bind.execute(sa.text("SELECT batch_pk, data FROM observation_packs ORDER BY batch_pk")).all()
     for batch_pk, data in packs:
-        columns = json.loads(data)
+        columns = _unpack(data)
         rows = [
             {"batch_pk": batch_pk, **{name: columns[name][i] for name in _COLUMNS}}
             for i in range(len(columns["value"]))
