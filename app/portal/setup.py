@@ -130,13 +130,39 @@ def install_portal(app: FastAPI) -> None:
             )
         return RedirectResponse(f"/portal/login?next={quote(exc.next_url)}", status_code=303)
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next: Any) -> Response:
-        resp: Response = await call_next(request)
-        if _is_portal(request.url.path):
-            resp.headers.setdefault("Content-Security-Policy", _CSP)
-            resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-            resp.headers.setdefault("Referrer-Policy", "same-origin")
-            if not request.url.path.startswith("/portal/static"):
-                resp.headers.setdefault("Cache-Control", "no-store")
-        return resp
+    app.add_middleware(_SecurityHeaders)
+
+
+class _SecurityHeaders:
+    """Portal responses get the CSP, nosniff, referrer and (except static files) no-store headers unless set.
+
+    A plain ASGI middleware that only looks at ``http.response.start``: the API's responses and upload bodies
+    pass through untouched (Starlette's ``BaseHTTPMiddleware`` would stream every request and response through
+    an extra task).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not _is_portal(path):
+            await self.app(scope, receive, send)
+            return
+        defaults = [
+            (b"content-security-policy", _CSP.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+        ]
+        if not path.startswith("/portal/static"):
+            defaults.append((b"cache-control", b"no-store"))
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in defaults if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.portal.models import AuditEntry, PortalInvite, PortalSession, PortalUser
 from app.portal.security import MAX_FAILED_LOGINS
+from tests.conftest import ROOT
 from tests.portal.conftest import CSV, PASSWORD, World, csrf_of
 
 
@@ -191,3 +192,14 @@ def test_pages_carry_a_strict_content_security_policy(world: World) -> None:
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
     assert r.headers["cache-control"] == "no-store"
     assert "cdn" not in r.text.lower() and "https://" not in r.text  # everything served by the gateway itself
+    browser = world.browser("oem")
+    for path in ("/verify", "/portal/no-such-page"):
+        page = browser.get(path)
+        assert page.headers["content-security-policy"] == csp and page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "same-origin" and page.headers["cache-control"] == "no-store"
+    static = next(p for p in (ROOT / "app" / "portal" / "static").rglob("*.css"))
+    asset = browser.get("/portal/static/" + static.relative_to(ROOT / "app" / "portal" / "static").as_posix())
+    assert asset.status_code == 200 and asset.headers["content-security-policy"] == csp
+    assert asset.headers.get("cache-control") != "no-store"  # static files may be cached
+    api = browser.get("/health")
+    assert "content-security-policy" not in api.headers  # the API's JSON is not a page
