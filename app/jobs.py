@@ -36,10 +36,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import Engine, and_, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
+from app.wakeups import for_sessions, listen
 
 __all__ = [
     "JobRunner",
@@ -261,6 +262,7 @@ class JobRunner:
     sender_held: Callable[[], bool] = lambda: True
     stats: dict[str, _QueueStats] = field(default_factory=dict)
     threads: list[threading.Thread] = field(default_factory=list)
+    listener: tuple[threading.Thread, threading.Event] | None = None  # PostgreSQL: LISTEN thread, its "ready"
 
     def run_pass(self, q: RowQueue | Periodic, *, limit: int | None = None) -> int:
         """One pass of one queue in the calling thread; returns how much it did."""
@@ -282,9 +284,11 @@ class JobRunner:
                 done[q.spec.name] = 0
         return done
 
-    def _loop(self, q: RowQueue | Periodic, stop: threading.Event) -> None:
+    def _loop(self, q: RowQueue | Periodic, stop: threading.Event, wake: threading.Event | None) -> None:
         st = self.stats.setdefault(q.spec.name, _QueueStats())
         while not stop.is_set():
+            if wake is not None:
+                wake.clear()  # before the pass: rows committed during it set it again, so none is missed
             try:
                 done = self.run_pass(q)
             except Exception:  # the queue keeps running; the row-level errors are on the rows
@@ -294,12 +298,31 @@ class JobRunner:
             st.passes += 1
             st.finished += done
             if not done:
-                stop.wait(q.spec.poll_s)
+                # a row queue sleeps until rows are committed for it (app.wakeups) or its poll interval passes
+                (wake or stop).wait(q.spec.poll_s)
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
+        """Start every queue's threads; row queues are woken by commits of new rows (:mod:`app.wakeups`)."""
+        wakeups = for_sessions(self.sessions)
+        events: list[threading.Event] = []
         for q in self.queues:
             for i in range(max(q.spec.concurrency, 1)):
-                t = threading.Thread(target=self._loop, args=(q, stop), name=f"qcn-{q.spec.name}-{i}", daemon=True)
+                wake = wakeups.subscribe(str(q.model.__table__.name)) if isinstance(q, RowQueue) else None
+                if wake is not None:
+                    events.append(wake)
+                t = threading.Thread(
+                    target=self._loop, args=(q, stop, wake), name=f"qcn-{q.spec.name}-{i}", daemon=True
+                )
                 t.start()
                 self.threads.append(t)
+        bind = self.sessions.kw.get("bind")
+        if isinstance(bind, Engine):
+            self.listener = listen(bind, wakeups, stop)  # other processes' commits (PostgreSQL)
+
+        def _on_stop() -> None:
+            stop.wait()
+            for ev in events:
+                ev.set()  # threads asleep on their wake-up event stop now, not at their next poll
+
+        threading.Thread(target=_on_stop, name="qcn-jobs-stop", daemon=True).start()
         return self.threads

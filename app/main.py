@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from app import heap
+from app import heap, wakeups
 from app.chainctx import ChainHolder
 from app.db import make_engine, make_session_factory, upgrade
 from app.errors import install_error_handlers
@@ -37,6 +37,7 @@ def create_app(
     engine = make_engine(settings.db_url)
     upgrade(engine)
     session_factory = make_session_factory(engine)
+    wakeups.for_sessions(session_factory)  # commits of new queue rows wake the worker (app/wakeups.py)
     ensure_admin_party(session_factory=session_factory)
     holder = ChainHolder(settings)
     run_worker = settings.env == "dev" if embedded_worker is None else embedded_worker

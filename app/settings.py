@@ -193,7 +193,13 @@ class Settings(BaseSettings):
     )
 
     anchor_max_batches_per_tx: int = 50
-    anchor_poll_interval_s: float = 0.05
+    anchor_poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="fallback poll of the idle anchoring and analysis queues: a commit of new work wakes them at "
+        "once (in the process; across processes on PostgreSQL via LISTEN/NOTIFY), so this only bounds retries "
+        "and new work from another process on SQLite",
+    )
     anchor_confirmations: int = 0
     anchor_retry_base_s: float = 0.5
     anchor_retry_max_s: float = 60.0

@@ -206,7 +206,7 @@ class AnchorWorker:
                     retry_base_s=st.webhook_retry_base_s,
                     retry_max_s=st.webhook_retry_max_s,
                     max_attempts=st.webhook_max_attempts,
-                    poll_s=0.1,
+                    poll_s=1.0,  # new deliveries wake the queue at once (app/wakeups.py); this is the fallback
                 ),
                 WebhookDelivery,
                 self._handle_webhook,

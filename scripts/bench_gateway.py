@@ -129,7 +129,6 @@ def stack(
         "QCN_RPC_URL": node.url,
         "QCN_DEPLOYMENTS_DIR": str(tmp / "deployments"),
         "QCN_EMBEDDED_WORKER": "0" if worker_process else "1",
-        "QCN_ANCHOR_POLL_INTERVAL_S": "0.01",
         "QCN_CHAIN_DURABLE_STATE": str(node.confirmed_state_file),
         **(extra_env or {}),
     }

@@ -1,0 +1,124 @@
+"""Queue wake-ups (app/wakeups.py): an upload is picked up by an idle worker at once, not at its next poll —
+in the same process (SQLite and PostgreSQL) and from another process's connection (PostgreSQL LISTEN/NOTIFY)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import DateTime, Integer, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app import jobs, wakeups
+from app.chainctx import deploy_contracts
+from app.db import AnalysisJob, Batch, make_engine, make_session_factory
+from app.main import create_app
+from app.worker import AnchorWorker
+from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway, make_settings
+
+POLL_S = 30.0  # longer than any wait below: only a wake-up can start the work in time
+WITHIN_S = 8.0
+
+
+def _idle(runner: jobs.JobRunner, names: tuple[str, ...] = ("anchoring", "analysis")) -> None:
+    deadline = time.monotonic() + 20
+    while not all(runner.stats.get(n, jobs._QueueStats()).passes >= 1 for n in names):
+        assert time.monotonic() < deadline, "the queues never ran their first pass"
+        time.sleep(0.02)
+    time.sleep(0.2)  # asleep on their wake-up events now
+
+
+def _anchored_and_analysed(sessions: Any, batch_pk: str) -> bool:
+    with sessions() as s:
+        batch = s.get(Batch, batch_pk)
+        job = s.scalars(select(AnalysisJob).where(AnalysisJob.batch_pk == batch_pk)).one()
+        return batch is not None and batch.status == "anchored" and job.status == "done"
+
+
+def _upload_is_picked_up(gw: Gateway, worker: AnchorWorker) -> None:
+    runner = worker.runner()
+    stop = threading.Event()
+    try:
+        runner.start(stop)
+        if runner.listener is not None:
+            assert runner.listener[1].wait(10), "the worker never started listening"
+        _idle(runner)
+        resp = gw.upload("supplier", CSV_OK)
+        assert resp.status_code == 201, resp.text
+        sessions = gw.client.app.state.session_factory  # type: ignore[attr-defined]
+        started = time.monotonic()
+        while not _anchored_and_analysed(sessions, resp.json()["id"]):
+            assert time.monotonic() - started < WITHIN_S, "the upload waited for the poll, not a wake-up"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in runner.threads:
+            t.join(timeout=15)
+
+
+def test_an_upload_wakes_the_idle_worker_of_its_process(gateway: Gateway) -> None:
+    gateway.settings.anchor_poll_interval_s = POLL_S
+    _upload_is_picked_up(gateway, gateway.worker)
+
+
+@pytest.mark.postgres
+def test_an_upload_wakes_an_idle_worker_in_another_process(tmp_path: Any, pg_url: str, anvil: Any) -> None:
+    settings = make_settings(tmp_path, pg_url, anvil.url, anchor_poll_interval_s=POLL_S)
+    deploy_contracts(settings)
+    app = create_app(settings, embedded_worker=False)
+    engine = make_engine(pg_url)  # the worker's own engine and sessions: as in a separate ``qcn worker``
+    try:
+        with TestClient(app) as client:
+            worker = AnchorWorker(settings=settings, session_factory=make_session_factory(engine),
+                                  chain=app.state.chain_holder.get())  # fmt: skip
+            gw = Gateway(client=client, settings=settings, worker=worker, keys={},
+                         admin_token=settings.api_admin_token.get_secret_value())  # fmt: skip
+            resp = client.post("/v1/parties", headers=gw.auth("admin"),
+                               json={"name": "s ltd", "kind": "supplier", "account": ACCOUNTS["supplier"]})  # fmt: skip
+            gw.keys["supplier"] = resp.json()["api_key"]
+            _upload_is_picked_up(gw, worker)
+    finally:
+        engine.dispose()
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Queued(_Base):  # a queue table: it has a claim column
+    __tablename__ = "test_wake_queue"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class _Plain(_Base):
+    __tablename__ = "test_wake_plain"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+def test_only_committed_queue_rows_wake(db_url: str) -> None:
+    engine = make_engine(db_url)
+    _Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    w = wakeups.for_sessions(factory)
+    assert wakeups.for_sessions(factory) is w
+    queued, plain = w.subscribe("test_wake_queue"), w.subscribe("test_wake_plain")
+    try:
+        with factory() as s:
+            s.add(_Queued())
+            s.flush()
+            s.rollback()
+        assert not queued.is_set()  # a rolled-back write wakes nobody
+        with factory() as s, s.begin():
+            s.add(_Queued())
+            s.add(_Plain())
+            s.flush()
+            assert not queued.is_set()  # not before the commit
+        assert queued.is_set()
+        assert not plain.is_set()  # a table without claims is no queue
+    finally:
+        engine.dispose()
