@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,17 +269,31 @@ def _up_to_date(
     return hashes[number] == known
 
 
+# per chain context: the tip (hash, confirmations, sessions) after which every cursor was found at the head
+_QUIET: weakref.WeakKeyDictionary[ChainContext, tuple[str, int, int]] = weakref.WeakKeyDictionary()
+
+
 def sync(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Settings) -> int:
-    """Read new events of the three contracts into the database; returns how many were stored."""
-    latest = chain.rpc.block_number()
+    """Read new events of the three contracts into the database; returns how many were stored.
+
+    A pass whose latest block is the one the previous pass ended at, with every cursor at the head, returns at
+    once: a block hash covers all history below it, so no block was added and none replaced (the indexer runs
+    ten times a second; most passes see no new block)."""
+    tip = chain.rpc.block("latest")
+    latest = int(tip["number"])
+    quiet = ("0x" + bytes(tip["hash"]).hex(), settings.indexer_confirmations, id(sessions))
+    if _QUIET.get(chain) == quiet:
+        return 0
     head = latest - settings.indexer_confirmations
     start = max(chain.deployment.block_number - 1, 0)
     stored = 0
-    hashes: dict[int, str] = {}
+    hashes: dict[int, str] = {latest: quiet[0]}
+    current = True  # every cursor found at the head, on this chain
     for name, contract in _targets(chain):
         address = str(to_checksum_address(contract.address))
         if _up_to_date(sessions, chain, name, address, head, latest, hashes):
             continue
+        current = False
         with sessions() as s, s.begin():
             cursor = _cursor(s, name, address, start)
             if cursor.block_number > latest or (
@@ -288,19 +303,33 @@ def sync(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Sett
             position = cursor.block_number
         while position < head:
             to_block = min(head, position + settings.indexer_max_blocks)
-            stored += _read_range(sessions, chain, name, contract, address, position + 1, to_block)
+            stored += _read_range(sessions, chain, name, contract, address, position + 1, to_block, tip, hashes)
             position = to_block
+    if current:
+        _QUIET[chain] = quiet
     return stored
 
 
 def _read_range(
-    sessions: sessionmaker[Session], chain: ChainContext, name: str, contract: Any, address: str, lo: int, hi: int
+    sessions: sessionmaker[Session],
+    chain: ChainContext,
+    name: str,
+    contract: Any,
+    address: str,
+    lo: int,
+    hi: int,
+    tip: Mapping[str, Any],
+    hashes: dict[int, str],
 ) -> int:
+    """``tip`` (the latest block) and ``hashes`` (block hashes by number) are this pass's, shared by the
+    contracts: the same blocks are not fetched again for each."""
     params: Any = {"address": address, "fromBlock": lo, "toBlock": hi}
     logs = chain.rpc.logs(params)
     topics = _topics(contract)
-    times: dict[int, int] = {}
-    hi_hash = _block_hash(chain, hi)
+    times: dict[int, int] = {int(tip["number"]): int(tip["timestamp"])}
+    if hi not in hashes:
+        hashes[hi] = _block_hash(chain, hi)
+    hi_hash = hashes[hi]
     stored = 0
     with sessions() as s, s.begin():
         cursor = s.get(ChainCursor, name, with_for_update=True)
