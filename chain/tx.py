@@ -59,9 +59,30 @@ _BASE_FEE_TTL = 10.0
 T = TypeVar("T")
 
 
+_ENCODERS: dict[tuple[int, str, int], tuple[Any, Any, Any]] = {}  # (w3, address, abi) ids -> (w3, abi, contract)
+_ENCODERS_MAX = 64
+_ENCODERS_LOCK = threading.Lock()
+
+
+def _encoder(call: Any) -> Any:
+    """A contract object for encoding ``call``'s data: building one parses the whole ABI (~20 ms), so the last
+    few are kept, each with the very ``w3`` and ABI objects it was built from (an id is only reused once they
+    are gone, and then the identity check fails)."""
+    key = (id(call.w3), str(call.address), id(call.contract_abi))
+    with _ENCODERS_LOCK:
+        hit = _ENCODERS.get(key)
+    if hit is None or hit[0] is not call.w3 or hit[1] is not call.contract_abi:
+        hit = (call.w3, call.contract_abi, call.w3.eth.contract(address=call.address, abi=call.contract_abi))
+        with _ENCODERS_LOCK:
+            if len(_ENCODERS) >= _ENCODERS_MAX:
+                _ENCODERS.pop(next(iter(_ENCODERS)))
+            _ENCODERS[key] = hit
+    return hit[2]
+
+
 def calldata(call: Any) -> bytes:
     """The ABI-encoded call data of a bound contract function (``contract.functions.f(...)``), public API only."""
-    contract = call.w3.eth.contract(address=call.address, abi=call.contract_abi)
+    contract = _encoder(call)
     return bytes(HexBytes(contract.encode_abi(call.abi_element_identifier, args=call.args, kwargs=call.kwargs)))
 
 
