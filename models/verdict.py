@@ -307,14 +307,18 @@ def score_batch(
         )
     limits = parse_spec(spec)
     hist = _check_frame(history, "history") if history is not None else None
-    chars = list(dict.fromkeys(batch["characteristic"]))  # first-seen order
+    # columns as plain lists and numpy arrays: pandas would box every cell of its python-backed strings
+    batch_sids = batch["sample_id"].to_numpy(dtype=object)
+    batch_chars = batch["characteristic"].to_numpy(dtype=object)
+    hist_chars = hist["characteristic"].to_numpy(dtype=object) if hist is not None else None
+    chars = list(dict.fromkeys(batch_chars.tolist()))  # first-seen order
     reasons: list[Any] = []
 
     # 1. spec limits, in measurement order
     for ch in chars:
         if ch not in limits:
             reasons.append(NoSpecLimits(characteristic=ch, message=f"{ch}: no spec limits, not spec-checked"))
-    for sid, ch, val in batch.itertuples(index=False):
+    for sid, ch, val in zip(batch_sids.tolist(), batch_chars.tolist(), batch["value"].tolist(), strict=True):
         lim = limits.get(ch)
         if lim is None:
             continue
@@ -339,7 +343,7 @@ def score_batch(
     spc_checked: list[str] = []
     lot_limits: dict[str, tuple[float, float, float, float]] = {}
     for ch in sorted(chars):
-        base = hist.loc[hist["characteristic"] == ch, "value"].to_numpy() if hist is not None else np.empty(0)
+        base = hist.loc[hist_chars == ch, "value"].to_numpy() if hist is not None else np.empty(0)
         if base.size < min_history:
             reasons.append(
                 InsufficientHistory(
@@ -350,7 +354,7 @@ def score_batch(
                 )
             )
             continue
-        rows = batch[batch["characteristic"] == ch]
+        rows = batch[batch_chars == ch]
         if np.all(base == base[0]):
             # a constant history (a stuck gauge, copied data) has no spread to set control limits from
             reasons.append(

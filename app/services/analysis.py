@@ -129,7 +129,7 @@ def _causal_for(
 
 
 def _analyse(session: Session, settings: Settings, job: AnalysisJob, batch: Batch) -> AnalysisOutcome:
-    from app.analysis.engine import run_analysis
+    from app.analysis.engine import quality_mask, run_analysis
     from app.analysis.models import cache_for
 
     cache = cache_for(settings)
@@ -143,7 +143,7 @@ def _analyse(session: Session, settings: Settings, job: AnalysisJob, batch: Batc
         part_number=batch.part_number,
     )
     history = history_long(session, pks, tier="quality")
-    chars = set(long.loc[long["tier"] == "quality", "variable"])
+    chars = set(long.loc[quality_mask(long), "variable"])
     model = cache.anomaly_model(profile.name if profile else None, chars)
     causal, problem = None, None
     info = {"id": batch.id, "batch_id": batch.batch_id, "part_number": batch.part_number, "lot_id": batch.lot_id}
