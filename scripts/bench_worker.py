@@ -9,7 +9,8 @@ worker is timed with ``time.process_time`` on its own:
 * ``index_new_block_cpu_ms`` / ``index_idle_cpu_ms``: an indexer pass after that anchoring / the first with no
   new block;
 * ``index_quiet_cpu_ms``: the indexer pass after that (still no new block);
-* ``idle_cpu_ms``: one idle pass of every row queue (what each poll costs when there is nothing to do).
+* ``idle_cpu_ms``: one idle pass of every row queue (what each poll costs when there is nothing to do), and
+  ``idle_polling_cpu_ms_per_s``: what the row queues' threads spend polling per second while idle.
 
 ``--profile PREFIX`` also writes a cProfile of each part (``PREFIX.<part>.prof``).
 Run: ``.venv/bin/python scripts/bench_worker.py``.
@@ -44,7 +45,7 @@ def _cpu_ms(fn: Callable[[], object], prof: cProfile.Profile | None = None) -> f
     return (time.process_time() - t0) * 1000
 
 
-def main(history: int, n: int, profile: str | None) -> dict[str, Any]:
+def main(history: int, n: int, profile: str | None, poll: float | None = None) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from app.chainctx import deploy_contracts
@@ -60,13 +61,16 @@ def main(history: int, n: int, profile: str | None) -> dict[str, Any]:
     parts = ("analysis", "anchor", "index_new_block", "index_idle", "index_quiet", "idle")
     profs = {k: cProfile.Profile() for k in parts} if profile else {}
     out: dict[str, list[float]] = {k: [] for k in parts}
+    idle_each: dict[str, list[float]] = {}
+    idle_per_s = 0.0
 
     def measure(part: str, fn: Callable[[], object]) -> None:
         out[part].append(_cpu_ms(fn, profs.get(part)))
 
     try:
         settings = Settings(env="test", data_dir=tmp / "data", rpc_url=node.url, deployments_dir=tmp / "deployments",
-                            database_url=f"sqlite:///{tmp / 'qcn.db'}", reconcile_interval_s=3600)  # fmt: skip
+                            database_url=f"sqlite:///{tmp / 'qcn.db'}", reconcile_interval_s=3600,
+                            **({} if poll is None else {"anchor_poll_interval_s": poll}))  # fmt: skip
         deploy_contracts(settings)
         app = create_app(settings, embedded_worker=False)
         with TestClient(app) as client:
@@ -103,11 +107,23 @@ def main(history: int, n: int, profile: str | None) -> dict[str, Any]:
                     pass
                 row_queues = [q for q in runner.queues if hasattr(q, "model")]
                 measure("idle", lambda: [runner.run_pass(q) for q in row_queues])  # noqa: B023
+                for q in row_queues:
+                    idle_each.setdefault(q.spec.name, []).append(_cpu_ms(lambda q=q: runner.run_pass(q)))
+            # idle polling per second: each row queue's threads poll every poll_s when there is nothing to do
+            idle_per_s = sum(
+                statistics.median(idle_each[q.spec.name]) * max(q.spec.concurrency, 1) / q.spec.poll_s
+                for q in row_queues
+            )
     finally:
         node.stop()
     for part, prof in profs.items():
         prof.dump_stats(f"{profile}.{part}.prof")
-    return {f"{k}_cpu_ms": round(statistics.median(v), 2) for k, v in out.items()} | {"history": history, "n": n}
+    return {f"{k}_cpu_ms": round(statistics.median(v), 2) for k, v in out.items()} | {
+        "idle_polling_cpu_ms_per_s": round(idle_per_s, 1),
+        "history": history,
+        "n": n,
+        "anchor_poll_interval_s": poll,
+    }
 
 
 if __name__ == "__main__":
@@ -115,5 +131,6 @@ if __name__ == "__main__":
     ap.add_argument("--history", type=int, default=20)
     ap.add_argument("-n", type=int, default=10)
     ap.add_argument("--profile", default=None)
+    ap.add_argument("--poll", type=float, default=None, help="anchor_poll_interval_s (default: the setting's)")
     a = ap.parse_args()
-    print(json.dumps(main(a.history, a.n, a.profile), indent=2))
+    print(json.dumps(main(a.history, a.n, a.profile, a.poll), indent=2))
