@@ -15,6 +15,10 @@ How a row is claimed, safely with several worker processes on one database:
 * the claim lasts the queue's time limit: a worker killed mid-job leaves a claim that expires and the row is
   taken again. Handlers are idempotent (anchoring asks the chain first, analysis re-checks the job status).
 
+An idle row queue sleeps until a commit adds rows to its table (:mod:`app.wakeups`: at once within the process,
+through LISTEN/NOTIFY from other processes on PostgreSQL) or its ``poll_s`` passes, the fallback that also
+picks up retries coming due.
+
 Each queue runs in its own threads (:class:`JobRunner`), so a slow consumer (a webhook endpoint that never
 answers, a long causal analysis) never holds up anchoring. Queues that send transactions with the relayer key
 (anchoring, case automation, scheduling, indexing) run only in the process that holds the ``anchor-sender``
@@ -304,12 +308,14 @@ class JobRunner:
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         """Start every queue's threads; row queues are woken by commits of new rows (:mod:`app.wakeups`)."""
         wakeups = for_sessions(self.sessions)
-        events: list[threading.Event] = []
+        events: list[tuple[str, threading.Event]] = []
         for q in self.queues:
             for i in range(max(q.spec.concurrency, 1)):
-                wake = wakeups.subscribe(str(q.model.__table__.name)) if isinstance(q, RowQueue) else None
-                if wake is not None:
-                    events.append(wake)
+                wake = None
+                if isinstance(q, RowQueue):
+                    table = str(q.model.__table__.name)
+                    wake = wakeups.subscribe(table)
+                    events.append((table, wake))
                 t = threading.Thread(
                     target=self._loop, args=(q, stop, wake), name=f"qcn-{q.spec.name}-{i}", daemon=True
                 )
@@ -321,8 +327,9 @@ class JobRunner:
 
         def _on_stop() -> None:
             stop.wait()
-            for ev in events:
+            for table, ev in events:
                 ev.set()  # threads asleep on their wake-up event stop now, not at their next poll
+                wakeups.unsubscribe(table, ev)
 
         threading.Thread(target=_on_stop, name="qcn-jobs-stop", daemon=True).start()
         return self.threads

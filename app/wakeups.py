@@ -81,14 +81,17 @@ class Wakeups:
         if not tables:
             return
         session.info.setdefault(_PENDING, set()).update(tables)
-        conn = session.connection()
-        if conn.dialect.name != "postgresql":
+        if session.get_bind().dialect.name != "postgresql":
             return
         notified: set[str] = session.info.setdefault(_NOTIFIED, set())
-        for table in sorted(tables - notified):
-            # delivered to the listeners at commit, dropped on rollback
-            conn.execute(text("SELECT pg_notify(:channel, :table)"), {"channel": CHANNEL, "table": table})
-            notified.add(table)
+        new = sorted(tables - notified)
+        if not new:
+            return
+        # one round trip; delivered to the listeners at commit, dropped on rollback
+        calls = ", ".join(f"pg_notify(:channel, :t{i})" for i in range(len(new)))
+        params = {"channel": CHANNEL} | {f"t{i}": table for i, table in enumerate(new)}
+        session.connection().execute(text(f"SELECT {calls}"), params)
+        notified.update(new)
 
     def _after_commit(self, session: Session) -> None:
         session.info.pop(_NOTIFIED, None)

@@ -107,18 +107,33 @@ def test_only_committed_queue_rows_wake(db_url: str) -> None:
     w = wakeups.for_sessions(factory)
     assert wakeups.for_sessions(factory) is w
     queued, plain = w.subscribe("test_wake_queue"), w.subscribe("test_wake_plain")
+    listener = None
+    if engine.dialect.name == "postgresql":  # what another process's listener receives
+        import psycopg
+
+        listener = psycopg.connect(db_url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+        listener.execute(f"LISTEN {wakeups.CHANNEL}")
     try:
         with factory() as s:
             s.add(_Queued())
             s.flush()
             s.rollback()
         assert not queued.is_set()  # a rolled-back write wakes nobody
+        if listener is not None:
+            assert list(listener.notifies(timeout=0.5)) == []
         with factory() as s, s.begin():
             s.add(_Queued())
             s.add(_Plain())
             s.flush()
+            s.add(_Queued())
+            s.flush()  # announced once per transaction
             assert not queued.is_set()  # not before the commit
         assert queued.is_set()
         assert not plain.is_set()  # a table without claims is no queue
+        if listener is not None:
+            notes = list(listener.notifies(timeout=1.0, stop_after=2))
+            assert [(n.channel, n.payload) for n in notes] == [(wakeups.CHANNEL, "test_wake_queue")]
     finally:
+        if listener is not None:
+            listener.close()
         engine.dispose()
