@@ -215,6 +215,13 @@ def _block_hash(chain: ChainContext, number: int) -> str:
     return "0x" + bytes(block["hash"]).hex()
 
 
+def _hash_at(chain: ChainContext, number: int, hashes: dict[int, str]) -> str:
+    """The hash of block ``number``, read once per pass (``hashes``) however many cursors ask."""
+    if number not in hashes:
+        hashes[number] = _block_hash(chain, number)
+    return hashes[number]
+
+
 def _rewind(
     session: Session, chain: ChainContext, settings: Settings, cursor: ChainCursor, head: int, start: int
 ) -> set[str]:
@@ -264,9 +271,7 @@ def _up_to_date(
         if cursor.block_hash is None:
             return True
         number, known = cursor.block_number, cursor.block_hash
-    if number not in hashes:
-        hashes[number] = _block_hash(chain, number)
-    return hashes[number] == known
+    return _hash_at(chain, number, hashes) == known
 
 
 # per chain context: the tip (hash, confirmations, sessions) after which every cursor was found at the head
@@ -297,7 +302,7 @@ def sync(*, sessions: sessionmaker[Session], chain: ChainContext, settings: Sett
         with sessions() as s, s.begin():
             cursor = _cursor(s, name, address, start)
             if cursor.block_number > latest or (
-                cursor.block_hash is not None and _block_hash(chain, cursor.block_number) != cursor.block_hash
+                cursor.block_hash is not None and _hash_at(chain, cursor.block_number, hashes) != cursor.block_hash
             ):
                 _refold(s, _rewind(s, chain, settings, cursor, head, start))
             position = cursor.block_number
@@ -327,9 +332,7 @@ def _read_range(
     logs = chain.rpc.logs(params)
     topics = _topics(contract)
     times: dict[int, int] = {int(tip["number"]): int(tip["timestamp"])}
-    if hi not in hashes:
-        hashes[hi] = _block_hash(chain, hi)
-    hi_hash = hashes[hi]
+    hi_hash = _hash_at(chain, hi, hashes)
     stored = 0
     with sessions() as s, s.begin():
         cursor = s.get(ChainCursor, name, with_for_update=True)
