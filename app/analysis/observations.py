@@ -78,7 +78,7 @@ _COLUMNS = ["batch_pk", "sample_id", "variable", "tier", "value", "unit"]
 def _frame(rows: Sequence[Any]) -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame([tuple(r) for r in rows], columns=_COLUMNS)
+    return pd.DataFrame([tuple(r) for r in rows], columns=_COLUMNS, dtype=object).astype({"value": float})
 
 
 def _unpack(batch_pk: str, data: str | None, tier: str | None) -> pd.DataFrame:
@@ -88,7 +88,18 @@ def _unpack(batch_pk: str, data: str | None, tier: str | None) -> pd.DataFrame:
     if data is None:
         return _frame([])
     columns = unpack_columns(data)
-    frame = pd.DataFrame({"batch_pk": [batch_pk] * len(columns["value"]), **columns}, columns=_COLUMNS)
+    n = len(columns["value"])
+    # text columns as plain objects: a missing sample id (batch-level value) or unit stays None; pandas' default
+    # string dtype would turn it into NaN, which no JSON hash of the observations accepts
+    frame = pd.DataFrame(
+        {
+            name: pd.Series([batch_pk] * n if name == "batch_pk" else columns[name], dtype=object)
+            for name in _COLUMNS
+            if name != "value"
+        }
+        | {"value": columns["value"]},
+        columns=_COLUMNS,
+    )
     if tier is not None:
         frame = frame[frame["tier"] == tier].reset_index(drop=True)
     return frame

@@ -298,3 +298,34 @@ def test_observations_and_job_are_stored_with_the_upload_and_run_exactly_once(gw
     a = _analysis(gw, plain["id"])
     assert a["profile"] is None and a["analysis"]["root_cause"]["status"] == "not_anomalous"
     assert {r["kind"] for r in a["analysis"]["verdict"]["reasons"]} == {"no_spec_limits", "insufficient_history"}
+
+
+def test_a_batch_level_process_value_and_one_without_unit_are_analysed(gw: Gateway) -> None:
+    """A process value for the whole batch (no sample id) and one without a unit are stored as missing, not as
+    NaN: the batch is analysed (the observations hash once raised on the NaN and the job failed for good)."""
+    process = (
+        "variable,tier,value,unit,sample_id\n"
+        "oven_temperature,process,121.5,degC,\n"  # the whole batch
+        "line_speed,process,12.0,,S1\n"  # no unit
+        "line_speed,process,12.2,,S2\n"
+    )
+    files = [
+        ("files", ("lot.csv", CSV_OK.encode(), "text/csv")),
+        ("files", ("lot_process.csv", process.encode(), "text/csv")),
+    ]
+    resp = gw.client.post("/v1/batches", files=files, headers=gw.auth("supplier") | {"Idempotency-Key": "LOT-BL"})
+    assert resp.status_code == 201, resp.text
+    ref = resp.json()["id"]
+    gw.anchor_all()
+    gw.anchor_all()
+    factory = gw.client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as s:
+        job = s.scalars(select(AnalysisJob).where(AnalysisJob.batch_pk == ref)).one()
+        assert job.status == "done", job.last_error
+        obs = batch_long(s, ref)
+        oven = obs[obs["variable"] == "oven_temperature"].iloc[0]
+        assert oven["sample_id"] is None and oven["value"] == 121.5 and oven["unit"] == "degC"
+        speed = obs[obs["variable"] == "line_speed"]
+        assert list(speed["unit"]) == [None, None] and list(speed["sample_id"]) == ["S1", "S2"]
+    analysis = _analysis(gw, ref)
+    assert analysis["input_sha256"]
