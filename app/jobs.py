@@ -72,6 +72,7 @@ class QueueSpec:
     max_attempts: int | None = 8  # None: retry for ever (anchoring: the chain is the only way out)
     batch: int = 1  # rows claimed per pass by one thread
     poll_s: float = 0.1  # idle wait between passes
+    min_gap_s: float = 0.0  # wait between passes that did work too (periodic work that is cheaper in bulk)
     needs_sender: bool = False  # runs only where the relayer-key lease is held
 
 
@@ -304,6 +305,8 @@ class JobRunner:
             if not done:
                 # a row queue sleeps until rows are committed for it (app.wakeups) or its poll interval passes
                 (wake or stop).wait(q.spec.poll_s)
+            elif q.spec.min_gap_s:
+                stop.wait(q.spec.min_gap_s)
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         """Start every queue's threads; row queues are woken by commits of new rows (:mod:`app.wakeups`)."""

@@ -297,6 +297,12 @@ class Settings(BaseSettings):
     analysis_time_limit_s: float = 600.0
     cases_time_limit_s: float = 120.0
     indexer_interval_s: float = 0.1
+    indexer_min_gap_s: float = Field(
+        default=0.25,
+        ge=0,
+        description="pause after an indexing pass that found new blocks: under load one pass reads several blocks "
+        "(one eth_getLogs range) instead of one pass per anchoring block",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -191,7 +191,9 @@ class AnchorWorker:
                 before=lambda: cases.discover_due(sessions=self.sessions, settings=st),
             ),
             jobs.Periodic(
-                jobs.QueueSpec("indexing", poll_s=st.indexer_interval_s, needs_sender=True),
+                jobs.QueueSpec(
+                    "indexing", poll_s=st.indexer_interval_s, min_gap_s=st.indexer_min_gap_s, needs_sender=True
+                ),
                 self._index,
             ),
             jobs.Periodic(

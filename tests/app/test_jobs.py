@@ -143,6 +143,27 @@ class SilentPort:
         self.sock.close()
 
 
+def test_periodic_work_that_always_finds_something_waits_its_minimum_gap(sessions: Any) -> None:
+    """The indexer finds new blocks on every pass under load: with a minimum gap it reads them in bulk a few
+    times a second instead of running back to back (one pass per anchoring block)."""
+    calls: list[float] = []
+
+    def busy() -> int:
+        calls.append(time.monotonic())
+        return 1  # always "did work"
+
+    stop = threading.Event()
+    gapped = jobs.Periodic(jobs.QueueSpec("gapped", poll_s=0.01, min_gap_s=0.2), busy)
+    runner = jobs.JobRunner(sessions=sessions, holder="t", queues=[gapped])
+    runner.start(stop)
+    time.sleep(1.0)
+    stop.set()
+    for t in runner.threads:
+        t.join(5)
+    assert 3 <= len(calls) <= 7, len(calls)
+    assert min(b - a for a, b in zip(calls, calls[1:], strict=False)) >= 0.19
+
+
 def test_an_idle_poll_waits_for_no_lock_held_by_a_writer(sessions: Any) -> None:
     """Queues are polled many times a second: with nothing due, a poll must not queue behind an upload's write
     transaction (SQLite's single writer) or a claim in progress (PostgreSQL's per-queue advisory lock)."""
