@@ -162,11 +162,8 @@ class ChainContext:
 
     def commitments(self, batch_ids: list[str]) -> dict[str, str | None]:
         """On-chain commitments for several batch ids (0x hex in, 0x hex or None out)."""
-        out: dict[str, str | None] = {}
-        for bid in batch_ids:
-            value = self.anchors.commitment_of(bid)
-            out[bid] = _hex(value) if value is not None else None
-        return out
+        values = self.anchors.commitments_of(list(batch_ids))
+        return {bid: _hex(v) if v is not None else None for bid, v in zip(batch_ids, values, strict=True)}
 
     def anchor(self, batches: list[BatchIn]) -> dict[str, AnchorResult]:
         """Anchor batches of one supplier under one agreement in one transaction (``anchor`` for one)."""

@@ -24,7 +24,7 @@ from hexbytes import HexBytes
 from chain.abi import bytes32 as _b32
 from chain.client import ContractClient
 from chain.contracts import REGISTRY, Deployment
-from chain.errors import InvalidInput, TransactionFailed
+from chain.errors import ChainError, InvalidInput, TransactionFailed
 from chain.proof import HEADER_ABI_TYPES, BatchHeader, header_commitment
 from chain.tx import SentTx, TxSender
 
@@ -448,6 +448,24 @@ class AnchorRegistryClient(_RegistryClient):
         bid = _b32(batch_id, "batch_id")
         value = bytes(self._call(lambda: self.contract.functions.commitmentOf(bid).call()))
         return None if value == ZERO32 else value
+
+    def commitments_of(self, batch_ids: list[bytes | str]) -> list[bytes | None]:
+        """:meth:`commitment_of` of several batch ids in one JSON-RPC batch request (one round trip)."""
+        if len(batch_ids) <= 1 or not hasattr(self.w3.provider, "make_batch_request"):
+            # one id, or a provider without JSON-RPC batches (the in-process py-evm tester): one call each
+            return [self.commitment_of(b) for b in batch_ids]
+        bids = [_b32(b, "batch_id") for b in batch_ids]
+
+        def fetch() -> list[Any]:
+            with self.w3.batch_requests() as batch:
+                for bid in bids:
+                    batch.add(self.contract.functions.commitmentOf(bid))
+                return list(batch.execute())
+
+        values = [bytes(v) for v in self._call(fetch)]
+        if len(values) != len(bids):
+            raise ChainError(f"the node answered {len(values)} of {len(bids)} commitment look-ups")
+        return [None if v == ZERO32 else v for v in values]
 
     def is_anchored(self, batch_id: bytes | str) -> bool:
         """True if ``batch_id`` is anchored."""

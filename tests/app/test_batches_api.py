@@ -226,3 +226,22 @@ def test_records_and_proofs_read_across_storage_chunks(gateway: Gateway, monkeyp
         assert [r["leaf_hash"] for r in page] == [leaf_hashes[i] for i in want]
     missing = gateway.client.get(f"/v1/batches/{ref}/records/10/proof", headers=gateway.auth("supplier"))
     assert missing.status_code == 404 and "has no record 10" in missing.json()["error"]["message"]
+
+
+def test_the_anchoring_check_reads_a_groups_commitments_in_one_batch_request(gateway: Gateway) -> None:
+    """Before sending, the worker asks the node (one JSON-RPC batch on a real node) which batches of a group are
+    already anchored: every anchored batch answers its stored commitment, an unknown id None, in order asked."""
+    refs = [gateway.upload("supplier", CSV_OK.replace("12.31", f"12.3{i}"), key=f"LOT-C{i}").json() for i in range(3)]
+    assert gateway.anchor_all() == 3
+    chain = gateway.client.app.state.chain_holder.get()  # type: ignore[attr-defined]
+    unknown = "0x" + "ab" * 32
+    ids = [refs[2]["batch_id"], unknown, refs[0]["batch_id"], refs[1]["batch_id"]]
+    got = chain.commitments(ids)
+    stored = {
+        r["batch_id"]: gateway.client.get(f"/v1/batches/{r['id']}", headers=gateway.auth("supplier")).json()
+        for r in refs
+    }
+    assert got[unknown] is None
+    for r in refs:
+        assert got[r["batch_id"]] == stored[r["batch_id"]]["receipt"]["commitment"] is not None
+    assert hasattr(chain.anchors.w3.provider, "make_batch_request")  # the batch path, not the one-by-one fallback

@@ -4,6 +4,7 @@ anchoring of another supplier's batch."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -161,7 +162,7 @@ def test_periodic_work_that_always_finds_something_waits_its_minimum_gap(session
     for t in runner.threads:
         t.join(5)
     assert 3 <= len(calls) <= 7, len(calls)
-    assert min(b - a for a, b in zip(calls, calls[1:], strict=False)) >= 0.19
+    assert min(b - a for a, b in itertools.pairwise(calls)) >= 0.19
 
 
 def test_an_idle_poll_waits_for_no_lock_held_by_a_writer(sessions: Any) -> None:

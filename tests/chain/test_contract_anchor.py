@@ -348,3 +348,16 @@ def test_event_of_finds_the_anchor_of_one_batch(chain):
     assert event is not None
     assert (event.batch_id, event.tx_hash, event.header) == (batch.batch_id, receipt.tx_hash, receipt.header)
     assert chain.anchors().event_of(h("batch:absent")) is None
+
+
+def test_commitments_of_several_batches_come_back_in_order_from_one_batch_request(chain):
+    """The worker's exactly-once check asks for a whole anchoring group at once: anchored and unknown batch ids
+    mixed, answers in the order asked, None for a batch the chain does not have."""
+    client = chain.anchors("supplier")
+    first, second = make_batch(chain, "m1"), make_batch(chain, "m2")
+    r1, r2 = client.anchor(first), client.anchor(second)
+    unknown = make_batch(chain, "m-unknown")
+    got = client.commitments_of([second.batch_id, unknown.batch_id, first.batch_id])
+    assert got == [r2.commitment, None, r1.commitment]
+    assert client.commitments_of([first.batch_id]) == [r1.commitment]
+    assert client.commitments_of([]) == []
