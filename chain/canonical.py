@@ -44,9 +44,11 @@ __all__ = [
     "canonical_bytes",
     "canonical_json",
     "json_sha256",
+    "number_text",
     "record_digest",
     "record_digests",
     "sha256",
+    "string_text",
 ]
 
 _INT_MAX = 2**53 - 1
@@ -139,6 +141,18 @@ def _float_text(f: float, path: str) -> str:
     if k == 1:
         return sign + digits + exp_text
     return sign + digits[0] + "." + digits[1:] + exp_text
+
+
+def number_text(value: float) -> str:
+    """RFC 8785 text of a finite float (ECMAScript Number::toString); NaN/Infinity raise NonFiniteNumberError."""
+    text = repr(value)
+    if "e" in text or text.endswith(".0") or text[-1] in "nf":
+        text = _float_text(value, "$")
+    return text
+
+
+#: RFC 8785 text of a string (JSON escapes exactly as JSON.stringify: C-accelerated)
+string_text = encode_basestring
 
 
 def _fast(obj: Any, path: str) -> str:

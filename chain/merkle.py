@@ -54,6 +54,7 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "process_proof",
+    "tree_from_texts",
     "verify",
 ]
 
@@ -377,7 +378,6 @@ def build_batch_tree(
     for reproducible trees. ``canonical_out``: a list that receives each record's RFC 8785 bytes (what was
     digested), so a caller storing them does not canonicalise twice.
     """
-    k = _keccak_new
     sha = hashlib.sha256
     fast = _fast
 
@@ -393,7 +393,20 @@ def build_batch_tree(
         texts = [canonical(r) for r in records]
         canonical_out.extend(texts)
         digests = [sha(t).digest() for t in texts]
-    digests += [file_digest(f) for f in files]
+    return _salted_tree(digests + [file_digest(f) for f in files], salts)
+
+
+def tree_from_texts(
+    texts: Sequence[bytes], files: Iterable[bytes | str | os.PathLike[str]] = (), salts: Sequence[bytes] | None = None
+) -> MerkleTree:
+    """:func:`build_batch_tree` for records the caller already holds as their RFC 8785 bytes (same leaves)."""
+    sha = hashlib.sha256
+    return _salted_tree([sha(t).digest() for t in texts] + [file_digest(f) for f in files], salts)
+
+
+def _salted_tree(digests: list[bytes], salts: Sequence[bytes] | None) -> MerkleTree:
+    """Salt each digest (fresh random salts unless given), hash the leaves and build the tree."""
+    k = _keccak_new
     n = len(digests)
     if salts is None:
         pool = os.urandom(32 * n)

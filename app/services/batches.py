@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +27,13 @@ from app.db import RECORDS_PER_CHUNK, Batch, BatchFile, Blob, OutboxItem, Party,
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
-from chain.merkle import build_batch_tree, keccak256, leaf_hash
+from chain.canonical import canonical_bytes, number_text, string_text
+from chain.merkle import keccak256, leaf_hash, tree_from_texts
 from parsers import detect_format, parse
 from parsers.errors import EmptyInput
 from parsers.guarded import parse_guarded
 from parsers.limits import Limits
-from parsers.model import InspectionBatch, ParsedFile
+from parsers.model import InspectionBatch, Measurement, ParsedFile
 
 if TYPE_CHECKING:  # cryptography and the report model load with the first signed lab report
     from app.parse_slots import ParseSlots
@@ -47,6 +48,7 @@ __all__ = [
     "get_batch",
     "list_batches",
     "list_records",
+    "measurement_texts",
     "outbox_attempts",
     "record_json",
     "record_leaves",
@@ -304,27 +306,25 @@ def create_batch(
         verdict = 1 if assessment.verdict == "accept" else 2
 
     batch_id = batch_id_for(supplier.account, key)
-    records = [{"batch": batch_id, **r} for r in inspection.records()]
+    texts = measurement_texts(batch_id, inspection.measurements)
     # each lab report is anchored twice: the exact file (by SHA-256) and its parsed content (canonical JSON)
     report_idx: dict[str, int] = {}
     for upload, report in reports:
-        report_idx[upload.sha256] = len(records)
-        records.append(
-            {
-                "batch": batch_id,
-                "kind": "lab_report",
-                "file_sha256": upload.sha256,
-                "report": report.report.to_public_dict() if report.report is not None else {},
-            }
-        )
+        report_idx[upload.sha256] = len(texts)
+        record = {
+            "batch": batch_id,
+            "kind": "lab_report",
+            "file_sha256": upload.sha256,
+            "report": report.report.to_public_dict() if report.report is not None else {},
+        }
+        texts.append(canonical_bytes(record))
     files = [*inspections, *reports]
-    texts: list[bytes] = []
-    tree = build_batch_tree(records, files=[u.data for u, _ in files], canonical_out=texts)
+    tree = tree_from_texts(texts, files=[u.data for u, _ in files])
     chunks = [
         (start // RECORDS_PER_CHUNK, texts[start : start + RECORDS_PER_CHUNK])
         for start in range(0, len(texts), RECORDS_PER_CHUNK)
     ]
-    file_rows = [(u, p, tree.leaf(len(records) + j)) for j, (u, p) in enumerate(files)]
+    file_rows = [(u, p, tree.leaf(len(texts) + j)) for j, (u, p) in enumerate(files)]
 
     batch = Batch(
         id=str(uuid.uuid4()),
@@ -334,7 +334,7 @@ def create_batch(
         content_sha256=content,
         part_number=inspection.part_number,
         lot_id=inspection.lot_id,
-        record_count=len(records),
+        record_count=len(texts),
         leaf_count=len(tree),
         root="0x" + tree.root.hex(),
         report_hash=_report_hash([u for u, _ in reports]),
@@ -389,6 +389,41 @@ def create_batch(
     analysis.on_batch_stored(session=session, batch=batch, inspection=inspection)
     session.flush()
     return batch, True
+
+
+def measurement_texts(batch_id: str, measurements: Sequence[Measurement]) -> list[bytes]:
+    """The RFC 8785 bytes of each measurement's record under ``batch_id``: exactly
+    ``canonical_bytes({"batch": batch_id, **m.record()})``, written straight from the fields (no dict per record:
+    a third of an upload's hashing cost). A record with anything unusual takes the reference path."""
+    head = '{"batch":' + string_text(batch_id) + ',"characteristic":'
+    out: list[bytes] = []
+    for m in measurements:
+        value, u, k, at = m.value, m.uncertainty, m.coverage_factor, m.measured_at
+        if type(value) is not float or not (u is None or type(u) is float) or not (k is None or type(k) is float):
+            out.append(canonical_bytes({"batch": batch_id, **m.record()}))
+            continue
+        text = (
+            head
+            + string_text(m.characteristic)
+            + ',"coverage_factor":'
+            + ("null" if k is None else number_text(k))
+            + ',"measured_at":'
+            + ("null" if at is None else string_text(at.isoformat()))
+            + ',"sample":'
+            + string_text(m.sample_id)
+            + ',"uncertainty":'
+            + ("null" if u is None else number_text(u))
+            + ',"unit":'
+            + string_text(m.unit)
+            + ',"value":'
+            + number_text(value)
+            + "}"
+        )
+        try:
+            out.append(text.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate: the reference path names the problem
+            out.append(canonical_bytes({"batch": batch_id, **m.record()}))
+    return out
 
 
 def _existing_after_race(
