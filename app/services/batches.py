@@ -80,7 +80,7 @@ def _check_observation_text(inspection: InspectionBatch) -> None:
                     allowed=allowed,
                     actual=longest,
                 )
-            if any("\x00" in v for v in values):
+            if "\x00" in "".join(values):
                 raise InvalidRequest(f"a {what}'s {name} contains a NUL character", field=name)
 
 
