@@ -451,20 +451,32 @@ class AnchorRegistryClient(_RegistryClient):
 
     def commitments_of(self, batch_ids: list[bytes | str]) -> list[bytes | None]:
         """:meth:`commitment_of` of several batch ids in one JSON-RPC batch request (one round trip)."""
-        if len(batch_ids) <= 1 or not hasattr(self.w3.provider, "make_batch_request"):
+        make_batch_request = getattr(self.w3.provider, "make_batch_request", None)
+        if len(batch_ids) <= 1 or make_batch_request is None:
             # one id, or a provider without JSON-RPC batches (the in-process py-evm tester): one call each
             return [self.commitment_of(b) for b in batch_ids]
-        bids = [_b32(b, "batch_id") for b in batch_ids]
+        # plain eth_calls: the selector and one bytes32 argument need no ABI machinery (web3 encoding each call
+        # cost more than the round trip)
+        selector = "0x" + keccak(text="commitmentOf(bytes32)")[:4].hex()
+        requests = [
+            ("eth_call", [{"to": self.address, "data": selector + _b32(b, "batch_id").hex()}, "latest"])
+            for b in batch_ids
+        ]
 
-        def fetch() -> list[Any]:
-            with self.w3.batch_requests() as batch:
-                for bid in bids:
-                    batch.add(self.contract.functions.commitmentOf(bid))
-                return list(batch.execute())
+        def fetch() -> list[bytes]:
+            answers = make_batch_request(requests)
+            if not isinstance(answers, list):  # the node refused the whole batch
+                raise ChainError(f"commitment look-ups refused by the node: {answers.get('error')}")
+            out = []
+            for answer in answers:
+                if "error" in answer or not isinstance(answer.get("result"), str):
+                    raise ChainError(f"commitment look-up failed: {answer.get('error')}")
+                out.append(bytes.fromhex(answer["result"].removeprefix("0x")))
+            return out
 
-        values = [bytes(v) for v in self._call(fetch)]
-        if len(values) != len(bids):
-            raise ChainError(f"the node answered {len(values)} of {len(bids)} commitment look-ups")
+        values = self._call(fetch)
+        if len(values) != len(requests) or any(len(v) != 32 for v in values):
+            raise ChainError(f"the node answered {len(values)} of {len(requests)} commitment look-ups")
         return [None if v == ZERO32 else v for v in values]
 
     def is_anchored(self, batch_id: bytes | str) -> bool:

@@ -361,3 +361,25 @@ def test_commitments_of_several_batches_come_back_in_order_from_one_batch_reques
     assert got == [r2.commitment, None, r1.commitment]
     assert client.commitments_of([first.batch_id]) == [r1.commitment]
     assert client.commitments_of([]) == []
+
+
+def test_a_refused_or_failed_commitment_batch_is_a_chain_error(chain, monkeypatch):
+    from chain.errors import ChainError
+
+    client = chain.anchors("supplier")
+    ids = [make_batch(chain, "e1").batch_id, make_batch(chain, "e2").batch_id]
+    refused = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "batch too large"}}
+    monkeypatch.setattr(client.w3.provider, "make_batch_request", lambda _requests: refused, raising=False)
+    with pytest.raises(ChainError, match=r"refused by the node.*batch too large"):
+        client.commitments_of(ids)
+    one_failed = [
+        {"id": 0, "result": "0x" + "00" * 32},
+        {"id": 1, "error": {"code": 3, "message": "execution reverted"}},
+    ]
+    monkeypatch.setattr(client.w3.provider, "make_batch_request", lambda _requests: one_failed, raising=False)
+    with pytest.raises(ChainError, match=r"commitment look-up failed.*execution reverted"):
+        client.commitments_of(ids)
+    short = [{"id": 0, "result": "0x" + "00" * 32}]
+    monkeypatch.setattr(client.w3.provider, "make_batch_request", lambda _requests: short, raising=False)
+    with pytest.raises(ChainError, match="answered 1 of 2"):
+        client.commitments_of(ids)
