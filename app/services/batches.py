@@ -254,6 +254,10 @@ def create_batch(
         _same_terms(existing, key, agreement[0] if agreement else ZERO32, lot_size)
         return existing, False
 
+    # nothing is written yet: end the read transaction so its pooled connection is not held while files parse
+    # (up to parse_max_seconds) or wait for a parser slot; a concurrent twin that commits first meanwhile is
+    # caught by the unique key below
+    session.commit()
     slot = (lambda what: slots.hold(supplier.id, what)) if slots is not None else None
     parsed = _parse_all(uploads, limits, isolated, inline_max_bytes, slot)
     tabular = [(u, p) for u, p in zip(uploads, parsed, strict=True) if p.kind == "inspection"]

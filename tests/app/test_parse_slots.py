@@ -26,25 +26,38 @@ JSON_BATCH = (ROOT / "tests" / "fixtures" / "inspection" / "json" / "batch_with_
 
 
 def test_a_party_holds_at_most_its_share_and_a_freed_slot_wakes_a_waiter() -> None:
-    slots = ParseSlots(4, wait_s=0.2)
+    slots = ParseSlots(4, wait_s=5.0)
     assert slots.per_party == 2
     with slots.hold("a", "f1"), slots.hold("a", "f2"):
-        with pytest.raises(ServiceUnavailable, match=r"this party already runs 2 of at most 2") as exc:
+        t0 = time.monotonic()
+        with pytest.raises(ServiceUnavailable, match=r"this party already runs or waits for 2 of at most 2") as exc:
             slots.hold("a", "f3").__enter__()
-        assert exc.value.retry_after == 1.0 and exc.value.status == 503
-        # the other party still finds its two; then nobody finds one
+        assert time.monotonic() - t0 < 1.0  # refused at once: a party over its share never queues
+        assert exc.value.retry_after == 2.5 and exc.value.status == 503
+        # the other party still finds its two; then nobody finds one (within a short wait)
+        slots.wait_s = 0.2
         with slots.hold("b", "g1"), slots.hold("b", "g2"), pytest.raises(ServiceUnavailable, match=r"all 4 are busy"):
             slots.hold("c", "h1").__enter__()
+    assert slots._busy == 0 and not slots._by_party  # every slot and place given back, also after refusals
 
-    waiting = ParseSlots(1, wait_s=5.0)
+    waiting = ParseSlots(2, wait_s=5.0)
     got: list[float] = []
-    with waiting.hold("a", "f1"):
+    with waiting.hold("a", "f1"), waiting.hold("c", "g1"):
         t = threading.Thread(target=lambda: got.append(_timed(waiting)))
         t.start()
         time.sleep(0.2)
-        assert not got  # still waiting for the held slot
+        assert not got  # still waiting for a held slot
+        # a waiting request counts toward its party's share: b's second request is refused at once
+        with pytest.raises(ServiceUnavailable, match=r"runs or waits for 1 of at most 1"):
+            waiting.hold("b", "f2").__enter__()
     t.join(5)
     assert got and got[0] < 4.0  # woken by the release, not by its time-out
+
+
+def test_one_slot_asked_for_is_two_so_no_party_holds_them_all() -> None:
+    slots = ParseSlots(1)
+    assert (slots.capacity, slots.per_party) == (2, 1)
+    assert ParseSlots(0).capacity >= 2
 
 
 def _timed(slots: ParseSlots) -> float:
@@ -55,7 +68,16 @@ def _timed(slots: ParseSlots) -> float:
 
 @pytest.fixture
 def busy_gateway(tmp_path: Path, db_url: str, anvil: Any) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    settings = make_settings(tmp_path, db_url, anvil.url, parse_max_children=2, parse_slot_wait_s=0.3)
+    yield from _gateway(tmp_path, db_url, anvil, wait_s=0.3)
+
+
+@pytest.fixture
+def patient_gateway(tmp_path: Path, db_url: str, anvil: Any) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    yield from _gateway(tmp_path, db_url, anvil, wait_s=20.0)
+
+
+def _gateway(tmp_path: Path, db_url: str, anvil: Any, *, wait_s: float) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    settings = make_settings(tmp_path, db_url, anvil.url, parse_max_children=2, parse_slot_wait_s=wait_s)
     deploy_contracts(settings)
     app = create_app(settings, embedded_worker=False)
     admin = {"Authorization": f"Bearer {settings.api_admin_token.get_secret_value()}"}
@@ -104,3 +126,49 @@ def test_an_upload_without_a_free_parser_slot_is_a_503_and_stores_nothing(
         assert s.scalar(select(func.count()).select_from(Batch)) == 2
     again = upload("supplier", "LOT-2")  # the same request once the slot is free
     assert again.status_code == 201, again.text
+
+
+@pytest.mark.node
+def test_one_partys_flood_of_heavy_uploads_does_not_hold_up_another_party(
+    patient_gateway: tuple[TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside review: a supplier sending 45 heavy uploads at once used to queue them for a slot while each held
+    a worker thread and a pooled database connection, so another supplier's upload (its slot free all along)
+    took 25 s on PostgreSQL, and with long waits the flood's own requests failed with a 500 (pool exhausted).
+    Now the flood gets at most its share of slots and 503s for the rest, and the other supplier is not held up."""
+    from app.services import batches
+
+    real = batches.parse_guarded
+
+    def slow(*args: Any, **kwargs: Any) -> Any:  # a heavy parse that takes its time
+        time.sleep(2.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "parse_guarded", slow)
+    client, keys = patient_gateway
+
+    def upload(who: str, key: str) -> tuple[int, float]:
+        t0 = time.monotonic()
+        r = client.post(
+            "/v1/batches",
+            files=[("files", ("lot.json", JSON_BATCH, "application/json"))],
+            headers={"Authorization": f"Bearer {keys[who]}", "Idempotency-Key": key},
+        )
+        return r.status_code, time.monotonic() - t0
+
+    results: list[tuple[int, float]] = []
+    flood = [threading.Thread(target=lambda k=k: results.append(upload("supplier", f"F{k}"))) for k in range(45)]
+    for t in flood:
+        t.start()
+    time.sleep(0.5)
+    other = upload("supplier2", "OTHER")
+    t0 = time.monotonic()
+    listing = client.get("/v1/batches", headers={"Authorization": f"Bearer {keys['supplier2']}"})
+    listed_s = time.monotonic() - t0
+    for t in flood:
+        t.join(60)
+    statuses = sorted(s for s, _ in results)
+    assert set(statuses) <= {201, 503} and statuses.count(201) >= 1, statuses  # never a 500
+    assert other[0] == 201, other
+    assert other[1] < 8.0, other  # about one parse (2 s), not the flood's 45 x 2 s / 1 slot
+    assert listing.status_code == 200 and listed_s < 2.0, listed_s
