@@ -245,7 +245,10 @@ def _parse_number(cell: Any, *, decimal_comma: bool) -> float | None:
     if isinstance(cell, bool):
         raise ValueError("boolean")
     if isinstance(cell, int | float):
-        return float(cell)
+        try:
+            return float(cell)
+        except OverflowError:  # an integer cell beyond any float (XLSX keeps digit runs as ints): not finite
+            return math.inf
     if isinstance(cell, datetime):
         raise ValueError("date")
     text = str(cell).strip()
@@ -403,7 +406,7 @@ def _quick_number(cell: Any, decimal_comma: bool) -> float | None:
                 raise _Unsure
     elif type(cell) is float:
         v = cell
-    elif type(cell) is int:
+    elif type(cell) is int and -(2**1023) < cell < 2**1023:  # a larger one overflows float(): the slow path
         v = float(cell)
     elif cell is None:
         return None

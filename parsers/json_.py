@@ -154,7 +154,10 @@ def _number(obj: dict[str, Any], key: str, pointer: str, *, required: bool) -> f
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise _invalid(p, f"{v!r} is not a number")
-    f = float(v)
+    try:
+        f = float(v)
+    except OverflowError:  # an integer literal beyond any float (the decoder keeps it exact)
+        raise _invalid(p, f"a {len(str(v))}-digit integer is not a finite number") from None
     if not math.isfinite(f):
         raise _invalid(p, f"{v!r} is not a finite number")
     return f
@@ -171,10 +174,19 @@ def _string(obj: dict[str, Any], key: str, pointer: str, *, required: bool, allo
         v = str(v)
     if not isinstance(v, str):
         raise _invalid(p, f"{v!r} is not a string")
+    _unicode_text(v, p)
     v = v.strip()
     if required and not v:
         raise _invalid(p, "is empty")
     return v or None
+
+
+def _unicode_text(v: str, pointer: str) -> None:
+    """JSON escapes can spell a lone UTF-16 surrogate (``"\\ud800"``), which is no Unicode text: refuse it."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid(pointer, "contains a lone UTF-16 surrogate escape (not valid Unicode text)") from None
 
 
 def parse_json(data: bytes, *, source: SourceFile, limits: Limits = Limits()) -> InspectionBatch:  # noqa: B008
@@ -248,6 +260,8 @@ def parse_json(data: bytes, *, source: SourceFile, limits: Limits = Limits()) ->
             ex = m["extra"]
             if not isinstance(ex, dict) or not all(isinstance(v, str) for v in ex.values()):
                 raise _invalid(_ptr_join(p, "extra"), "must be an object of strings")
+            for name, text in ex.items():
+                _unicode_text(name + text, _ptr_join(p, "extra"))
             extra.update(ex)
         if (sample, char) in seen:
             raise InvalidValue(

@@ -144,3 +144,45 @@ def test_a_number_too_long_to_convert_is_malformed_input_not_a_crash() -> None:
     data = b'{"measurements": [{"sample_id": "S1", "characteristic": "d", "value": ' + number + b', "unit": "mm"}]}'
     with pytest.raises(MalformedInput, match="cannot be read as a number"):
         parse_json(data, source=source_file(data, format="json"))
+
+
+@pytest.mark.parametrize(
+    ("doc", "pointer", "message"),
+    [
+        (
+            b'{"measurements":[{"sample_id":"\\ud800","characteristic":"d","value":1.5,"unit":"mm"}]}',
+            "/measurements/0/sample_id",
+            "lone UTF-16 surrogate",
+        ),
+        (
+            b'{"measurements":[{"sample_id":"S","characteristic":"d","value":1.5,"unit":"mm"}],'
+            b'"process":[{"variable":"\\udfff","tier":"process","value":1}]}',
+            "/process/0/variable",
+            "lone UTF-16 surrogate",
+        ),
+        (
+            b'{"measurements":[{"sample_id":"S","characteristic":"d","value":1.5,"unit":"mm",'
+            b'"extra":{"note":"\\udc00"}}]}',
+            "/measurements/0/extra",
+            "lone UTF-16 surrogate",
+        ),
+        (
+            b'{"measurements":[{"sample_id":"S","characteristic":"d","value":1' + b"0" * 400 + b',"unit":"mm"}]}',
+            "/measurements/0/value",
+            "401-digit integer is not a finite number",
+        ),
+    ],
+)
+def test_text_no_unicode_can_hold_and_integers_beyond_floats_are_bad_values(
+    doc: bytes, pointer: str, message: str
+) -> None:
+    # outside review: these reached pydantic / float() unchecked and the upload answered 500
+    with pytest.raises(InvalidValue, match=message) as e:
+        parse_json(doc, source=source_file(doc, format="json"))
+    assert e.value.facts["pointer"] == pointer
+
+
+def test_a_surrogate_pair_escape_is_ordinary_text() -> None:
+    doc = b'{"measurements":[{"sample_id":"\\ud83e\\uddea","characteristic":"d","value":1e308,"unit":"\\u00b5m"}]}'
+    batch = parse_json(doc, source=source_file(doc, format="json"))
+    assert batch.measurements[0].sample_id == "🧪" and batch.measurements[0].value == 1e308

@@ -82,3 +82,39 @@ def test_xxe_inside_sheet_refused_and_nothing_leaks() -> None:
     with pytest.raises(HostileInput, match="DOCTYPE/ENTITY") as e:
         parse((FIXTURES / "hostile/xxe_in_sheet.xlsx").read_bytes())
     assert "root:" not in str(e.value)
+
+
+def _xlsx_with_value_cell(value_text: bytes, column: str = "value") -> bytes:
+    """A one-row sheet whose ``column`` cell holds ``value_text`` verbatim as its stored number."""
+    import io
+    import zipfile
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["sample_id", "characteristic", "value", "unit", "lot_size"])
+    ws.append(["S1", "d", 123456789 if column == "value" else 1, "mm", 123456789 if column == "lot_size" else 5])
+    buf = io.BytesIO()
+    wb.save(buf)
+    src, out = zipfile.ZipFile(io.BytesIO(buf.getvalue())), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(b"<v>123456789</v>", b"<v>" + value_text + b"</v>")
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+def test_an_integer_cell_beyond_any_float_is_a_bad_value_not_a_crash() -> None:
+    # outside review: openpyxl reads a digit run as a Python int; float() of a 400-digit one overflowed (a 500)
+    huge = b"1" + b"0" * 400
+    with pytest.raises(InvalidValue, match="value is not finite") as e:
+        parse(_xlsx_with_value_cell(huge), filename="lot.xlsx")
+    assert e.value.facts["row"] == 2
+    with pytest.raises(InvalidValue, match="is not a whole number"):
+        parse(_xlsx_with_value_cell(huge, column="lot_size"), filename="lot.xlsx")
+    big_but_fine = parse(_xlsx_with_value_cell(b"1" + b"0" * 300), filename="lot.xlsx")
+    assert big_but_fine.inspection is not None and big_but_fine.inspection.measurements[0].value == 1e300
