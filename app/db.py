@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
-    Table,
     Text,
     UniqueConstraint,
     create_engine,
@@ -33,7 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 __all__ = [
@@ -63,7 +62,6 @@ __all__ = [
     "TemplateRecord",
     "WebhookDelivery",
     "WebhookSubscription",
-    "insert_rows",
     "make_engine",
     "make_session_factory",
     "session_scope",
@@ -237,16 +235,18 @@ RECORDS_PER_CHUNK = 4096
 class RecordChunk(Base):
     """Consecutive canonical records of a batch (RFC 8785 JSON, what each leaf digests) with their leaf values.
 
-    Chunk ``c`` holds records ``c * RECORDS_PER_CHUNK`` up to the next chunk, in leaf order: ``data`` is their
-    canonical texts joined by newlines (RFC 8785 escapes every control character, so no record holds one),
-    ``leaves`` their ``salt || digest`` values, 64 bytes each. One row per chunk instead of one per record: a
-    record is only ever written once, with its batch, and read by index (proofs, the records listing).
+    Chunk ``c`` holds ``count`` records from index ``first`` on, in leaf order: ``data`` is their canonical texts
+    joined by newlines (RFC 8785 escapes every control character, so no record holds one), ``leaves`` their
+    ``salt || digest`` values, 64 bytes each. Each row says where it starts, so a later change of
+    ``RECORDS_PER_CHUNK`` never shifts stored records. One row per chunk instead of one per record: a record is
+    only ever written once, with its batch, and read by index (proofs, the records listing).
     """
 
     __tablename__ = "record_chunks"
 
     batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
     chunk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    first: Mapped[int] = mapped_column(Integer)  # index of the chunk's first record in the batch
     count: Mapped[int] = mapped_column(Integer)
     data: Mapped[str] = mapped_column(Text)
     leaves: Mapped[bytes] = mapped_column(LargeBinary)
@@ -381,45 +381,6 @@ class _SingleWriterConnection(sqlite3.Connection):
             super().close()
         finally:
             self._release()
-
-
-def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows of ``model``'s table inside the session's transaction, without the ORM's per-row work.
-
-    PostgreSQL: one ``COPY … FROM STDIN`` (a single round trip for the whole set); SQLite: one Core
-    ``executemany``. Every row has the same keys. Use it for bulk children of an already-flushed parent
-    (records and observations of a batch); the rows are not ORM objects of the session afterwards.
-    """
-    if not rows:
-        return
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        table = model.__table__
-        assert isinstance(table, Table)
-        columns = list(rows[0])
-        if any(c.default is not None or c.server_default is not None for c in table.columns if c.name not in columns):
-            conn.execute(table.insert(), list(rows))  # a default to fill in: let Core do it
-            return
-        # the driver's own executemany over plain tuples: Core's per-row parameter processing costs more than
-        # SQLite's insert itself for a batch's thousands of records (names from the table's metadata, values bound)
-        quote = conn.dialect.identifier_preparer.quote
-        names, marks = ", ".join(quote(c) for c in columns), ", ".join("?" * len(columns))
-        statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
-        conn.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
-        return
-    import psycopg
-
-    columns = list(rows[0])
-    quote = conn.dialect.identifier_preparer.quote
-    statement = f"COPY {quote(model.__tablename__)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
-    except psycopg.Error as exc:  # the same exception types as a statement run through SQLAlchemy
-        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -382,6 +382,7 @@ def create_batch(
             RecordChunk(
                 batch_pk=batch.id,
                 chunk=chunk,
+                first=start,
                 count=len(chunk_texts),
                 data=b"\n".join(chunk_texts).decode(),
                 leaves=tree.packed_leaves(start, start + len(chunk_texts)),
@@ -492,14 +493,14 @@ def list_records(*, session: Session, batch: Batch, limit: int, offset: int) -> 
         select(RecordChunk)
         .where(
             RecordChunk.batch_pk == batch.id,
-            RecordChunk.chunk >= offset // RECORDS_PER_CHUNK,
-            RecordChunk.chunk <= (stop - 1) // RECORDS_PER_CHUNK,
+            RecordChunk.first < stop,
+            RecordChunk.first + RecordChunk.count > offset,
         )
         .order_by(RecordChunk.chunk)
     )
     out: list[StoredRecord] = []
     for chunk in session.scalars(q):
-        first = chunk.chunk * RECORDS_PER_CHUNK
+        first = chunk.first
         lo, hi = max(offset, first) - first, min(stop, first + chunk.count) - first
         lines = chunk.data.split("\n")
         for i in range(lo, hi):

@@ -23,6 +23,7 @@ def upgrade() -> None:
         "record_chunks",
         sa.Column("batch_pk", sa.String(length=36), nullable=False),
         sa.Column("chunk", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("first", sa.Integer(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("leaves", sa.LargeBinary(), nullable=False),
@@ -41,6 +42,7 @@ def upgrade() -> None:
                 chunks.insert().values(
                     batch_pk=batch_pk,
                     chunk=start // _PER_CHUNK,
+                    first=start,
                     count=len(part),
                     data="\n".join(r[1] for r in part),
                     leaves=b"".join(bytes.fromhex(r[2][2:]) + bytes.fromhex(r[3][2:]) for r in part),
@@ -64,8 +66,8 @@ def downgrade() -> None:
         sa.UniqueConstraint("batch_pk", "idx", name="uq_record_index"),
     )
     bind = op.get_bind()
-    query = sa.text("SELECT batch_pk, chunk, data, leaves FROM record_chunks ORDER BY batch_pk, chunk")
-    for batch_pk, chunk, data, leaves in bind.execute(query).all():
+    query = sa.text("SELECT batch_pk, first, data, leaves FROM record_chunks ORDER BY batch_pk, chunk")
+    for batch_pk, first, data, leaves in bind.execute(query).all():
         values = bytes(leaves)
         rows = []
         for i, text in enumerate(data.split("\n")):
@@ -73,7 +75,7 @@ def downgrade() -> None:
             rows.append(
                 {
                     "batch_pk": batch_pk,
-                    "idx": chunk * _PER_CHUNK + i,
+                    "idx": first + i,
                     "data": text,
                     "salt": "0x" + salt.hex(),
                     "digest": "0x" + digest.hex(),
