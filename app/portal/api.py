@@ -69,6 +69,10 @@ class TemplateIn(BaseModel):
 def _act(portal: Portal, level: str, action: str, target: str | None = None, **detail: Any) -> None:
     require_csrf(portal, None)
     require_level(portal, level)
+    _audit(portal, action, target, **detail)
+
+
+def _audit(portal: Portal, action: str, target: str | None = None, **detail: Any) -> None:
     audit(
         session=portal.session,
         actor=portal.user.email,
@@ -127,7 +131,8 @@ def upload(
 ) -> dict[str, Any]:
     """Supplier: upload one batch (several files) with a progress bar; answers with the per-file and
     per-characteristic result and the anchoring status to follow."""
-    _act(portal, "operator", "batch.upload", target=agreement_id, files=[f.filename for f in files])
+    require_csrf(portal, None)
+    require_level(portal, "operator")
     settings = request.app.state.settings
     uploads: list[Upload] = read_limited(files, request, settings.max_upload_bytes)
     supplier = batch_service.supplier_party(session=portal.session, principal=portal.principal)
@@ -150,6 +155,9 @@ def upload(
         trust_dir=settings.trust_dir,
         slots=request.app.state.parse_slots,
     )
+    # audited after the batch is stored: the upload ends its read transaction before parsing (no connection
+    # held), so an entry written earlier would commit even for an upload that then fails
+    _audit(portal, "batch.upload", target=agreement_id, files=[f.filename for f in files])
     public = batch_public(session=portal.session, batch=batch, chain=chain, created=created)
     return {"batch": json.loads(public.model_dump_json()), "href": f"/portal/batches/{batch.id}"}
 

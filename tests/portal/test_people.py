@@ -89,6 +89,11 @@ def test_state_changing_requests_need_the_sessions_csrf_token(world: World) -> N
     assert body["href"] == f"/portal/batches/{body['batch']['id']}"
     entry = _audit(world, "batch.upload")[-1]
     assert entry.actor == "supplier@example.com" and json.loads(entry.detail or "{}")["files"] == ["lot.csv"]
+    # an upload that fails leaves no "uploaded" entry behind (its audit commits only with the batch)
+    bad = [("files", ("bad.csv", b"sample_id,characteristic,value,unit\nS1,d,not-a-number,mm\n", "text/csv"))]
+    r = c.post("/portal/api/batches", files=bad, headers={"X-CSRF-Token": token})
+    assert r.status_code == 422, r.text
+    assert [e.id for e in _audit(world, "batch.upload")] == [entry.id]
     # logout is a form with the token too: without it, the session stays
     assert c.post("/portal/logout", data={}).status_code == 403
     assert c.get("/portal/", follow_redirects=False).status_code == 200
