@@ -5,10 +5,11 @@ costs a fork, up to ``parse_max_memory_bytes`` and up to ``parse_max_seconds`` o
 signature check costs certificate-path work. Without a bound, one party sending many such uploads at once would
 start as many children as it has connections, and everyone else's uploads would queue behind them or the
 machine would run out of memory. So each process holds a fixed number of *slots* (at least 2): a heavy step
-takes one; one party holds at most half of them, and a request of a party already at its share is refused at
-once (it never waits, so a flood from one party never queues in front of the others); a request finding every
-slot taken by several parties waits at most ``wait_s``. Either way the answer is a 503 with ``Retry-After``
-and nothing stored, never an unbounded queue. The upload path holds no database connection while it waits.
+takes one; one party runs at most half of them at once and may have a few more requests waiting for its turn
+(``queue_per_party``); beyond that its requests are refused at once, so a flood from one party holds neither
+the slots nor the request threads the others need. A waiting request gets a slot within ``wait_s`` or a 503
+with ``Retry-After``; either way nothing is stored, and the upload path holds no database connection while it
+waits or parses.
 """
 
 from __future__ import annotations
@@ -26,54 +27,62 @@ __all__ = ["ParseSlots"]
 
 class ParseSlots:
     """``capacity`` concurrent heavy steps in this process (0: the CPUs it may run on; at least 2), at most
-    ``per_party`` for one party (default: half the capacity)."""
+    ``per_party`` of them for one party (default: half the capacity), and at most ``queue_per_party`` more
+    requests of that party waiting for their turn."""
 
-    def __init__(self, capacity: int = 0, *, per_party: int | None = None, wait_s: float = 30.0) -> None:
+    def __init__(
+        self, capacity: int = 0, *, per_party: int | None = None, queue_per_party: int = 8, wait_s: float = 30.0
+    ) -> None:
         self.capacity = max(2, capacity or len(os.sched_getaffinity(0)))  # the CPUs this process may run on
         self.per_party = per_party or self.capacity // 2
+        self.queue_per_party = queue_per_party
         self.wait_s = wait_s
         self._busy = 0
-        self._by_party: dict[object, int] = {}
+        self._held: dict[object, int] = {}
+        self._queued: dict[object, int] = {}
         self._free = threading.Condition()
 
     @contextmanager
     def hold(self, party: object, what: str) -> Iterator[None]:
-        """Run the block in a slot of ``party``; :class:`ServiceUnavailable` (503) when the party already holds or
-        waits for its share, or when no slot frees up within ``wait_s``."""
+        """Run the block in a slot of ``party``; :class:`ServiceUnavailable` (503) when the party already runs and
+        waits for all it may, or when no slot frees up within ``wait_s``."""
         deadline = time.monotonic() + self.wait_s
         with self._free:
-            mine = self._by_party.get(party, 0)  # slots held and requests waiting
-            if mine >= self.per_party:
+            held, queued = self._held.get(party, 0), self._queued.get(party, 0)
+            if held + queued >= self.per_party + self.queue_per_party:
                 raise ServiceUnavailable(
-                    f"no parser slot for {what}: this party already runs or waits for {mine} of at most "
-                    f"{self.per_party}; nothing was stored: send the upload again when one of them is done",
+                    f"no parser slot for {what}: this party already runs {held} and waits for {queued} heavy "
+                    f"uploads (at most {self.per_party} + {self.queue_per_party}); nothing was stored: send it "
+                    "again when one of them is done",
                     retry_after=max(1.0, self.wait_s / 2),
                 )
-            self._by_party[party] = mine + 1
+            _count(self._queued, party, +1)
             try:
-                while self._busy >= self.capacity:
+                while self._busy >= self.capacity or self._held.get(party, 0) >= self.per_party:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise ServiceUnavailable(
-                            f"no parser slot for {what} within {self.wait_s:g} s (all {self.capacity} are busy); "
-                            "nothing was stored: send the upload again later",
+                            f"no parser slot for {what} within {self.wait_s:g} s ({self._busy} of {self.capacity} "
+                            "busy); nothing was stored: send the upload again later",
                             retry_after=max(1.0, self.wait_s / 2),
                         )
                     self._free.wait(left)
-            except BaseException:
-                self._leave(party)
-                raise
+            finally:
+                _count(self._queued, party, -1)
             self._busy += 1
+            _count(self._held, party, +1)
         try:
             yield
         finally:
             with self._free:
                 self._busy -= 1
-                self._leave(party)
+                _count(self._held, party, -1)
                 self._free.notify_all()
 
-    def _leave(self, party: object) -> None:
-        if self._by_party[party] <= 1:
-            del self._by_party[party]
-        else:
-            self._by_party[party] -= 1
+
+def _count(counts: dict[object, int], party: object, step: int) -> None:
+    n = counts.get(party, 0) + step
+    if n:
+        counts[party] = n
+    else:
+        del counts[party]

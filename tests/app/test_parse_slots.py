@@ -25,33 +25,34 @@ from tests.conftest import ROOT
 JSON_BATCH = (ROOT / "tests" / "fixtures" / "inspection" / "json" / "batch_with_process.json").read_bytes()
 
 
-def test_a_party_holds_at_most_its_share_and_a_freed_slot_wakes_a_waiter() -> None:
-    slots = ParseSlots(4, wait_s=5.0)
+def test_a_party_runs_at_most_its_share_waits_in_a_short_queue_and_is_refused_beyond() -> None:
+    slots = ParseSlots(4, queue_per_party=0, wait_s=5.0)
     assert slots.per_party == 2
     with slots.hold("a", "f1"), slots.hold("a", "f2"):
         t0 = time.monotonic()
-        with pytest.raises(ServiceUnavailable, match=r"this party already runs or waits for 2 of at most 2") as exc:
+        with pytest.raises(ServiceUnavailable, match=r"already runs 2 and waits for 0 heavy uploads") as exc:
             slots.hold("a", "f3").__enter__()
-        assert time.monotonic() - t0 < 1.0  # refused at once: a party over its share never queues
+        assert time.monotonic() - t0 < 1.0  # refused at once: it never queues
         assert exc.value.retry_after == 2.5 and exc.value.status == 503
         # the other party still finds its two; then nobody finds one (within a short wait)
         slots.wait_s = 0.2
-        with slots.hold("b", "g1"), slots.hold("b", "g2"), pytest.raises(ServiceUnavailable, match=r"all 4 are busy"):
+        with slots.hold("b", "g1"), slots.hold("b", "g2"), pytest.raises(ServiceUnavailable, match=r"4 of 4 busy"):
             slots.hold("c", "h1").__enter__()
-    assert slots._busy == 0 and not slots._by_party  # every slot and place given back, also after refusals
+    assert slots._busy == 0 and not slots._held and not slots._queued  # all given back, also after refusals
 
-    waiting = ParseSlots(2, wait_s=5.0)
-    got: list[float] = []
-    with waiting.hold("a", "f1"), waiting.hold("c", "g1"):
-        t = threading.Thread(target=lambda: got.append(_timed(waiting)))
-        t.start()
+    queued = ParseSlots(2, queue_per_party=1, wait_s=5.0)  # a runs 1, may queue 1 more
+    order: list[str] = []
+    with queued.hold("a", "f1"):
+        waiter = threading.Thread(target=lambda: order.append(f"a2 after {_timed(queued, 'a'):.1f}s"))
+        waiter.start()
         time.sleep(0.2)
-        assert not got  # still waiting for a held slot
-        # a waiting request counts toward its party's share: b's second request is refused at once
-        with pytest.raises(ServiceUnavailable, match=r"runs or waits for 1 of at most 1"):
-            waiting.hold("b", "f2").__enter__()
-    t.join(5)
-    assert got and got[0] < 4.0  # woken by the release, not by its time-out
+        assert not order  # a's second upload waits for a's own slot although one slot is free
+        with pytest.raises(ServiceUnavailable, match=r"already runs 1 and waits for 1"):
+            queued.hold("a", "f3").__enter__()  # beyond its queue: refused at once
+        with queued.hold("b", "g1"):  # another party takes the free slot at once
+            pass
+    waiter.join(5)
+    assert order and order[0].startswith("a2 after 0.")  # woken by the release, not by its time-out
 
 
 def test_one_slot_asked_for_is_two_so_no_party_holds_them_all() -> None:
@@ -60,9 +61,9 @@ def test_one_slot_asked_for_is_two_so_no_party_holds_them_all() -> None:
     assert ParseSlots(0).capacity >= 2
 
 
-def _timed(slots: ParseSlots) -> float:
+def _timed(slots: ParseSlots, party: str = "b") -> float:
     t0 = time.monotonic()
-    with slots.hold("b", "f"):
+    with slots.hold(party, "f"):
         return time.monotonic() - t0
 
 
