@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -23,20 +22,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.demo_data import load_csv  # noqa: E402
+
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _csv(rows: int, seed: int) -> bytes:
-    rng = random.Random(seed)
-    lines = ["sample_id,characteristic,value,unit,uncertainty"]
-    for i in range(rows // 2):
-        lines.append(f"S{i:05d},thickness,{rng.gauss(85, 0.6):.4f},um,0.2")
-        lines.append(f"S{i:05d},areal_mass,{rng.gauss(21.5, 0.15):.4f},mg/cm2,0.05")
-    return ("\n".join(lines) + "\n").encode()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -89,7 +81,7 @@ def measure_upload_to_anchored(n: int = 40, rows: int = 1000) -> dict[str, Any]:
         key = {"Authorization": f"Bearer {party['api_key']}"}
         latencies = []
         for i in range(n):
-            body = _csv(rows, i)
+            body = load_csv(rows, i)
             t0 = time.perf_counter()
             resp = http.post("/v1/batches", headers=key, files=[("files", ("lot.csv", body, "text/csv"))])
             if resp.status_code not in (200, 201):

@@ -56,6 +56,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.demo_data import load_csv  # noqa: E402
+
 SUPPLIERS = {
     "s1": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
     "s2": "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
@@ -66,15 +68,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _csv(rows: int, seed: int) -> bytes:
-    rng = random.Random(seed)
-    lines = ["sample_id,characteristic,value,unit,uncertainty"]
-    for i in range(rows // 2):
-        lines.append(f"S{i:05d},thickness,{rng.gauss(85, 0.6):.4f},um,0.2")
-        lines.append(f"S{i:05d},areal_mass,{rng.gauss(21.5, 0.15):.4f},mg/cm2,0.05")
-    return ("\n".join(lines) + "\n").encode()
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -261,7 +254,7 @@ def sustained_uploads(st: Stack, *, uploads: int, clients: int, rows: int = 1000
     """
     import http.client
 
-    bodies = [_multipart(_csv(rows, i)) for i in range(min(uploads, 50))]
+    bodies = [_multipart(load_csv(rows, i)) for i in range(min(uploads, 50))]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -330,7 +323,7 @@ def upload_to_anchored(st: Stack, *, n: int, who: str = "s2", rows: int = 1000) 
     latencies, not_found = [], 0
     key = st.keys[who]
     for i in range(n):
-        body = _csv(rows, 10_000 + i)
+        body = load_csv(rows, 10_000 + i)
         t0 = time.perf_counter()
         resp = st.count(st.http.post("/v1/batches", headers=key | {"Idempotency-Key": f"A-{uuid.uuid4().hex}"},
                                      files=[("files", ("lot.csv", body, "text/csv"))]))  # fmt: skip

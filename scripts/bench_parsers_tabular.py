@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import random
 import statistics
 import sys
 import time
@@ -27,6 +26,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from scripts.demo_data import load_csv  # noqa: E402
 
 QIF_DIRS = (ROOT / "tests" / "fixtures" / "inspection" / "qif", ROOT.parent / "shared" / "data" / "reports" / "qif")
 
@@ -40,16 +41,6 @@ def _csv_bytes(rows: int) -> bytes:
             f"S{s:06d};{chars[c]};{12 + (i % 97) / 1000:.3f}".replace(".", ",") + ";mm;0,004;2;2025-03-04T08:15:00"
         )
     return ("\n".join(out) + "\n").encode()
-
-
-def _upload_csv_bytes(rows: int, seed: int) -> bytes:
-    """The shape of ``_csv`` in scripts/bench_gateway.py: two characteristics per sample."""
-    rng = random.Random(seed)
-    lines = ["sample_id,characteristic,value,unit,uncertainty"]
-    for i in range(rows // 2):
-        lines.append(f"S{i:05d},thickness,{rng.gauss(85, 0.6):.4f},um,0.2")
-        lines.append(f"S{i:05d},areal_mass,{rng.gauss(21.5, 0.15):.4f},mg/cm2,0.05")
-    return ("\n".join(lines) + "\n").encode()
 
 
 def _upload_cpu_ms(data: bytes, rounds: int = 7, per_round: int = 50) -> float:
@@ -119,7 +110,7 @@ def measure_tabular() -> dict[str, Any]:
     out["csv_rows_per_s"] = round(_rate(_csv_bytes(rows), rows, 3), 0)
     out["json_rows_per_s"] = round(_rate(_json_bytes(rows), rows, 2), 0)
     out["xlsx_rows_per_s"] = round(_rate(_xlsx_bytes(10_000), 10_000, 2), 0)
-    out["csv_upload_cpu_ms"] = round(_upload_cpu_ms(_upload_csv_bytes(1000, seed=1)), 2)
+    out["csv_upload_cpu_ms"] = round(_upload_cpu_ms(load_csv(1000, seed=1)), 2)
 
     docs: list[bytes] = []
     seen: set[str] = set()

@@ -32,7 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.bench_gateway import _csv, _free_port  # noqa: E402
+from scripts.bench_gateway import _free_port  # noqa: E402
+from scripts.demo_data import load_csv  # noqa: E402
 
 
 def _cpu_ms(fn: Callable[[], object], prof: cProfile.Profile | None = None) -> float:
@@ -85,7 +86,7 @@ def main(history: int, n: int, profile: str | None, poll: float | None = None) -
             sessions = app.state.session_factory
 
             def upload(seed: int) -> None:
-                r = client.post("/v1/batches", headers=key, files=[("files", ("lot.csv", _csv(1000, seed)))])
+                r = client.post("/v1/batches", headers=key, files=[("files", ("lot.csv", load_csv(1000, seed)))])
                 assert r.status_code == 201, r.text
 
             def index() -> int:

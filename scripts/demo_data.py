@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 from pathlib import Path
 
@@ -13,6 +14,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.simulate import Fault
 from models.simulate.lots import make_batch, make_history
+
+
+def load_csv(rows: int, seed: int) -> bytes:
+    """The upload the load benchmarks (and the parser fast-path test) use: ``rows`` records of a plain CSV,
+    two characteristics per sample (thickness, areal mass) with a constant uncertainty; ``seed`` varies values."""
+    rng = random.Random(seed)
+    lines = ["sample_id,characteristic,value,unit,uncertainty"]
+    for i in range(rows // 2):
+        lines.append(f"S{i:05d},thickness,{rng.gauss(85, 0.6):.4f},um,0.2")
+        lines.append(f"S{i:05d},areal_mass,{rng.gauss(21.5, 0.15):.4f},mg/cm2,0.05")
+    return ("\n".join(lines) + "\n").encode()
 
 
 def main(argv: list[str] | None = None) -> int:

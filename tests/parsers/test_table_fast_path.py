@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-import random
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -28,6 +27,7 @@ from parsers.csv_ import parse_csv, table_to_batch
 from parsers.errors import ParseError
 from parsers.model import InspectionBatch, Measurement, ProcessValue
 from parsers.provenance import Provenance
+from scripts.demo_data import load_csv
 from tests.parsers._table_reference import reference_records, reference_table_to_batch
 
 SOURCE = source_file(b"table", format="csv", filename="t.csv")
@@ -68,16 +68,6 @@ def _csv_both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> Any:
             return parse_csv(data, source=src)
 
     return _same_as_reference(lambda: parse_csv(data, source=src), reference)
-
-
-def _bench_csv(rows: int, seed: int) -> bytes:
-    """The upload of scripts/bench_gateway.py (``_csv``): two characteristics per sample, constant uncertainty."""
-    rng = random.Random(seed)
-    lines = ["sample_id,characteristic,value,unit,uncertainty"]
-    for i in range(rows // 2):
-        lines.append(f"S{i:05d},thickness,{rng.gauss(85, 0.6):.4f},um,0.2")
-        lines.append(f"S{i:05d},areal_mass,{rng.gauss(21.5, 0.15):.4f},mg/cm2,0.05")
-    return ("\n".join(lines) + "\n").encode()
 
 
 CSV_CASES = {
@@ -126,13 +116,13 @@ def test_csv_case_same_as_validated_parser(name: str, monkeypatch: pytest.Monkey
 
 
 def test_bench_upload_same_as_validated_parser(monkeypatch: pytest.MonkeyPatch) -> None:
-    outcome = _csv_both(_bench_csv(1000, seed=7), monkeypatch)
+    outcome = _csv_both(load_csv(1000, seed=7), monkeypatch)
     assert outcome[0] == "ok"
     assert len(outcome[5]) == 1000
 
 
 def test_good_and_bad_cells_report_the_first_error_in_row_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    lines = _bench_csv(40, seed=1).decode().splitlines()
+    lines = load_csv(40, seed=1).decode().splitlines()
     lines[31] = lines[31].replace(",um,", ",,")  # empty unit on row 32 ...
     lines[13] = lines[13].replace(",0.2", ",-0.2")  # ... after a negative uncertainty on row 14
     outcome = _csv_both(("\n".join(lines) + "\n").encode(), monkeypatch)
