@@ -75,23 +75,23 @@ def persist_observations(*, session: Session, batch: Batch, inspection: Inspecti
 _COLUMNS = ["batch_pk", "sample_id", "variable", "tier", "value", "unit"]
 
 
-def _frame(rows: Sequence[Any]) -> pd.DataFrame:
+def _empty_frame() -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame([tuple(r) for r in rows], columns=_COLUMNS, dtype=object).astype({"value": float})
+    return pd.DataFrame(columns=_COLUMNS, dtype=object).astype({"value": float})
 
 
-def _unpack(batch_pk: str, data: str | None, tier: str | None) -> pd.DataFrame:
-    """One batch's frame (columns ``_COLUMNS``, upload order) from its pack; only ``tier`` when given."""
+def _unpack(batch_pk: str, data: str | None) -> pd.DataFrame:
+    """One batch's frame (columns ``_COLUMNS``, upload order) from its pack."""
     import pandas as pd
 
     if data is None:
-        return _frame([])
+        return _empty_frame()
     columns = unpack_columns(data)
     n = len(columns["value"])
     # text columns as plain objects: a missing sample id (batch-level value) or unit stays None; pandas' default
     # string dtype would turn it into NaN, which no JSON hash of the observations accepts
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             name: pd.Series([batch_pk] * n if name == "batch_pk" else columns[name], dtype=object)
             for name in _COLUMNS
@@ -100,33 +100,30 @@ def _unpack(batch_pk: str, data: str | None, tier: str | None) -> pd.DataFrame:
         | {"value": columns["value"]},
         columns=_COLUMNS,
     )
-    if tier is not None:
-        frame = frame[frame["tier"] == tier].reset_index(drop=True)
-    return frame
 
 
 class _BatchFrames:
-    """Per-process cache of each stored batch's observations as a frame, keyed by (batch pk, tier).
+    """Per-process cache of each stored batch's observations as a frame, keyed by batch pk.
 
     A batch's observations are written once, in its upload transaction, and never change, and batch pks are
     random UUIDs: so a frame read once stays right, and each analysis job reads from the database only the
     batches it has not seen yet instead of its whole SPC history. Bounded by the number of rows it holds
-    (least recently used batches leave first).
+    (least recently used batches leave first). Callers must not change the frames they get.
     """
 
     def __init__(self, max_rows: int = 2_000_000) -> None:
         self.max_rows = max_rows
-        self._frames: OrderedDict[tuple[str, str | None], pd.DataFrame] = OrderedDict()
+        self._frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
         self._rows = 0
         self._lock = threading.Lock()
 
-    def get_many(self, session: Session, batch_pks: Sequence[str], tier: str | None) -> list[pd.DataFrame]:
+    def get_many(self, session: Session, batch_pks: Sequence[str]) -> list[pd.DataFrame]:
         """The frames of ``batch_pks`` (same order), loading the missing ones in chunks of 500 batches."""
         with self._lock:
-            found = {pk: self._frames.get((pk, tier)) for pk in batch_pks}
+            found = {pk: self._frames.get(pk) for pk in batch_pks}
             for pk in batch_pks:
                 if found[pk] is not None:
-                    self._frames.move_to_end((pk, tier))
+                    self._frames.move_to_end(pk)
         missing = [pk for pk in batch_pks if found[pk] is None]
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
@@ -134,11 +131,11 @@ class _BatchFrames:
             q = select(ObservationPack.batch_pk, ObservationPack.data).where(ObservationPack.batch_pk.in_(chunk))
             packs.update((pk, data) for pk, data in session.execute(q))
             for pk, data in packs.items():
-                found[pk] = frame = _unpack(pk, data, tier)
-                self._put((pk, tier), frame)
+                found[pk] = frame = _unpack(pk, data)
+                self._put(pk, frame)
         return [f for f in (found[pk] for pk in batch_pks) if f is not None]
 
-    def _put(self, key: tuple[str, str | None], frame: pd.DataFrame) -> None:
+    def _put(self, key: str, frame: pd.DataFrame) -> None:
         with self._lock:
             if key in self._frames or len(frame) > self.max_rows:
                 return
@@ -159,7 +156,7 @@ _BATCH_FRAMES = _BatchFrames()
 
 def batch_long(session: Session, batch_pk: str) -> pd.DataFrame:
     """All observations of one batch in upload order (columns batch_pk, sample_id, variable, tier, value, unit)."""
-    return _BATCH_FRAMES.get_many(session, [batch_pk], None)[0].copy()
+    return _BATCH_FRAMES.get_many(session, [batch_pk])[0].copy()
 
 
 def clean_history_batches(
@@ -197,10 +194,11 @@ def history_long(session: Session, batch_pks: Sequence[str], *, tier: str | None
     """Observations of ``batch_pks`` in that (oldest-first) order, optionally only one tier."""
     import pandas as pd
 
-    if not batch_pks:
-        return _frame([])
-    frames = [f for f in _BATCH_FRAMES.get_many(session, batch_pks, tier) if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else _frame([])
+    frames = [f for f in _BATCH_FRAMES.get_many(session, batch_pks) if not f.empty]
+    if not frames:
+        return _empty_frame()
+    long = pd.concat(frames, ignore_index=True)
+    return long if tier is None else long[long["tier"] == tier].reset_index(drop=True)
 
 
 def sample_rows(long: pd.DataFrame, variables: Sequence[str] | None = None) -> pd.DataFrame:
