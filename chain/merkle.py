@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from chain.canonical import ProofError, _fast, _Unusual, canonical_bytes
+from chain.canonical import ProofError, record_digests
 
 try:  # safe-pysha3: native keccak, ~6x faster per call than pycryptodome's ctypes binding
     from _pysha3 import keccak_256 as _keccak_new
@@ -369,31 +369,14 @@ def build_batch_tree(
     records: Iterable[Any],
     files: Iterable[bytes | str | os.PathLike[str]] = (),
     salts: Sequence[bytes] | None = None,
-    canonical_out: list[bytes] | None = None,
 ) -> MerkleTree:
     """Canonicalise, digest, salt and build the tree of one batch.
 
     Leaf order: the records (index i = record i), then the files. Each leaf gets a fresh
     ``os.urandom(32)`` salt unless `salts` (one 32-byte salt per leaf, same order) is given
-    for reproducible trees. ``canonical_out``: a list that receives each record's RFC 8785 bytes (what was
-    digested), so a caller storing them does not canonicalise twice.
+    for reproducible trees. A caller already holding the records' RFC 8785 bytes uses :func:`tree_from_texts`.
     """
-    sha = hashlib.sha256
-    fast = _fast
-
-    def canonical(record: Any) -> bytes:
-        try:
-            return fast(record, "$").encode("utf-8")
-        except (_Unusual, UnicodeEncodeError, RecursionError):
-            return canonical_bytes(record)  # reference path; raises a clear error
-
-    if canonical_out is None:  # a huge batch's texts are not kept: each is hashed and dropped
-        digests = [sha(canonical(r)).digest() for r in records]
-    else:
-        texts = [canonical(r) for r in records]
-        canonical_out.extend(texts)
-        digests = [sha(t).digest() for t in texts]
-    return _salted_tree(digests + [file_digest(f) for f in files], salts)
+    return _salted_tree(record_digests(records) + [file_digest(f) for f in files], salts)
 
 
 def tree_from_texts(
