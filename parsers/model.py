@@ -85,16 +85,14 @@ class Measurement(BaseModel):
 
     def record(self) -> dict[str, Any]:
         """Canonical record dict (plain JSON scalars, no provenance) for hashing/anchoring."""
-        d = self.__dict__  # the field values; read directly, as this runs once per record of every upload
-        measured_at = d["measured_at"]
         return {
-            "sample": d["sample_id"],
-            "characteristic": d["characteristic"],
-            "value": d["value"],
-            "unit": d["unit"],
-            "uncertainty": d["uncertainty"],
-            "coverage_factor": d["coverage_factor"],
-            "measured_at": measured_at.isoformat() if measured_at is not None else None,
+            "sample": self.sample_id,
+            "characteristic": self.characteristic,
+            "value": self.value,
+            "unit": self.unit,
+            "uncertainty": self.uncertainty,
+            "coverage_factor": self.coverage_factor,
+            "measured_at": self.measured_at.isoformat() if self.measured_at is not None else None,
         }
 
 
