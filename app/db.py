@@ -235,7 +235,7 @@ RECORDS_PER_CHUNK = 4096
 class RecordChunk(Base):
     """Consecutive canonical records of a batch (RFC 8785 JSON, what each leaf digests) with their leaf values.
 
-    Chunk ``c`` holds ``count`` records from index ``first`` on, in leaf order: ``data`` is their canonical texts
+    A chunk holds ``count`` records from index ``first`` on, in leaf order: ``data`` is their canonical texts
     joined by newlines (RFC 8785 escapes every control character, so no record holds one), ``leaves`` their
     ``salt || digest`` values, 64 bytes each. Each row says where it starts, so a later change of
     ``RECORDS_PER_CHUNK`` never shifts stored records. One row per chunk instead of one per record: a record is
@@ -245,8 +245,8 @@ class RecordChunk(Base):
     __tablename__ = "record_chunks"
 
     batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
-    chunk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    first: Mapped[int] = mapped_column(Integer)  # index of the chunk's first record in the batch
+    # index of the chunk's first record in the batch
+    first: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     count: Mapped[int] = mapped_column(Integer)
     data: Mapped[str] = mapped_column(Text)
     leaves: Mapped[bytes] = mapped_column(LargeBinary)

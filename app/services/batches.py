@@ -324,10 +324,6 @@ def create_batch(
         texts.append(canonical_bytes(record))
     files = [*inspections, *reports]
     tree = tree_from_texts(texts, files=[u.data for u, _ in files])
-    chunks = [
-        (start // RECORDS_PER_CHUNK, texts[start : start + RECORDS_PER_CHUNK])
-        for start in range(0, len(texts), RECORDS_PER_CHUNK)
-    ]
     file_rows = [(u, p, tree.leaf(len(texts) + j)) for j, (u, p) in enumerate(files)]
 
     batch = Batch(
@@ -376,12 +372,11 @@ def create_batch(
                 signature_verdict=p.report.signature.verdict if p.report is not None else None,
             )
         )
-    for chunk, chunk_texts in chunks:
-        start = chunk * RECORDS_PER_CHUNK
+    for start in range(0, len(texts), RECORDS_PER_CHUNK):
+        chunk_texts = texts[start : start + RECORDS_PER_CHUNK]
         session.add(
             RecordChunk(
                 batch_pk=batch.id,
-                chunk=chunk,
                 first=start,
                 count=len(chunk_texts),
                 data=b"\n".join(chunk_texts).decode(),
@@ -496,7 +491,7 @@ def list_records(*, session: Session, batch: Batch, limit: int, offset: int) -> 
             RecordChunk.first < stop,
             RecordChunk.first + RecordChunk.count > offset,
         )
-        .order_by(RecordChunk.chunk)
+        .order_by(RecordChunk.first)
     )
     out: list[StoredRecord] = []
     for chunk in session.scalars(q):
@@ -511,7 +506,7 @@ def list_records(*, session: Session, batch: Batch, limit: int, offset: int) -> 
 
 def record_leaves(*, session: Session, batch: Batch) -> bytes:
     """The ``salt || digest`` values of every record of the batch, in leaf order (64 bytes each)."""
-    q = select(RecordChunk.leaves).where(RecordChunk.batch_pk == batch.id).order_by(RecordChunk.chunk)
+    q = select(RecordChunk.leaves).where(RecordChunk.batch_pk == batch.id).order_by(RecordChunk.first)
     return b"".join(session.scalars(q))
 
 

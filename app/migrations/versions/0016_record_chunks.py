@@ -22,13 +22,12 @@ def upgrade() -> None:
     chunks = op.create_table(
         "record_chunks",
         sa.Column("batch_pk", sa.String(length=36), nullable=False),
-        sa.Column("chunk", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("first", sa.Integer(), nullable=False),
+        sa.Column("first", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("leaves", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(["batch_pk"], ["batches.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("batch_pk", "chunk"),
+        sa.PrimaryKeyConstraint("batch_pk", "first"),
     )
     bind = op.get_bind()
     query = sa.text("SELECT idx, data, salt, digest FROM records WHERE batch_pk = :pk ORDER BY idx")
@@ -41,7 +40,6 @@ def upgrade() -> None:
             bind.execute(
                 chunks.insert().values(
                     batch_pk=batch_pk,
-                    chunk=start // _PER_CHUNK,
                     first=start,
                     count=len(part),
                     data="\n".join(r[1] for r in part),
@@ -66,7 +64,7 @@ def downgrade() -> None:
         sa.UniqueConstraint("batch_pk", "idx", name="uq_record_index"),
     )
     bind = op.get_bind()
-    query = sa.text("SELECT batch_pk, first, data, leaves FROM record_chunks ORDER BY batch_pk, chunk")
+    query = sa.text("SELECT batch_pk, first, data, leaves FROM record_chunks ORDER BY batch_pk, first")
     for batch_pk, first, data, leaves in bind.execute(query).all():
         values = bytes(leaves)
         rows = []
