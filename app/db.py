@@ -66,12 +66,22 @@ __all__ = [
     "make_session_factory",
     "session_scope",
     "upgrade",
+    "upsert",
     "utcnow",
 ]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def upsert(session: Session, model: type[Any]) -> Any:
+    """``INSERT`` into ``model``'s table in the session's dialect (PostgreSQL or SQLite), so the statement offers
+    ``on_conflict_do_nothing`` / ``on_conflict_do_update``: one atomic insert-or-skip/update, also under races."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(model)
 
 
 class Base(DeclarativeBase):

@@ -14,12 +14,10 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import aware
-from app.db import AuthFailure
+from app.db import AuthFailure, upsert
 from app.errors import TooManyRequests
 from app.settings import Settings
 
@@ -42,8 +40,7 @@ def record_failure(*, sessions: sessionmaker[Session], settings: Settings, addre
     key = address[:64]
     with sessions() as s, s.begin():
         values = {"address": key, "failures": 0, "window_start": now, "lockouts": 0}
-        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-        s.execute(insert(AuthFailure).values(**values).on_conflict_do_nothing(index_elements=["address"]))
+        s.execute(upsert(s, AuthFailure).values(**values).on_conflict_do_nothing(index_elements=["address"]))
         row = s.scalars(select(AuthFailure).where(AuthFailure.address == key).with_for_update()).one()
         start = aware(row.window_start) or now
         if now - start > timedelta(seconds=settings.auth_lockout_window_s):

@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.db import RECORDS_PER_CHUNK, Batch, BatchFile, Blob, OutboxItem, Party, RecordChunk
+from app.db import RECORDS_PER_CHUNK, Batch, BatchFile, Blob, OutboxItem, Party, RecordChunk, upsert
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
@@ -445,10 +443,7 @@ def _existing_after_race(
 def store_blob(*, session: Session, sha256: str, data: bytes) -> None:
     """Insert a file's bytes unless a blob with that SHA-256 exists (also when another request races us)."""
     values = {"sha256": sha256, "size": len(data), "data": data}
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(pg_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
-    else:
-        session.execute(sqlite_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
+    session.execute(upsert(session, Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
 def get_batch(*, session: Session, principal: Principal, batch_ref: str) -> Batch:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import Principal
 from app.chainctx import ChainContext
-from app.db import RateCounter, RelayTransaction, utcnow
+from app.db import RateCounter, RelayTransaction, upsert, utcnow
 from app.errors import Conflict, Forbidden, InvalidRequest, NotFound, TooManyRequests
 from app.settings import Settings
 from chain.errors import ChainError, NonceRejected
@@ -118,24 +118,21 @@ def take_rate(*, session: Session, key: str, limit: int, window_s: int = _RATE_W
     already holds the write lock counts in that transaction instead (a second writer would wait on it).
     """
     from sqlalchemy import delete
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     now = time.time()
     start = int(now // window_s * window_s)
     bind = session.get_bind()
     sqlite = bind.dialect.name == "sqlite"
-    insert = sqlite_insert if sqlite else pg_insert
     table = RateCounter.__table__
-    upsert = (
-        insert(RateCounter)
+    count_one = (
+        upsert(session, RateCounter)
         .values(key=key, window_start=start, count=1)
         .on_conflict_do_update(index_elements=["key", "window_start"], set_={"count": table.c.count + 1})
         .returning(table.c.count)
     )
 
     def count_in(s: Session) -> int:
-        count = int(s.execute(upsert).scalar_one())
+        count = int(s.execute(count_one).scalar_one())
         if count == 1:
             s.execute(delete(RateCounter).where(RateCounter.window_start < start))
         return count
