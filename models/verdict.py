@@ -71,6 +71,7 @@ __all__ = [
     "SPCRuleFired",
     "SampleScore",
     "SpecFailure",
+    "history_values",
     "score_batch",
     "single_value",
 ]
@@ -252,8 +253,9 @@ def _side_sigmas(base: np.ndarray, sigma: float) -> tuple[float, float]:
     q = max(0.01, 2.0 / base.size)
     z = float(-ndtri(q))
     med = float(np.median(base))
-    lo = (med - float(np.quantile(base, q))) / z
-    hi = (float(np.quantile(base, 1 - q)) - med) / z
+    q_lo, q_hi = (float(v) for v in np.quantile(base, [q, 1 - q]))  # one partition for both tails
+    lo = (med - q_lo) / z
+    hi = (q_hi - med) / z
     return max(sigma, lo), max(sigma, hi)
 
 
@@ -266,6 +268,36 @@ def _mean_sd(base: np.ndarray, sigma: float, n: int) -> float:
         means = base[: blocks * n].reshape(blocks, n).mean(axis=1)
         se = max(se, float(means.std(ddof=1)))
     return se
+
+
+def history_values(history: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each characteristic's history values in row order (checked like a batch: the columns, finite numbers):
+    the form :func:`score_batch` takes its history in."""
+    hist = _check_frame(history, "history")
+    chars = hist["characteristic"].to_numpy(dtype=object)
+    values = hist["value"].to_numpy(dtype=float)
+    return {ch: values[chars == ch] for ch in dict.fromkeys(chars.tolist())}
+
+
+def _history_map(history: pd.DataFrame | Mapping[str, Any] | None) -> Mapping[str, np.ndarray]:
+    if history is None:
+        return {}
+    if isinstance(history, pd.DataFrame):
+        return history_values(history)
+    out: dict[str, np.ndarray] = {}
+    for ch, values in history.items():
+        arr = np.asarray(values, dtype=float)
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if arr.ndim != 1 or bad.size:
+            raise InvalidInput(f"history of {ch!r}: value {int(bad[0]) if bad.size else 0} is not a finite number",
+                               field=str(ch))  # fmt: skip
+        out[str(ch)] = arr
+    return out
+
+
+def _look_back(rules: Sequence[RuleSpec]) -> int:
+    """How many points before a point the Nelson ``rules`` read (at most 15: rule 7; rule 2 its run)."""
+    return max([15, *((r.run or 9) for r in rules if r.rule == 2)])
 
 
 def _lot_count(lot_alpha: float | None, n: int, q: Any) -> int:
@@ -281,7 +313,7 @@ def _lot_count(lot_alpha: float | None, n: int, q: Any) -> int:
 def score_batch(
     measurements: pd.DataFrame,
     spec: Mapping[str, Any],
-    history: pd.DataFrame | None = None,
+    history: pd.DataFrame | Mapping[str, Any] | None = None,
     model: LoadedModel | None = None,
     *,
     min_history: int = 20,
@@ -292,8 +324,10 @@ def score_batch(
 
     ``spec`` maps characteristic -> SpecLimit or ``{"lsl", "usl", "nominal", "unit"}``. SPC uses an
     individuals chart per characteristic, baseline = that characteristic's history values (at least
-    ``min_history``). The model scores one row per sample (its features pivoted from the long rows);
-    a feature missing from the batch raises :class:`InvalidInput` naming it.
+    ``min_history``): ``history`` is long rows, or each characteristic's values in order (:func:`history_values`).
+    The rules are evaluated on the batch's points after the last points of the baseline they read back to.
+    The model scores one row per sample (its features pivoted from the long rows); a feature missing from the
+    batch raises :class:`InvalidInput` naming it.
     """
     batch = _check_frame(measurements, "measurements")
     if batch.empty:
@@ -306,11 +340,11 @@ def score_batch(
             field=str(r["characteristic"]),
         )
     limits = parse_spec(spec)
-    hist = _check_frame(history, "history") if history is not None else None
+    hist = _history_map(history)
     # columns as plain lists and numpy arrays: pandas would box every cell of its python-backed strings
     batch_sids = batch["sample_id"].to_numpy(dtype=object)
     batch_chars = batch["characteristic"].to_numpy(dtype=object)
-    hist_chars = hist["characteristic"].to_numpy(dtype=object) if hist is not None else None
+    look_back = _look_back(rules)
     chars = list(dict.fromkeys(batch_chars.tolist()))  # first-seen order
     reasons: list[Any] = []
 
@@ -343,7 +377,7 @@ def score_batch(
     spc_checked: list[str] = []
     lot_limits: dict[str, tuple[float, float, float, float]] = {}
     for ch in sorted(chars):
-        base = hist.loc[hist_chars == ch, "value"].to_numpy() if hist is not None else np.empty(0)
+        base = hist.get(ch, np.empty(0))
         if base.size < min_history:
             reasons.append(
                 InsufficientHistory(
@@ -367,15 +401,18 @@ def score_batch(
             )
             continue
         chart = IndividualsChart(ch, min_baseline=min_history, rules=rules).fit(base)
-        result = chart.score(np.concatenate([base, rows["value"].to_numpy()]))
+        # no rule reads further back than look_back points: the baseline's tail gives the batch's points the
+        # same violations as the whole baseline would (and a long history costs no rule evaluation)
+        tail = base[-look_back:]
+        result = chart.score(np.concatenate([tail, rows["value"].to_numpy()]))
         spc_checked.append(ch)
         n0 = base.size
         ids = rows["sample_id"].tolist()
         by_rule: dict[int, list[int]] = {}
         names: dict[int, tuple[str, int | None]] = {}
         for v in result.violations:
-            if v.index >= n0:
-                by_rule.setdefault(v.rule, []).append(v.index - n0)
+            if v.index >= tail.size:
+                by_rule.setdefault(v.rule, []).append(v.index - tail.size)
                 names[v.rule] = (v.name, v.western_electric)
         values = rows["value"].to_numpy(dtype=float)
         center, sigma = chart.limits.center, chart.limits.sigma

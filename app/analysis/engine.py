@@ -17,6 +17,8 @@ that change the verdict, so an analysis can be recomputed and compared.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 from collections import Counter
@@ -27,15 +29,14 @@ import numpy as np
 import pandas as pd
 
 from app.analysis.models import CausalModel
-from app.analysis.observations import sample_rows
+from app.analysis.observations import History, sample_rows
 from app.analysis.profiles import Profile
 from app.analysis.rank import rank_document
 from app.settings import Settings
-from chain.canonical import HashFormat, canonical_json, json_sha256
+from chain.canonical import HashFormat, canonical_json, json_sha256, number_text, string_text
 from models.anomaly import LoadedModel
 from models.base import sha256_bytes
 from models.causal import RootCauseReport, Spec, Tier, counterfactual, rank_root_causes
-from models.causal.graph import data_sha256
 from models.errors import ModelError
 from models.spc import NELSON
 from models.verdict import BatchAnomalyVerdict, score_batch
@@ -320,11 +321,27 @@ def _observation_rows(long: pd.DataFrame) -> list[list[Any]]:
     return [[sid, var, tier, float(value), unit] for sid, var, tier, value, unit in zip(*cols, strict=True)]
 
 
+def observations_sha256(long: pd.DataFrame) -> str:
+    """``json_sha256(_observation_rows(long))``, the canonical rows written column by column (each text and
+    number once, not a generic walk of 5,000 cells). Anything unusual (a NaN, a non-text cell, a lone surrogate)
+    takes the generic path, which raises as before."""
+    texts = [long[c].to_numpy(dtype=object).tolist() for c in ("sample_id", "variable", "tier", "unit")]
+    values = long["value"].to_numpy(dtype=float).tolist()
+    if all(type(v) is str or v is None for col in texts for v in col) and all(map(math.isfinite, values)):
+        sid, var, tier, unit = ([("null" if v is None else string_text(v)) for v in col] for col in texts)
+        rows = ",".join(
+            f"[{a},{b},{c},{number_text(v)},{u}]" for a, b, c, v, u in zip(sid, var, tier, values, unit, strict=True)
+        )
+        with contextlib.suppress(UnicodeEncodeError):
+            return hashlib.sha256(f"[{rows}]".encode()).hexdigest()
+    return json_sha256(_observation_rows(long))
+
+
 def run_analysis(
     *,
     batch_info: dict[str, Any],
     long: pd.DataFrame,
-    history: pd.DataFrame,
+    history: History,
     history_batches: list[str],
     profile: Profile | None,
     declared_spec: dict[str, dict[str, Any]],
@@ -333,10 +350,12 @@ def run_analysis(
     causal_problem: dict[str, Any] | None,
     settings: Settings,
 ) -> AnalysisOutcome:
-    """Score one batch and, when it is anomalous, explain it. Pure: everything comes in as arguments."""
+    """Score one batch and, when it is anomalous, explain it. Pure: everything comes in as arguments.
+
+    ``history``: the quality rows of the earlier clean batches (:func:`~app.analysis.observations.history_series`;
+    ``History.from_frame`` of long rows)."""
     meas = _measurements(long)
     spec = {**declared_spec, **(profile.spec() if profile is not None else {})}
-    hist = _measurements(history) if not history.empty else None
     rules = spc_rules(settings)
     model_note: dict[str, Any] | None = None
     used_model = model
@@ -346,7 +365,7 @@ def run_analysis(
     verdict = score_batch(
         meas,
         spec,
-        hist,
+        history.values,
         used_model,
         min_history=settings.analysis_min_history,
         rules=rules,
@@ -362,12 +381,10 @@ def run_analysis(
     for r in verdict.reasons:
         if r.kind == "spc_rule":
             control[r.characteristic] = (r.center - 3 * r.sigma, r.center + 3 * r.sigma)
-    if hist is not None:
-        for ch, vals in hist.groupby("characteristic")["value"]:
-            arr = vals.to_numpy()
-            if ch not in control and arr.size >= settings.analysis_min_history:
-                mr = float(np.mean(np.abs(np.diff(arr)))) / 1.128
-                control[str(ch)] = (float(arr.mean()) - 3 * mr, float(arr.mean()) + 3 * mr)
+    for ch, arr in sorted(history.values.items()):
+        if ch not in control and arr.size >= settings.analysis_min_history:
+            mr = float(np.mean(np.abs(np.diff(arr)))) / 1.128
+            control[str(ch)] = (float(arr.mean()) - 3 * mr, float(arr.mean()) + 3 * mr)
 
     root: dict[str, Any]
     if not verdict.anomalous:
@@ -386,11 +403,10 @@ def run_analysis(
             root = {"status": "failed", **exc.to_dict(), "error": exc.code}
             root["status"] = "failed"
 
-    obs_hash = json_sha256(_observation_rows(long))
-    hist_values = history[["variable", "value"]].reset_index(drop=True) if not history.empty else history
+    obs_hash = observations_sha256(long)
     inputs = {
         "observations_sha256": obs_hash,
-        "history_sha256": data_sha256(hist_values) if not history.empty else None,
+        "history_sha256": history.sha256,
         "history_batches": len(history_batches),
         "history_batches_sha256": json_sha256(history_batches),
         "profile_sha256": profile.sha256 if profile is not None else None,

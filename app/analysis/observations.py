@@ -10,12 +10,14 @@ never becomes part of a baseline.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sys
 import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -25,12 +27,15 @@ from app.db import AnalysisJob, Batch, ObservationPack
 from parsers.model import InspectionBatch
 
 if TYPE_CHECKING:  # pandas is imported where frames are built: the upload path only stores rows
+    import numpy as np
     import pandas as pd
 
 __all__ = [
+    "History",
     "batch_long",
     "clean_history_batches",
     "history_long",
+    "history_series",
     "pack_columns",
     "persist_observations",
     "sample_rows",
@@ -102,6 +107,68 @@ def _unpack(batch_pk: str, data: str | None) -> pd.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class History:
+    """An SPC history as the analysis reads it: each variable's values in row order, the row count, and
+    ``sha256``, the hash of its ``(variable, value)`` rows (``models.causal.graph.data_sha256`` of those two
+    columns; None when there are no rows)."""
+
+    values: dict[str, np.ndarray]
+    rows: int
+    sha256: str | None
+
+    @classmethod
+    def from_frame(cls, long: pd.DataFrame) -> History:
+        """The history of long rows (columns ``variable``, ``value``, ...), all of them."""
+
+        from models.causal.graph import data_sha256
+
+        if long.empty:
+            return cls({}, 0, None)
+        variables = long["variable"].to_numpy(dtype=object)
+        values = long["value"].to_numpy(dtype=float)
+        by_var = {v: values[variables == v] for v in dict.fromkeys(variables.tolist())}
+        return cls(by_var, len(long), data_sha256(long[["variable", "value"]].reset_index(drop=True)))
+
+
+@dataclass
+class _Part:
+    """One batch's share of a history (the rows of one tier): what :func:`history_series` joins."""
+
+    rows: int
+    values: dict[str, np.ndarray]
+    value_bytes: bytes  # the rows' values as little-endian float64
+    variable_text: bytes  # the rows' variables joined by U+001F, UTF-8
+
+
+def _part(frame: pd.DataFrame, tier: str | None) -> _Part:
+    import numpy as np
+
+    if tier is not None:
+        frame = frame[np.asarray(frame["tier"].to_numpy(dtype=object) == tier, dtype=bool)]
+    variables = frame["variable"].to_numpy(dtype=object)
+    values = np.ascontiguousarray(frame["value"].to_numpy(dtype="<f8"))
+    names = variables.tolist()
+    return _Part(
+        rows=len(names),
+        values={v: values[variables == v] for v in dict.fromkeys(names)},
+        value_bytes=values.tobytes(),
+        variable_text="\x1f".join(map(str, names)).encode("utf-8"),
+    )
+
+
+@dataclass
+class _Entry:
+    frame: pd.DataFrame
+    parts: dict[str | None, _Part] = field(default_factory=dict)  # by tier, made when first asked for
+
+    def part(self, tier: str | None) -> _Part:
+        got = self.parts.get(tier)
+        if got is None:
+            got = self.parts[tier] = _part(self.frame, tier)
+        return got
+
+
 class _BatchFrames:
     """Per-process cache of each stored batch's observations as a frame, keyed by batch pk.
 
@@ -113,12 +180,16 @@ class _BatchFrames:
 
     def __init__(self, max_rows: int = 2_000_000) -> None:
         self.max_rows = max_rows
-        self._frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
+        self._frames: OrderedDict[str, _Entry] = OrderedDict()
         self._rows = 0
         self._lock = threading.Lock()
 
     def get_many(self, session: Session, batch_pks: Sequence[str]) -> list[pd.DataFrame]:
         """The frames of ``batch_pks`` (same order), loading the missing ones in chunks of 500 batches."""
+        return [e.frame for e in self.entries(session, batch_pks)]
+
+    def entries(self, session: Session, batch_pks: Sequence[str]) -> list[_Entry]:
+        """The cache entries of ``batch_pks`` (same order), loading the missing ones in chunks of 500 batches."""
         with self._lock:
             found = {pk: self._frames.get(pk) for pk in batch_pks}
             for pk in batch_pks:
@@ -131,19 +202,19 @@ class _BatchFrames:
             q = select(ObservationPack.batch_pk, ObservationPack.data).where(ObservationPack.batch_pk.in_(chunk))
             packs.update((pk, data) for pk, data in session.execute(q))
             for pk, data in packs.items():
-                found[pk] = frame = _unpack(pk, data)
-                self._put(pk, frame)
-        return [f for f in (found[pk] for pk in batch_pks) if f is not None]
+                found[pk] = entry = _Entry(_unpack(pk, data))
+                self._put(pk, entry)
+        return [e for e in (found[pk] for pk in batch_pks) if e is not None]
 
-    def _put(self, key: str, frame: pd.DataFrame) -> None:
+    def _put(self, key: str, entry: _Entry) -> None:
         with self._lock:
-            if key in self._frames or len(frame) > self.max_rows:
+            if key in self._frames or len(entry.frame) > self.max_rows:
                 return
-            self._frames[key] = frame
-            self._rows += len(frame)
+            self._frames[key] = entry
+            self._rows += len(entry.frame)
             while self._rows > self.max_rows:
                 _, old = self._frames.popitem(last=False)
-                self._rows -= len(old)
+                self._rows -= len(old.frame)
 
     def clear(self) -> None:
         with self._lock:
@@ -199,6 +270,31 @@ def history_long(session: Session, batch_pks: Sequence[str], *, tier: str | None
         return _empty_frame()
     long = pd.concat(frames, ignore_index=True)
     return long if tier is None else long[long["tier"] == tier].reset_index(drop=True)
+
+
+def history_series(session: Session, batch_pks: Sequence[str], *, tier: str | None = None) -> History:
+    """:func:`history_long` as the analysis reads it (:class:`History`), joined from per-batch parts cached
+    with the frames: a job costs in proportion to its own batch, not to its whole history of batches."""
+    return _join([e.part(tier) for e in _BATCH_FRAMES.entries(session, batch_pks)])
+
+
+def _join(parts: list[_Part]) -> History:
+    import numpy as np
+
+    parts = [p for p in parts if p.rows]
+    rows = sum(p.rows for p in parts)
+    if not rows:
+        return History({}, 0, None)
+    names = dict.fromkeys(v for p in parts for v in p.values)
+    values = {v: np.concatenate([p.values[v] for p in parts if v in p.values]) for v in names}
+    # the bytes data_sha256 hashes for the joined (variable, value) frame: its columns by name, "value" as
+    # float64s, then "variable" as the values joined by U+001F
+    h = hashlib.sha256(f"rows={rows};col=value;".encode())
+    for p in parts:
+        h.update(p.value_bytes)
+    h.update(b"col=variable;")
+    h.update(b"\x1f".join(p.variable_text for p in parts))
+    return History(values, rows, h.hexdigest())
 
 
 def sample_rows(long: pd.DataFrame, variables: Sequence[str] | None = None) -> pd.DataFrame:

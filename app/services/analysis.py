@@ -34,7 +34,7 @@ from app.analysis.errors import AnalysisNotReady, translate_model_error
 from app.analysis.observations import (
     batch_long,
     clean_history_batches,
-    history_long,
+    history_series,
     persist_observations,
     sample_rows,
 )
@@ -142,7 +142,7 @@ def _analyse(session: Session, settings: Settings, job: AnalysisJob, batch: Batc
         supplier_id=batch.supplier_id,
         part_number=batch.part_number,
     )
-    history = history_long(session, pks, tier="quality")
+    history = history_series(session, pks, tier="quality")
     chars = set(long.loc[quality_mask(long), "variable"])
     model = cache.anomaly_model(profile.name if profile else None, chars)
     causal, problem = None, None
@@ -449,8 +449,7 @@ def spc_chart(
         supplier_id=batch.supplier_id,
         part_number=batch.part_number,
     )
-    hist = history_long(session, pks, tier="quality")
-    base = hist.loc[hist["variable"] == characteristic, "value"].to_numpy() if not hist.empty else []
+    base = history_series(session, pks, tier="quality").values.get(characteristic, [])
     if len(base) < settings.analysis_min_history:
         raise AnalysisNotReady(
             f"insufficient history for a control chart of {characteristic!r}: "

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.analysis.engine import _observation_rows, quality_mask
+from app.analysis.engine import _observation_rows, observations_sha256, quality_mask
 from chain.canonical import NonFiniteNumberError, json_sha256
 from models.spc import _as_series
 
@@ -39,8 +41,41 @@ def test_observation_rows_are_the_rows_itertuples_gave(frame: pd.DataFrame) -> N
     except NonFiniteNumberError:  # a missing string read back as NaN: the same error either way
         with pytest.raises(NonFiniteNumberError):
             json_sha256(after)
+        with pytest.raises(NonFiniteNumberError):
+            observations_sha256(long)
     else:
         assert json_sha256(after) == expected
+        assert observations_sha256(long) == expected
+
+
+_text = st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["\u2028", '"', "\\", "\x00", "é", "😀", "\ud800"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_text, _text, _text, st.floats(allow_nan=False, allow_infinity=False) | st.just(-0.0), _text),
+        max_size=8,
+    )
+)
+def test_observations_hash_is_the_canonical_json_of_the_rows(rows: list[tuple[object, ...]]) -> None:
+    """The column-wise writer hashes exactly the RFC 8785 bytes of the rows, or fails as the generic path does."""
+    long = pd.DataFrame(
+        {
+            "sample_id": pd.Series([r[0] for r in rows], dtype=object),
+            "variable": pd.Series([r[1] for r in rows], dtype=object),
+            "tier": pd.Series([r[2] for r in rows], dtype=object),
+            "value": pd.Series([r[3] for r in rows], dtype=float),
+            "unit": pd.Series([r[4] for r in rows], dtype=object),
+        }
+    )
+    try:
+        expected = json_sha256([list(r) for r in rows])
+    except ValueError as exc:
+        with pytest.raises(type(exc)):
+            observations_sha256(long)
+    else:
+        assert observations_sha256(long) == expected
 
 
 @pytest.mark.parametrize("frame", _frames())

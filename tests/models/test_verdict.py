@@ -185,3 +185,37 @@ def test_one_value_far_out_is_named_a_shifted_lot_is_not() -> None:
     shifted = score_batch(long(batch(thickness_nm=6.0)), DEFAULT_SPEC, HISTORY)
     assert shifted.anomalous and shifted.single_value() is None
     assert score_batch(long(batch()), DEFAULT_SPEC, HISTORY).single_value() is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rules_read_only_the_baselines_tail_and_give_what_the_whole_baseline_gave(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPC evaluates the rules on the batch after the last points of the baseline they read back to: every
+    rule (rule 2 with a longer run too), drifting and alternating data, per-point and lot-wise limits, and the
+    history given as rows or as each characteristic's values all give the verdict of the whole baseline."""
+    import numpy as np
+
+    import models.verdict as verdict
+    from models.spc import RuleSpec
+
+    rng = np.random.default_rng(seed)
+    base = rng.normal(10.0, 1.0, 3000)
+    base[-40:] += np.linspace(0.0, 2.5, 40)  # a drift into the batch: runs that start in the baseline
+    lot = list(base[-1] + rng.normal(0.5, 1.0, 30) * np.where(np.arange(30) % 2, 1.0, -1.0))
+    rules = [*NELSON, RuleSpec(rule=2, run=25)] if seed % 2 else list(NELSON)
+    batch = _one_char_lot(lot)
+    for lot_alpha in (3e-4, None):
+        got = score_batch(batch, {}, _one_char_lot(list(base)), rules=rules, lot_alpha=lot_alpha)
+        got_values = score_batch(batch, {}, {"c": base}, rules=rules, lot_alpha=lot_alpha)
+        with monkeypatch.context() as m:
+            m.setattr(verdict, "_look_back", lambda rules: 10**9)  # the whole baseline, as before
+            whole = score_batch(batch, {}, _one_char_lot(list(base)), rules=rules, lot_alpha=lot_alpha)
+        assert whole.spc_checked == ["c"]
+        assert got.model_dump() == whole.model_dump() == got_values.model_dump()
+        assert any(r.kind == "spc_rule" for r in whole.reasons)  # the comparison covers fired rules
+
+
+def test_a_history_value_that_is_not_a_finite_number_is_named() -> None:
+    with pytest.raises(InvalidInput, match="history of 'c'"):
+        score_batch(_one_char_lot([1.0, 2.0]), {}, {"c": [1.0, float("nan")]})
