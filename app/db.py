@@ -498,10 +498,17 @@ class AnalysisJob(Base):
     """One analysis job per batch, written in the upload transaction; the worker runs it exactly once."""
 
     __tablename__ = "analysis_jobs"
-    __table_args__ = (Index("ix_analysis_jobs_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_analysis_jobs_due", "status", "next_attempt_at"),
+        # the SPC history of a job: the newest earlier clean jobs of its batch's supplier and part number
+        Index("ix_analysis_jobs_history", "supplier_id", "part_number", "outcome", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_pk: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), unique=True)
+    # copied from the batch (which never changes them), so the history query needs no join (migration 0017)
+    supplier_id: Mapped[int | None] = mapped_column(Integer)
+    part_number: Mapped[str | None] = mapped_column(String(100))
     profile: Mapped[str | None] = mapped_column(String(100), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
     outcome: Mapped[str | None] = mapped_column(String(16))  # clean | anomalous (of the latest analysis)

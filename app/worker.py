@@ -169,7 +169,9 @@ class AnchorWorker:
                     time_limit_s=st.analysis_time_limit_s,
                     retry_base_s=st.analysis_retry_base_s,
                     max_attempts=st.analysis_max_attempts,
-                    batch=1,
+                    # jobs of one claim run one after another, oldest first, each in its own transaction (a job's
+                    # history sees the one before it); claiming several saves two round trips per job
+                    batch=8,
                     poll_s=max(st.anchor_poll_interval_s, 0.05),
                 ),
                 AnalysisJob,

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -241,29 +242,30 @@ class CpuMeter:
 
 
 # ------------------------------------------------------------------------------------------------ uploads
-def _backlog(st: Stack) -> dict[str, int]:
-    """What the worker still owes the uploads: analysis jobs not yet run, batches not yet anchored."""
+def _drain(st: Stack, timeout_s: float = 600.0) -> tuple[float, dict[str, int]]:
+    """Wait until the worker has analysed and anchored every batch (what it still owes the uploads); returns
+    (seconds waited, that backlog when the wait began). One connection, polled every 0.25 s."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(st.db_url)
+    engine = create_engine(st.db_url, poolclass=NullPool)
+    analysis = text("SELECT count(*) FROM analysis_jobs WHERE status = 'pending'")
+    anchor = text("SELECT count(*) FROM outbox WHERE kind = 'anchor' AND status IN ('pending', 'sent')")
+    t0 = time.perf_counter()
     try:
         with engine.connect() as conn:
-            analysis = conn.execute(text("SELECT count(*) FROM analysis_jobs WHERE status = 'pending'")).scalar()
-            anchor = conn.execute(
-                text("SELECT count(*) FROM outbox WHERE kind = 'anchor' AND status IN ('pending', 'sent')")
-            ).scalar()
+
+            def backlog() -> dict[str, int]:
+                out = {"analysis": int(conn.execute(analysis).scalar() or 0),
+                       "anchor": int(conn.execute(anchor).scalar() or 0)}  # fmt: skip
+                conn.rollback()  # a fresh snapshot each poll
+                return out
+
+            first = left = backlog()
+            while any(left.values()) and time.perf_counter() - t0 < timeout_s:
+                time.sleep(0.25)
+                left = backlog()
     finally:
         engine.dispose()
-    return {"analysis": int(analysis or 0), "anchor": int(anchor or 0)}
-
-
-def _drain(st: Stack, timeout_s: float = 600.0) -> tuple[float, dict[str, int]]:
-    """Wait until the worker has analysed and anchored every batch; returns (seconds waited, backlog at start)."""
-    t0 = time.perf_counter()
-    first = left = _backlog(st)
-    while any(left.values()) and time.perf_counter() - t0 < timeout_s:
-        time.sleep(0.2)
-        left = _backlog(st)
     if any(left.values()):
         raise RuntimeError(f"the worker did not catch up within {timeout_s:.0f} s: {left} left")
     return time.perf_counter() - t0, first

@@ -244,16 +244,14 @@ def clean_history_batches(
 
     ``by_part``: same supplier and part number (SPC history); otherwise same profile (model training).
     """
-    q = (
-        select(AnalysisJob.batch_pk)
-        .join(Batch, Batch.id == AnalysisJob.batch_pk)
-        .where(AnalysisJob.status == "done", AnalysisJob.outcome == "clean")
-    )
+    q = select(AnalysisJob.batch_pk).where(AnalysisJob.status == "done", AnalysisJob.outcome == "clean")
     if before_job_id is not None:
         q = q.where(AnalysisJob.id < before_job_id)
-    if by_part:
-        q = q.where(Batch.supplier_id == supplier_id)
-        q = q.where(Batch.part_number.is_(None) if part_number is None else Batch.part_number == part_number)
+    if by_part:  # the job's own copy of its batch's supplier and part number: one index range, no join
+        q = q.where(AnalysisJob.supplier_id == supplier_id)
+        q = q.where(
+            AnalysisJob.part_number.is_(None) if part_number is None else AnalysisJob.part_number == part_number
+        )
     else:
         q = q.where(AnalysisJob.profile == profile)
     ids = list(session.scalars(q.order_by(AnalysisJob.id.desc()).limit(limit)))

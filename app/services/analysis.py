@@ -78,7 +78,7 @@ def on_batch_stored(*, session: Session, batch: Batch, inspection: InspectionBat
     """Called inside the upload transaction once the batch row exists: store the observations and queue
     the batch's analysis job (both commit or roll back with the upload)."""
     persist_observations(session=session, batch=batch, inspection=inspection)
-    session.add(AnalysisJob(batch_pk=batch.id))
+    session.add(AnalysisJob(batch_pk=batch.id, supplier_id=batch.supplier_id, part_number=batch.part_number))
 
 
 def run_job(*, sessions: sessionmaker[Session], settings: Settings, job_id: int) -> bool:
@@ -101,10 +101,16 @@ def run_job(*, sessions: sessionmaker[Session], settings: Settings, job_id: int)
     return True
 
 
-def _profile_of(session: Session, settings: Settings, job: AnalysisJob, batch: Batch) -> Profile | None:
+def _profile_of(
+    session: Session, settings: Settings, job: AnalysisJob, batch: Batch, long: pd.DataFrame | None = None
+) -> Profile | None:
+    """The job's profile, resolved from the batch's characteristics on its first run (``long``: the batch's
+    observations when the caller holds them already)."""
     if job.profile is None:
-        quality = batch_long(session, batch.id)
-        chars = quality.loc[quality["tier"] == "quality", "variable"].unique().tolist()
+        from app.analysis.engine import quality_mask
+
+        quality = batch_long(session, batch.id) if long is None else long
+        chars = list(dict.fromkeys(quality["variable"].to_numpy(dtype=object)[quality_mask(quality)].tolist()))
         job.profile = resolve_profile(settings, part_number=batch.part_number, characteristics=chars)
     return load_profile(settings, job.profile) if job.profile else None
 
@@ -133,8 +139,8 @@ def _analyse(session: Session, settings: Settings, job: AnalysisJob, batch: Batc
     from app.analysis.models import cache_for
 
     cache = cache_for(settings)
-    profile = _profile_of(session, settings, job, batch)
     long = batch_long(session, batch.id)
+    profile = _profile_of(session, settings, job, batch, long)
     pks = clean_history_batches(
         session,
         before_job_id=job.id,
@@ -449,7 +455,7 @@ def spc_chart(
         supplier_id=batch.supplier_id,
         part_number=batch.part_number,
     )
-    base = history_series(session, pks, tier="quality").values.get(characteristic, [])
+    base: Any = history_series(session, pks, tier="quality").values.get(characteristic, [])
     if len(base) < settings.analysis_min_history:
         raise AnalysisNotReady(
             f"insufficient history for a control chart of {characteristic!r}: "

@@ -8,6 +8,7 @@ import sys
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect
 
 from app.db import Base, make_engine, make_session_factory, upgrade
 from tests.conftest import ROOT
@@ -43,7 +44,7 @@ def test_processes_starting_together_migrate_an_empty_database_once(db_url: str)
     assert all(rc == 0 for rc, _ in results), [err[-500:] for rc, err in results if rc]
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0016"
+        assert MigrationContext.configure(conn).get_current_revision() == "0017"
     engine.dispose()
 
 
@@ -195,4 +196,59 @@ def test_records_stored_one_row_each_move_into_chunks_and_back(db_url: str) -> N
         back = conn.execute(text("SELECT idx, data, salt, digest, leaf_hash FROM records ORDER BY idx")).all()
     assert [tuple(r[:4]) for r in back] == old
     assert back[3][4] == "0x" + leaf_hash(bytes.fromhex(old[3][2][2:]), bytes.fromhex(old[3][3][2:])).hex()
+    engine.dispose()
+
+
+def test_analysis_jobs_get_their_batchs_supplier_and_part_and_the_history_reads_them(db_url: str) -> None:
+    """0017 copies each existing job's batch supplier and part number onto the job; the SPC history of a
+    supplier's part (newest earlier clean jobs, oldest first) is what it was, and a downgrade drops the copies."""
+    from sqlalchemy import text
+
+    from app.analysis.observations import clean_history_batches
+
+    engine = make_engine(db_url)
+    _migrate(engine, "0016")
+    batches = [("b1", "s1", "P-1", "clean"), ("b2", "s2", "P-1", "clean"), ("b3", "s1", None, "clean"),
+               ("b4", "s1", "P-1", "anomalous"), ("b5", "s1", "P-1", "clean"), ("b6", "s1", "P-1", None)]  # fmt: skip
+    with engine.begin() as conn:
+        for name in ("s1", "s2"):
+            conn.execute(
+                text(
+                    "INSERT INTO parties (name, kind, account, created_at)"
+                    " VALUES (:n, 'supplier', :n, CURRENT_TIMESTAMP)"
+                ),
+                {"n": name},
+            )
+        for pk, supplier, part, outcome in batches:
+            conn.execute(
+                text(
+                    "INSERT INTO batches (id, batch_id, supplier_id, idempotency_key, content_sha256, record_count,"
+                    " leaf_count, root, report_hash, agreement_id, verdict, supersedes, status, part_number,"
+                    " created_at, updated_at) VALUES (:pk, :pk, (SELECT id FROM parties WHERE name = :s), :pk, '0',"
+                    " 1, 1, '0x', '0x', '0x', 0, '0x', 'pending', :part, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"pk": pk, "s": supplier, "part": part},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO analysis_jobs (batch_pk, status, outcome, attempts, next_attempt_at, created_at,"
+                    " updated_at) VALUES (:pk, :st, :o, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"pk": pk, "st": "done" if outcome else "pending", "o": outcome},
+            )
+    upgrade(engine)
+    with make_session_factory(engine)() as s:
+        s1 = s.execute(text("SELECT id FROM parties WHERE name = 's1'")).scalar()
+        copied = s.execute(text("SELECT batch_pk, supplier_id, part_number FROM analysis_jobs ORDER BY id")).all()
+        assert [(pk, part) for pk, _, part in copied] == [(b[0], b[2]) for b in batches]
+        assert [sid == s1 for _, sid, _ in copied] == [b[1] == "s1" for b in batches]
+        last = s.execute(text("SELECT id FROM analysis_jobs WHERE batch_pk = 'b6'")).scalar()
+        kw = {"before_job_id": last, "limit": 10, "supplier_id": s1}
+        assert clean_history_batches(s, part_number="P-1", **kw) == ["b1", "b5"]
+        assert clean_history_batches(s, part_number=None, **kw) == ["b3"]
+        assert clean_history_batches(s, part_number="P-1", **{**kw, "limit": 1}) == ["b5"]
+    _migrate(engine, "0016", down=True)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("analysis_jobs")}
+    assert {"supplier_id", "part_number"}.isdisjoint(columns) and "batch_pk" in columns
     engine.dispose()
