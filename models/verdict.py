@@ -428,7 +428,7 @@ def score_batch(
             # the lot mean (an X-bar test): a shift moves every point a little, few beyond 3 sigma. A point
             # beyond the per-point lot-wise limit is reported on its own (rule 1) and left out of the mean,
             # unless most points are: one unit far out must not also read as a shift of the whole lot
-            far_pts = np.array([beyond(float(v)) for v in values])
+            far_pts = (values < center - k * lo_sd) | (values > center + k * hi_sd)  # beyond(), for every point
             kept = values[~far_pts] if int((~far_pts).sum()) >= 2 and far_pts.sum() < len(values) / 2 else values
             sd_mean = _mean_sd(base, sigma, len(kept))
             k_mean = _lot_k(alpha_ch, 1, n0)

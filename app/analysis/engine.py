@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 from collections import Counter
@@ -327,7 +328,7 @@ def observations_sha256(long: pd.DataFrame) -> str:
     takes the generic path, which raises as before."""
     texts = [long[c].to_numpy(dtype=object).tolist() for c in ("sample_id", "variable", "tier", "unit")]
     values = long["value"].to_numpy(dtype=float).tolist()
-    if all(type(v) is str or v is None for col in texts for v in col) and all(map(math.isfinite, values)):
+    if set(map(type, itertools.chain(*texts))) <= {str, type(None)} and all(map(math.isfinite, values)):
         sid, var, tier, unit = ([("null" if v is None else string_text(v)) for v in col] for col in texts)
         rows = ",".join(
             f"[{a},{b},{c},{number_text(v)},{u}]" for a, b, c, v, u in zip(sid, var, tier, values, unit, strict=True)
