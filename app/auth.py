@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.db import ApiKey, Party
 from app.errors import Forbidden, Unauthenticated
@@ -80,7 +80,8 @@ def authenticate(*, session: Session, key: str | None, admin_token: str) -> Prin
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "qcn":
         raise Unauthenticated("malformed API key")
-    row = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+    # the key with its party in one statement (the party was a second, lazy query on every request)
+    row = session.scalars(select(ApiKey).options(joinedload(ApiKey.party)).where(ApiKey.prefix == parts[1])).first()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, _hash(key)):
         raise Unauthenticated("unknown or revoked API key")
     expires = aware(row.expires_at)

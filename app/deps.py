@@ -56,15 +56,15 @@ def _principal(
         scheme, _, value = authorization.partition(" ")
         key = value.strip() if scheme.lower() == "bearer" else None
     address = request.client.host if request.client else "unknown"
-    if key:
-        lockout.check_locked(session=session, address=address)
+    failed_before = bool(key) and lockout.check_locked(session=session, address=address)
     try:
         principal = authenticate(session=session, key=key, admin_token=settings.api_admin_token.get_secret_value())
     except Unauthenticated:
         if key:  # a wrong key counts; a missing one is no guess
             lockout.record_failure(sessions=request.app.state.session_factory, settings=settings, address=address)
         raise
-    lockout.clear_failures(session=session, address=address)
+    if failed_before:  # most requests come from an address with no failures: no second look-up
+        lockout.clear_failures(session=session, address=address)
     return principal
 
 

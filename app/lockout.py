@@ -24,14 +24,16 @@ from app.settings import Settings
 __all__ = ["check_locked", "clear_failures", "record_failure"]
 
 
-def check_locked(*, session: Session, address: str) -> None:
-    """Raise :class:`TooManyRequests` while ``address`` is locked out."""
+def check_locked(*, session: Session, address: str) -> bool:
+    """Raise :class:`TooManyRequests` while ``address`` is locked out; otherwise whether it has a failure record
+    (which :func:`clear_failures` then removes after a successful authentication)."""
     row = session.get(AuthFailure, address[:64])
     until = aware(row.locked_until) if row is not None else None
     now = datetime.now(UTC)
     if until is not None and until > now:
         wait = max(1, math.ceil((until - now).total_seconds()))
         raise TooManyRequests(f"too many failed authentications from {address}: retry in {wait} s", retry_after=wait)
+    return row is not None
 
 
 def record_failure(*, sessions: sessionmaker[Session], settings: Settings, address: str) -> None:
