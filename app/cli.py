@@ -148,9 +148,15 @@ def serve(
 def run_worker(
     once: Annotated[bool, typer.Option(help="one pass, then exit")] = False,
     health: Annotated[bool, typer.Option(help="exit 0 if the database and chain are reachable")] = False,
+    queues: Annotated[
+        str | None, typer.Option(help="run only these queues, comma-separated (e.g. analysis); default: all")
+    ] = None,
+    exclude: Annotated[
+        str | None, typer.Option(help="leave these queues to another worker process, comma-separated")
+    ] = None,
 ) -> None:
     """Run the background queues: anchoring (with reconciliation), analysis, cases, indexing, scheduling,
-    webhooks and relayed-transaction receipts."""
+    webhooks and relayed-transaction receipts (``--queues`` / ``--exclude`` split them over processes)."""
     from app.chainctx import ChainHolder
     from app.db import make_engine, make_session_factory, upgrade
     from app.settings import get_settings
@@ -158,6 +164,9 @@ def run_worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
+    picked = {k: v for k, v in (("worker_queues", queues), ("worker_exclude_queues", exclude)) if v is not None}
+    if picked:
+        settings = settings.model_copy(update=picked)
     engine = make_engine(settings.db_url)
     upgrade(engine)
     holder = ChainHolder(settings)
@@ -170,6 +179,10 @@ def run_worker(
         typer.echo("ok")
         return
     w = AnchorWorker(settings=settings, session_factory=make_session_factory(engine), chain=holder.get())
+    try:
+        w.selected_queues()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if once:
         n = w.run_once()
         typer.echo(f"anchored {n} batch(es)")

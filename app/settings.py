@@ -293,6 +293,12 @@ class Settings(BaseSettings):
     relay_poll_s: float = Field(default=0.05, description="receipt poll interval of the relay queue")
 
     # --- background job queues (app/jobs.py): threads per process and time limits ---
+    worker_queues: str = Field(
+        default="", description="queues this worker process runs, comma-separated (empty: all of them)"
+    )
+    worker_exclude_queues: str = Field(
+        default="", description="queues this worker process leaves to another process (comma-separated)"
+    )
     analysis_concurrency: int = Field(default=1, ge=1)
     analysis_time_limit_s: float = 600.0
     cases_time_limit_s: float = 120.0

@@ -28,7 +28,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 VALIDATORS = [f"validator-{i}" for i in range(1, 5)]
 ONE_SHOT = {"besu-init", "deploy"}
-LONG_RUNNING = {*VALIDATORS, "postgres", "gateway", "worker"}
+LONG_RUNNING = {*VALIDATORS, "postgres", "gateway", "worker", "analysis"}
+WORKERS = ("worker", "analysis")  # the background queues, split over two processes
 SECRET_VARS = {
     "QCN_POSTGRES_PASSWORD",
     "QCN_ADMIN_KEY",
@@ -95,7 +96,7 @@ def test_one_shot_services_do_not_restart_and_are_awaited_to_completion(services
         if dep in ONE_SHOT and cond["condition"] == "service_completed_successfully"
     }
     assert {(v, "besu-init") for v in VALIDATORS} <= awaited
-    assert {("gateway", "deploy"), ("worker", "deploy")} <= awaited
+    assert {("gateway", "deploy"), ("worker", "deploy"), ("analysis", "deploy")} <= awaited
 
 
 def test_every_dependency_waits_on_a_condition_the_dependency_can_meet(services: dict[str, Any]) -> None:
@@ -109,7 +110,7 @@ def test_every_dependency_waits_on_a_condition_the_dependency_can_meet(services:
                 assert "healthcheck" in services[dep], f"{name} waits for {dep} health, which has no check"
             else:
                 assert condition == "service_completed_successfully" and dep in ONE_SHOT, (name, dep)
-    for app in ("gateway", "worker", "deploy"):
+    for app in ("gateway", *WORKERS, "deploy"):
         assert services[app]["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert services[app]["depends_on"]["validator-1"]["condition"] == "service_healthy"
 
@@ -166,7 +167,7 @@ def test_json_rpc_only_on_validator_1_and_only_to_the_backend(services: dict[str
         flags = _flags(services[name])
         assert not any(flag.startswith(("--rpc-", "--graphql", "--engine-rpc")) for flag in flags), name
         assert set(services[name]["networks"]) == {"chain"}
-    for app in ("gateway", "worker", "deploy"):
+    for app in ("gateway", *WORKERS, "deploy"):
         assert services[app]["environment"]["QCN_RPC_URL"] == "http://validator-1:8545"
 
 
@@ -203,10 +204,37 @@ def test_besu_init_generates_the_network_the_validators_expect(
 
 def test_only_the_deploy_step_gets_the_admin_key(services: dict[str, Any]) -> None:
     """The gateway and the worker never hold the consortium admin key (docs/trust-model.md)."""
-    for name in ("gateway", "worker"):
+    for name in ("gateway", *WORKERS):
         assert "QCN_ADMIN_KEY" not in services[name]["environment"], name
         assert "QCN_RELAYER_KEY" in services[name]["environment"]
     assert "QCN_ADMIN_KEY" in services["deploy"]["environment"]
+
+
+def _every_queue_runs_in_exactly_one_worker(services: dict[str, Any]) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from app.settings import Settings
+    from app.worker import AnchorWorker
+
+    idle = AnchorWorker(settings=Settings(env="test"), session_factory=None, chain=None)  # type: ignore[arg-type]
+    names = [q.spec.name for q in idle.queues()]  # what it would run: nothing is started
+    runs: dict[str, list[str]] = {n: [] for n in names}
+    for name in WORKERS:
+        command = services[name]["command"]
+        assert command[:2] == ["qcn", "worker"], name
+        opts = dict(zip(command[2::2], command[3::2], strict=True))
+        wanted = set(opts.get("--queues", ",".join(names)).split(",")) - set(opts.get("--exclude", "").split(","))
+        for q in wanted:
+            runs[q].append(name)
+    assert runs == {n: ["analysis"] if n == "analysis" else ["worker"] for n in names}
+    assert "--queues" in CliRunner().invoke(cli, ["worker", "--help"]).output
+
+
+def test_the_workers_split_the_queues_between_them(services: dict[str, Any]) -> None:
+    """docker-compose.yml: every background queue runs in exactly one worker service, the analysis alone in its own."""
+    _every_queue_runs_in_exactly_one_worker(services)
+    assert services["analysis"]["healthcheck"] == services["worker"]["healthcheck"]
 
 
 def test_postgres_healthcheck_uses_pg_isready(services: dict[str, Any]) -> None:
@@ -334,8 +362,9 @@ def test_external_chain_variant_has_no_validators_and_requires_the_chain_endpoin
     external = yaml.safe_load(EXTERNAL_FILE.read_text(encoding="utf-8"))
     assert "version" not in external
     services = external["services"]
-    assert set(services) == {"postgres", "deploy", "gateway", "worker"}
-    for name in ("postgres", "gateway", "worker"):
+    assert set(services) == {"postgres", "deploy", "gateway", *WORKERS}
+    _every_queue_runs_in_exactly_one_worker(services)
+    for name in ("postgres", "gateway", *WORKERS):
         assert services[name]["restart"] == "unless-stopped"
         assert services[name]["healthcheck"]["test"][0] == "CMD"
     assert services["deploy"]["restart"] == "no"

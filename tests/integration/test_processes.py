@@ -71,9 +71,9 @@ def stack(tmp_path: Path, pg_url: str, anvil: Any) -> Iterator[dict[str, Any]]:
         p.wait(timeout=15)
 
 
-def _start_worker(stack: dict[str, Any], name: str) -> subprocess.Popen[bytes]:
+def _start_worker(stack: dict[str, Any], name: str, *options: str) -> subprocess.Popen[bytes]:
     log = (stack["tmp"] / f"{name}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=stack["env"], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", *options], env=stack["env"], cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 
@@ -116,3 +116,58 @@ def test_two_gateways_and_a_killed_worker_anchor_every_batch_exactly_once(stack:
     batch_ids = [gw[0].get(f"/v1/batches/{i}", headers=key).json()["batch_id"] for i in ids]
     assert all(events[b] == 1 for b in batch_ids), {b: events[b] for b in batch_ids if events[b] != 1}
     assert len(events) == 40
+
+
+def test_the_analysis_runs_in_a_worker_process_of_its_own(stack: dict[str, Any]) -> None:
+    """The compose shape: ``qcn worker --exclude analysis`` anchors (it holds the sender lease) and leaves the
+    analysis alone; ``qcn worker --queues analysis`` analyses and sends nothing. A wrong queue name is refused."""
+    from sqlalchemy import select
+
+    from app.db import AnalysisJob, Lease, make_engine, make_session_factory
+
+    settings = stack["settings"]
+    bad = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--queues", "analysys"], env=stack["env"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode != 0 and "unknown worker queue(s) analysys" in bad.stderr, bad.stderr[-800:]
+
+    gw = httpx.Client(base_url=f"http://127.0.0.1:{stack['ports'][0]}", timeout=30)
+    admin = {"Authorization": f"Bearer {settings.api_admin_token.get_secret_value()}"}
+    resp = gw.post("/v1/parties", json={"name": "s", "kind": "supplier", "account": ACCOUNTS["supplier"]},
+                   headers=admin)  # fmt: skip
+    key = {"Authorization": f"Bearer {resp.json()['api_key']}"}
+    sessions = make_session_factory(make_engine(settings.db_url))
+
+    def jobs() -> list[str]:
+        with sessions() as s:
+            return list(s.scalars(select(AnalysisJob.status).order_by(AnalysisJob.id)))
+
+    anchoring = _start_worker(stack, "worker-anchoring", "--exclude", "analysis")
+    analysing = None
+    try:
+        ids = []
+        for i in range(3):
+            body = CSV_OK.replace("12.31", f"12.{i:02d}").encode()
+            r = gw.post("/v1/batches", files=[("files", ("lot.csv", body, "text/csv"))], headers=key)
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and any(
+            gw.get(f"/v1/batches/{i}", headers=key).json()["status"] != "anchored" for i in ids
+        ):
+            time.sleep(0.2)
+        assert all(gw.get(f"/v1/batches/{i}", headers=key).json()["status"] == "anchored" for i in ids)
+        time.sleep(1.0)  # the anchoring worker's analysis queue would have woken by now: it has none
+        assert jobs() == ["pending"] * 3
+        analysing = _start_worker(stack, "worker-analysis", "--queues", "analysis")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and jobs() != ["done"] * 3:
+            time.sleep(0.2)
+        assert jobs() == ["done"] * 3
+        with sessions() as s:
+            lease = s.get(Lease, "anchor-sender")
+            assert lease is not None and f":{anchoring.pid}:" in lease.holder  # the analysis process sends nothing
+    finally:
+        for p in (anchoring, analysing):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=15)
