@@ -173,6 +173,20 @@ def claim(sessions: sessionmaker[Session], q: RowQueue, holder: str, *, limit: i
     return taken
 
 
+def renew_claim(sessions: sessionmaker[Session], model: type[Any], row_id: Any, holder: str, limit_s: float) -> bool:
+    """Extend ``holder``'s claim on one row to ``limit_s`` from now; False when the claim is no longer its own
+    (it lapsed and another holder took the row)."""
+    pk = model.__mapper__.primary_key[0]
+    with sessions() as s, s.begin():
+        hit = s.execute(
+            update(model)
+            .where(pk == row_id, model.claimed_by == holder)
+            .values(claimed_until=utcnow() + timedelta(seconds=limit_s))
+            .execution_options(synchronize_session=False)
+        )
+    return getattr(hit, "rowcount", 0) == 1
+
+
 def release(sessions: sessionmaker[Session], q: RowQueue, holder: str, ids: Sequence[Any]) -> None:
     """Give up the claims of ``holder`` on ``ids`` (the rows keep whatever status their handler set)."""
     if not ids:

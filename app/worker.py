@@ -176,6 +176,7 @@ class AnchorWorker:
                 ),
                 AnalysisJob,
                 self._handle_analysis,
+                before=lambda: analysis.fill_history_keys(sessions=self.sessions),
             ),
             jobs.RowQueue(
                 jobs.QueueSpec(
@@ -262,11 +263,13 @@ class AnchorWorker:
 
     def run_once(self) -> int:
         """One pass of every queue in this thread; returns how many batches reached the anchored state."""
-        self._lease_checked_at = 0.0  # re-check the lease now
-        if not self.sender_held():
-            self.last_analysed = 0
-            return 0
-        done = self.runner().drain_once()
+        runner = self.runner()
+        if any(q.spec.needs_sender for q in runner.queues):  # an analysis-only process neither needs nor takes it
+            self._lease_checked_at = 0.0  # re-check the lease now
+            if not self.sender_held():
+                self.last_analysed = 0
+                return 0
+        done = runner.drain_once()
         self.last_analysed = sum(v for k, v in done.items() if k != "anchoring")
         self.stats.analysed += done.get("analysis", 0)
         return done.get("anchoring", 0)
@@ -286,7 +289,14 @@ class AnchorWorker:
 
     def _handle_analysis(self, ids: list[int]) -> dict[int, BaseException | None]:
         out: dict[int, BaseException | None] = {}
+        limit_s = self.settings.analysis_time_limit_s
         for job_id in ids:
+            # the claimed jobs run one after another: each gets its full time limit from its own start, and one
+            # whose claim lapsed meanwhile (and may be another worker's now) is left alone
+            if not jobs.renew_claim(self.sessions, AnalysisJob, job_id, self.holder, limit_s):
+                log.warning("analysis job %s: the claim lapsed before it ran; left to its new holder", job_id)
+                out[job_id] = None
+                continue
             try:
                 analysis.run_job(sessions=self.sessions, settings=self.settings, job_id=job_id)
                 out[job_id] = None

@@ -250,7 +250,7 @@ def _lot_k(lot_alpha: float | None, m: int, n_baseline: int) -> float:
 def _side_sigmas(base: np.ndarray, sigma: float) -> tuple[float, float]:
     """Spread below and above the centre: the chart's sigma, widened on a side whose tail the baseline shows
     to be longer (its 1 % quantile, at least two points beyond it, read as a normal quantile)."""
-    q = max(0.01, 2.0 / base.size)
+    q = min(max(0.01, 2.0 / base.size), 0.25)  # a baseline of under 8 points: still a tail, not the median
     z = float(-ndtri(q))
     med = float(np.median(base))
     q_lo, q_hi = (float(v) for v in np.quantile(base, [q, 1 - q]))  # one partition for both tails

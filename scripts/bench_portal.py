@@ -149,6 +149,8 @@ def _seed(session: Any, n_batches: int, n_cases: int) -> dict[str, Any]:
         jobs.append(
             {
                 "batch_pk": bid,
+                "supplier_id": parties["supplier"],
+                "part_number": "P-1",
                 "status": "done",
                 "outcome": "clean",
                 "attempts": 1,

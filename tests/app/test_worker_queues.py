@@ -3,8 +3,17 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from app import jobs
+from app.db import AnalysisJob, Batch, Lease, Party, make_engine, make_session_factory, upgrade, utcnow
+from app.services import analysis
 from app.settings import Settings
 from app.worker import AnchorWorker
 
@@ -36,3 +45,117 @@ def test_a_worker_runs_every_queue_unless_told_otherwise() -> None:
 def test_a_selection_that_names_no_queue_or_an_unknown_one_is_refused(selection: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         _names(**selection)
+
+
+# --- an analysis-only process run once (``qcn worker --once --queues analysis``) --------------------------------
+def _stored_worker(tmp_path: Path, **settings: Any) -> tuple[AnchorWorker, Any]:
+    url = f"sqlite:///{tmp_path / 'worker.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    worker = AnchorWorker(settings=Settings(env="test", db_url=url, **settings), session_factory=sessions,
+                          chain=None)  # type: ignore[arg-type]  # fmt: skip
+    return worker, sessions
+
+
+def test_an_analysis_only_pass_runs_while_another_worker_holds_the_sender_lease_and_takes_no_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker, sessions = _stored_worker(tmp_path, worker_queues="analysis")
+    ran: list[list[str]] = []
+    monkeypatch.setattr(jobs.JobRunner, "drain_once",
+                        lambda self: ran.append([q.spec.name for q in self.queues]) or {"analysis": 0})  # fmt: skip
+    worker.run_once()  # nobody holds the lease: an analysis-only pass must not take it
+    with sessions() as s:
+        assert s.get(Lease, "anchor-sender") is None
+    with sessions() as s, s.begin():  # the anchoring worker (alive, on another host) holds it
+        s.add(Lease(name="anchor-sender", holder="other-host:1:abc", expires_at=utcnow() + timedelta(seconds=30)))
+    worker.run_once()
+    assert ran == [["analysis"], ["analysis"]]
+    # a worker that does send still waits for the lease
+    sender, _ = _stored_worker(tmp_path, worker_exclude_queues="analysis")
+    assert sender.run_once() == 0 and ran == [["analysis"], ["analysis"]]
+
+
+# --- claimed analysis jobs run one after another ----------------------------------------------------------------
+def _jobs(sessions: Any, n: int, **job: Any) -> list[int]:
+    with sessions() as s, s.begin():
+        party = Party(name=f"s{uuid.uuid4().hex[:6]}", kind="supplier", account="0x" + uuid.uuid4().hex[:20] * 2)
+        s.add(party)
+        s.flush()
+        rows = []
+        for _ in range(n):
+            pk = str(uuid.uuid4())
+            s.add(Batch(id=pk, batch_id="0x" + uuid.uuid4().hex * 2, supplier_id=party.id, idempotency_key=pk,
+                        content_sha256="0", record_count=1, leaf_count=1, root="0x", report_hash="0x",
+                        agreement_id="0x", verdict=0, supersedes="0x", part_number="P-1"))  # fmt: skip
+            s.flush()
+            rows.append(AnalysisJob(batch_pk=pk, **job))
+            s.add(rows[-1])
+        s.flush()
+        return [r.id for r in rows]
+
+
+def test_each_claimed_analysis_job_gets_its_time_limit_from_its_own_start_and_a_lapsed_claim_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside review: 8 jobs are claimed under one deadline and run in turn; without renewal a job still waiting
+    was handed to a second worker and both analysed it."""
+    worker, sessions = _stored_worker(tmp_path, analysis_time_limit_s=0.5)
+    (q,) = [q for q in worker.queues() if q.spec.name == "analysis"]
+    ids = _jobs(sessions, 3)
+    stolen: dict[int, list[int]] = {}
+    ran: list[int] = []
+
+    def done(sessions: Any, job_id: int) -> bool:
+        with sessions() as s, s.begin():
+            s.get(AnalysisJob, job_id).status = "done"
+        return True
+
+    def slow(*, sessions: Any, settings: Any, job_id: int) -> bool:
+        ran.append(job_id)
+        stolen[job_id] = jobs.claim(sessions, q, "worker-B")  # may B take what A is running or about to run?
+        time.sleep(0.3)  # within its own limit; the third job starts past the claim's first deadline
+        return done(sessions, job_id)
+
+    monkeypatch.setattr(analysis, "run_job", slow)
+    jobs.run_rows(sessions, q, worker.holder)
+    taken_by_b = {j for got in stolen.values() for j in got}
+    assert not taken_by_b & set(ran), f"A ran jobs B had claimed: {stolen}"  # never analysed twice
+    assert set(ran) | taken_by_b == set(ids)
+
+    # a claim that did lapse (the first job overran its limit) and was taken by B: A skips B's jobs
+    later = _jobs(sessions, 3)
+    ran.clear()
+
+    def overrun(*, sessions: Any, settings: Any, job_id: int) -> bool:
+        ran.append(job_id)
+        time.sleep(0.6)
+        stolen[job_id] = jobs.claim(sessions, q, "worker-B")
+        return done(sessions, job_id)
+
+    monkeypatch.setattr(analysis, "run_job", overrun)
+    jobs.run_rows(sessions, q, worker.holder)
+    assert ran == later[:1] and set(later[1:]) <= set(stolen[later[0]])  # (the overrun job's own claim lapsed too)
+
+
+def test_jobs_written_without_their_batchs_supplier_and_part_get_them_before_a_history_is_read(
+    tmp_path: Path,
+) -> None:
+    """Outside review: a job row written without the copies (a gateway on the code before migration 0017 during a
+    rolling upgrade) would leave its clean batch out of every SPC history; the analysis queue fills them in."""
+    from app.analysis.observations import clean_history_batches
+    from app.services.analysis import fill_history_keys
+
+    _, sessions = _stored_worker(tmp_path)
+    old = _jobs(sessions, 2, status="done", outcome="clean")  # as the code before 0017 wrote them
+    new = _jobs(sessions, 1, status="pending")
+    with sessions() as s:
+        supplier = s.get(Batch, s.get(AnalysisJob, old[0]).batch_pk).supplier_id
+        assert clean_history_batches(s, before_job_id=None, limit=10, supplier_id=supplier, part_number="P-1") == []
+    assert fill_history_keys(sessions=sessions) == 3
+    assert fill_history_keys(sessions=sessions) == 0  # nothing left: a read only
+    with sessions() as s:
+        pks = [s.get(AnalysisJob, i).batch_pk for i in old]
+        assert clean_history_batches(s, before_job_id=None, limit=10, supplier_id=supplier, part_number="P-1") == pks
+        assert s.get(AnalysisJob, new[0]).part_number == "P-1"

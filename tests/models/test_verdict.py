@@ -219,3 +219,18 @@ def test_rules_read_only_the_baselines_tail_and_give_what_the_whole_baseline_gav
 def test_a_history_value_that_is_not_a_finite_number_is_named() -> None:
     with pytest.raises(InvalidInput, match="history of 'c'"):
         score_batch(_one_char_lot([1.0, 2.0]), {}, {"c": [1.0, float("nan")]})
+
+
+def test_a_baseline_of_a_few_points_still_has_finite_side_spreads() -> None:
+    """Outside review: with min_history <= 4 the tail quantile was the median and the spread divided by zero."""
+    import math
+
+    import numpy as np
+
+    from models.verdict import _side_sigmas
+
+    for base in ([9.8, 10.1, 10.0, 10.3], [1.0, 2.0, 3.0], list(np.linspace(0.0, 1.0, 7))):
+        lo, hi = _side_sigmas(np.asarray(base), 0.1)
+        assert math.isfinite(lo) and math.isfinite(hi) and lo >= 0.1 and hi >= 0.1, (base, lo, hi)
+    v = score_batch(_one_char_lot([10.0, 10.2]), {}, {"c": [9.8, 10.1, 10.0, 10.3]}, min_history=4)
+    assert v.spc_checked == ["c"]
