@@ -156,7 +156,7 @@ def run_worker(
     ] = None,
 ) -> None:
     """Run the background queues: anchoring (with reconciliation), analysis, cases, indexing, scheduling,
-    webhooks and relayed-transaction receipts (``--queues`` / ``--exclude`` split them over processes)."""
+    webhooks and relayed-transaction receipts (--queues / --exclude split them over processes)."""
     from app.chainctx import ChainHolder
     from app.db import make_engine, make_session_factory, upgrade
     from app.settings import get_settings

@@ -120,7 +120,6 @@ class History:
     @classmethod
     def from_frame(cls, long: pd.DataFrame) -> History:
         """The history of long rows (columns ``variable``, ``value``, ...), all of them."""
-
         from models.causal.graph import data_sha256
 
         if long.empty:
