@@ -287,10 +287,11 @@ def _history_map(history: pd.DataFrame | Mapping[str, Any] | None) -> Mapping[st
     out: dict[str, np.ndarray] = {}
     for ch, values in history.items():
         arr = np.asarray(values, dtype=float)
+        if arr.ndim != 1:
+            raise InvalidInput(f"history of {ch!r} must be one-dimensional, got shape {arr.shape}", field=str(ch))
         bad = np.flatnonzero(~np.isfinite(arr))
-        if arr.ndim != 1 or bad.size:
-            raise InvalidInput(f"history of {ch!r}: value {int(bad[0]) if bad.size else 0} is not a finite number",
-                               field=str(ch))  # fmt: skip
+        if bad.size:
+            raise InvalidInput(f"history of {ch!r}: value {int(bad[0])} is not a finite number", field=str(ch))
         out[str(ch)] = arr
     return out
 
@@ -420,15 +421,12 @@ def score_batch(
         k = _lot_k(alpha_ch, len(values), n0)
         lo_sd, hi_sd = _side_sigmas(base, sigma)
         lot_limits[ch] = (center, lo_sd, hi_sd, k)
-
-        def beyond(v: float, center: float = center, lo_sd: float = lo_sd, hi_sd: float = hi_sd, k: float = k) -> bool:
-            return v < center - k * lo_sd or v > center + k * hi_sd
+        far_pts = (values < center - k * lo_sd) | (values > center + k * hi_sd)  # beyond the per-point lot-wise limit
 
         if alpha_ch is not None and len(values) >= 2:
             # the lot mean (an X-bar test): a shift moves every point a little, few beyond 3 sigma. A point
             # beyond the per-point lot-wise limit is reported on its own (rule 1) and left out of the mean,
             # unless most points are: one unit far out must not also read as a shift of the whole lot
-            far_pts = (values < center - k * lo_sd) | (values > center + k * hi_sd)  # beyond(), for every point
             kept = values[~far_pts] if int((~far_pts).sum()) >= 2 and far_pts.sum() < len(values) / 2 else values
             sd_mean = _mean_sd(base, sigma, len(kept))
             k_mean = _lot_k(alpha_ch, 1, n0)
@@ -454,7 +452,7 @@ def score_batch(
             name, we = names[rule]
             groups: list[tuple[list[int], Literal["anomaly", "warning"], str]] = [(by_rule[rule], "anomaly", "")]
             if rule == 1 and alpha_ch is not None:
-                far = [i for i in by_rule[rule] if beyond(float(values[i]))]
+                far = [i for i in by_rule[rule] if far_pts[i]]
                 near = [i for i in by_rule[rule] if i not in far]
                 p3 = float(2 * stdtr(max(0.62 * (n0 - 1), 5.0), -3.0))
                 if near and float(bdtrc(len(near) - 1, len(values), p3)) <= alpha_ch:

@@ -219,6 +219,8 @@ def test_rules_read_only_the_baselines_tail_and_give_what_the_whole_baseline_gav
 def test_a_history_value_that_is_not_a_finite_number_is_named() -> None:
     with pytest.raises(InvalidInput, match="history of 'c'"):
         score_batch(_one_char_lot([1.0, 2.0]), {}, {"c": [1.0, float("nan")]})
+    with pytest.raises(InvalidInput, match="history of 'c' must be one-dimensional"):
+        score_batch(_one_char_lot([1.0, 2.0]), {}, {"c": [[1.0, 2.0]]})
 
 
 def test_a_baseline_of_a_few_points_still_has_finite_side_spreads() -> None:
