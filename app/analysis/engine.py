@@ -353,8 +353,7 @@ def run_analysis(
 ) -> AnalysisOutcome:
     """Score one batch and, when it is anomalous, explain it. Pure: everything comes in as arguments.
 
-    ``history``: the quality rows of the earlier clean batches (:func:`~app.analysis.observations.history_series`;
-    ``History.from_frame`` of long rows)."""
+    ``history``: the quality rows of the earlier clean batches (:func:`~app.analysis.observations.history_series`)."""
     meas = _measurements(long)
     spec = {**declared_spec, **(profile.spec() if profile is not None else {})}
     rules = spc_rules(settings)

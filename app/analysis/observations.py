@@ -117,18 +117,6 @@ class History:
     rows: int
     sha256: str | None
 
-    @classmethod
-    def from_frame(cls, long: pd.DataFrame) -> History:
-        """The history of long rows (columns ``variable``, ``value``, ...), all of them."""
-        from models.causal.graph import data_sha256
-
-        if long.empty:
-            return cls({}, 0, None)
-        variables = long["variable"].to_numpy(dtype=object)
-        values = long["value"].to_numpy(dtype=float)
-        by_var = {v: values[variables == v] for v in dict.fromkeys(variables.tolist())}
-        return cls(by_var, len(long), data_sha256(long[["variable", "value"]].reset_index(drop=True)))
-
 
 @dataclass
 class _Part:
