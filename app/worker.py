@@ -176,7 +176,6 @@ class AnchorWorker:
                 ),
                 AnalysisJob,
                 self._handle_analysis,
-                before=lambda: analysis.fill_history_keys(sessions=self.sessions),
             ),
             jobs.RowQueue(
                 jobs.QueueSpec(

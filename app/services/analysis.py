@@ -26,7 +26,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import heap
@@ -79,28 +79,6 @@ def on_batch_stored(*, session: Session, batch: Batch, inspection: InspectionBat
     the batch's analysis job (both commit or roll back with the upload)."""
     persist_observations(session=session, batch=batch, inspection=inspection)
     session.add(AnalysisJob(batch_pk=batch.id, supplier_id=batch.supplier_id, part_number=batch.part_number))
-
-
-def fill_history_keys(*, sessions: sessionmaker[Session]) -> int:
-    """Give analysis jobs written without their batch's supplier and part number (by a gateway still on the code
-    before migration 0017, during a rolling upgrade) those two copies, which the SPC history query reads: without
-    them their clean batches would drop out of every history. A read when there is nothing to do (the usual)."""
-    missing = select(AnalysisJob.id).where(AnalysisJob.supplier_id.is_(None)).limit(1)
-    with sessions() as s:
-        if s.scalar(missing) is None:
-            return 0
-    of_batch = Batch.id == AnalysisJob.batch_pk
-    with sessions() as s, s.begin():
-        hit = s.execute(
-            update(AnalysisJob)
-            .where(AnalysisJob.supplier_id.is_(None))
-            .values(
-                supplier_id=select(Batch.supplier_id).where(of_batch).scalar_subquery(),
-                part_number=select(Batch.part_number).where(of_batch).scalar_subquery(),
-            )
-            .execution_options(synchronize_session=False)
-        )
-    return int(getattr(hit, "rowcount", 0) or 0)
 
 
 def run_job(*, sessions: sessionmaker[Session], settings: Settings, job_id: int) -> bool:
@@ -212,6 +190,9 @@ def _store(session: Session, job: AnalysisJob, batch: Batch, outcome: AnalysisOu
     session.add(row)
     job.status = "done"
     job.outcome = "anomalous" if outcome.anomalous else "clean"
+    # the SPC history query reads these copies of done jobs: a job written without them (by a gateway on the
+    # code before migration 0017) gets them here, so its batch does not drop out of later histories
+    job.supplier_id, job.part_number = batch.supplier_id, batch.part_number
     job.last_error = None
     session.flush()
     return row

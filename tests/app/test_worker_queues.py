@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app import jobs
-from app.db import AnalysisJob, Batch, Lease, Party, make_engine, make_session_factory, upgrade, utcnow
+from app.db import AnalysisJob, Batch, Lease, ObservationPack, Party, make_engine, make_session_factory, upgrade, utcnow
 from app.services import analysis
 from app.settings import Settings
 from app.worker import AnchorWorker
@@ -139,23 +139,28 @@ def test_each_claimed_analysis_job_gets_its_time_limit_from_its_own_start_and_a_
     assert ran == later[:1] and set(later[1:]) <= set(stolen[later[0]])  # (the overrun job's own claim lapsed too)
 
 
-def test_jobs_written_without_their_batchs_supplier_and_part_get_them_before_a_history_is_read(
-    tmp_path: Path,
-) -> None:
+def test_a_job_written_without_its_batchs_supplier_and_part_gets_them_when_it_is_analysed(tmp_path: Path) -> None:
     """Outside review: a job row written without the copies (a gateway on the code before migration 0017 during a
-    rolling upgrade) would leave its clean batch out of every SPC history; the analysis queue fills them in."""
-    from app.analysis.observations import clean_history_batches
-    from app.services.analysis import fill_history_keys
+    rolling upgrade) would leave its clean batch out of every SPC history; the analysis that marks it done
+    writes them."""
+    from app.analysis.observations import clean_history_batches, pack_columns
 
-    _, sessions = _stored_worker(tmp_path)
-    old = _jobs(sessions, 2, status="done", outcome="clean")  # as the code before 0017 wrote them
-    new = _jobs(sessions, 1, status="pending")
+    worker, sessions = _stored_worker(tmp_path, data_dir=tmp_path / "data")
+    (job,) = _jobs(sessions, 1)  # as the code before 0017 wrote it: AnalysisJob(batch_pk=...)
+    with sessions() as s, s.begin():
+        row = s.get(AnalysisJob, job)
+        assert (row.supplier_id, row.part_number) == (None, None)
+        columns = {"sample_id": ["S1", "S2"], "variable": ["thickness"] * 2, "tier": ["quality"] * 2,
+                   "value": [12.3, 12.4], "unit": ["um"] * 2}  # fmt: skip
+        s.add(ObservationPack(batch_pk=row.batch_pk, rows=2, data=pack_columns(columns)))
+        supplier, batch_pk = s.get(Batch, row.batch_pk).supplier_id, row.batch_pk
+    later = _jobs(sessions, 1)[0]
     with sessions() as s:
-        supplier = s.get(Batch, s.get(AnalysisJob, old[0]).batch_pk).supplier_id
-        assert clean_history_batches(s, before_job_id=None, limit=10, supplier_id=supplier, part_number="P-1") == []
-    assert fill_history_keys(sessions=sessions) == 3
-    assert fill_history_keys(sessions=sessions) == 0  # nothing left: a read only
+        assert clean_history_batches(s, before_job_id=later, limit=10, supplier_id=supplier, part_number="P-1") == []
+    analysis.run_job(sessions=sessions, settings=worker.settings, job_id=job)  # (True only when models are fed)
     with sessions() as s:
-        pks = [s.get(AnalysisJob, i).batch_pk for i in old]
-        assert clean_history_batches(s, before_job_id=None, limit=10, supplier_id=supplier, part_number="P-1") == pks
-        assert s.get(AnalysisJob, new[0]).part_number == "P-1"
+        row = s.get(AnalysisJob, job)
+        assert (row.status, row.outcome, row.supplier_id, row.part_number) == ("done", "clean", supplier, "P-1")
+        assert clean_history_batches(s, before_job_id=later, limit=10, supplier_id=supplier, part_number="P-1") == [
+            batch_pk
+        ]
