@@ -10,7 +10,6 @@ never becomes part of a baseline.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import sys
 import threading
@@ -131,6 +130,8 @@ class _Part:
 def _part(frame: pd.DataFrame, tier: str | None) -> _Part:
     import numpy as np
 
+    from models.causal.graph import text_column_bytes
+
     if tier is not None:
         frame = frame[np.asarray(frame["tier"].to_numpy(dtype=object) == tier, dtype=bool)]
     variables = frame["variable"].to_numpy(dtype=object)
@@ -140,7 +141,7 @@ def _part(frame: pd.DataFrame, tier: str | None) -> _Part:
         rows=len(names),
         values={v: values[variables == v] for v in dict.fromkeys(names)},
         value_bytes=values.tobytes(),
-        variable_text="\x1f".join(map(str, names)).encode("utf-8"),
+        variable_text=text_column_bytes(names),
     )
 
 
@@ -266,20 +267,18 @@ def history_series(session: Session, batch_pks: Sequence[str], *, tier: str | No
 def _join(parts: list[_Part]) -> History:
     import numpy as np
 
+    from models.causal.graph import columns_sha256
+
     parts = [p for p in parts if p.rows]
     rows = sum(p.rows for p in parts)
     if not rows:
         return History({}, 0, None)
     names = dict.fromkeys(v for p in parts for v in p.values)
     values = {v: np.concatenate([p.values[v] for p in parts if v in p.values]) for v in names}
-    # the bytes data_sha256 hashes for the joined (variable, value) frame: its columns by name, "value" as
-    # float64s, then "variable" as the values joined by U+001F
-    h = hashlib.sha256(f"rows={rows};col=value;".encode())
-    for p in parts:
-        h.update(p.value_bytes)
-    h.update(b"col=variable;")
-    h.update(b"\x1f".join(p.variable_text for p in parts))
-    return History(values, rows, h.hexdigest())
+    # data_sha256 of the joined (variable, value) frame, from the parts' bytes
+    sha = columns_sha256(rows, [("value", [p.value_bytes for p in parts]),
+                                ("variable", [b"\x1f".join(p.variable_text for p in parts)])])  # fmt: skip
+    return History(values, rows, sha)
 
 
 def sample_rows(long: pd.DataFrame, variables: Sequence[str] | None = None) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import rfc8785
 from models.causal.errors import GraphError
 from models.errors import InvalidInput, ModelIntegrityError, UnknownVariable
 
-__all__ = ["CausalGraph", "GraphStore", "data_sha256"]
+__all__ = ["CausalGraph", "GraphStore", "columns_sha256", "data_sha256", "text_column_bytes"]
 
 
 def data_sha256(data: pd.DataFrame) -> str:
@@ -37,15 +37,30 @@ def data_sha256(data: pd.DataFrame) -> str:
     Numeric columns hash as little-endian float64 bytes; other columns as UTF-8 strings of the values.
     Row order matters (it is the order the data arrived in).
     """
-    h = hashlib.sha256()
-    h.update(f"rows={len(data)};".encode())
+    columns = []
     for col in sorted(map(str, data.columns)):
         s = data[col]
-        h.update(f"col={col};".encode())
         if pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
-            h.update(np.ascontiguousarray(s.to_numpy(dtype="<f8")).tobytes())
+            columns.append((col, [np.ascontiguousarray(s.to_numpy(dtype="<f8")).tobytes()]))
         else:
-            h.update("\x1f".join(map(str, s.tolist())).encode("utf-8"))
+            columns.append((col, [text_column_bytes(s.tolist())]))
+    return columns_sha256(len(data), columns)
+
+
+def text_column_bytes(values: Iterable[Any]) -> bytes:
+    """How :func:`data_sha256` hashes a non-numeric column: the values' strings joined by U+001F, UTF-8. The
+    bytes of consecutive pieces of a column, joined by ``b"\\x1f"``, are those of the whole column."""
+    return "\x1f".join(map(str, values)).encode("utf-8")
+
+
+def columns_sha256(rows: int, columns: Iterable[tuple[str, Iterable[bytes]]]) -> str:
+    """:func:`data_sha256` from each column's bytes given in pieces (columns sorted by name): what a caller
+    holding a table in parts hashes without joining it first."""
+    h = hashlib.sha256(f"rows={rows};".encode())
+    for name, pieces in columns:
+        h.update(f"col={name};".encode())
+        for piece in pieces:
+            h.update(piece)
     return h.hexdigest()
 
 
