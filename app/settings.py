@@ -130,6 +130,10 @@ def gateway_production_problems(settings: Settings) -> list[str]:
     return []
 
 
+#: The worker's queues (app/worker.py), in the order it starts them: what ``worker_queues`` selects from.
+WORKER_QUEUES = ("anchoring", "analysis", "cases", "indexing", "scheduling", "webhooks", "relay", "reconcile")
+
+
 class Settings(BaseSettings):
     # hide_input_in_errors: a rejected configuration must not print the secrets it was given
     model_config = SettingsConfigDict(env_prefix="QCN_", env_file=".env", extra="ignore", hide_input_in_errors=True)
@@ -234,6 +238,26 @@ class Settings(BaseSettings):
     analysis_max_per_pass: int = 20
     analysis_max_attempts: int = 5
     analysis_retry_base_s: float = 1.0
+
+    @model_validator(mode="after")
+    def _worker_queues_are_known(self) -> Settings:
+        self.selected_worker_queues  # noqa: B018 - raises ValueError naming a wrong selection
+        return self
+
+    @property
+    def selected_worker_queues(self) -> tuple[str, ...]:
+        """The queues a worker process runs: ``worker_queues`` (empty: all) less ``worker_exclude_queues``, in
+        :data:`WORKER_QUEUES` order. A name that is no queue, or a selection that leaves none, is a ValueError."""
+        wanted, excluded = (
+            {n.strip() for n in text.split(",") if n.strip()}
+            for text in (self.worker_queues, self.worker_exclude_queues)
+        )
+        if unknown := sorted((wanted | excluded) - set(WORKER_QUEUES)):
+            raise ValueError(f"unknown worker queue(s) {', '.join(unknown)}: the queues are {', '.join(WORKER_QUEUES)}")
+        chosen = tuple(n for n in WORKER_QUEUES if (not wanted or n in wanted) and n not in excluded)
+        if not chosen:
+            raise ValueError("the worker queue selection leaves no queue to run")
+        return chosen
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

@@ -240,19 +240,9 @@ class AnchorWorker:
     def selected_queues(self) -> list[jobs.RowQueue | jobs.Periodic]:
         """:meth:`queues` as ``worker_queues`` / ``worker_exclude_queues`` select them for this process (e.g. the
         analysis, the heaviest, in a process of its own: it then neither shares a core's time nor the GIL with
-        anchoring). An unknown name is an error that lists the known ones."""
-        every = self.queues()
-        known = [q.spec.name for q in every]
-        wanted, excluded = (
-            {n.strip() for n in text.split(",") if n.strip()}
-            for text in (self.settings.worker_queues, self.settings.worker_exclude_queues)
-        )
-        if unknown := sorted((wanted | excluded) - set(known)):
-            raise ValueError(f"unknown worker queue(s) {', '.join(unknown)}: the queues are {', '.join(known)}")
-        chosen = [q for q in every if (not wanted or q.spec.name in wanted) and q.spec.name not in excluded]
-        if not chosen:
-            raise ValueError("the worker queue selection leaves no queue to run")
-        return chosen
+        anchoring). A wrong selection is a ValueError naming it (``Settings.selected_worker_queues``)."""
+        chosen = self.settings.selected_worker_queues
+        return [q for q in self.queues() if q.spec.name in chosen]
 
     def runner(self) -> jobs.JobRunner:
         """A runner over the :meth:`selected_queues` of this worker."""

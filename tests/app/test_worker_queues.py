@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -14,7 +15,7 @@ import pytest
 from app import jobs
 from app.db import AnalysisJob, Batch, Lease, ObservationPack, Party, make_engine, make_session_factory, upgrade, utcnow
 from app.services import analysis
-from app.settings import Settings
+from app.settings import WORKER_QUEUES, Settings
 from app.worker import AnchorWorker
 
 
@@ -26,6 +27,7 @@ def _names(**selection: str) -> list[str]:
 def test_a_worker_runs_every_queue_unless_told_otherwise() -> None:
     every = _names()
     assert {"anchoring", "analysis", "cases", "indexing", "scheduling", "webhooks", "relay", "reconcile"} == set(every)
+    assert tuple(every) == WORKER_QUEUES  # the names a selection is checked against are the worker's own
     assert _names(worker_queues="analysis") == ["analysis"]
     assert _names(worker_exclude_queues="analysis") == [n for n in every if n != "analysis"]
     assert _names(worker_queues=" analysis , webhooks ") == [n for n in every if n in ("analysis", "webhooks")]
@@ -42,9 +44,22 @@ def test_a_worker_runs_every_queue_unless_told_otherwise() -> None:
         ({"worker_queues": "analysis", "worker_exclude_queues": "analysis"}, "the worker queue selection leaves no"),
     ],
 )
-def test_a_selection_that_names_no_queue_or_an_unknown_one_is_refused(selection: dict[str, str], message: str) -> None:
-    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+def test_a_selection_that_names_no_queue_or_an_unknown_one_is_refused(
+    selection: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused when the settings are read (a gateway with an embedded worker does not start), also from the
+    environment, and by ``qcn worker``, which changes only the selection of settings already read."""
+    pattern = re.escape(message)
+    with pytest.raises(ValueError, match=pattern):
         _names(**selection)
+    for name, value in selection.items():
+        monkeypatch.setenv(f"QCN_{name.upper()}", value)
+    with pytest.raises(ValueError, match=pattern):
+        Settings(env="test")
+    monkeypatch.undo()
+    copied = Settings(env="test").model_copy(update=selection)  # what the CLI does with --queues / --exclude
+    with pytest.raises(ValueError, match="^" + pattern):
+        AnchorWorker(settings=copied, session_factory=None, chain=None).selected_queues()  # type: ignore[arg-type]
 
 
 # --- an analysis-only process run once (``qcn worker --once --queues analysis``) --------------------------------
