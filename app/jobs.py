@@ -73,6 +73,10 @@ class QueueSpec:
     batch: int = 1  # rows claimed per pass by one thread
     poll_s: float = 0.1  # idle wait between passes
     min_gap_s: float = 0.0  # wait between passes that did work too (periodic work that is cheaper in bulk)
+    # a row queue under load (new rows were committed while a pass worked) waits this long before its next pass,
+    # so that the pass takes more rows at once (anchoring: fewer, fuller transactions); an idle queue still
+    # starts at once on a new row
+    coalesce_s: float = 0.0
     needs_sender: bool = False  # runs only where the relayer-key lease is held
 
 
@@ -321,6 +325,8 @@ class JobRunner:
                 (wake or stop).wait(q.spec.poll_s)
             elif q.spec.min_gap_s:
                 stop.wait(q.spec.min_gap_s)
+            elif q.spec.coalesce_s and wake is not None and wake.is_set():
+                stop.wait(q.spec.coalesce_s)
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         """Start every queue's threads; row queues are woken by commits of new rows (:mod:`app.wakeups`)."""

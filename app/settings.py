@@ -204,6 +204,14 @@ class Settings(BaseSettings):
         "once (in the process; across processes on PostgreSQL via LISTEN/NOTIFY), so this only bounds retries "
         "and new work from another process on SQLite",
     )
+    anchor_coalesce_s: float = Field(
+        default=0.2,
+        ge=0,
+        le=10,
+        description="under load (batches stored while an anchoring transaction was being sent), wait this long "
+        "before the next one so that it carries more batches: fewer transactions, less gas and CPU per batch. "
+        "An idle gateway anchors a new batch at once; 0 sends as soon as the previous transaction is confirmed",
+    )
     anchor_confirmations: int = 0
     anchor_retry_base_s: float = 0.5
     anchor_retry_max_s: float = 60.0

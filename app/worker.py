@@ -156,6 +156,7 @@ class AnchorWorker:
                     max_attempts=None,
                     batch=st.anchor_max_batches_per_tx * 4,
                     poll_s=st.anchor_poll_interval_s,
+                    coalesce_s=st.anchor_coalesce_s,
                     needs_sender=True,
                 ),
                 OutboxItem,

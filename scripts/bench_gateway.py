@@ -19,6 +19,7 @@ Figures (``bench/results/gateway.json``):
 * ``baseline_child_parse_*_sqlite``: a named baseline in the same run, the SQLite default with every upload
   parsed in a child process (``QCN_PARSE_INLINE_MAX_BYTES=0``, the behaviour before), and
   ``ratio_*_sqlite_vs_baseline_child_parse``;
+* ``*_batches_per_anchor_tx``: anchored batches per anchoring transaction (``anchor_coalesce_s``);
 * ``upload_to_anchored_ms_p50/p95``: one upload at a time, polled right after its 201 (a 404 counts in
   ``upload_then_404``), on SQLite;
 * ``anchor_latency_ms_p95_with_slow_webhooks`` vs ``anchor_latency_ms_p95_without_webhooks``: the same
@@ -273,6 +274,21 @@ def _drain(st: Stack, timeout_s: float = 600.0) -> tuple[float, dict[str, int]]:
     return time.perf_counter() - t0, first
 
 
+def _batches_per_anchor_tx(st: Stack) -> float | None:
+    """Anchored batches per anchoring transaction so far (under load one transaction carries several)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(st.db_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            batches, txs = conn.execute(
+                text("SELECT count(*), count(DISTINCT tx_hash) FROM batches WHERE tx_hash IS NOT NULL")
+            ).one()
+    finally:
+        engine.dispose()
+    return round(batches / txs, 2) if txs else None
+
+
 def _multipart(body: bytes, filename: str = "lot.csv") -> tuple[bytes, str]:
     """A prebuilt ``multipart/form-data`` body with one ``files`` part (what httpx would send)."""
     boundary = uuid.uuid4().hex
@@ -355,6 +371,7 @@ def sustained_uploads(st: Stack, *, uploads: int, clients: int, rows: int = 1000
         "uploads_processed_per_s": round(uploads / (elapsed + drain_s), 2),
         "backlog_at_last_201": backlog,
         "drain_s": round(drain_s, 2),
+        "batches_per_anchor_tx": _batches_per_anchor_tx(st),
         "upload_ms_p50": _pct(latencies, 0.50),
         "upload_ms_p95": _pct(latencies, 0.95),
         "upload_ms_p99": _pct(latencies, 0.99),

@@ -165,6 +165,58 @@ def test_periodic_work_that_always_finds_something_waits_its_minimum_gap(session
     assert min(b - a for a, b in itertools.pairwise(calls)) >= 0.19
 
 
+def test_a_queue_under_load_coalesces_its_rows_and_an_idle_one_starts_at_once(sessions: Any) -> None:
+    """Anchoring under load: rows committed while a pass works make the next pass wait ``coalesce_s`` and take
+    them all at once (one fuller transaction instead of one per row); a row arriving at an idle queue is
+    taken at once, not after the coalescing wait."""
+    with sessions() as s, s.begin():
+        s.execute(update(_Job).values(status="done"))
+    calls: list[tuple[float, float, list[int]]] = []
+    release = threading.Event()
+
+    def handle(ids: list[int]) -> dict[int, BaseException | None]:
+        start = time.monotonic()
+        if not calls:
+            release.wait(20)  # the first pass is "busy" while the test commits more rows
+        with sessions() as s, s.begin():
+            s.execute(update(_Job).where(_Job.id.in_(ids)).values(status="done"))
+        calls.append((start, time.monotonic(), list(ids)))
+        return dict.fromkeys(ids)
+
+    def add(n: int) -> list[int]:
+        with sessions() as s, s.begin():
+            rows = [_Job() for _ in range(n)]
+            s.add_all(rows)
+            s.flush()
+            return [r.id for r in rows]
+
+    stop = threading.Event()
+    runner = jobs.JobRunner(sessions=sessions, holder="t", queues=[_queue(handle, batch=100, poll_s=30, coalesce_s=1.5)])
+    runner.start(stop)
+    try:
+        time.sleep(0.2)  # the queue is idle, asleep on its wake-up event (poll 30 s)
+        committed = time.monotonic()
+        first = add(1)
+        time.sleep(0.5)  # the first pass has started on it and is blocked in the handler
+        later = add(3)  # committed while the first pass works
+        release.set()
+        time.sleep(0.3)
+        late = add(2)  # committed during the coalescing wait
+        deadline = time.monotonic() + 20
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        release.set()
+        stop.set()
+        for t in runner.threads:
+            t.join(5)
+    (start1, end1, ids1), (start2, _, ids2) = calls[0], calls[1]
+    assert ids1 == first
+    assert start1 - committed < 1.2  # an idle queue does not wait for the coalescing interval
+    assert sorted(ids2) == sorted(later + late)  # one pass takes the rows that arrived during and after it
+    assert start2 - end1 >= 1.4
+
+
 def test_an_idle_poll_waits_for_no_lock_held_by_a_writer(sessions: Any) -> None:
     """Queues are polled many times a second: with nothing due, a poll must not queue behind an upload's write
     transaction (SQLite's single writer) or a claim in progress (PostgreSQL's per-queue advisory lock)."""

@@ -33,6 +33,7 @@ def test_gateway_bench_smoke_has_no_5xx_and_well_formed_figures() -> None:
     for key in ("gateway_cpu_ms_per_upload_sqlite", "gateway_uploads_per_s_2_free_cores_sqlite",
                 "ratio_uploads_per_s_sqlite_vs_baseline_child_parse"):  # fmt: skip
         assert isinstance(parsed[key], int | float) and parsed[key] > 0, key
+    assert parsed["gateway_batches_per_anchor_tx_sqlite"] >= 1
     assert parsed["silent_port_connections"] >= 1  # the slow webhooks really were in flight
     assert "deep_json_status" in parsed
     if _pg_available():
