@@ -191,7 +191,8 @@ def test_a_queue_under_load_coalesces_its_rows_and_an_idle_one_starts_at_once(se
             return [r.id for r in rows]
 
     stop = threading.Event()
-    runner = jobs.JobRunner(sessions=sessions, holder="t", queues=[_queue(handle, batch=100, poll_s=30, coalesce_s=1.5)])
+    queue = _queue(handle, batch=100, poll_s=30, coalesce_s=1.5)
+    runner = jobs.JobRunner(sessions=sessions, holder="t", queues=[queue])
     runner.start(stop)
     try:
         time.sleep(0.2)  # the queue is idle, asleep on its wake-up event (poll 30 s)

@@ -8,9 +8,11 @@ import sys
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from app.db import Base, make_engine, make_session_factory, upgrade
+from scripts.demo_data import load_csv
+from tests.app.conftest import Gateway
 from tests.conftest import ROOT
 
 
@@ -44,7 +46,7 @@ def test_processes_starting_together_migrate_an_empty_database_once(db_url: str)
     assert all(rc == 0 for rc, _ in results), [err[-500:] for rc, err in results if rc]
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0017"
+        assert MigrationContext.configure(conn).get_current_revision() == "0018"
     engine.dispose()
 
 
@@ -252,3 +254,32 @@ def test_analysis_jobs_get_their_batchs_supplier_and_part_and_the_history_reads_
         columns = {c["name"] for c in inspect(conn).get_columns("analysis_jobs")}
     assert {"supplier_id", "part_number"}.isdisjoint(columns) and "batch_pk" in columns
     engine.dispose()
+
+
+def test_an_uploads_large_values_are_stored_lz4_compressed_on_postgresql(gateway: Gateway) -> None:
+    """0018: PostgreSQL compresses an upload's records, file, observations and analysis with LZ4 (~5x less
+    server CPU than its default pglz); the values read back unchanged. SQLite stores them as before."""
+    csv = load_csv(1000, 3)
+    resp = gateway.upload("supplier", csv)
+    assert resp.status_code == 201, resp.text
+    batch = resp.json()["id"]
+    gateway.anchor_all()
+    sessions = gateway.client.app.state.session_factory  # type: ignore[attr-defined]
+    with sessions() as s:
+        if s.get_bind().dialect.name != "postgresql":
+            assert s.scalar(text("SELECT count(*) FROM record_chunks WHERE batch_pk = :b"), {"b": batch}) == 1
+            return
+        methods = {
+            table: s.scalar(text(f"SELECT pg_column_compression({column}) FROM {table} WHERE {where}"), {"b": batch})
+            for table, column, where in [
+                ("record_chunks", "data", "batch_pk = :b"),
+                ("blobs", "data", "sha256 = (SELECT sha256 FROM batch_files WHERE batch_pk = :b)"),
+                ("observation_packs", "data", "batch_pk = :b"),
+            ]
+        }
+        stored = s.scalar(text("SELECT data FROM blobs WHERE sha256 = (SELECT sha256 FROM batch_files "
+                               "WHERE batch_pk = :b)"), {"b": batch})  # fmt: skip
+    assert methods == {"record_chunks": "lz4", "blobs": "lz4", "observation_packs": "lz4"}
+    assert bytes(stored) == csv
+    records = gateway.client.get(f"/v1/batches/{batch}/records", headers=gateway.auth("supplier"))
+    assert records.status_code == 200 and [r["index"] for r in records.json()] == list(range(1000))
