@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.chainctx import ChainContext
 from app.db import AgreementRecord, Batch, CaseRecord, ChainCursor, ChainEventRecord, Party
-from app.services.webhooks import enqueue_event
+from app.services.webhooks import Fanout, enqueue_event
 from app.settings import Settings
 from chain.abi import event_topics
 
@@ -339,6 +339,15 @@ def _read_range(
         if cursor is None or cursor.block_number != lo - 1:
             return 0  # another process moved it meanwhile
         touched: set[str] = set()
+        fanout = Fanout(s)
+        # the events of this range stored already (a pass that died after storing them): one query, not one each
+        known = set(
+            s.execute(
+                select(ChainEventRecord.block_number, ChainEventRecord.tx_hash, ChainEventRecord.log_index).where(
+                    ChainEventRecord.block_number.between(lo, hi)
+                )
+            ).tuples()
+        )
         for raw in logs:
             if not raw["topics"]:
                 continue
@@ -348,14 +357,7 @@ def _read_range(
             block = int(raw["blockNumber"])
             tx_hash = "0x" + bytes(raw["transactionHash"]).hex()
             log_index = int(raw["logIndex"])
-            exists = s.scalars(
-                select(ChainEventRecord.id).where(
-                    ChainEventRecord.block_number == block,
-                    ChainEventRecord.tx_hash == tx_hash,
-                    ChainEventRecord.log_index == log_index,
-                )
-            ).first()
-            if exists is not None:
+            if (block, tx_hash, log_index) in known:
                 continue
             if block not in times:
                 blk = chain.rpc.block(block)
@@ -388,7 +390,7 @@ def _read_range(
                     touched.discard(case_id)
             elif case_id:
                 touched.add(case_id)
-            enqueue_event(session=s, event=row, case=case)
+            enqueue_event(session=s, event=row, case=case, fanout=fanout)
         _refold(s, touched)
         cursor.block_number, cursor.block_hash = hi, hi_hash
     return stored

@@ -61,6 +61,7 @@ from app.settings import Settings
 __all__ = [
     "Destination",
     "DestinationRefused",
+    "Fanout",
     "busy_parties_filter",
     "check_destination",
     "create_subscription",
@@ -198,26 +199,56 @@ def list_deliveries(*, session: Session, principal: Principal, sub_id: int, limi
 
 
 # ------------------------------------------------------------------------------------------------ enqueue
-def _recipients(session: Session, event: ChainEventRecord, case: CaseRecord | None) -> set[int]:
-    parties: set[int] = set()
-    if case is not None:
-        parties |= {p for p in (case.oem_id, case.supplier_id, case.lab_id) if p is not None}
-    elif event.agreement_id:
-        agreement = session.scalars(
-            select(AgreementRecord).where(AgreementRecord.agreement_id == event.agreement_id)
-        ).first()
-        if agreement is not None:
-            parties |= {agreement.oem_id, agreement.supplier_id}
-    admins = session.scalars(select(Party.id).where(Party.kind == "admin")).all()
-    return parties | set(admins)
+class Fanout:
+    """The lookups :func:`enqueue_event` makes, kept for one indexing transaction: its events share their
+    agreements, the admin parties and the subscriptions (one query each per transaction, not per event)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._admins: set[int] | None = None
+        self._agreements: dict[str, set[int]] = {}
+        self._subs: dict[frozenset[int], list[WebhookSubscription]] = {}
+
+    def recipients(self, event: ChainEventRecord, case: CaseRecord | None) -> set[int]:
+        parties: set[int] = set()
+        if case is not None:
+            parties |= {p for p in (case.oem_id, case.supplier_id, case.lab_id) if p is not None}
+        elif event.agreement_id:
+            if event.agreement_id not in self._agreements:
+                agreement = self.session.scalars(
+                    select(AgreementRecord).where(AgreementRecord.agreement_id == event.agreement_id)
+                ).first()
+                self._agreements[event.agreement_id] = (
+                    {agreement.oem_id, agreement.supplier_id} if agreement is not None else set()
+                )
+            parties |= self._agreements[event.agreement_id]
+        if self._admins is None:
+            self._admins = set(self.session.scalars(select(Party.id).where(Party.kind == "admin")).all())
+        return parties | self._admins
+
+    def subscriptions(self, recipients: set[int]) -> list[WebhookSubscription]:
+        key = frozenset(recipients)
+        if key not in self._subs:
+            self._subs[key] = list(
+                self.session.scalars(
+                    select(WebhookSubscription).where(
+                        WebhookSubscription.party_id.in_(recipients), WebhookSubscription.active.is_(True)
+                    )
+                ).all()
+            )
+        return self._subs[key]
 
 
-def enqueue_event(*, session: Session, event: ChainEventRecord, case: CaseRecord | None) -> int:
-    """Queue deliveries of a freshly indexed event to the subscriptions of its parties; returns how many."""
+def enqueue_event(
+    *, session: Session, event: ChainEventRecord, case: CaseRecord | None, fanout: Fanout | None = None
+) -> int:
+    """Queue deliveries of a freshly indexed event to the subscriptions of its parties; returns how many.
+    ``fanout``: the lookups shared by the events of one transaction (a fresh one otherwise)."""
     kind = event_type(event.contract, event.name)
     if kind is None:
         return 0
-    recipients = _recipients(session, event, case)
+    fanout = fanout or Fanout(session)
+    recipients = fanout.recipients(event, case)
     if not recipients:
         return 0
     body = {
@@ -246,12 +277,7 @@ def enqueue_event(*, session: Session, event: ChainEventRecord, case: CaseRecord
     }
     raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
     count = 0
-    subs = session.scalars(
-        select(WebhookSubscription).where(
-            WebhookSubscription.party_id.in_(recipients), WebhookSubscription.active.is_(True)
-        )
-    ).all()
-    for sub in subs:
+    for sub in fanout.subscriptions(recipients):
         if sub.events is not None and kind not in json.loads(sub.events):
             continue
         session.add(WebhookDelivery(subscription_id=sub.id, event_key=f"evt_{event.id}", event_type=kind, body=raw))
