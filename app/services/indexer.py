@@ -377,8 +377,9 @@ def _read_range(
                 log_index=log_index,
                 args=json.dumps(args, sort_keys=True),
             )
+            # inserted with the range's other events at the next flush (one statement for many): only a webhook
+            # delivery needs its id before that, and enqueue_event flushes then
             s.add(row)
-            s.flush()
             stored += 1
             case: CaseRecord | None = None
             if name == "TracingCases" and case_id:

@@ -249,8 +249,11 @@ def enqueue_event(
         return 0
     fanout = fanout or Fanout(session)
     recipients = fanout.recipients(event, case)
-    if not recipients:
+    subscriptions = fanout.subscriptions(recipients) if recipients else []
+    if not subscriptions:
         return 0
+    if event.id is None:
+        session.flush()  # the event's id names the delivery
     body = {
         "id": f"evt_{event.id}",
         "type": kind,
@@ -277,7 +280,7 @@ def enqueue_event(
     }
     raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
     count = 0
-    for sub in fanout.subscriptions(recipients):
+    for sub in subscriptions:
         if sub.events is not None and kind not in json.loads(sub.events):
             continue
         session.add(WebhookDelivery(subscription_id=sub.id, event_key=f"evt_{event.id}", event_type=kind, body=raw))
