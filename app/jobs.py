@@ -163,18 +163,20 @@ def claim(sessions: sessionmaker[Session], q: RowQueue, holder: str, *, limit: i
                 .with_for_update(skip_locked=True, of=q.model)
             )
         )
-        taken = []
-        for row_id in ids:
-            claimed_until = q.column("claimed_until")
-            hit = s.execute(
+        if not ids:
+            return []
+        # one statement for the lot; the claim condition again, row by row (SQLite has no row locks)
+        claimed_until = q.column("claimed_until")
+        taken = set(
+            s.scalars(
                 update(q.model)
-                .where(pk == row_id, or_(claimed_until.is_(None), claimed_until < now))
+                .where(pk.in_(ids), or_(claimed_until.is_(None), claimed_until < now))
                 .values(claimed_by=holder, claimed_until=until)
+                .returning(pk)
                 .execution_options(synchronize_session=False)
             )
-            if getattr(hit, "rowcount", 0) == 1:
-                taken.append(row_id)
-    return taken
+        )
+    return [row_id for row_id in ids if row_id in taken]
 
 
 def renew_claim(sessions: sessionmaker[Session], model: type[Any], row_id: Any, holder: str, limit_s: float) -> bool:
