@@ -201,12 +201,13 @@ def _store(session: Session, job: AnalysisJob, batch: Batch, outcome: AnalysisOu
 def _run_job(session: Session, settings: Settings, job_id: int) -> Profile | None:
     """Analyse and store; returns the profile whose models a clean batch feeds (None: nothing to feed).
     The job row is claimed by this worker (app/jobs.py), so it is not locked for the analysis' duration."""
-    job = session.get(AnalysisJob, job_id)
-    if job is None or job.status != "pending":
-        return None  # done meanwhile (API re-score or another pass)
-    batch = session.get(Batch, job.batch_pk)
-    if batch is None:
-        return None
+    # the job and its batch in one round trip (no row: the job or its batch is gone)
+    found = session.execute(
+        select(AnalysisJob, Batch).join(Batch, Batch.id == AnalysisJob.batch_pk).where(AnalysisJob.id == job_id)
+    ).first()
+    if found is None or found[0].status != "pending":
+        return None  # gone, or done meanwhile (API re-score or another pass)
+    job, batch = found
     with session.no_autoflush:  # no write (and so no SQLite write lock) until the result is stored
         outcome = _analyse(session, settings, job, batch)
     _store(session, job, batch, outcome)

@@ -236,3 +236,23 @@ def test_a_baseline_of_a_few_points_still_has_finite_side_spreads() -> None:
         assert math.isfinite(lo) and math.isfinite(hi) and lo >= 0.1 and hi >= 0.1, (base, lo, hi)
     v = score_batch(_one_char_lot([10.0, 10.2]), {}, {"c": [9.8, 10.1, 10.0, 10.3]}, min_history=4)
     assert v.spc_checked == ["c"]
+
+
+def test_side_spreads_read_the_order_statistics_numpy_median_and_quantile_give() -> None:
+    """The baseline's median and tail quantiles come from single-index partitions (numpy's fast path): the same
+    values as ``np.median`` and ``np.quantile`` for any size, odd or even, ties, tails at either end."""
+    import numpy as np
+
+    from models.verdict import _median_quantiles
+
+    rng = np.random.default_rng(7)
+    for trial in range(3000):
+        n = int(rng.integers(1, 80)) if trial % 10 else int(rng.integers(80, 3000))
+        base = rng.normal(10.0, 1.0, n)
+        if trial % 3 == 1:
+            base = base.round(1)  # ties
+        elif trial % 3 == 2:
+            base = rng.integers(0, 4, n).astype(float)
+        q = min(max(0.01, 2.0 / n), 0.25) if trial % 2 else float(rng.uniform(0.0, 1.0))
+        want = (float(np.median(base)), *(float(v) for v in np.quantile(base, [q, 1 - q])))
+        assert _median_quantiles(base, q, 1 - q) == want, (n, q)
