@@ -123,7 +123,7 @@ def upload_batch(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    return batch_public(session=session, batch=batch, chain=chain, created=created)
+    return batch_public(session=session, batch=batch, chain=chain, created=created, just_stored=created)
 
 
 @router.get("", response_model=list[BatchPublic])

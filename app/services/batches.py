@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.auth import Principal
 from app.db import RECORDS_PER_CHUNK, Batch, BatchFile, Blob, OutboxItem, Party, RecordChunk, upsert
@@ -352,10 +353,11 @@ def create_batch(
         # on its write lock): answer like a repeated upload instead of failing
         session.rollback()
         return _existing_after_race(session=session, supplier_id=supplier.id, key=key, content=content, exc=exc)
+    stored_files = []
     for upload, p, leaf in file_rows:
         store_blob(session=session, sha256=upload.sha256, data=upload.data)
         parsed_json = p.report.model_dump_json() if p.report is not None else None
-        session.add(
+        stored_files.append(
             BatchFile(
                 batch_pk=batch.id,
                 sha256=upload.sha256,
@@ -370,6 +372,8 @@ def create_batch(
                 signature_verdict=p.report.signature.verdict if p.report is not None else None,
             )
         )
+    session.add_all(stored_files)
+    set_committed_value(batch, "files", stored_files)  # what the response lists: known, not read back
     for start in range(0, len(texts), RECORDS_PER_CHUNK):
         chunk_texts = texts[start : start + RECORDS_PER_CHUNK]
         session.add(

@@ -49,8 +49,11 @@ def batch_file_detail(*, batch: Batch, sha256: str) -> BatchFileDetail:
     raise NotFound(f"no file with sha256 {sha} in batch {batch.batch_id}")
 
 
-def batch_public(*, session: Session, batch: Batch, chain: ChainContext | None, created: bool = True) -> BatchPublic:
-    attempts, error = outbox_attempts(session=session, batch=batch)
+def batch_public(
+    *, session: Session, batch: Batch, chain: ChainContext | None, created: bool = True, just_stored: bool = False
+) -> BatchPublic:
+    """``just_stored``: the batch was stored by this request (no anchoring attempt yet: no query for them)."""
+    attempts, error = (0, None) if just_stored else outbox_attempts(session=session, batch=batch)
     receipt = None
     if batch.status == "anchored":
         receipt = AnchorReceiptPublic(

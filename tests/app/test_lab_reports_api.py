@@ -76,6 +76,11 @@ def test_csv_with_pdf_and_dcc_reports_is_parsed_anchored_and_served_with_provena
     assert batch["record_count"] == 4 + 2  # four measurements + one canonical-JSON leaf per report
     assert batch["leaf_count"] == 6 + 3  # plus the three files
     assert {f["signature_verdict"] for f in batch["files"] if f["kind"] == "report"} == {"unsigned"}
+    # the 201 says what a read of the batch says (its files in upload order, no anchoring attempt yet)
+    read = gateway.client.get(f"/v1/batches/{batch['id']}", headers=gateway.auth("supplier")).json()
+    assert {**batch, "created": None} == {**read, "created": None}
+    assert [f["filename"] for f in batch["files"]] == ["lot.csv", "tensile.pdf", "cert.xml"]
+    assert batch["anchor_attempts"] == 0 and batch["anchor_error"] is None
     gateway.anchor_all()
 
     sha = hashlib.sha256(pdf).hexdigest()
