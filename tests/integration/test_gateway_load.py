@@ -21,7 +21,8 @@ def test_kill_9_of_the_embedded_node_loses_no_confirmed_transaction() -> None:
 
 
 def test_gateway_bench_smoke_has_no_5xx_and_well_formed_figures() -> None:
-    figures = measure_gateway(uploads=6, clients=3, anchored_n=2, crash=0, postgres=_pg_available(), baseline_uploads=2)
+    figures = measure_gateway(uploads=6, clients=3, anchored_n=2, crash=0, postgres=_pg_available(), baseline_uploads=2,
+                              pg_runs=2)  # fmt: skip
     parsed = json.loads(json.dumps(figures))
     assert parsed["gateway_5xx"] == 0
     assert parsed["gateway_statuses_sqlite"] == {"201": 6}
@@ -38,4 +39,6 @@ def test_gateway_bench_smoke_has_no_5xx_and_well_formed_figures() -> None:
     assert "deep_json_status" in parsed
     if _pg_available():
         assert parsed["gateway_statuses"] == {"201": 6} and parsed["gateway_processes"] == 2
+        assert len(parsed["gateway_runs"]) == 2
+        assert parsed["gateway_uploads_per_s"] in [run["uploads_per_s"] for run in parsed["gateway_runs"]]
         assert parsed["gateway_cpu_ms_per_upload_worker"] > 0 and parsed["gateway_cpu_ms_per_upload_db"] > 0
