@@ -77,6 +77,9 @@ class QueueSpec:
     # so that the pass takes more rows at once (anchoring: fewer, fuller transactions); an idle queue still
     # starts at once on a new row
     coalesce_s: float = 0.0
+    # a row queue with no pending row at all sleeps this long between passes instead of ``poll_s`` (new rows wake
+    # it at once; rows waiting for their next attempt keep the ``poll_s`` pace). None: always ``poll_s``
+    idle_poll_s: float | None = None
     needs_sender: bool = False  # runs only where the relayer-key lease is held
 
 
@@ -177,6 +180,14 @@ def claim(sessions: sessionmaker[Session], q: RowQueue, holder: str, *, limit: i
             )
         )
     return [row_id for row_id in ids if row_id in taken]
+
+
+def has_pending(sessions: sessionmaker[Session], q: RowQueue) -> bool:
+    """Whether ``q`` has a pending row, due now or later (a look without locks, like the first one of a claim)."""
+    pk = q.model.__mapper__.primary_key[0]
+    with sessions() as s:
+        query = select(pk).where(q.column(q.status_col) == "pending", *q.where(utcnow())).limit(1)
+        return s.scalars(query).first() is not None
 
 
 def renew_claim(sessions: sessionmaker[Session], model: type[Any], row_id: Any, holder: str, limit_s: float) -> bool:
@@ -324,11 +335,21 @@ class JobRunner:
             st.finished += done
             if not done:
                 # a row queue sleeps until rows are committed for it (app.wakeups) or its poll interval passes
-                (wake or stop).wait(q.spec.poll_s)
+                (wake or stop).wait(self._idle_wait(q))
             elif q.spec.min_gap_s:
                 stop.wait(q.spec.min_gap_s)
             elif q.spec.coalesce_s and wake is not None and wake.is_set():
                 stop.wait(q.spec.coalesce_s)
+
+    def _idle_wait(self, q: RowQueue | Periodic) -> float:
+        """How long a pass that found nothing due waits for a wake-up before the next one."""
+        if not isinstance(q, RowQueue) or q.spec.idle_poll_s is None:
+            return q.spec.poll_s
+        try:
+            return q.spec.poll_s if has_pending(self.sessions, q) else max(q.spec.idle_poll_s, q.spec.poll_s)
+        except Exception:  # the database is away: the short poll, as before
+            log.warning("%s: could not look for pending rows", q.spec.name, exc_info=True)
+            return q.spec.poll_s
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         """Start every queue's threads; row queues are woken by commits of new rows (:mod:`app.wakeups`)."""

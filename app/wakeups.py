@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-__all__ = ["CHANNEL", "Wakeups", "for_sessions", "listen"]
+__all__ = ["CHANNEL", "Wakeups", "for_sessions", "listen", "note"]
 
 log = logging.getLogger("qcn.wakeups")
 
@@ -78,20 +78,8 @@ class Wakeups:
 
     def _after_flush(self, session: Session, _ctx: Any) -> None:
         tables = {t for obj in session.new if (t := self._queue_table(type(obj))) is not None}
-        if not tables:
-            return
-        session.info.setdefault(_PENDING, set()).update(tables)
-        if session.get_bind().dialect.name != "postgresql":
-            return
-        notified: set[str] = session.info.setdefault(_NOTIFIED, set())
-        new = sorted(tables - notified)
-        if not new:
-            return
-        # one round trip; delivered to the listeners at commit, dropped on rollback
-        calls = ", ".join(f"pg_notify(:channel, :t{i})" for i in range(len(new)))
-        params = {"channel": CHANNEL} | {f"t{i}": table for i, table in enumerate(new)}
-        session.connection().execute(text(f"SELECT {calls}"), params)
-        notified.update(new)
+        if tables:
+            note(session, *tables)
 
     def _after_commit(self, session: Session) -> None:
         session.info.pop(_NOTIFIED, None)
@@ -102,6 +90,24 @@ class Wakeups:
     def _after_rollback(self, session: Session) -> None:
         session.info.pop(_NOTIFIED, None)
         session.info.pop(_PENDING, None)
+
+
+def note(session: Session, *tables: str) -> None:
+    """Wake the queue threads of ``tables`` when ``session`` commits (those of other processes too, on
+    PostgreSQL); nobody when it rolls back. Inserting queue rows does this by itself; this is for a commit that
+    makes a queue's work due without inserting its rows (an anomalous analysis makes a tracing case due)."""
+    session.info.setdefault(_PENDING, set()).update(tables)
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    notified: set[str] = session.info.setdefault(_NOTIFIED, set())
+    new = sorted(set(tables) - notified)
+    if not new:
+        return
+    # one round trip; delivered to the listeners at commit, dropped on rollback
+    calls = ", ".join(f"pg_notify(:channel, :t{i})" for i in range(len(new)))
+    params = {"channel": CHANNEL} | {f"t{i}": table for i, table in enumerate(new)}
+    session.connection().execute(text(f"SELECT {calls}"), params)
+    notified.update(new)
 
 
 _INSTALLED: weakref.WeakKeyDictionary[sessionmaker[Session], Wakeups] = weakref.WeakKeyDictionary()

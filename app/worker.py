@@ -35,7 +35,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import jobs
+from app import jobs, wakeups
 from app.chainctx import AnchorResult, ChainContext, ChainHolder, b32
 from app.db import (
     AgreementRecord,
@@ -186,6 +186,8 @@ class AnchorWorker:
                     max_attempts=st.cases_open_max_attempts,
                     batch=10,
                     poll_s=0.2,
+                    # no case being opened: an anomalous analysis or an anchoring wakes the queue (its discovery)
+                    idle_poll_s=st.anchor_poll_interval_s,
                     needs_sender=True,
                 ),
                 CaseRecord,
@@ -227,7 +229,8 @@ class AnchorWorker:
                     retry_max_s=5.0,
                     max_attempts=10,
                     batch=20,
-                    poll_s=st.relay_poll_s,
+                    poll_s=st.relay_poll_s,  # the receipt poll of a transaction in flight
+                    idle_poll_s=st.anchor_poll_interval_s,  # none in flight: a new one wakes the queue
                 ),
                 RelayTransaction,
                 self._handle_relay,
@@ -441,6 +444,7 @@ class AnchorWorker:
         if not done:
             return
         with self.sessions() as s, s.begin():
+            wakeups.note(s, "cases")  # an anomalous batch anchored now may be due a tracing case
             s.connection().execute(
                 update(Batch)
                 .where(Batch.id == bindparam("pk"))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import heap
+from app import heap, wakeups
 from app.analysis.errors import AnalysisNotReady, translate_model_error
 from app.analysis.observations import (
     batch_long,
@@ -188,6 +188,8 @@ def _store(session: Session, job: AnalysisJob, batch: Batch, outcome: AnalysisOu
         graph_sha256=outcome.graph_sha256,
     )
     session.add(row)
+    if outcome.anomalous:
+        wakeups.note(session, "cases")  # an anomalous, anchored batch is due a tracing case
     job.status = "done"
     job.outcome = "anomalous" if outcome.anomalous else "clean"
     # the SPC history query reads these copies of done jobs: a job written without them (by a gateway on the

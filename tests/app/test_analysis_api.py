@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from app import wakeups
 from app.analysis.observations import batch_long
 from app.chainctx import deploy_contracts
 from app.db import AnalysisJob, AnalysisResult, ObservationPack
@@ -182,6 +183,22 @@ def _refresh(gw: Gateway, who: str, profile: str) -> dict[str, Any]:
             return dict(job.json())
         time.sleep(0.05)
     raise AssertionError("model refresh did not finish in 300 s")
+
+
+def test_an_anomalous_analysis_wakes_the_tracing_case_queue_and_a_clean_one_does_not(gw: Gateway) -> None:
+    """The cases queue sleeps while nothing is due; an anomalous verdict may make a case due, so storing one wakes
+    the queue at commit (its discovery runs at once, not at the next idle poll)."""
+    _history(gw, 3)
+    cases = wakeups.for_sessions(gw.client.app.state.session_factory).subscribe("cases")  # type: ignore[attr-defined]
+    runner = gw.worker.runner()
+    by_name = {q.spec.name: q for q in runner.queues}
+    for lot, fault, wakes in (("LOT-C", None, False), ("LOT-F", ROLL_FAULT, True)):
+        batch = _upload(gw, make_batch(seed=503, lot_id=lot, n_samples=N_SAMPLES, fault=fault))
+        runner.run_pass(by_name["anchoring"])
+        cases.clear()  # an anchoring wakes it too: a batch anchored after its anomalous analysis is due a case
+        assert runner.run_pass(by_name["analysis"]) == 1
+        assert _analysis(gw, batch["id"])["anomalous"] is wakes
+        assert cases.is_set() is wakes, lot
 
 
 def test_insufficient_data_is_explicit(gw: Gateway) -> None:

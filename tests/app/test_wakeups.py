@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import DateTime, Integer, select
+from sqlalchemy import DateTime, Integer, String, event, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app import jobs, wakeups
 from app.chainctx import deploy_contracts
-from app.db import AnalysisJob, Batch, make_engine, make_session_factory
+from app.db import AnalysisJob, Batch, make_engine, make_session_factory, utcnow
 from app.main import create_app
 from app.worker import AnchorWorker
 from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway, make_settings
@@ -137,3 +137,91 @@ def test_only_committed_queue_rows_wake(db_url: str) -> None:
         if listener is not None:
             listener.close()
         engine.dispose()
+
+
+def test_a_noted_queue_wakes_when_the_transaction_commits_and_not_on_rollback(db_url: str) -> None:
+    """``wakeups.note``: work made due without inserting the queue's rows (an anomalous analysis makes a tracing
+    case due) wakes that queue at commit, in this process and, on PostgreSQL, in the others."""
+    engine = make_engine(db_url)
+    _Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    cases = wakeups.for_sessions(factory).subscribe("cases")
+    listener = None
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        listener = psycopg.connect(db_url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+        listener.execute(f"LISTEN {wakeups.CHANNEL}")
+    try:
+        with factory() as s:
+            wakeups.note(s, "cases")
+            s.rollback()
+        assert not cases.is_set()
+        if listener is not None:
+            assert list(listener.notifies(timeout=0.5)) == []
+        with factory() as s, s.begin():
+            s.add(_Plain())
+            wakeups.note(s, "cases")
+            wakeups.note(s, "cases")  # announced once per transaction
+            assert not cases.is_set()
+        assert cases.is_set()
+        if listener is not None:
+            notes = list(listener.notifies(timeout=1.0, stop_after=2))
+            assert [n.payload for n in notes] == ["cases"]
+    finally:
+        if listener is not None:
+            listener.close()
+        engine.dispose()
+
+
+class _Retried(_Base):
+    __tablename__ = "test_wake_retried"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def test_an_idle_queue_polls_seldom_and_a_row_waiting_for_its_retry_keeps_the_short_pace(db_url: str) -> None:
+    """The relay queue polls every 0.05 s for the receipt of a transaction in flight. With none in flight it
+    sleeps its idle interval (a new row wakes it), instead of querying the database twenty times a second."""
+    engine = make_engine(db_url)
+    _Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    handled: list[float] = []
+
+    def handle(ids: list[int]) -> dict[int, BaseException | None]:
+        handled.append(time.monotonic())
+        with factory() as s, s.begin():
+            s.execute(update(_Retried).where(_Retried.id.in_(ids)).values(status="done"))
+        return dict.fromkeys(ids)
+
+    spec = jobs.QueueSpec("retried", poll_s=0.05, idle_poll_s=30.0)
+    runner = jobs.JobRunner(sessions=factory, holder="t", queues=[jobs.RowQueue(spec, _Retried, handle)])
+    stop = threading.Event()
+    try:
+        runner.start(stop)
+        time.sleep(0.5)
+        statements.clear()
+        time.sleep(1.5)
+        idle_statements = len([q for q in statements if "test_wake_retried" in q])
+        due_at = utcnow() + timedelta(seconds=1.0)
+        with factory() as s, s.begin():  # a row whose next attempt is 1 s away: it wakes the queue, which sees
+            s.add(_Retried(next_attempt_at=due_at))  # it pending and keeps polling every 0.05 s until it is due
+        deadline = time.monotonic() + 20
+        while not handled and time.monotonic() < deadline:
+            time.sleep(0.02)
+        taken_at = utcnow()
+    finally:
+        stop.set()
+        for t in runner.threads:
+            t.join(timeout=15)
+        engine.dispose()
+    assert idle_statements <= 2  # at 0.05 s it would have been ~60 in 1.5 s
+    assert handled, "the row was never taken"
+    assert timedelta(0) <= taken_at - due_at < timedelta(seconds=5)  # taken at the short pace, not after 30 s
