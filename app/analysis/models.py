@@ -116,6 +116,9 @@ class ModelCache:
         self._anomaly: dict[str, LoadedModel | None] = {}
         self._default: LoadedModel | None = None
         self._causal: dict[str, CausalModel] = {}
+        # profile -> the last clean job of a learning attempt that had too few rows (the next attempt waits for
+        # more clean batches instead of reading the whole history again after each one)
+        self.causal_short_through: dict[str, int] = {}
         self.lock = threading.RLock()
 
     # -- anomaly models -----------------------------------------------------------------------------------
@@ -214,6 +217,7 @@ class ModelCache:
             rows, pks = self._training_rows(session, profile, through)
             need = self.settings.analysis_causal_min_rows
             if through is None or len(rows) < need:
+                self.causal_short_through[profile.name] = through or 0
                 raise InsufficientData(
                     need, len(rows), f"complete per-sample rows (quality + process) of profile {profile.name!r}"
                 )

@@ -224,7 +224,10 @@ def _feed_models(session: Session, settings: Settings, profile: Profile) -> None
 
     cache = cache_for(settings)
     cm = cache.causal_model(session, profile)
-    since = cm.through_job_id if cm is not None else 0
+    # since the model's last clean batch, or since an attempt that had too few rows (a profile without process
+    # data never has enough: it is not re-read in full after every clean batch)
+    short = cache.causal_short_through.get(profile.name)
+    since = cm.through_job_id if cm is not None else (short or 0)
     new_clean = (
         session.scalar(
             select(func.count()).where(
@@ -236,7 +239,7 @@ def _feed_models(session: Session, settings: Settings, profile: Profile) -> None
         )
         or 0
     )
-    if cm is None or new_clean >= settings.analysis_causal_refresh_every:
+    if (cm is None and short is None) or new_clean >= settings.analysis_causal_refresh_every:
         with contextlib.suppress(InsufficientData):  # not enough clean rows yet: learned on a later batch
             cache.learn_causal_model(session, profile)
     name = cache.anomaly_name(profile.name)

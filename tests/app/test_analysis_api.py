@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app import wakeups
+from app.analysis.models import ModelCache
 from app.analysis.observations import batch_long
 from app.chainctx import deploy_contracts
 from app.db import AnalysisJob, AnalysisResult, ObservationPack
@@ -199,6 +200,28 @@ def test_an_anomalous_analysis_wakes_the_tracing_case_queue_and_a_clean_one_does
         assert runner.run_pass(by_name["analysis"]) == 1
         assert _analysis(gw, batch["id"])["anomalous"] is wakes
         assert cases.is_set() is wakes, lot
+
+
+def test_a_profile_short_of_rows_is_not_relearned_after_every_clean_batch(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Learning a causal model reads the profile's whole clean history. While it has too few rows (or no process
+    data at all) the next attempt waits for ``analysis_causal_refresh_every`` (5) more clean batches instead of
+    coming after each one; the model is learned once there are enough."""
+    attempts: list[int] = []
+    learn = ModelCache.learn_causal_model
+
+    def counted(self: ModelCache, session: Any, profile: Any) -> Any:
+        attempts.append(1)
+        return learn(self, session, profile)
+
+    monkeypatch.setattr(ModelCache, "learn_causal_model", counted)
+    for batch in make_history(12, n_samples=N_SAMPLES):  # 10 rows a batch, 100 needed
+        _upload(gw, batch)
+        gw.anchor_all()
+    assert len(attempts) == 3  # clean batches 1 (10 rows), 6 (60) and 11 (110 rows: learned)
+    causal = gw.client.get("/v1/models", headers=gw.auth("admin")).json()["causal_models"]
+    assert [(m["rows"], m["batches"]) for m in causal] == [(110, 11)]
 
 
 def test_insufficient_data_is_explicit(gw: Gateway) -> None:
