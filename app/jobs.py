@@ -345,6 +345,8 @@ class JobRunner:
         """How long a pass that found nothing due waits for a wake-up before the next one."""
         if not isinstance(q, RowQueue) or q.spec.idle_poll_s is None:
             return q.spec.poll_s
+        if q.spec.needs_sender and not self.sender_held():  # a standby process: no query for it
+            return max(q.spec.idle_poll_s, q.spec.poll_s)
         try:
             return q.spec.poll_s if has_pending(self.sessions, q) else max(q.spec.idle_poll_s, q.spec.poll_s)
         except Exception:  # the database is away: the short poll, as before

@@ -200,9 +200,10 @@ class Settings(BaseSettings):
     anchor_poll_interval_s: float = Field(
         default=1.0,
         gt=0,
-        description="fallback poll of the idle anchoring and analysis queues: a commit of new work wakes them at "
-        "once (in the process; across processes on PostgreSQL via LISTEN/NOTIFY), so this only bounds retries "
-        "and new work from another process on SQLite",
+        description="fallback poll of the idle anchoring and analysis queues, and the sleep of the relay and "
+        "tracing-case queues while nothing is pending: a commit of new work wakes them at once (in the process; "
+        "across processes on PostgreSQL via LISTEN/NOTIFY), so this only bounds retries and new work from "
+        "another process on SQLite",
     )
     anchor_coalesce_s: float = Field(
         default=0.2,

@@ -182,8 +182,8 @@ _RUN_KEYS = ("uploads_per_s", "uploads_processed_per_s", "upload_ms_p99", "cpu_m
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median answered rate (its figures belong together), the others listed next to it: on
-    a shared machine one run is off by up to a fifth either way."""
+    """The run with the median answered rate (its figures belong together; of an even number, the lower middle
+    one), the others listed next to it: on a shared machine one run is off by up to a fifth either way."""
     return sorted(runs, key=lambda r: float(r["uploads_per_s"]))[(len(runs) - 1) // 2]
 
 
@@ -285,8 +285,8 @@ def _drain(st: Stack, timeout_s: float = 600.0) -> tuple[float, dict[str, int]]:
     return time.perf_counter() - t0, first
 
 
-def _batches_per_anchor_tx(st: Stack) -> float | None:
-    """Anchored batches per anchoring transaction so far (under load one transaction carries several)."""
+def _anchored_counts(st: Stack) -> tuple[int, int]:
+    """(anchored batches, distinct anchoring transactions) in the database now."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(st.db_url, poolclass=NullPool)
@@ -297,7 +297,7 @@ def _batches_per_anchor_tx(st: Stack) -> float | None:
             ).one()
     finally:
         engine.dispose()
-    return round(batches / txs, 2) if txs else None
+    return int(batches), int(txs)
 
 
 def _multipart(body: bytes, filename: str = "lot.csv") -> tuple[bytes, str]:
@@ -357,6 +357,7 @@ def sustained_uploads(st: Stack, *, uploads: int, clients: int, rows: int = 1000
     statuses.clear()
     _drain(st)
     time.sleep(1.0)
+    anchored_before = _anchored_counts(st)
     meter = CpuMeter(st)
     load_before = os.getloadavg()[0]
     meter.start()
@@ -369,6 +370,7 @@ def sustained_uploads(st: Stack, *, uploads: int, clients: int, rows: int = 1000
     # the worker cannot keep up with is no sustained rate. Wait for that backlog and count its CPU too
     drain_s, backlog = _drain(st)
     cpu = meter.stop()
+    batches, txs = (after - before for after, before in zip(_anchored_counts(st), anchored_before, strict=True))
     cpu_ms = sum(cpu.values()) * 1000 / uploads
     return {
         "cpu_ms_per_upload": round(cpu_ms, 1),
@@ -382,7 +384,8 @@ def sustained_uploads(st: Stack, *, uploads: int, clients: int, rows: int = 1000
         "uploads_processed_per_s": round(uploads / (elapsed + drain_s), 2),
         "backlog_at_last_201": backlog,
         "drain_s": round(drain_s, 2),
-        "batches_per_anchor_tx": _batches_per_anchor_tx(st),
+        # this phase's uploads: anchored batches per anchoring transaction
+        "batches_per_anchor_tx": round(batches / txs, 2) if txs else None,
         "upload_ms_p50": _pct(latencies, 0.50),
         "upload_ms_p95": _pct(latencies, 0.95),
         "upload_ms_p99": _pct(latencies, 0.99),

@@ -380,6 +380,7 @@ def _read_range(
             # inserted with the range's other events at the next flush (one statement for many): only a webhook
             # delivery needs its id before that, and enqueue_event flushes then
             s.add(row)
+            known.add((block, tx_hash, log_index))  # a node that repeats a log in its answer: stored once
             stored += 1
             case: CaseRecord | None = None
             if name == "TracingCases" and case_id:

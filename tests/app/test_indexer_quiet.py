@@ -3,6 +3,8 @@ returns at once, but a new block — or a block replaced at the same height — 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from app.db import ChainEventRecord
@@ -36,3 +38,19 @@ def test_a_block_replaced_at_the_same_height_is_rewound_after_a_quiet_pass(gatew
     assert chain.rpc.block_number() == height  # same height, another block
     sync()
     assert _anchor_events(gw) == []  # the replaced block's event is gone
+
+
+def test_a_log_the_node_repeats_in_one_answer_is_stored_once(gateway: Gateway, monkeypatch: Any) -> None:
+    """Outside review: some JSON-RPC providers have answered eth_getLogs with a log twice. The events of a range
+    are inserted together, so the repeat must be recognised in the range itself, or the unique key fails the
+    whole range on every pass and indexing stops."""
+    gw = gateway
+    sessions = gw.client.app.state.session_factory  # type: ignore[attr-defined]
+    chain = gw.worker.chain
+    resp = gw.upload("supplier", CSV_OK)
+    assert resp.status_code == 201, resp.text
+    logs = chain.rpc.logs
+    monkeypatch.setattr(chain.rpc, "logs", lambda params: (lambda found: found + found)(logs(params)))
+    assert gw.anchor_all() == 1  # anchors, then indexes the anchoring block
+    indexer.sync(sessions=sessions, chain=chain, settings=gw.settings)
+    assert _anchor_events(gw) == [resp.json()["batch_id"]]

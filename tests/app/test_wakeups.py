@@ -225,3 +225,27 @@ def test_an_idle_queue_polls_seldom_and_a_row_waiting_for_its_retry_keeps_the_sh
     assert idle_statements <= 2  # at 0.05 s it would have been ~60 in 1.5 s
     assert handled, "the row was never taken"
     assert timedelta(0) <= taken_at - due_at < timedelta(seconds=5)  # taken at the short pace, not after 30 s
+
+
+def test_a_standby_process_does_not_poll_a_queue_it_may_not_run(db_url: str) -> None:
+    """Outside review: the cases queue needs the sender lease; in a standby worker (lease held elsewhere) its idle
+    wait must not query the database either."""
+    engine = make_engine(db_url)
+    _Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    spec = jobs.QueueSpec("standby", poll_s=0.05, idle_poll_s=0.2, needs_sender=True)
+    queue = jobs.RowQueue(spec, _Retried, lambda ids: dict.fromkeys(ids))
+    runner = jobs.JobRunner(sessions=factory, holder="t", queues=[queue], sender_held=lambda: False)
+    stop = threading.Event()
+    try:
+        runner.start(stop)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for t in runner.threads:
+            t.join(timeout=15)
+        engine.dispose()
+    assert runner.stats["standby"].passes >= 3  # it ran, at the idle pace
+    assert [q for q in statements if "test_wake_retried" in q] == []
