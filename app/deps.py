@@ -17,7 +17,8 @@ from parsers.limits import Limits
 __all__ = ["CurrentPrincipal", "DbSession", "ParseLimits", "SettingsDep"]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
+    # async: FastAPI runs a plain function dependency in a worker thread, a round trip for an attribute read
     settings: Settings = request.app.state.settings
     return settings
 
@@ -71,7 +72,7 @@ def _principal(
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 
 
-def _limits(settings: SettingsDep) -> Limits:
+async def _limits(settings: SettingsDep) -> Limits:
     return Limits(
         max_bytes=settings.max_upload_bytes,
         max_pages=settings.parse_max_pages,
