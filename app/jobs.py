@@ -81,6 +81,10 @@ class QueueSpec:
     # it at once; rows waiting for their next attempt keep the ``poll_s`` pace). None: always ``poll_s``
     idle_poll_s: float | None = None
     needs_sender: bool = False  # runs only where the relayer-key lease is held
+    # how long a claim lasts before the handler starts on the row (None: time_limit_s). A handler that works a
+    # claim's rows one after another renews each to time_limit_s as it starts it (renew_claim), so the rows a
+    # killed worker had not started are free again after this, not after the full time limit
+    claim_s: float | None = None
 
 
 class Retry(Exception):
@@ -146,7 +150,7 @@ def claim(sessions: sessionmaker[Session], q: RowQueue, holder: str, *, limit: i
     """Claim up to ``limit`` due rows of ``q`` for ``holder``; returns their primary keys, oldest first."""
     now = utcnow()
     pk = q.model.__mapper__.primary_key[0]
-    until = now + timedelta(seconds=q.spec.time_limit_s)
+    until = now + timedelta(seconds=q.spec.time_limit_s if q.spec.claim_s is None else q.spec.claim_s)
     # an idle queue is polled often (several threads per queue): look without locking first, so an empty poll
     # takes neither SQLite's single write lock nor PostgreSQL row locks away from the requests
     with sessions() as s:

@@ -334,6 +334,12 @@ class Settings(BaseSettings):
     )
     analysis_concurrency: int = Field(default=1, ge=1)
     analysis_time_limit_s: float = 600.0
+    analysis_claim_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long analysis jobs claimed together stay reserved for their worker before it starts each "
+        "(it then has analysis_time_limit_s): a killed worker's unstarted jobs are free again after this",
+    )
     cases_time_limit_s: float = 120.0
     indexer_interval_s: float = 0.1
     indexer_min_gap_s: float = Field(

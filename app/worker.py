@@ -168,6 +168,7 @@ class AnchorWorker:
                     "analysis",
                     concurrency=st.analysis_concurrency,
                     time_limit_s=st.analysis_time_limit_s,
+                    claim_s=min(st.analysis_claim_s, st.analysis_time_limit_s),  # a job renews its claim as it starts
                     retry_base_s=st.analysis_retry_base_s,
                     max_attempts=st.analysis_max_attempts,
                     # jobs of one claim run one after another, oldest first, each in its own transaction (a job's

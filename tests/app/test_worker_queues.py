@@ -154,6 +154,22 @@ def test_each_claimed_analysis_job_gets_its_time_limit_from_its_own_start_and_a_
     assert ran == later[:1] and set(later[1:]) <= set(stolen[later[0]])  # (the overrun job's own claim lapsed too)
 
 
+def test_the_unstarted_jobs_of_a_killed_analysis_worker_are_free_after_the_claim_time_not_the_time_limit(
+    tmp_path: Path,
+) -> None:
+    """A worker claims 8 analysis jobs at a time and starts them in turn. Killed after starting one, it left the
+    other 7 waiting for the full time limit (600 s). Now only the job it started keeps its claim for that long;
+    the others are free after ``analysis_claim_s``."""
+    worker, sessions = _stored_worker(tmp_path, analysis_time_limit_s=600.0, analysis_claim_s=0.5)
+    (q,) = [q for q in worker.queues() if q.spec.name == "analysis"]
+    ids = _jobs(sessions, 4)
+    assert jobs.claim(sessions, q, "killed") == ids
+    assert jobs.renew_claim(sessions, AnalysisJob, ids[0], "killed", 600.0)  # it started the first, then died
+    assert jobs.claim(sessions, q, "worker-B") == []  # still reserved
+    time.sleep(0.7)
+    assert jobs.claim(sessions, q, "worker-B") == ids[1:]  # the started job is not taken while it may still run
+
+
 def test_a_job_written_without_its_batchs_supplier_and_part_gets_them_when_it_is_analysed(tmp_path: Path) -> None:
     """Outside review: a job row written without the copies (a gateway on the code before migration 0017 during a
     rolling upgrade) would leave its clean batch out of every SPC history; the analysis that marks it done
