@@ -90,6 +90,13 @@ def _hex(value: bytes) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- automation
+# documents (by SHA-256: the judgement is a function of the document alone) whose only anomaly is one value: such
+# a batch stays "anomalous without a case", so every discovery pass (once a second when idle) would read and log
+# it again
+_ONE_VALUE: set[str] = set()
+_ONE_VALUE_MAX = 100_000
+
+
 def discover(*, session: Session, settings: Settings) -> int:
     """Queue a case for every anomalous, anchored batch under an agreement with a lab; returns how many.
 
@@ -117,9 +124,15 @@ def discover(*, session: Session, settings: Settings) -> int:
     for analysis, batch, agreement in rows:
         latest[batch.id] = (analysis, batch, agreement)  # later analyses win
     for key, (analysis, batch, _) in list(latest.items()):
+        if analysis.sha256 in _ONE_VALUE:
+            del latest[key]  # judged on an earlier pass: not read or logged again
+            continue
         one = _single_value(analysis.document)
         if one is not None:
             log.info("no case for batch %s: its only anomaly is %s of sample %s", batch.batch_id, *one)
+            if len(_ONE_VALUE) >= _ONE_VALUE_MAX:
+                _ONE_VALUE.clear()
+            _ONE_VALUE.add(analysis.sha256)
             del latest[key]
     for analysis, batch, agreement in latest.values():
         session.add(
