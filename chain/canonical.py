@@ -45,6 +45,7 @@ __all__ = [
     "canonical_json",
     "json_sha256",
     "number_text",
+    "number_texts",
     "record_digest",
     "record_digests",
     "sha256",
@@ -149,6 +150,21 @@ def number_text(value: float) -> str:
     if "e" in text or text.endswith(".0") or text[-1] in "nf":
         text = _float_text(value, "$")
     return text
+
+
+def number_texts(values: Any) -> list[str]:
+    """:func:`number_text` of each value of a float64 numpy array (a column of observations). ``repr`` already is
+    that text for a finite value with a fraction and a magnitude in [1e-3, 1e15) (fixed notation, no trailing
+    ``.0``); the column is sorted into those by numpy and only the others take the full path: ~half the CPU of a
+    call per value. NaN/Infinity raise NonFiniteNumberError as there."""
+    import numpy as np
+
+    texts = list(map(repr, values.tolist()))
+    magnitude = np.abs(values)
+    full = ~np.isfinite(values) | (values == np.trunc(values)) | (magnitude < 1e-3) | (magnitude >= 1e15)
+    for i in np.flatnonzero(full).tolist():
+        texts[i] = number_text(float(values[i]))
+    return texts
 
 
 #: RFC 8785 text of a string (JSON escapes exactly as JSON.stringify: C-accelerated)

@@ -34,7 +34,7 @@ from app.analysis.observations import History, sample_rows
 from app.analysis.profiles import Profile
 from app.analysis.rank import rank_document
 from app.settings import Settings
-from chain.canonical import HashFormat, canonical_json, json_sha256, number_text, string_text
+from chain.canonical import HashFormat, canonical_json, json_sha256, number_texts, string_text
 from models.anomaly import LoadedModel
 from models.base import sha256_bytes
 from models.causal import RootCauseReport, Spec, Tier, counterfactual, rank_root_causes
@@ -322,16 +322,6 @@ def _observation_rows(long: pd.DataFrame) -> list[list[Any]]:
     return [[sid, var, tier, float(value), unit] for sid, var, tier, value, unit in zip(*cols, strict=True)]
 
 
-def _number_texts(values: np.ndarray) -> list[str]:
-    """``number_text`` of each finite value: ``repr`` already is it for a value with a fraction and a magnitude
-    in [1e-3, 1e15) (fixed notation, no trailing ``.0``), so only the others take the full path (half the CPU)."""
-    texts = list(map(repr, values.tolist()))
-    magnitude = np.abs(values)
-    for i in np.flatnonzero((values == np.trunc(values)) | (magnitude < 1e-3) | (magnitude >= 1e15)).tolist():
-        texts[i] = number_text(float(values[i]))
-    return texts
-
-
 def observations_sha256(long: pd.DataFrame) -> str:
     """``json_sha256(_observation_rows(long))``, the canonical rows written column by column (each text and
     number once, not a generic walk of 5,000 cells). Anything unusual (a NaN, a non-text cell, a lone surrogate)
@@ -340,7 +330,7 @@ def observations_sha256(long: pd.DataFrame) -> str:
     values = long["value"].to_numpy(dtype=float)
     if set(map(type, itertools.chain(*texts))) <= {str, type(None)} and bool(np.isfinite(values).all()):
         sid, var, tier, unit = ([("null" if v is None else string_text(v)) for v in col] for col in texts)
-        numbers = _number_texts(values)
+        numbers = number_texts(values)
         rows = ",".join(f"[{a},{b},{c},{v},{u}]" for a, b, c, v, u in zip(sid, var, tier, numbers, unit, strict=True))
         with contextlib.suppress(UnicodeEncodeError):
             return hashlib.sha256(f"[{rows}]".encode()).hexdigest()

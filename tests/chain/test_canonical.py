@@ -7,6 +7,7 @@ import hashlib
 import math
 import struct
 
+import numpy as np
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -19,6 +20,8 @@ from chain.canonical import (
     ProofError,
     UnsupportedValueError,
     canonical_bytes,
+    number_text,
+    number_texts,
     record_digest,
     record_digests,
 )
@@ -208,3 +211,18 @@ _safe_records = st.dictionaries(
 )
 def test_batch_digests_equal_single_digests(records: list[dict]) -> None:
     assert record_digests(records) == [hashlib.sha256(rfc8785.dumps(r)).digest() for r in records]
+
+
+def test_number_texts_are_number_text_of_each_value() -> None:
+    """``repr`` stands in for ``number_text`` only where they agree: around the fixed/exponent bounds, integral
+    values, zeros, tiny and huge values the full path still runs."""
+    edges = [0.0, -0.0, 1.0, -2.5, 1e-3, 9.99e-4, 1e-4, 1e-5, 1.5e-7, 5e-324, 1e15, 1e15 + 0.5, 1e16, 1e21, 1e22]
+    edges += [9999999999999998.0, 123456789012345678.0, 0.1, 1.7976931348623157e308, 999999999999999.9]
+    rng = np.random.default_rng(3)
+    for scale in (1e-9, 1e-4, 1e-3, 1.0, 1e6, 1e14, 1e15, 1e16, 1e20):
+        x = rng.normal(0.0, scale, 2000)
+        values = np.concatenate([np.asarray(edges), -np.asarray(edges), x, x.round(), x.round(3)])
+        assert number_texts(values) == [number_text(v) for v in values.tolist()]
+    for bad in (math.nan, math.inf, -math.inf):  # refused as number_text refuses them
+        with pytest.raises(NonFiniteNumberError):
+            number_texts(np.asarray([1.5, bad]))
