@@ -445,7 +445,7 @@ class AnchorWorker:
         if not done:
             return
         with self.sessions() as s, s.begin():
-            wakeups.note(s, "cases")  # an anomalous batch anchored now may be due a tracing case
+            wakeups.note(s, CaseRecord.__tablename__)  # an anomalous batch anchored now may be due a tracing case
             s.connection().execute(
                 update(Batch)
                 .where(Batch.id == bindparam("pk"))

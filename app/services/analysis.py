@@ -39,7 +39,7 @@ from app.analysis.observations import (
     sample_rows,
 )
 from app.analysis.profiles import Profile, list_profiles, load_profile, resolve_profile
-from app.db import AnalysisJob, AnalysisResult, Batch, CausalModelRecord, ModelRefreshJob, utcnow
+from app.db import AnalysisJob, AnalysisResult, Batch, CaseRecord, CausalModelRecord, ModelRefreshJob, utcnow
 from app.errors import AppError, InvalidRequest, NotFound
 from app.settings import Settings
 from models.errors import InsufficientData, ModelError
@@ -189,7 +189,7 @@ def _store(session: Session, job: AnalysisJob, batch: Batch, outcome: AnalysisOu
     )
     session.add(row)
     if outcome.anomalous:
-        wakeups.note(session, "cases")  # an anomalous, anchored batch is due a tracing case
+        wakeups.note(session, CaseRecord.__tablename__)  # an anomalous, anchored batch is due a tracing case
     job.status = "done"
     job.outcome = "anomalous" if outcome.anomalous else "clean"
     # the SPC history query reads these copies of done jobs: a job written without them (by a gateway on the

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.chainctx import ChainContext
 from app.db import AgreementRecord, Batch, CaseRecord, ChainCursor, ChainEventRecord, Party
-from app.services.webhooks import Fanout, enqueue_event
+from app.services.webhooks import Fanout
 from app.settings import Settings
 from chain.abi import event_topics
 
@@ -378,7 +378,7 @@ def _read_range(
                 args=json.dumps(args, sort_keys=True),
             )
             # inserted with the range's other events at the next flush (one statement for many): only a webhook
-            # delivery needs its id before that, and enqueue_event flushes then
+            # delivery needs its id before that, and Fanout.enqueue flushes then
             s.add(row)
             known.add((block, tx_hash, log_index))  # a node that repeats a log in its answer: stored once
             stored += 1
@@ -392,7 +392,7 @@ def _read_range(
                     touched.discard(case_id)
             elif case_id:
                 touched.add(case_id)
-            enqueue_event(session=s, event=row, case=case, fanout=fanout)
+            fanout.enqueue(row, case)
         _refold(s, touched)
         cursor.block_number, cursor.block_hash = hi, hi_hash
     return stored

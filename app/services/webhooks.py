@@ -69,7 +69,6 @@ __all__ = [
     "delete_subscription",
     "deliver_one",
     "encrypt_secret",
-    "enqueue_event",
     "event_type",
     "list_deliveries",
     "list_subscriptions",
@@ -200,8 +199,8 @@ def list_deliveries(*, session: Session, principal: Principal, sub_id: int, limi
 
 # ------------------------------------------------------------------------------------------------ enqueue
 class Fanout:
-    """The lookups :func:`enqueue_event` makes, kept for one indexing transaction: its events share their
-    agreements, the admin parties and the subscriptions (one query each per transaction, not per event)."""
+    """Webhook deliveries of the events indexed in one transaction (:meth:`enqueue`). The events share their
+    agreements, the admin parties and the subscriptions: each is looked up once per transaction, not per event."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -238,54 +237,50 @@ class Fanout:
             )
         return self._subs[key]
 
-
-def enqueue_event(
-    *, session: Session, event: ChainEventRecord, case: CaseRecord | None, fanout: Fanout | None = None
-) -> int:
-    """Queue deliveries of a freshly indexed event to the subscriptions of its parties; returns how many.
-    ``fanout``: the lookups shared by the events of one transaction (a fresh one otherwise)."""
-    kind = event_type(event.contract, event.name)
-    if kind is None:
-        return 0
-    fanout = fanout or Fanout(session)
-    recipients = fanout.recipients(event, case)
-    subscriptions = fanout.subscriptions(recipients) if recipients else []
-    if not subscriptions:
-        return 0
-    if event.id is None:
-        session.flush()  # the event's id names the delivery
-    body = {
-        "id": f"evt_{event.id}",
-        "type": kind,
-        "created": event.block_time,
-        "case": None
-        if case is None
-        else {
-            "case_id": case.case_id,
-            "state": case.state,
-            "deadline": case.deadline,
-            "batch_id": case.batch_id,
-            "agreement_id": case.agreement_id,
-            "verdict_hash": case.verdict_hash,
-        },
-        "event": {
-            "contract": event.contract,
-            "name": event.name,
-            "args": json.loads(event.args),
-            "tx_hash": event.tx_hash,
-            "block_number": event.block_number,
-            "block_time": event.block_time,
-            "log_index": event.log_index,
-        },
-    }
-    raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    count = 0
-    for sub in subscriptions:
-        if sub.events is not None and kind not in json.loads(sub.events):
-            continue
-        session.add(WebhookDelivery(subscription_id=sub.id, event_key=f"evt_{event.id}", event_type=kind, body=raw))
-        count += 1
-    return count
+    def enqueue(self, event: ChainEventRecord, case: CaseRecord | None) -> int:
+        """Queue deliveries of a freshly indexed event to the subscriptions of its parties; returns how many."""
+        kind = event_type(event.contract, event.name)
+        if kind is None:
+            return 0
+        recipients = self.recipients(event, case)
+        subscriptions = self.subscriptions(recipients) if recipients else []
+        if not subscriptions:
+            return 0
+        session = self.session
+        if event.id is None:
+            session.flush()  # the event's id names the delivery
+        body = {
+            "id": f"evt_{event.id}",
+            "type": kind,
+            "created": event.block_time,
+            "case": None
+            if case is None
+            else {
+                "case_id": case.case_id,
+                "state": case.state,
+                "deadline": case.deadline,
+                "batch_id": case.batch_id,
+                "agreement_id": case.agreement_id,
+                "verdict_hash": case.verdict_hash,
+            },
+            "event": {
+                "contract": event.contract,
+                "name": event.name,
+                "args": json.loads(event.args),
+                "tx_hash": event.tx_hash,
+                "block_number": event.block_number,
+                "block_time": event.block_time,
+                "log_index": event.log_index,
+            },
+        }
+        raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        count = 0
+        for sub in subscriptions:
+            if sub.events is not None and kind not in json.loads(sub.events):
+                continue
+            session.add(WebhookDelivery(subscription_id=sub.id, event_key=f"evt_{event.id}", event_type=kind, body=raw))
+            count += 1
+        return count
 
 
 # ------------------------------------------------------------------------------------------------ secrets
