@@ -153,9 +153,8 @@ def claim(sessions: sessionmaker[Session], q: RowQueue, holder: str, *, limit: i
     until = now + timedelta(seconds=q.spec.time_limit_s if q.spec.claim_s is None else q.spec.claim_s)
     # an idle queue is polled often (several threads per queue): look without locking first, so an empty poll
     # takes neither SQLite's single write lock nor PostgreSQL row locks away from the requests
-    with sessions() as s:
-        if s.scalars(select(pk).where(*_due(q, now)).limit(1)).first() is None:
-            return []
+    if not _any_row(sessions, q, _due(q, now)):
+        return []
     lock = _CLAIM_LOCKS.setdefault(q.spec.name, threading.Lock()) if q.serialize else contextlib.nullcontext()
     with lock, sessions() as s, s.begin():
         if q.serialize and s.get_bind().dialect.name == "postgresql":
@@ -187,11 +186,15 @@ def claim(sessions: sessionmaker[Session], q: RowQueue, holder: str, *, limit: i
 
 
 def has_pending(sessions: sessionmaker[Session], q: RowQueue) -> bool:
-    """Whether ``q`` has a pending row, due now or later (a look without locks, like the first one of a claim)."""
+    """Whether ``q`` has a pending row, due now or later."""
+    return _any_row(sessions, q, [q.column(q.status_col) == "pending", *q.where(utcnow())])
+
+
+def _any_row(sessions: sessionmaker[Session], q: RowQueue, conditions: Sequence[Any]) -> bool:
+    """Whether a row of ``q`` meets ``conditions``: a look without locks and without a write transaction."""
     pk = q.model.__mapper__.primary_key[0]
     with sessions() as s:
-        query = select(pk).where(q.column(q.status_col) == "pending", *q.where(utcnow())).limit(1)
-        return s.scalars(query).first() is not None
+        return s.scalars(select(pk).where(*conditions).limit(1)).first() is not None
 
 
 def renew_claim(sessions: sessionmaker[Session], model: type[Any], row_id: Any, holder: str, limit_s: float) -> bool:
