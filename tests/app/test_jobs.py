@@ -9,45 +9,30 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import DateTime, Integer, String, Text, select, text, update
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import select, text, update
 
 from app import jobs
 from app.db import ChainCursor, WebhookDelivery, WebhookSubscription, make_engine, make_session_factory, utcnow
 from app.services import indexer, webhooks
 from tests.app.conftest import CSV_OK, Gateway
-
-
-class _Base(DeclarativeBase):
-    pass
-
-
-class _Job(_Base):
-    __tablename__ = "test_jobs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    claimed_by: Mapped[str | None] = mapped_column(String(128))
-    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+from tests.app.queue_support import QueueBase, QueueRow
 
 
 def _queue(handle: Any, **spec: Any) -> jobs.RowQueue:
-    return jobs.RowQueue(jobs.QueueSpec("test", **spec), _Job, handle)
+    return jobs.RowQueue(jobs.QueueSpec("test", **spec), QueueRow, handle)
 
 
 @pytest.fixture
 def sessions(db_url: str) -> Any:
     engine = make_engine(db_url)
-    _Base.metadata.create_all(engine)
+    QueueBase.metadata.create_all(engine)
     factory = make_session_factory(engine)
     with factory() as s, s.begin():
-        s.add_all([_Job() for _ in range(200)])
+        s.add_all([QueueRow() for _ in range(200)])
     yield factory
     engine.dispose()
 
@@ -79,16 +64,16 @@ def test_expired_claim_is_taken_again_and_failures_back_off_then_fail(sessions: 
     assert jobs.claim(sessions, q, "survivor", limit=300) == first
     jobs.record_failure(sessions, q, first[0], RuntimeError("boom"))
     with sessions() as s:
-        row = s.get(_Job, first[0])
+        row = s.get(QueueRow, first[0])
         assert row.status == "pending" and row.attempts == 1 and row.last_error == "boom" and row.claimed_by is None
         wait = (row.next_attempt_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds()
         assert 8 < wait <= 10  # retry_base_s * 2**0
     jobs.record_failure(sessions, q, first[0], RuntimeError("boom again"))
     with sessions() as s:
-        assert s.get(_Job, first[0]).status == "failed"  # max_attempts reached
+        assert s.get(QueueRow, first[0]).status == "failed"  # max_attempts reached
     jobs.record_failure(sessions, q, 2, jobs.Retry("gone for good", permanent=True))
     with sessions() as s:
-        assert s.get(_Job, 2).status == "failed" and s.get(_Job, 2).attempts == 1
+        assert s.get(QueueRow, 2).status == "failed" and s.get(QueueRow, 2).attempts == 1
 
 
 def test_run_rows_finishes_handled_rows_and_keeps_errors_per_row(sessions: Any) -> None:
@@ -96,13 +81,13 @@ def test_run_rows_finishes_handled_rows_and_keeps_errors_per_row(sessions: Any) 
         with sessions() as s, s.begin():
             for i in ids:
                 if i % 2:
-                    s.get(_Job, i).status = "done"
+                    s.get(QueueRow, i).status = "done"
         return {i: (None if i % 2 else ValueError(f"even {i}")) for i in ids}
 
     q = _queue(handle, batch=10, retry_base_s=0)
     assert jobs.run_rows(sessions, q, "w") == 5
     with sessions() as s:
-        rows = list(s.scalars(select(_Job).where(_Job.id <= 10).order_by(_Job.id)))
+        rows = list(s.scalars(select(QueueRow).where(QueueRow.id <= 10).order_by(QueueRow.id)))
     assert [r.status for r in rows] == ["done", "pending"] * 5
     assert all(r.claimed_by is None for r in rows)
     assert [r.last_error for r in rows if r.status == "pending"] == [f"even {i}" for i in (2, 4, 6, 8, 10)]
@@ -170,7 +155,7 @@ def test_a_queue_under_load_coalesces_its_rows_and_an_idle_one_starts_at_once(se
     them all at once (one fuller transaction instead of one per row); a row arriving at an idle queue is
     taken at once, not after the coalescing wait."""
     with sessions() as s, s.begin():
-        s.execute(update(_Job).values(status="done"))
+        s.execute(update(QueueRow).values(status="done"))
     calls: list[tuple[float, float, list[int]]] = []
     release = threading.Event()
 
@@ -179,13 +164,13 @@ def test_a_queue_under_load_coalesces_its_rows_and_an_idle_one_starts_at_once(se
         if not calls:
             release.wait(20)  # the first pass is "busy" while the test commits more rows
         with sessions() as s, s.begin():
-            s.execute(update(_Job).where(_Job.id.in_(ids)).values(status="done"))
+            s.execute(update(QueueRow).where(QueueRow.id.in_(ids)).values(status="done"))
         calls.append((start, time.monotonic(), list(ids)))
         return dict.fromkeys(ids)
 
     def add(n: int) -> list[int]:
         with sessions() as s, s.begin():
-            rows = [_Job() for _ in range(n)]
+            rows = [QueueRow() for _ in range(n)]
             s.add_all(rows)
             s.flush()
             return [r.id for r in rows]
@@ -222,13 +207,13 @@ def test_an_idle_poll_waits_for_no_lock_held_by_a_writer(sessions: Any) -> None:
     """Queues are polled many times a second: with nothing due, a poll must not queue behind an upload's write
     transaction (SQLite's single writer) or a claim in progress (PostgreSQL's per-queue advisory lock)."""
     with sessions() as s, s.begin():
-        s.execute(update(_Job).values(status="done"))
-    q = jobs.RowQueue(jobs.QueueSpec("test"), _Job, lambda ids: dict.fromkeys(ids), serialize=True)
+        s.execute(update(QueueRow).values(status="done"))
+    q = jobs.RowQueue(jobs.QueueSpec("test"), QueueRow, lambda ids: dict.fromkeys(ids), serialize=True)
     result: list[list[Any]] = []
     with sessions() as writer, writer.begin():
         if writer.get_bind().dialect.name == "postgresql":
             writer.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": jobs._lock_key("test")})
-        writer.add(_Job(status="done"))
+        writer.add(QueueRow(status="done"))
         writer.flush()  # holds the write lock (SQLite) / the queue's lock (PostgreSQL) until the end of the block
         poll = threading.Thread(target=lambda: result.append(jobs.claim(sessions, q, "idle")))
         poll.start()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import DateTime, Integer, String, event, select, update
+from sqlalchemy import DateTime, Integer, event, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app import jobs, wakeups
@@ -19,6 +19,7 @@ from app.db import AnalysisJob, Batch, make_engine, make_session_factory, utcnow
 from app.main import create_app
 from app.worker import AnchorWorker
 from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway, make_settings
+from tests.app.queue_support import QueueBase, QueueRow
 
 POLL_S = 30.0  # longer than any wait below: only a wake-up can start the work in time
 WITHIN_S = 8.0
@@ -174,22 +175,11 @@ def test_a_noted_queue_wakes_when_the_transaction_commits_and_not_on_rollback(db
         engine.dispose()
 
 
-class _Retried(_Base):
-    __tablename__ = "test_wake_retried"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_error: Mapped[str | None] = mapped_column(String(200))
-    claimed_by: Mapped[str | None] = mapped_column(String(128))
-    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
 def test_an_idle_queue_polls_seldom_and_a_row_waiting_for_its_retry_keeps_the_short_pace(db_url: str) -> None:
     """The relay queue polls every 0.05 s for the receipt of a transaction in flight. With none in flight it
     sleeps its idle interval (a new row wakes it), instead of querying the database twenty times a second."""
     engine = make_engine(db_url)
-    _Base.metadata.create_all(engine)
+    QueueBase.metadata.create_all(engine)
     factory = make_session_factory(engine)
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
@@ -198,21 +188,21 @@ def test_an_idle_queue_polls_seldom_and_a_row_waiting_for_its_retry_keeps_the_sh
     def handle(ids: list[int]) -> dict[int, BaseException | None]:
         handled.append(time.monotonic())
         with factory() as s, s.begin():
-            s.execute(update(_Retried).where(_Retried.id.in_(ids)).values(status="done"))
+            s.execute(update(QueueRow).where(QueueRow.id.in_(ids)).values(status="done"))
         return dict.fromkeys(ids)
 
     spec = jobs.QueueSpec("retried", poll_s=0.05, idle_poll_s=30.0)
-    runner = jobs.JobRunner(sessions=factory, holder="t", queues=[jobs.RowQueue(spec, _Retried, handle)])
+    runner = jobs.JobRunner(sessions=factory, holder="t", queues=[jobs.RowQueue(spec, QueueRow, handle)])
     stop = threading.Event()
     try:
         runner.start(stop)
         time.sleep(0.5)
         statements.clear()
         time.sleep(1.5)
-        idle_statements = len([q for q in statements if "test_wake_retried" in q])
+        idle_statements = len([q for q in statements if "test_jobs" in q])
         due_at = utcnow() + timedelta(seconds=1.0)
         with factory() as s, s.begin():  # a row whose next attempt is 1 s away: it wakes the queue, which sees
-            s.add(_Retried(next_attempt_at=due_at))  # it pending and keeps polling every 0.05 s until it is due
+            s.add(QueueRow(next_attempt_at=due_at))  # it pending and keeps polling every 0.05 s until it is due
         deadline = time.monotonic() + 20
         while not handled and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -231,12 +221,12 @@ def test_a_standby_process_does_not_poll_a_queue_it_may_not_run(db_url: str) -> 
     """Outside review: the cases queue needs the sender lease; in a standby worker (lease held elsewhere) its idle
     wait must not query the database either."""
     engine = make_engine(db_url)
-    _Base.metadata.create_all(engine)
+    QueueBase.metadata.create_all(engine)
     factory = make_session_factory(engine)
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     spec = jobs.QueueSpec("standby", poll_s=0.05, idle_poll_s=0.2, needs_sender=True)
-    queue = jobs.RowQueue(spec, _Retried, lambda ids: dict.fromkeys(ids))
+    queue = jobs.RowQueue(spec, QueueRow, lambda ids: dict.fromkeys(ids))
     runner = jobs.JobRunner(sessions=factory, holder="t", queues=[queue], sender_held=lambda: False)
     stop = threading.Event()
     try:
@@ -248,4 +238,4 @@ def test_a_standby_process_does_not_poll_a_queue_it_may_not_run(db_url: str) -> 
             t.join(timeout=15)
         engine.dispose()
     assert runner.stats["standby"].passes >= 3  # it ran, at the idle pace
-    assert [q for q in statements if "test_wake_retried" in q] == []
+    assert [q for q in statements if "test_jobs" in q] == []
