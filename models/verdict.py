@@ -247,33 +247,35 @@ def _lot_k(lot_alpha: float | None, m: int, n_baseline: int) -> float:
     return max(3.0, float(stdtrit(dof, 1.0 - lot_alpha / (2 * max(m, 1)))))
 
 
-def _side_sigmas(base: np.ndarray, sigma: float) -> tuple[float, float]:
+def _side_sigmas(base: np.ndarray, sigma: float, ordered: np.ndarray | None = None) -> tuple[float, float]:
     """Spread below and above the centre: the chart's sigma, widened on a side whose tail the baseline shows
-    to be longer (its 1 % quantile, at least two points beyond it, read as a normal quantile)."""
+    to be longer (its 1 % quantile, at least two points beyond it, read as a normal quantile). ``ordered``:
+    ``base`` sorted, when the caller has it."""
     q = min(max(0.01, 2.0 / base.size), 0.25)  # a baseline of under 8 points: still a tail, not the median
     z = float(-ndtri(q))
-    med, q_lo, q_hi = _median_quantiles(base, q, 1 - q)
+    med, q_lo, q_hi = _median_quantiles(base, q, 1 - q, ordered=ordered)
     lo = (med - q_lo) / z
     hi = (q_hi - med) / z
     return max(sigma, lo), max(sigma, hi)
 
 
-def _median_quantiles(base: np.ndarray, *qs: float) -> tuple[float, ...]:
+def _median_quantiles(base: np.ndarray, *qs: float, ordered: np.ndarray | None = None) -> tuple[float, ...]:
     """``np.median(base)`` and ``np.quantile(base, qs)`` (default linear method), the same values, from one
     copy of ``base`` partitioned once per order statistic they read: numpy partitions at a single index with
     SIMD, but at several (what ``median`` and ``quantile`` ask for) with a scalar introselect ~10x slower
-    (a 60,000-point baseline: 0.1 instead of 1.2 ms). Only a zero's sign may differ (which of the equal 0.0
-    and -0.0 lands at an index is the partition's choice), and :func:`_side_sigmas` keeps none: its spreads
-    lose to the chart's sigma, which is > 0."""
+    (a 60,000-point baseline: 0.1 instead of 1.2 ms). Given ``ordered`` (``base`` sorted) they are read from
+    it, no partition at all. Only a zero's sign may differ (which of the equal 0.0 and -0.0 lands at an index
+    is the partition's choice), and :func:`_side_sigmas` keeps none: its spreads lose to the chart's sigma,
+    which is > 0."""
     n = base.size
     virtual = [(n - 1) * q for q in qs]
     # numpy's indexes: floor and the next one, both the last when the virtual index reaches it
     below = [int(np.floor(v)) if v < n - 1 else n - 1 for v in virtual]
     above = [i + 1 if v < n - 1 else n - 1 for i, v in zip(below, virtual, strict=True)]
     middle = [n // 2 - 1, n // 2] if n % 2 == 0 else [n // 2]
-    part = base.copy()
+    part = base.copy() if ordered is None else ordered
     start = 0
-    for k in sorted({*below, *above, *middle}):  # ascending: everything after k is >= part[k]
+    for k in sorted({*below, *above, *middle}) if ordered is None else ():  # ascending: all after k >= part[k]
         part[start:].partition(k - start)
         start = k + 1
     out = [float(np.mean(part[middle[0] : middle[-1] + 1]))]  # numpy's median: the mean of the middle slice
@@ -345,6 +347,7 @@ def score_batch(
     min_history: int = 20,
     rules: Sequence[RuleSpec] = NELSON,
     lot_alpha: float | None = 3e-4,
+    ordered: Mapping[str, np.ndarray] | None = None,
 ) -> BatchAnomalyVerdict:
     """Judge one batch against spec limits, SPC rules over ``history`` and (optionally) the model.
 
@@ -353,7 +356,9 @@ def score_batch(
     ``min_history``): ``history`` is long rows, or each characteristic's values in order (:func:`history_values`).
     The rules are evaluated on the batch's points after the last points of the baseline they read back to.
     The model scores one row per sample (its features pivoted from the long rows); a feature missing from the
-    batch raises :class:`InvalidInput` naming it.
+    batch raises :class:`InvalidInput` naming it. ``ordered``: the caller's copy of each characteristic's history
+    values sorted ascending (the same values, as with a sliding history it can keep one up to date): the
+    quantiles are read from it instead of partitioning the history; one of another size is not used.
     """
     batch = _check_frame(measurements, "measurements")
     if batch.empty:
@@ -415,7 +420,10 @@ def score_batch(
             )
             continue
         rows = batch[batch_chars == ch]
-        if np.all(base == base[0]):
+        srt = (ordered or {}).get(ch)
+        if srt is not None and srt.size != base.size:
+            srt = None
+        if srt[0] == srt[-1] if srt is not None else np.all(base == base[0]):
             # a constant history (a stuck gauge, copied data) has no spread to set control limits from
             reasons.append(
                 InsufficientHistory(
@@ -444,7 +452,7 @@ def score_batch(
         center, sigma = chart.limits.center, chart.limits.sigma
         alpha_ch = None if lot_alpha is None else lot_alpha / len(chars)
         k = _lot_k(alpha_ch, len(values), n0)
-        lo_sd, hi_sd = _side_sigmas(base, sigma)
+        lo_sd, hi_sd = _side_sigmas(base, sigma, srt)
         lot_limits[ch] = (center, lo_sd, hi_sd, k)
         far_pts = (values < center - k * lo_sd) | (values > center + k * hi_sd)  # beyond the per-point lot-wise limit
 

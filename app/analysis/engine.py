@@ -369,6 +369,7 @@ def run_analysis(
         min_history=settings.analysis_min_history,
         rules=rules,
         lot_alpha=settings.analysis_lot_alpha,
+        ordered=history.ordered,
     )
     if used_model is None and model_note is None:
         model_note = {

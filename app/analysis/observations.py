@@ -115,6 +115,8 @@ class History:
     values: dict[str, np.ndarray]
     rows: int
     sha256: str | None
+    #: each variable's values sorted ascending (the quantiles :func:`models.verdict.score_batch` reads)
+    ordered: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -260,8 +262,12 @@ def history_long(session: Session, batch_pks: Sequence[str], *, tier: str | None
 
 def history_series(session: Session, batch_pks: Sequence[str], *, tier: str | None = None) -> History:
     """:func:`history_long` as the analysis reads it (:class:`History`), joined from per-batch parts cached
-    with the frames: a job costs in proportion to its own batch, not to its whole history of batches."""
-    return _join([e.part(tier) for e in _BATCH_FRAMES.entries(session, batch_pks)])
+    with the frames: a job costs in proportion to its own batch, not to its whole history of batches. The
+    sorted values come from the nearest history sorted before (:class:`_OrderedHistories`)."""
+    entries = _BATCH_FRAMES.entries(session, batch_pks)
+    keyed = {pk: e.part(tier) for pk, e in zip(batch_pks, entries, strict=True) if e.part(tier).rows}
+    history = _join(list(keyed.values()))
+    return History(history.values, history.rows, history.sha256, _ORDERED.sorted(tier, keyed, history.values))
 
 
 def _join(parts: list[_Part]) -> History:
@@ -279,6 +285,83 @@ def _join(parts: list[_Part]) -> History:
     sha = columns_sha256(rows, [("value", [p.value_bytes for p in parts]),
                                 ("variable", [b"\x1f".join(p.variable_text for p in parts)])])  # fmt: skip
     return History(values, rows, sha)
+
+
+def _without(ordered: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """``ordered`` (sorted) without the multiset ``drop`` (sorted, every value in ``ordered``): the k-th copy
+    of a value in ``drop`` removes its k-th copy in ``ordered``."""
+    import numpy as np
+
+    first = np.searchsorted(drop, drop, side="left")  # each value's first position in drop
+    at = np.searchsorted(ordered, drop, side="left") + (np.arange(drop.size) - first)
+    return np.delete(ordered, at)
+
+
+def _with(ordered: np.ndarray, add: np.ndarray) -> np.ndarray:
+    """``ordered`` (sorted) with the values of ``add`` (sorted) merged in: sorted."""
+    import numpy as np
+
+    return np.insert(ordered, np.searchsorted(ordered, add, side="left"), add)
+
+
+class _OrderedHistories:
+    """The sorted values of the last few histories, kept to sort the next one from: consecutive analysis jobs
+    of a part number share all of their history but a batch or two, so removing those and merging in the new
+    ones (O(n) copies) replaces a sort (O(n log n)) or numpy's multi-index partition of every value.
+
+    The result is the sorted multiset of the history's values, whichever way it was made; a history sharing
+    too little with every kept one is sorted afresh. A 0.0 and a -0.0 compare equal, so which of the two
+    a position holds may differ from a fresh sort."""
+
+    def __init__(self, keep: int = 16) -> None:
+        self.keep = keep
+        self._kept: OrderedDict[tuple[str | None, frozenset[str]], tuple[dict[str, _Part], dict[str, Any]]]
+        self._kept = OrderedDict()
+        self._lock = threading.Lock()
+        self.fresh_sorts = 0  # variables sorted afresh (no kept history near enough)
+
+    def sorted(self, tier: str | None, parts: dict[str, _Part], values: dict[str, np.ndarray]) -> dict[str, Any]:
+        """``values`` (the join of ``parts``, by batch pk) with each variable's values sorted ascending."""
+        import numpy as np
+
+        key = (tier, frozenset(parts))
+        with self._lock:
+            near = max((k for k in self._kept if k[0] == tier), key=lambda k: len(k[1] & key[1]), default=None)
+            base = self._kept[near] if near is not None else None
+        out: dict[str, Any] = {}
+        if base is not None and near is not None:
+            gone, new = near[1] - key[1], key[1] - near[1]
+            if len(gone) + len(new) <= max(8, len(parts) // 4):
+                old_parts, old_sorted = base
+                for var, arr in values.items():
+                    got = old_sorted.get(var)
+                    if got is None:
+                        continue
+                    drop = [old_parts[pk].values[var] for pk in gone if var in old_parts[pk].values]
+                    add = [parts[pk].values[var] for pk in new if var in parts[pk].values]
+                    if drop:
+                        got = _without(got, np.sort(np.concatenate(drop)))
+                    if add:
+                        got = _with(got, np.sort(np.concatenate(add)))
+                    if got.size == arr.size:
+                        out[var] = got
+        for var, arr in values.items():
+            if var not in out:
+                out[var] = np.sort(arr)
+                self.fresh_sorts += 1
+        with self._lock:
+            self._kept[key] = (dict(parts), out)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.keep:
+                self._kept.popitem(last=False)
+        return out
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+_ORDERED = _OrderedHistories()
 
 
 def sample_rows(long: pd.DataFrame, variables: Sequence[str] | None = None) -> pd.DataFrame:

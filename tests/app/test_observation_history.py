@@ -76,6 +76,8 @@ def test_history_is_the_stored_observations_in_batch_order_cached_or_not(tmp_pat
                 assert (series.sha256 is None) == (not rows)
                 expected = {v: [r[4] for r in rows if r[2] == v] for v in dict.fromkeys(r[2] for r in rows)}
                 assert {v: a.tolist() for v, a in series.values.items()} == expected
+                # and sorted, kept up to date from the histories sorted before (not sorted afresh each time)
+                assert {v: a.tolist() for v, a in series.ordered.items()} == {v: sorted(x) for v, x in expected.items()}
         for pk in old + new:
             assert _tuples(batch_long(s, pk)) == _expected(s, [pk], None)
         # a caller changing the frame it got does not change what the next caller reads
@@ -83,3 +85,42 @@ def test_history_is_the_stored_observations_in_batch_order_cached_or_not(tmp_pat
         first["value"] = -1.0
         assert _tuples(batch_long(s, old[0])) == _expected(s, [old[0]], None)
     engine.dispose()
+
+
+def test_sorted_history_follows_a_sliding_window_as_a_fresh_sort_would() -> None:
+    """The analysis reads its quantiles from each variable's history sorted; consecutive jobs' histories share
+    all but a batch or two, so the sorted values are updated from the nearest history sorted before. Windows
+    sliding forward, back and jumping, ties across batches, a variable that comes and goes, +-0.0: always
+    exactly ``np.sort`` of the joined values."""
+    import numpy as np
+
+    from app.analysis.observations import _join, _OrderedHistories, _part
+
+    rng = np.random.default_rng(11)
+    parts = {}
+    for i in range(80):
+        n = int(rng.integers(0, 40))
+        variables = rng.choice(["a", "b"] if i % 9 else ["a", "b", "c"], n).tolist()
+        values = rng.integers(-3, 4, n).astype(float) / 2  # many ties, and 0.0 next to -0.0
+        values[rng.random(n) < 0.1] *= -0.0
+        import pandas as pd
+
+        frame = pd.DataFrame({"variable": pd.Series(variables, dtype=object), "value": values})
+        parts[f"pk{i}"] = _part(frame, None)
+    keys = list(parts)
+    cache = _OrderedHistories(keep=3)
+    incremental = updated = 0
+    starts = [*range(0, 40), *range(40, 20, -1), 5, 60, 61, 7, 7, 30]
+    for step, start in enumerate(starts):
+        width = 20 + (step % 3)
+        window = {k: parts[k] for k in keys[start : start + width] if parts[k].rows}
+        values = _join(list(window.values())).values
+        kept, sorts = dict(cache._kept), cache.fresh_sorts
+        got = cache.sorted(None, window, values)
+        incremental += any(len(k[1] & frozenset(window)) >= len(window) - 8 for k in kept)
+        updated += len(values) - (cache.fresh_sorts - sorts)
+        assert set(got) == set(values)
+        for var, arr in values.items():
+            assert got[var].tolist() == np.sort(arr).tolist(), (step, var)
+    # the update path, not only fresh sorts, was checked
+    assert incremental > len(starts) // 2 and updated >= 2 * len(starts)
