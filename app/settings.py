@@ -343,10 +343,11 @@ class Settings(BaseSettings):
     cases_time_limit_s: float = 120.0
     indexer_interval_s: float = 0.1
     indexer_min_gap_s: float = Field(
-        default=0.25,
+        default=1.0,
         ge=0,
-        description="pause after an indexing pass that found new blocks: under load one pass reads several blocks "
-        "(one eth_getLogs range) instead of one pass per anchoring block",
+        description="pause after an indexing pass that stored events: under load one pass reads several blocks "
+        "(one eth_getLogs range per contract) instead of one pass per anchoring block. Events are indexed at most "
+        "this much later under load; an idle indexer still sees a new block within indexer_interval_s",
     )
 
 
