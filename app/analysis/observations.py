@@ -115,7 +115,8 @@ class History:
     values: dict[str, np.ndarray]
     rows: int
     sha256: str | None
-    #: each variable's values sorted ascending (the quantiles :func:`models.verdict.score_batch` reads)
+    #: each variable's values sorted ascending (the quantiles :func:`models.verdict.score_batch` reads), when
+    #: asked for (``history_series(..., ordered=True)``)
     ordered: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -260,13 +261,18 @@ def history_long(session: Session, batch_pks: Sequence[str], *, tier: str | None
     return long if tier is None else long[long["tier"] == tier].reset_index(drop=True)
 
 
-def history_series(session: Session, batch_pks: Sequence[str], *, tier: str | None = None) -> History:
+def history_series(
+    session: Session, batch_pks: Sequence[str], *, tier: str | None = None, ordered: bool = False
+) -> History:
     """:func:`history_long` as the analysis reads it (:class:`History`), joined from per-batch parts cached
-    with the frames: a job costs in proportion to its own batch, not to its whole history of batches. The
-    sorted values come from the nearest history sorted before (:class:`_OrderedHistories`)."""
+    with the frames: a job costs in proportion to its own batch, not to its whole history of batches.
+    ``ordered``: also each variable's values sorted (``History.ordered``), made from the nearest history
+    sorted before (:class:`_OrderedHistories`)."""
     entries = _BATCH_FRAMES.entries(session, batch_pks)
     keyed = {pk: e.part(tier) for pk, e in zip(batch_pks, entries, strict=True) if e.part(tier).rows}
     history = _join(list(keyed.values()))
+    if not ordered:
+        return history
     return History(history.values, history.rows, history.sha256, _ORDERED.sorted(tier, keyed, history.values))
 
 

@@ -148,7 +148,7 @@ def _analyse(session: Session, settings: Settings, job: AnalysisJob, batch: Batc
         supplier_id=batch.supplier_id,
         part_number=batch.part_number,
     )
-    history = history_series(session, pks, tier="quality")
+    history = history_series(session, pks, tier="quality", ordered=True)
     chars = set(long.loc[quality_mask(long), "variable"])
     model = cache.anomaly_model(profile.name if profile else None, chars)
     causal, problem = None, None

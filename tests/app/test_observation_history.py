@@ -76,8 +76,10 @@ def test_history_is_the_stored_observations_in_batch_order_cached_or_not(tmp_pat
                 assert (series.sha256 is None) == (not rows)
                 expected = {v: [r[4] for r in rows if r[2] == v] for v in dict.fromkeys(r[2] for r in rows)}
                 assert {v: a.tolist() for v, a in series.values.items()} == expected
-                # and sorted, kept up to date from the histories sorted before (not sorted afresh each time)
-                assert {v: a.tolist() for v, a in series.ordered.items()} == {v: sorted(x) for v, x in expected.items()}
+                # and sorted when asked, kept up to date from the histories sorted before (not afresh each time)
+                ordered = history_series(s, order, tier=tier, ordered=True).ordered
+                assert {v: a.tolist() for v, a in ordered.items()} == {v: sorted(x) for v, x in expected.items()}
+                assert series.ordered == {}
         for pk in old + new:
             assert _tuples(batch_long(s, pk)) == _expected(s, [pk], None)
         # a caller changing the frame it got does not change what the next caller reads
