@@ -133,6 +133,16 @@ def test_refusals_are_4xx_and_store_nothing(gateway: Gateway) -> None:
     assert gw.client.get("/health").status_code == 200
 
 
+def _in_one_rate_window(needed_s: float = 30.0) -> None:
+    """Wait, if need be, for a fresh fixed rate window (app.services.relay.take_rate: whole minutes) so the next
+    ``needed_s`` seconds of requests are counted in one window, not split over two (which would let them pass)."""
+    import time
+
+    left = 60.0 - time.time() % 60.0
+    if left < needed_s:
+        time.sleep(left + 0.2)
+
+
 def test_rate_limit_and_in_flight_cap_per_party(gateway: Gateway) -> None:
     gw = gateway
     gw.settings.relay_max_pending_per_party = 1
@@ -146,6 +156,7 @@ def test_rate_limit_and_in_flight_cap_per_party(gateway: Gateway) -> None:
     assert _final(gw, first.json()["status_url"])["status"] == "mined"
     gw.settings.relay_max_pending_per_party = 16
     gw.settings.relay_rate_per_minute = 2  # the bucket of this party is nearly empty now
+    _in_one_rate_window()
     answers = [_publish(gw, d2, _sign(d2["transactions"][0], nonce=nonce)).status_code for _ in range(3)]
     assert 429 in answers and int(
         _publish(gw, d2, "0x00").headers.get("retry-after", "0")) >= 1  # fmt: skip
@@ -222,6 +233,7 @@ def test_the_rate_limit_is_shared_by_gateway_processes_on_one_database(gateway: 
         url = f"/v1/templates/{draft['template']['id']}/publish"
         body, headers = {"raw": ["0x00"]}, gw.auth("oem")  # refused (type 0) after being counted
         answers = []
+        _in_one_rate_window()
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as second:
             for client in (gw.client, second, gw.client, second, gw.client):
                 resp = client.post(url, json=body, headers=headers)
