@@ -396,28 +396,39 @@ def create_batch(
 def measurement_texts(batch_id: str, measurements: Sequence[Measurement]) -> list[bytes]:
     """The RFC 8785 bytes of each measurement's record under ``batch_id``: exactly
     ``canonical_bytes({"batch": batch_id, **m.record()})``, written straight from the fields (no dict per record:
-    a third of an upload's hashing cost). A record with anything unusual takes the reference path."""
+    a third of an upload's hashing cost). The text around the sample and the value repeats from record to
+    record (same characteristic and coverage factor, same uncertainty and unit): each variant is written once.
+    A record with anything unusual takes the reference path."""
     head = '{"batch":' + string_text(batch_id) + ',"characteristic":'
     out: list[bytes] = []
+    fronts: dict[tuple[str, float | None], str] = {}  # up to "measured_at":
+    backs: dict[tuple[float | None, str], str] = {}  # from ,"uncertainty": up to "value":
     for m in measurements:
         value, u, k, at = m.value, m.uncertainty, m.coverage_factor, m.measured_at
         if type(value) is not float or not (u is None or type(u) is float) or not (k is None or type(k) is float):
             out.append(canonical_bytes({"batch": batch_id, **m.record()}))
             continue
+        # 0.0 and -0.0 are one key: both are written "0"
+        front = fronts.get((m.characteristic, k))
+        if front is None:
+            front = fronts[(m.characteristic, k)] = (
+                head
+                + string_text(m.characteristic)
+                + ',"coverage_factor":'
+                + ("null" if k is None else number_text(k))
+                + ',"measured_at":'
+            )
+        back = backs.get((u, m.unit))
+        if back is None:
+            back = backs[(u, m.unit)] = (
+                ',"uncertainty":' + ("null" if u is None else number_text(u)) + ',"unit":' + string_text(m.unit)
+            ) + ',"value":'
         text = (
-            head
-            + string_text(m.characteristic)
-            + ',"coverage_factor":'
-            + ("null" if k is None else number_text(k))
-            + ',"measured_at":'
+            front
             + ("null" if at is None else string_text(at.isoformat()))
             + ',"sample":'
             + string_text(m.sample_id)
-            + ',"uncertainty":'
-            + ("null" if u is None else number_text(u))
-            + ',"unit":'
-            + string_text(m.unit)
-            + ',"value":'
+            + back
             + number_text(value)
             + "}"
         )

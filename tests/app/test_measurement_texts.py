@@ -100,3 +100,28 @@ def test_random_measurements_match_the_reference(
         measured_at=at,
     )
     assert measurement_texts(BATCH, [m]) == _reference([m])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["thickness", "Dicke (µm)", "\u2028"]),
+            st.sampled_from([None, 0.0, -0.0, 0.2, 1e-7, 2.0]),  # uncertainty
+            st.sampled_from([None, 2.0, 1.0]),  # coverage factor
+            st.sampled_from(["um", "", "°C"]),
+            _finite,
+            st.none() | st.datetimes(timezones=st.just(UTC)),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_records_sharing_their_characteristic_unit_and_uncertainty_match_the_reference(rows: list[tuple]) -> None:
+    """The text around sample and value is written once per variant and reused: records that share some of
+    characteristic, coverage factor, uncertainty (0.0 and -0.0 included) and unit still get their own bytes."""
+    cases = [
+        _m(sample_id=f"S{i}", characteristic=ch, uncertainty=u, coverage_factor=k, unit=unit, value=v, measured_at=at)
+        for i, (ch, u, k, unit, v, at) in enumerate(rows)
+    ]
+    assert measurement_texts(BATCH, cases) == _reference(cases)
