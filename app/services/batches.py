@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,9 @@ def _check_observation_text(inspection: InspectionBatch) -> None:
         ("process value", inspection.process, _PROCESS_TEXT),
     ):
         for name, allowed in fields:
-            values = [getattr(item, name) or "" for item in items]
+            values = list(map(attrgetter(name), items))  # a loop in C: 1,000s of rows per upload
+            if None in values:
+                values = [v or "" for v in values]
             longest = max(map(len, values), default=0)
             if longest > allowed:
                 i = next(i for i, v in enumerate(values) if len(v) == longest)
