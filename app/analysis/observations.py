@@ -17,6 +17,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -64,12 +65,16 @@ def unpack_columns(data: str) -> dict[str, Any]:
 def persist_observations(*, session: Session, batch: Batch, inspection: InspectionBatch) -> int:
     """Store every measurement and process value of ``inspection`` for ``batch``; returns the value count."""
     measurements, process = inspection.measurements, inspection.process
+
+    def column(m_name: str, p_name: str) -> list[Any]:  # each a loop in C: 1,000s of rows per upload
+        return list(map(attrgetter(m_name), measurements)) + list(map(attrgetter(p_name), process))
+
     columns: dict[str, list[Any]] = {
-        "sample_id": [m.sample_id for m in measurements] + [p.sample_id for p in process],
-        "variable": [m.characteristic for m in measurements] + [p.variable for p in process],
+        "sample_id": column("sample_id", "sample_id"),
+        "variable": column("characteristic", "variable"),
         "tier": ["quality"] * len(measurements) + [p.tier for p in process],
-        "value": [m.value for m in measurements] + [p.value for p in process],
-        "unit": [m.unit for m in measurements] + [p.unit for p in process],
+        "value": column("value", "value"),
+        "unit": column("unit", "unit"),
     }
     rows = len(columns["value"])
     session.add(ObservationPack(batch_pk=batch.id, rows=rows, data=pack_columns(columns)))
