@@ -322,6 +322,11 @@ def _observation_rows(long: pd.DataFrame) -> list[list[Any]]:
     return [[sid, var, tier, float(value), unit] for sid, var, tier, value, unit in zip(*cols, strict=True)]
 
 
+def _json_strings(col: list[Any]) -> dict[Any, str]:
+    """The JSON text of each distinct value of a column of texts and Nones."""
+    return {v: ("null" if v is None else string_text(v)) for v in dict.fromkeys(col)}
+
+
 def observations_sha256(long: pd.DataFrame) -> str:
     """``json_sha256(_observation_rows(long))``, the canonical rows written column by column (each text and
     number once, not a generic walk of 5,000 cells). Anything unusual (a NaN, a non-text cell, a lone surrogate)
@@ -329,7 +334,9 @@ def observations_sha256(long: pd.DataFrame) -> str:
     texts = [long[c].to_numpy(dtype=object).tolist() for c in ("sample_id", "variable", "tier", "unit")]
     values = long["value"].to_numpy(dtype=float)
     if set(map(type, itertools.chain(*texts))) <= {str, type(None)} and bool(np.isfinite(values).all()):
-        sid, var, tier, unit = ([("null" if v is None else string_text(v)) for v in col] for col in texts)
+        sid = [("null" if v is None else string_text(v)) for v in texts[0]]
+        # variable, tier and unit repeat from row to row: each distinct text is written once
+        var, tier, unit = (list(map(_json_strings(col).__getitem__, col)) for col in texts[1:])
         numbers = number_texts(values)
         rows = ",".join(f"[{a},{b},{c},{v},{u}]" for a, b, c, v, u in zip(sid, var, tier, numbers, unit, strict=True))
         with contextlib.suppress(UnicodeEncodeError):
