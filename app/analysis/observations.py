@@ -324,10 +324,12 @@ class _OrderedHistories:
     too little with every kept one is sorted afresh. A 0.0 and a -0.0 compare equal, so which of the two
     a position holds may differ from a fresh sort."""
 
-    def __init__(self, keep: int = 16) -> None:
+    def __init__(self, keep: int = 16, max_rows: int = 2_000_000) -> None:
         self.keep = keep
+        self.max_rows = max_rows  # history rows kept in all (each pins its batches' parts and a sorted copy)
         self._kept: OrderedDict[tuple[str | None, frozenset[str]], tuple[dict[str, _Part], dict[str, Any]]]
         self._kept = OrderedDict()
+        self._rows = 0
         self._lock = threading.Lock()
         self.fresh_sorts = 0  # variables sorted afresh (no kept history near enough)
 
@@ -361,15 +363,21 @@ class _OrderedHistories:
                 out[var] = np.sort(arr)
                 self.fresh_sorts += 1
         with self._lock:
-            self._kept[key] = (dict(parts), out)
-            self._kept.move_to_end(key)
-            while len(self._kept) > self.keep:
-                self._kept.popitem(last=False)
+            rows = sum(p.rows for p in parts.values())
+            if key not in self._kept and rows <= self.max_rows:
+                self._kept[key] = (dict(parts), out)
+                self._rows += rows
+            if key in self._kept:
+                self._kept.move_to_end(key)
+            while len(self._kept) > self.keep or self._rows > self.max_rows:
+                _, (old_parts, _sorted) = self._kept.popitem(last=False)
+                self._rows -= sum(p.rows for p in old_parts.values())
         return out
 
     def clear(self) -> None:
         with self._lock:
             self._kept.clear()
+            self._rows = 0
 
 
 _ORDERED = _OrderedHistories()

@@ -126,3 +126,28 @@ def test_sorted_history_follows_a_sliding_window_as_a_fresh_sort_would() -> None
             assert got[var].tolist() == np.sort(arr).tolist(), (step, var)
     # the update path, not only fresh sorts, was checked
     assert incremental > len(starts) // 2 and updated >= 2 * len(starts)
+
+
+def test_sorted_histories_kept_are_bounded_by_rows() -> None:
+    """The kept histories pin their batches' values: however many part numbers are analysed, they hold at most
+    ``max_rows`` history rows (oldest first out), and a history larger than that is sorted but not kept."""
+    import numpy as np
+    import pandas as pd
+
+    from app.analysis.observations import _join, _OrderedHistories, _part
+
+    def part(n: int, seed: int):
+        frame = pd.DataFrame({"variable": pd.Series(["a"] * n, dtype=object),
+                              "value": np.random.default_rng(seed).normal(size=n)})  # fmt: skip
+        return _part(frame, None)
+
+    cache = _OrderedHistories(keep=16, max_rows=1_000)
+    for h in range(10):  # ten part numbers, 300 rows each
+        window = {f"h{h}-{i}": part(100, h * 10 + i) for i in range(3)}
+        got = cache.sorted(None, window, _join(list(window.values())).values)
+        assert got["a"].tolist() == sorted(_join(list(window.values())).values["a"].tolist())
+        assert cache._rows == sum(p.rows for ps, _ in cache._kept.values() for p in ps.values()) <= 1_000
+    assert len(cache._kept) == 3
+    big = {"big": part(1_500, 99)}
+    assert cache.sorted(None, big, _join(list(big.values())).values)["a"].size == 1_500
+    assert len(cache._kept) == 3 and cache._rows == 900
