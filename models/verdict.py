@@ -273,11 +273,13 @@ def _median_quantiles(base: np.ndarray, *qs: float, ordered: np.ndarray | None =
     below = [int(np.floor(v)) if v < n - 1 else n - 1 for v in virtual]
     above = [i + 1 if v < n - 1 else n - 1 for i, v in zip(below, virtual, strict=True)]
     middle = [n // 2 - 1, n // 2] if n % 2 == 0 else [n // 2]
-    part = base.copy() if ordered is None else ordered
-    start = 0
-    for k in sorted({*below, *above, *middle}) if ordered is None else ():  # ascending: all after k >= part[k]
-        part[start:].partition(k - start)
-        start = k + 1
+    part = ordered
+    if part is None:
+        part = base.copy()
+        start = 0
+        for k in sorted({*below, *above, *middle}):  # ascending: everything after k is >= part[k]
+            part[start:].partition(k - start)
+            start = k + 1
     out = [float(np.mean(part[middle[0] : middle[-1] + 1]))]  # numpy's median: the mean of the middle slice
     for v, i, j in zip(virtual, below, above, strict=True):
         a, b = float(part[i]), float(part[j])

@@ -274,7 +274,8 @@ def history_series(
     ``ordered``: also each variable's values sorted (``History.ordered``), made from the nearest history
     sorted before (:class:`_OrderedHistories`)."""
     entries = _BATCH_FRAMES.entries(session, batch_pks)
-    keyed = {pk: e.part(tier) for pk, e in zip(batch_pks, entries, strict=True) if e.part(tier).rows}
+    parts = {pk: e.part(tier) for pk, e in zip(batch_pks, entries, strict=True)}
+    keyed = {pk: part for pk, part in parts.items() if part.rows}
     history = _join(list(keyed.values()))
     if not ordered:
         return history
@@ -327,7 +328,8 @@ class _OrderedHistories:
     def __init__(self, keep: int = 16, max_rows: int = 2_000_000) -> None:
         self.keep = keep
         self.max_rows = max_rows  # history rows kept in all (each pins its batches' parts and a sorted copy)
-        self._kept: OrderedDict[tuple[str | None, frozenset[str]], tuple[dict[str, _Part], dict[str, Any]]]
+        # (tier, batch pks) -> (the parts by pk, each variable's sorted values, the history's rows)
+        self._kept: OrderedDict[tuple[str | None, frozenset[str]], tuple[dict[str, _Part], dict[str, Any], int]]
         self._kept = OrderedDict()
         self._rows = 0
         self._lock = threading.Lock()
@@ -345,7 +347,7 @@ class _OrderedHistories:
         if base is not None and near is not None:
             gone, new = near[1] - key[1], key[1] - near[1]
             if len(gone) + len(new) <= max(8, len(parts) // 4):
-                old_parts, old_sorted = base
+                old_parts, old_sorted, _ = base
                 for var, arr in values.items():
                     got = old_sorted.get(var)
                     if got is None:
@@ -362,16 +364,15 @@ class _OrderedHistories:
             if var not in out:
                 out[var] = np.sort(arr)
                 self.fresh_sorts += 1
+        rows = sum(p.rows for p in parts.values())
         with self._lock:
-            rows = sum(p.rows for p in parts.values())
             if key not in self._kept and rows <= self.max_rows:
-                self._kept[key] = (dict(parts), out)
+                self._kept[key] = (dict(parts), out, rows)
                 self._rows += rows
             if key in self._kept:
                 self._kept.move_to_end(key)
             while len(self._kept) > self.keep or self._rows > self.max_rows:
-                _, (old_parts, _sorted) = self._kept.popitem(last=False)
-                self._rows -= sum(p.rows for p in old_parts.values())
+                self._rows -= self._kept.popitem(last=False)[1][2]
         return out
 
     def clear(self) -> None:

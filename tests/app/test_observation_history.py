@@ -146,7 +146,7 @@ def test_sorted_histories_kept_are_bounded_by_rows() -> None:
         window = {f"h{h}-{i}": part(100, h * 10 + i) for i in range(3)}
         got = cache.sorted(None, window, _join(list(window.values())).values)
         assert got["a"].tolist() == sorted(_join(list(window.values())).values["a"].tolist())
-        assert cache._rows == sum(p.rows for ps, _ in cache._kept.values() for p in ps.values()) <= 1_000
+        assert cache._rows == sum(p.rows for ps, _, _ in cache._kept.values() for p in ps.values()) <= 1_000
     assert len(cache._kept) == 3
     big = {"big": part(1_500, 99)}
     assert cache.sorted(None, big, _join(list(big.values())).values)["a"].size == 1_500

@@ -155,7 +155,7 @@ def test_rate_limit_and_in_flight_cap_per_party(gateway: Gateway) -> None:
     assert capped.status_code == 429 and "in flight" in capped.json()["error"]["message"]
     assert _final(gw, first.json()["status_url"])["status"] == "mined"
     gw.settings.relay_max_pending_per_party = 16
-    gw.settings.relay_rate_per_minute = 2  # the bucket of this party is nearly empty now
+    gw.settings.relay_rate_per_minute = 2  # two per window: of three more in one window, one at least is over
     _in_one_rate_window()
     answers = [_publish(gw, d2, _sign(d2["transactions"][0], nonce=nonce)).status_code for _ in range(3)]
     assert 429 in answers and int(
