@@ -444,6 +444,14 @@ class SilentPort:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
 
+    def wait_for_connection(self, timeout_s: float) -> float:
+        """Seconds until the first delivery connected (the webhook queue polls once a second and a slow host
+        may take longer), or ``timeout_s`` if none did."""
+        start = time.monotonic()
+        while not self.conns and time.monotonic() - start < timeout_s:
+            time.sleep(0.05)
+        return round(time.monotonic() - start, 2)
+
     def close(self) -> None:
         self._stop.set()
         for c in self.conns:
@@ -587,7 +595,8 @@ def measure_gateway(
             out["upload_then_404"] = nf
             out["anchor_latency_ms_p95_without_webhooks"] = _pct(lat, 0.95)
             slow_webhooks(st, silent)
-            time.sleep(1.0)  # the deliveries are claimed and hang on the silent port
+            # measure only once the deliveries are claimed and hang on the silent port
+            out["silent_port_wait_s"] = silent.wait_for_connection(timeout_s=30.0)
             lat_slow, nf2 = upload_to_anchored(st, n=anchored_n)
             out["anchor_latency_ms_p95_with_slow_webhooks"] = _pct(lat_slow, 0.95)
             out["anchor_latency_ratio_slow_webhooks"] = round(
