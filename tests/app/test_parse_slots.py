@@ -45,14 +45,17 @@ def test_a_party_runs_at_most_its_share_waits_in_a_short_queue_and_is_refused_be
     with queued.hold("a", "f1"):
         waiter = threading.Thread(target=lambda: order.append(f"a2 after {_timed(queued, 'a'):.1f}s"))
         waiter.start()
-        time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while queued._queued.get("a") != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert not order  # a's second upload waits for a's own slot although one slot is free
         with pytest.raises(ServiceUnavailable, match=r"already runs 1 and waits for 1"):
             queued.hold("a", "f3").__enter__()  # beyond its queue: refused at once
         with queued.hold("b", "g1"):  # another party takes the free slot at once
             pass
     waiter.join(5)
-    assert order and order[0].startswith("a2 after 0.")  # woken by the release, not by its time-out
+    assert order and float(order[0].removeprefix("a2 after ").removesuffix("s")) < 4.0  # woken by the release,
+    # not by its 5 s time-out
 
 
 def test_one_slot_asked_for_is_two_so_no_party_holds_them_all() -> None:
@@ -171,5 +174,5 @@ def test_one_partys_flood_of_heavy_uploads_does_not_hold_up_another_party(
     statuses = sorted(s for s, _ in results)
     assert set(statuses) <= {201, 503} and statuses.count(201) >= 1, statuses  # never a 500
     assert other[0] == 201, other
-    assert other[1] < 8.0, other  # about one parse (2 s), not the flood's 45 x 2 s / 1 slot
-    assert listing.status_code == 200 and listed_s < 2.0, listed_s
+    assert other[1] < 20.0, other  # about one parse (2 s), not the flood's 45 x 2 s / 1 slot (90 s)
+    assert listing.status_code == 200 and listed_s < 10.0, listed_s  # not behind the flood

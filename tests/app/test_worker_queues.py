@@ -116,7 +116,7 @@ def test_each_claimed_analysis_job_gets_its_time_limit_from_its_own_start_and_a_
 ) -> None:
     """Outside review: 8 jobs are claimed under one deadline and run in turn; without renewal a job still waiting
     was handed to a second worker and both analysed it."""
-    worker, sessions = _stored_worker(tmp_path, analysis_time_limit_s=0.5)
+    worker, sessions = _stored_worker(tmp_path, analysis_time_limit_s=3.0)  # seconds: room for a slow host
     (q,) = [q for q in worker.queues() if q.spec.name == "analysis"]
     ids = _jobs(sessions, 3)
     stolen: dict[int, list[int]] = {}
@@ -130,7 +130,7 @@ def test_each_claimed_analysis_job_gets_its_time_limit_from_its_own_start_and_a_
     def slow(*, sessions: Any, settings: Any, job_id: int) -> bool:
         ran.append(job_id)
         stolen[job_id] = jobs.claim(sessions, q, "worker-B")  # may B take what A is running or about to run?
-        time.sleep(0.3)  # within its own limit; the third job starts past the claim's first deadline
+        time.sleep(2.0)  # within its own limit; the third job starts past the claim's first deadline
         return done(sessions, job_id)
 
     monkeypatch.setattr(analysis, "run_job", slow)
@@ -145,7 +145,7 @@ def test_each_claimed_analysis_job_gets_its_time_limit_from_its_own_start_and_a_
 
     def overrun(*, sessions: Any, settings: Any, job_id: int) -> bool:
         ran.append(job_id)
-        time.sleep(0.6)
+        time.sleep(3.5)
         stolen[job_id] = jobs.claim(sessions, q, "worker-B")
         return done(sessions, job_id)
 
@@ -160,13 +160,13 @@ def test_the_unstarted_jobs_of_a_killed_analysis_worker_are_free_after_the_claim
     """A worker claims 8 analysis jobs at a time and starts them in turn. Killed after starting one, it left the
     other 7 waiting for the full time limit (600 s). Now only the job it started keeps its claim for that long;
     the others are free after ``analysis_claim_s``."""
-    worker, sessions = _stored_worker(tmp_path, analysis_time_limit_s=600.0, analysis_claim_s=0.5)
+    worker, sessions = _stored_worker(tmp_path, analysis_time_limit_s=600.0, analysis_claim_s=3.0)
     (q,) = [q for q in worker.queues() if q.spec.name == "analysis"]
     ids = _jobs(sessions, 4)
     assert jobs.claim(sessions, q, "killed") == ids
     assert jobs.renew_claim(sessions, AnalysisJob, ids[0], "killed", 600.0)  # it started the first, then died
     assert jobs.claim(sessions, q, "worker-B") == []  # still reserved
-    time.sleep(0.7)
+    time.sleep(3.2)
     assert jobs.claim(sessions, q, "worker-B") == ids[1:]  # the started job is not taken while it may still run
 
 

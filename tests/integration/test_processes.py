@@ -35,6 +35,8 @@ def _env(settings: Any) -> dict[str, str]:
         "QCN_RPC_URL": settings.rpc_url,
         "QCN_DEPLOYMENTS_DIR": str(settings.deployments_dir),
         "QCN_ANCHOR_RETRY_BASE_S": "0.1",
+        # a killed worker's anchoring claim lapses after 2 x this + 30 s: 40 s, well inside the wait below
+        "QCN_TX_RECEIPT_TIMEOUT_S": "5",
     }
 
 
@@ -102,7 +104,7 @@ def test_two_gateways_and_a_killed_worker_anchor_every_batch_exactly_once(stack:
                                                         "text/csv"))], headers=key)  # fmt: skip
     assert again.status_code == 200 and again.json()["id"] == ids[0]
 
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 120
     pending = ids
     while pending and time.monotonic() < deadline:
         pending = [i for i in ids if gw[0].get(f"/v1/batches/{i}", headers=key).json()["status"] != "anchored"]
