@@ -20,6 +20,13 @@ _MODULES = (
     "parsers.pdf",
     "pdfplumber",
     "openpyxl",
+    # lab-report signature checks (parsers.guarded.verify_signature_guarded)
+    "parsers.signatures",
+    "signxml",
+    "pyhanko.pdf_utils.reader",
+    "pyhanko.sign.validation",
+    "pyhanko.sign.validation.dss",
+    "pyhanko_certvalidator",
 )
 
 

@@ -1,4 +1,5 @@
-"""Run :func:`parsers.parse` in a separate, memory-capped process with a wall-clock timeout.
+"""Run :func:`parsers.parse` (and a lab report's signature check) in a separate, memory-capped process with a
+wall-clock timeout.
 
 ``parse`` itself checks sizes, rows, pages, decompressed bytes and (between rows/pages) time, but it cannot
 bound the memory a library allocates (pdfminer, openpyxl, lxml) or stop a single call that never returns.
@@ -13,9 +14,11 @@ bound the memory a library allocates (pdfminer, openpyxl, lxml) or stop a single
 
 The child sends back the :class:`ParsedFile` (as its JSON form, rebuilt and re-validated here) or the
 ``ParseError`` it raised, re-raised in the parent as the same subclass with the same ``code``, ``message``,
-``location`` and facts. Children come from a ``forkserver`` whose process has the parser modules (and the
-shipped DCC schemas) loaded once, so a guarded parse costs a fork, not an interpreter start; where
-``forkserver`` is unavailable, ``spawn`` is used. One child per file, never reused.
+``location`` and facts. :func:`verify_signature_guarded` runs a lab report's signature check the same way:
+pyHanko, signxml and the XML reader work on the whole file again there, so they get the same bounds.
+Children come from a ``forkserver`` whose process has the parser modules (and the shipped DCC schemas) loaded
+once, so a guarded parse costs a fork, not an interpreter start; where ``forkserver`` is unavailable, ``spawn``
+is used. One child per file, never reused.
 """
 
 from __future__ import annotations
@@ -25,17 +28,24 @@ import signal
 import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 from parsers import errors as _errors
 from parsers.errors import LimitExceeded, ParseError
 from parsers.limits import Limits
 from parsers.model import ParsedFile
 
-__all__ = ["GRACE_SECONDS", "parse_guarded"]
+if TYPE_CHECKING:
+    from parsers.signature_model import SignatureInfo
+    from parsers.signatures import TrustStore
+
+__all__ = ["GRACE_SECONDS", "parse_guarded", "verify_signature_guarded"]
 
 GRACE_SECONDS = 2.0  # on top of max_seconds: process start-up and pickling the answer
 _PRELOAD = ["parsers._preload"]
+_PARSING = "parsing"
 # how a process that ran out of address space dies when Python cannot raise MemoryError: the kernel's OOM
 # killer (SIGKILL), a C library's abort() (SIGABRT) or a failed allocation dereferenced (SIGSEGV)
 _MEMORY_SIGNALS = {signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV}
@@ -66,8 +76,9 @@ def _cap_memory(extra: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
-def _child(conn: Connection, target: Callable[..., ParsedFile], data: bytes, kwargs: dict[str, Any]) -> None:
-    """Child body: cap memory, parse, send ``("ok", json)`` or ``("error", ...)`` / ``("memory", None)``."""
+def _child(conn: Connection, target: Callable[..., BaseModel], data: bytes, kwargs: dict[str, Any]) -> None:
+    """Child body: cap memory, run ``target`` (parse or check a signature), send ``("ok", json)`` or
+    ``("error", ...)`` / ``("memory", None)``."""
     import os
 
     limits: Limits = kwargs["limits"]
@@ -112,9 +123,9 @@ def _rebuild(name: str, message: str, location: str | None, facts: dict[str, Any
     return cls(message, location=location, **facts)
 
 
-def _memory_error(limits: Limits, detail: str) -> LimitExceeded:
+def _memory_error(limits: Limits, detail: str, doing: str = _PARSING) -> LimitExceeded:
     return LimitExceeded(
-        f"parsing needed more memory than max_memory_bytes={limits.max_memory_bytes} ({detail})",
+        f"{doing} needed more memory than max_memory_bytes={limits.max_memory_bytes} ({detail})",
         limit="max_memory_bytes",
         allowed=limits.max_memory_bytes,
     )
@@ -146,17 +157,44 @@ def parse_guarded(
     parser that hangs. A non-ParseError exception in the child is a parser bug and raises ``RuntimeError``.
     """
     if target is None:
-        from parsers import parse as target
+        from parsers import parse
+
+        target = parse
+    kwargs = {"filename": filename, "declared_format": declared_format, "limits": limits}
+    return _parsed_from_json(_run_guarded(target, data, kwargs, limits, _PARSING))
+
+
+def verify_signature_guarded(
+    data: bytes,
+    fmt: str,
+    *,
+    trust: TrustStore,
+    trusted_signers: dict[str, str],
+    limits: Limits = Limits(),  # noqa: B008
+) -> SignatureInfo:
+    """:func:`parsers.signatures.verify_report_signature` in a child process with the bounds of
+    :func:`parse_guarded` (its errors name "checking the signature")."""
+    from parsers.signature_model import SignatureInfo
+    from parsers.signatures import verify_report_signature_from_der
+
+    kwargs = {"fmt": fmt, "trust_der": trust.to_der(), "trusted_signers": dict(trusted_signers), "limits": limits}
+    payload = _run_guarded(verify_report_signature_from_der, data, kwargs, limits, "checking the signature")
+    return SignatureInfo.model_validate(payload)
+
+
+def _run_guarded(
+    target: Callable[..., BaseModel], data: bytes, kwargs: dict[str, Any], limits: Limits, doing: str
+) -> Any:
+    """``target(data, **kwargs)`` in a capped child; its answer as JSON, or its error raised here."""
     ctx = _context()
     recv, send = ctx.Pipe(duplex=False)
-    kwargs = {"filename": filename, "declared_format": declared_format, "limits": limits}
     proc = ctx.Process(target=_child, args=(send, target, data, kwargs), daemon=True)
     proc.start()
     send.close()
     try:
         if not recv.poll(limits.max_seconds + GRACE_SECONDS):
             raise LimitExceeded(
-                f"parsing did not finish within max_seconds={limits.max_seconds:g} "
+                f"{doing} did not finish within max_seconds={limits.max_seconds:g} "
                 f"(+{GRACE_SECONDS:g} s grace); the parser process was stopped",
                 limit="max_seconds",
                 allowed=limits.max_seconds,
@@ -167,9 +205,9 @@ def parse_guarded(
             proc.join(5)
             code = proc.exitcode
             if code is not None and -code in _MEMORY_SIGNALS:
-                raise _memory_error(limits, f"parser process killed by signal {-code}") from None
+                raise _memory_error(limits, f"parser process killed by signal {-code}", doing) from None
             if code == _EXIT_MEMORY:
-                raise _memory_error(limits, "MemoryError in the parser process") from None
+                raise _memory_error(limits, "MemoryError in the parser process", doing) from None
             raise RuntimeError(f"parser process exited with code {code} before answering") from None
     finally:
         recv.close()
@@ -177,10 +215,10 @@ def parse_guarded(
             proc.kill()
         proc.join(5)
     if kind == "ok":
-        return _parsed_from_json(payload)
+        return payload
     if kind == "memory":
-        raise _memory_error(limits, "MemoryError in the parser process")
+        raise _memory_error(limits, "MemoryError in the parser process", doing)
     if kind == "error":
         name, message, location, facts = payload
         raise _rebuild(name, message, location, facts)
-    raise RuntimeError(f"parser crashed in the guarded process: {payload}")
+    raise RuntimeError(f"{doing} crashed in the guarded process: {payload}")

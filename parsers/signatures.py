@@ -84,6 +84,26 @@ class TrustStore:
             crls=self.crls + other.crls,
         )
 
+    def to_der(self) -> tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]:
+        """The store as DER bytes (anchors, intermediates, CRLs): what a child process is sent (the certificate
+        objects themselves cannot be pickled)."""
+        der = serialization.Encoding.DER
+        return (
+            tuple(c.public_bytes(der) for c in self.anchors),
+            tuple(c.public_bytes(der) for c in self.intermediates),
+            tuple(c.public_bytes(der) for c in self.crls),
+        )
+
+    @classmethod
+    def from_der(cls, parts: tuple[Sequence[bytes], Sequence[bytes], Sequence[bytes]]) -> TrustStore:
+        """The inverse of :meth:`to_der`."""
+        anchors, intermediates, crls = parts
+        return cls(
+            anchors=tuple(map(x509.load_der_x509_certificate, anchors)),
+            intermediates=tuple(map(x509.load_der_x509_certificate, intermediates)),
+            crls=tuple(map(x509.load_der_x509_crl, crls)),
+        )
+
 
 def _load_cert(data: bytes | x509.Certificate) -> x509.Certificate:
     if isinstance(data, x509.Certificate):
@@ -865,6 +885,8 @@ def verify_pdf_signature(
     try:
         ctx = ValidationContext(trust_roots=[own] if own is not None else [], allow_fetching=False)
         status = validate_pdf_signature(sig, ctx)
+    except MemoryError:  # the guarded child's memory cap (parsers.guarded), not a verdict on the signature
+        raise
     except Exception as exc:
         return _bad("malformed", f"the PDF signature cannot be processed: {exc}", "pades")
     signer_asn1 = status.signing_cert
@@ -912,7 +934,9 @@ def _pdf_dss(reader: Any, ev: _Evidence) -> None:
 
     try:
         dss = DocumentSecurityStore.read_dss(reader)
-    except (KeyError, ValueError, TypeError, Exception):
+    except MemoryError:  # a DSS inflating past the guarded child's memory cap: refused, never silently skipped
+        raise
+    except Exception:  # pyHanko's own decode limits included: a DSS we cannot read is not revocation data
         return
     for c in dss.certs.values():
         ev.certs.append(x509.load_der_x509_certificate(c.dump()))
@@ -942,6 +966,21 @@ def verify_report_signature(
     if is_cms(data):
         return verify_cms_signature(data, **kw)
     return verify_dcc_signature(data, limits=limits, **kw)
+
+
+def verify_report_signature_from_der(
+    data: bytes,
+    *,
+    fmt: str,
+    trust_der: tuple[Sequence[bytes], Sequence[bytes], Sequence[bytes]],
+    trusted_signers: Mapping[str, str],
+    limits: Limits,
+) -> SignatureInfo:
+    """:func:`verify_report_signature` with the trust store as :meth:`TrustStore.to_der` bytes: the body of
+    :func:`parsers.guarded.verify_signature_guarded`'s child process."""
+    return verify_report_signature(
+        data, fmt, trust=TrustStore.from_der(trust_der), trusted_signers=trusted_signers, limits=limits
+    )
 
 
 def attach_signature(report: LabReport, info: SignatureInfo) -> LabReport:

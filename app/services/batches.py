@@ -31,7 +31,7 @@ from chain.canonical import canonical_bytes, number_text, string_text
 from chain.merkle import keccak256, leaf_hash, tree_from_texts
 from parsers import detect_format, parse
 from parsers.errors import EmptyInput
-from parsers.guarded import parse_guarded
+from parsers.guarded import parse_guarded, verify_signature_guarded
 from parsers.limits import Limits
 from parsers.model import InspectionBatch, Measurement, ParsedFile
 
@@ -163,15 +163,17 @@ _REFUSED_VERDICTS = ("tampered", "revoked")
 
 
 def _check_signature(
-    upload: Upload, parsed: ParsedFile, trust: tuple[TrustStore, dict[str, str]], limits: Limits
+    upload: Upload, parsed: ParsedFile, trust: tuple[TrustStore, dict[str, str]], limits: Limits, isolated: bool
 ) -> None:
-    """Judge a lab report's digital signature; refuse a tampered or revoked one (nothing is stored)."""
+    """Judge a lab report's digital signature; refuse a tampered or revoked one (nothing is stored). ``isolated``:
+    in a child process with the parse's memory and time limits, as the file's parse was."""
     from parsers.signatures import attach_signature, verify_report_signature
 
     store, signers = trust
     if parsed.report is None or parsed.format not in ("pdf", "dcc"):
         return
-    info = verify_report_signature(upload.data, parsed.format, trust=store, trusted_signers=signers, limits=limits)
+    check = verify_signature_guarded if isolated else verify_report_signature
+    info = check(upload.data, parsed.format, trust=store, trusted_signers=signers, limits=limits)
     if info.verdict in _REFUSED_VERDICTS:
         raise InvalidRequest(
             f"lab report {upload.filename or upload.sha256[:12]!r} has a {info.verdict} signature: {info.reason}",
@@ -300,7 +302,7 @@ def create_batch(
         trust = _lab_trust(session, trust_dir)
         for upload, report in reports:
             with slot(f"the signature of {upload.filename or 'a lab report'}") if slot else contextlib.nullcontext():
-                _check_signature(upload, report, trust, limits)
+                _check_signature(upload, report, trust, limits, isolated)
 
     assessment = None
     verdict = 0

@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 from chain.canonical import canonical_bytes
 from chain.proof import ProofDocument
 from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway
+from tests.parsers.pki import dss_bomb_pdf
 
 pytestmark = pytest.mark.node
 
@@ -192,6 +193,26 @@ def test_dcc_with_external_doctype_and_undeclared_entity_is_a_4xx_not_a_500(gate
     assert resp.status_code == 422, resp.text
     assert resp.json()["error"]["code"] == "hostile_input"
     assert "external subset" in resp.json()["error"]["message"]
+
+
+def test_a_signed_pdf_whose_signature_check_would_take_hundreds_of_mb_is_refused_and_nothing_stored(
+    gateway: Gateway,
+) -> None:
+    """The signature check runs in a capped child process like the parse: a 3 MB signed PDF whose DSS CRL inflates
+    to 190 MB (within the parse's max_uncompressed_bytes, which only counts it) made the check in the gateway
+    process itself grow by 305 MB; a cap of 96 MB now refuses it naming the limit, and the gateway keeps serving."""
+    settings = gateway.client.app.state.settings  # type: ignore[attr-defined]
+    assert settings.parse_isolated  # the default
+    settings.parse_max_memory_bytes = 96 * 1024 * 1024
+    bomb = dss_bomb_pdf((REPORTS / "coating_thickness_report.pdf").read_bytes(), 190, noise_per_mib=24_000)
+    before = gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json()
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("coating.pdf", bomb)])
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "limit_exceeded" and error["limit"] == "max_memory_bytes"
+    assert "checking the signature" in error["message"]
+    assert gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json() == before
+    assert _upload_files(gateway, [("lot.csv", CSV_OK.encode())]).status_code == 201
 
 
 def test_password_protected_pdf_is_refused_saying_so(gateway: Gateway) -> None:

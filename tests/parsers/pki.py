@@ -339,3 +339,48 @@ def sign_pdf_lt(pdf: bytes, pki: Pki, signer: Issued) -> bytes:
     )
     meta = signers.PdfSignatureMetadata(field_name="Lab", embed_validation_info=True, validation_context=context)
     return signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=simple).getvalue()
+
+
+def inflating_stream(megabytes: int, noise_per_mib: int = 0) -> bytes:
+    """A zlib stream of ``megabytes`` MiB, built without compressing it all: each MiB is zeros, or with
+    ``noise_per_mib`` > 0 one random block of that size repeated (about that many bytes per MiB once compressed).
+    After a sync flush every further identical MiB compresses to the same bytes."""
+    import os
+    import zlib
+
+    if noise_per_mib:
+        block = os.urandom(noise_per_mib)
+        mib = (block * ((1 << 20) // noise_per_mib + 1))[: 1 << 20]
+    else:
+        mib = bytes(1 << 20)
+    packer = zlib.compressobj(9)
+    first = packer.compress(mib) + packer.flush(zlib.Z_SYNC_FLUSH)
+    repeated = packer.compress(mib) + packer.flush(zlib.Z_SYNC_FLUSH)
+    adler = 1
+    for _ in range(megabytes):
+        adler = zlib.adler32(mib, adler)
+    return first + repeated * (megabytes - 1) + packer.flush()[:-4] + adler.to_bytes(4, "big")
+
+
+def dss_bomb_pdf(pdf: bytes, inflated_mb: int, noise_per_mib: int = 0) -> bytes:
+    """``pdf`` with a document security store whose CRL stream inflates to ``inflated_mb`` MiB
+    (:func:`inflating_stream`), then signed by the test PKI's lab. Only a signature check keeps the DSS's
+    inflated bytes (the text parse counts them and drops them)."""
+    import io
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    crl = generic.StreamObject(
+        generic.DictionaryObject({generic.NameObject("/Filter"): generic.NameObject("/FlateDecode")}),
+        encoded_data=inflating_stream(inflated_mb, noise_per_mib),
+    )
+    writer.root[generic.NameObject("/DSS")] = generic.DictionaryObject(
+        {generic.NameObject("/CRLs"): generic.ArrayObject([writer.add_object(crl)])}
+    )
+    writer.update_root()
+    out = io.BytesIO()
+    writer.write(out)
+    pki = make_pki()
+    return sign_pdf(out.getvalue(), pki.lab, [pki.intermediate.cert])

@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 
 from parsers import parse
+from parsers.errors import LimitExceeded
+from parsers.guarded import verify_signature_guarded
+from parsers.limits import Limits
 from parsers.signatures import TrustStore, load_trust_dir, verify_report_signature
+from tests.parsers.pki import dss_bomb_pdf
 from tests.parsers.signature_cases import PUBLIC, SignatureCase, all_cases
 
 VENV_BIN = Path(sys.executable).parent
+REPORTS = Path(__file__).resolve().parent.parent / "fixtures" / "reports"
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +146,47 @@ def test_cli_parse_verify_prints_the_verdict_with_the_trust_dir(tmp_path: Path) 
     assert json.loads(plain.stdout)["signature"]["verdict"] == "unsigned"
     untrusted = _qcn("parse", str(f), "--verify")
     assert untrusted.stderr.startswith("signature: untrusted:")
+
+
+def test_the_guarded_check_in_a_child_process_reaches_the_same_verdict_and_facts(
+    cases: dict[str, SignatureCase],
+) -> None:
+    """The gateway checks a lab report's signature in a memory- and time-capped child process (as it parses the
+    file): the trust store crosses as DER (anchors, intermediates, CRLs) and the answer is the same, fact by fact,
+    for every PKI case (their verification time is now)."""
+    pki = {name: case for name, case in cases.items() if name.startswith("PKI ") and case.now is None}
+    assert len(pki) >= 20 and any(c.trust.crls for c in pki.values())
+    for name, case in pki.items():
+        here = verify_report_signature(case.data, case.fmt, trust=case.trust, trusted_signers={})
+        there = verify_signature_guarded(case.data, case.fmt, trust=case.trust, trusted_signers={})
+        assert there.model_dump() == here.model_dump(), name
+    # the signer is attributed to its lab in the child too
+    valid = pki["PKI PDF valid"]
+    signer = verify_report_signature(valid.data, "pdf", trust=valid.trust).signer_sha256
+    assert signer is not None
+    attributed = verify_signature_guarded(valid.data, "pdf", trust=valid.trust, trusted_signers={signer: "lab-7"})
+    assert (
+        attributed.verdict == "valid"
+        and attributed.model_dump()
+        == verify_report_signature(valid.data, "pdf", trust=valid.trust, trusted_signers={signer: "lab-7"}).model_dump()
+    )
+
+
+def test_a_signature_check_that_needs_more_memory_than_allowed_is_refused_naming_the_limit(
+    cases: dict[str, SignatureCase],
+) -> None:
+    """The signature check ran in the gateway process itself, with no memory or time bound. pyHanko lets a CRL
+    stream inflate to 50x its encoded size, so a signed 4 MB PDF whose DSS CRL inflates to 4 GB makes it decode
+    about 200 MB (a 50 MB upload: 2.5 GB). In the guarded child that is a LimitExceeded naming max_memory_bytes;
+    the same cap leaves an ordinary signed PDF its verdict."""
+    bomb = dss_bomb_pdf((REPORTS / "coating_thickness_report.pdf").read_bytes(), 4000)
+    assert len(bomb) < 5_000_000
+    trust = cases["PKI PDF valid"].trust
+    cap = Limits(max_memory_bytes=64 * 1024 * 1024)
+    with pytest.raises(LimitExceeded) as exc:
+        verify_signature_guarded(bomb, "pdf", trust=trust, trusted_signers={}, limits=cap)
+    assert exc.value.limit == "max_memory_bytes" and exc.value.allowed == 64 * 1024 * 1024
+    assert "checking the signature needed more memory" in exc.value.message
+    ordinary = verify_signature_guarded(cases["PKI PDF valid"].data, "pdf", trust=trust, trusted_signers={},
+                                        limits=cap)  # fmt: skip
+    assert ordinary.verdict == "valid"
