@@ -56,6 +56,7 @@ __all__ = [
     "verify_dcc_signature",
     "verify_pdf_signature",
     "verify_report_signature",
+    "verify_report_signature_from_der",
 ]
 
 _DS = "http://www.w3.org/2000/09/xmldsig#"
