@@ -51,6 +51,7 @@ _PARSING = "parsing"
 _MEMORY_SIGNALS = {signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV}
 _EXIT_MEMORY = 86  # the child's exit code when even sending "out of memory" failed
 _RESERVE_BYTES = 4 * 1024 * 1024
+_NEAR_CAP_BYTES = 32 * 1024 * 1024
 
 
 def _address_space_bytes() -> int | None:
@@ -65,7 +66,7 @@ def _address_space_bytes() -> int | None:
     return pages * resource.getpagesize()
 
 
-def _cap_memory(extra: int) -> None:
+def _cap_memory(extra: int) -> int:
     import resource
 
     base = _address_space_bytes() or 0
@@ -74,6 +75,20 @@ def _cap_memory(extra: int) -> None:
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    return cap
+
+
+def _reached_cap(cap: int | None) -> bool:
+    """Whether this process's peak address space came within :data:`_NEAR_CAP_BYTES` of ``cap``: libxml2 (lxml,
+    signxml) reports a failed allocation as its own error ("unknown error", a C14N failure), not MemoryError."""
+    if cap is None:
+        return False
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            peak_kib = next(int(line.split()[1]) for line in fh if line.startswith("VmPeak:"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return peak_kib * 1024 >= cap - _NEAR_CAP_BYTES
 
 
 def _child(conn: Connection, target: Callable[..., BaseModel], data: bytes, kwargs: dict[str, Any]) -> None:
@@ -83,17 +98,24 @@ def _child(conn: Connection, target: Callable[..., BaseModel], data: bytes, kwar
 
     limits: Limits = kwargs["limits"]
     reserve: bytearray | None = None
+    cap = None
     try:
-        _cap_memory(limits.max_memory_bytes)
+        cap = _cap_memory(limits.max_memory_bytes)
         reserve = bytearray(_RESERVE_BYTES)  # released on MemoryError so the answer can still be sent
         result = target(data, **kwargs)
         message: tuple[str, Any] = ("ok", result.model_dump(mode="json"))
     except MemoryError:
         message = ("memory", None)
-    except ParseError as exc:
+    except LimitExceeded as exc:
         message = ("error", (type(exc).__name__, exc.message, exc.location, dict(exc.facts)))
-    except BaseException as exc:  # a parser bug: reported to the parent, which raises it as a crash
-        message = ("crash", f"{type(exc).__name__}: {exc}")
+    except ParseError as exc:  # e.g. "not well-formed: unknown error": libxml2 out of memory
+        message = (
+            ("memory", None)
+            if _reached_cap(cap)
+            else ("error", (type(exc).__name__, exc.message, exc.location, dict(exc.facts)))
+        )
+    except BaseException as exc:  # a library out of memory under the cap, else a bug the parent raises as a crash
+        message = ("memory", None) if _reached_cap(cap) else ("crash", f"{type(exc).__name__}: {exc}")
     del reserve
     try:
         conn.send(message)
@@ -195,7 +217,7 @@ def _run_guarded(
         if not recv.poll(limits.max_seconds + GRACE_SECONDS):
             raise LimitExceeded(
                 f"{doing} did not finish within max_seconds={limits.max_seconds:g} "
-                f"(+{GRACE_SECONDS:g} s grace); the parser process was stopped",
+                f"(+{GRACE_SECONDS:g} s grace); its child process was stopped",
                 limit="max_seconds",
                 allowed=limits.max_seconds,
             )
@@ -205,10 +227,10 @@ def _run_guarded(
             proc.join(5)
             code = proc.exitcode
             if code is not None and -code in _MEMORY_SIGNALS:
-                raise _memory_error(limits, f"parser process killed by signal {-code}", doing) from None
+                raise _memory_error(limits, f"its child process was killed by signal {-code}", doing) from None
             if code == _EXIT_MEMORY:
-                raise _memory_error(limits, "MemoryError in the parser process", doing) from None
-            raise RuntimeError(f"parser process exited with code {code} before answering") from None
+                raise _memory_error(limits, "MemoryError in its child process", doing) from None
+            raise RuntimeError(f"{doing}: the child process exited with code {code} before answering") from None
     finally:
         recv.close()
         if proc.is_alive():
@@ -217,7 +239,7 @@ def _run_guarded(
     if kind == "ok":
         return payload
     if kind == "memory":
-        raise _memory_error(limits, "MemoryError in the parser process", doing)
+        raise _memory_error(limits, "out of memory in its child process", doing)
     if kind == "error":
         name, message, location, facts = payload
         raise _rebuild(name, message, location, facts)

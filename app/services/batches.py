@@ -30,7 +30,7 @@ from app.quality import AssessmentInputError, Template, assess_inspection
 from chain.canonical import canonical_bytes, number_text, string_text
 from chain.merkle import keccak256, leaf_hash, tree_from_texts
 from parsers import detect_format, parse
-from parsers.errors import EmptyInput
+from parsers.errors import EmptyInput, ParseError
 from parsers.guarded import parse_guarded, verify_signature_guarded
 from parsers.limits import Limits
 from parsers.model import InspectionBatch, Measurement, ParsedFile
@@ -173,7 +173,11 @@ def _check_signature(
     if parsed.report is None or parsed.format not in ("pdf", "dcc"):
         return
     check = verify_signature_guarded if isolated else verify_report_signature
-    info = check(upload.data, parsed.format, trust=store, trusted_signers=signers, limits=limits)
+    try:
+        info = check(upload.data, parsed.format, trust=store, trusted_signers=signers, limits=limits)
+    except ParseError as exc:  # e.g. the check's memory limit: say which of the files it was
+        exc.location = exc.location or upload.filename or upload.sha256[:12]
+        raise
     if info.verdict in _REFUSED_VERDICTS:
         raise InvalidRequest(
             f"lab report {upload.filename or upload.sha256[:12]!r} has a {info.verdict} signature: {info.reason}",

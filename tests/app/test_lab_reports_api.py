@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from chain.canonical import canonical_bytes
 from chain.proof import ProofDocument
 from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway
-from tests.parsers.pki import dss_bomb_pdf
+from tests.parsers.pki import dss_bomb_pdf, large_signed_dcc
 
 pytestmark = pytest.mark.node
 
@@ -213,6 +213,22 @@ def test_a_signed_pdf_whose_signature_check_would_take_hundreds_of_mb_is_refused
     assert "checking the signature" in error["message"]
     assert gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json() == before
     assert _upload_files(gateway, [("lot.csv", CSV_OK.encode())]).status_code == 201
+
+
+def test_a_dcc_whose_signature_check_runs_out_of_memory_is_a_422_naming_the_file_not_a_500(gateway: Gateway) -> None:
+    """Outside review: libxml2 out of memory in the signature check's child came back as a crash (500). An 8.7 MB
+    signed DCC that parses within 192 MiB but whose check needs 400-500 MiB is a 422 naming the limit and the
+    file among the uploads, and nothing is stored."""
+    settings = gateway.client.app.state.settings  # type: ignore[attr-defined]
+    settings.parse_max_memory_bytes = 192 * 1024 * 1024
+    dcc = large_signed_dcc((REPORTS / "dcc-public" / "lutaml-dcc" / "valid.xml").read_bytes(), 200_000)
+    before = gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json()
+    resp = _upload_files(gateway, [("lot.csv", CSV_OK.encode()), ("big-certificate.xml", dcc)])
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert (error["code"], error["limit"], error["location"]) == ("limit_exceeded", "max_memory_bytes",
+                                                                  "big-certificate.xml")  # fmt: skip
+    assert gateway.client.get("/v1/batches", headers=gateway.auth("supplier")).json() == before
 
 
 def test_password_protected_pdf_is_refused_saying_so(gateway: Gateway) -> None:

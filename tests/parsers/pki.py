@@ -26,6 +26,9 @@ __all__ = [
     "NOW",
     "Pki",
     "add_signature_timestamp",
+    "dss_bomb_pdf",
+    "inflating_stream",
+    "large_signed_dcc",
     "make_pki",
     "ocsp_response",
     "sign_dcc",
@@ -384,3 +387,14 @@ def dss_bomb_pdf(pdf: bytes, inflated_mb: int, noise_per_mib: int = 0) -> bytes:
     writer.write(out)
     pki = make_pki()
     return sign_pdf(out.getvalue(), pki.lab, [pki.intermediate.cert])
+
+
+def large_signed_dcc(xml: bytes, extra_contents: int) -> bytes:
+    """``xml`` (a DCC with the software name "Notepad++ (32-bit)") with ``extra_contents`` more content elements
+    in its software entry (about 43 bytes each), signed by a fresh test PKI's lab. 200,000 of them make an 8.7 MB
+    DCC whose parse needs about 100 MiB and whose signature check (canonicalisation) 400-500 MiB."""
+    anchor = b"<dcc:content>Notepad++ (32-bit)</dcc:content>"
+    assert anchor in xml
+    extra = b"".join(b'<dcc:content lang="en">x%d</dcc:content>' % i for i in range(extra_contents))
+    pki = make_pki()
+    return sign_dcc(xml.replace(anchor, anchor + extra, 1), pki.lab, [pki.intermediate.cert])

@@ -11,10 +11,10 @@ import pytest
 
 from parsers import parse
 from parsers.errors import LimitExceeded
-from parsers.guarded import verify_signature_guarded
+from parsers.guarded import parse_guarded, verify_signature_guarded
 from parsers.limits import Limits
 from parsers.signatures import TrustStore, load_trust_dir, verify_report_signature
-from tests.parsers.pki import dss_bomb_pdf
+from tests.parsers.pki import dss_bomb_pdf, large_signed_dcc
 from tests.parsers.signature_cases import PUBLIC, SignatureCase, all_cases
 
 VENV_BIN = Path(sys.executable).parent
@@ -190,3 +190,18 @@ def test_a_signature_check_that_needs_more_memory_than_allowed_is_refused_naming
     ordinary = verify_signature_guarded(cases["PKI PDF valid"].data, "pdf", trust=trust, trusted_signers={},
                                         limits=cap)  # fmt: skip
     assert ordinary.verdict == "valid"
+
+
+def test_a_dcc_signature_check_that_runs_libxml2_out_of_memory_is_the_memory_limit_not_a_crash() -> None:
+    """Outside review: under the child's address-space cap libxml2 reports a failed allocation as its own error
+    (XMLSyntaxError "unknown error", C14NError), not MemoryError; the gateway answered a 500. An 8.7 MB signed DCC
+    parses within 192 MiB, but its signature check needs 400-500 MiB: LimitExceeded naming max_memory_bytes,
+    and the default 1 GiB gives it its verdict."""
+    data = large_signed_dcc((PUBLIC / "lutaml-dcc" / "valid.xml").read_bytes(), 200_000)
+    capped = Limits(max_memory_bytes=192 * 1024 * 1024)
+    assert parse_guarded(data, filename="big.xml", limits=capped).format == "dcc"
+    with pytest.raises(LimitExceeded) as exc:
+        verify_signature_guarded(data, "dcc", trust=TrustStore(), trusted_signers={}, limits=capped)
+    assert exc.value.limit == "max_memory_bytes" and "checking the signature needed more memory" in exc.value.message
+    ample = verify_signature_guarded(data, "dcc", trust=TrustStore(), trusted_signers={})
+    assert ample.verdict == "untrusted" and ample.references_checked >= 2  # checked through; its PKI is not trusted
