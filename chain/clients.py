@@ -46,6 +46,7 @@ __all__ = [
     "header_commitment",
     "pack_meta",
     "short_name",
+    "supplier_batch_id",
     "unpack_meta",
 ]
 
@@ -77,6 +78,14 @@ def _uint(value: int, bits: int, field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < (1 << bits):
         raise InvalidInput(field, f"must be an integer in 0..2^{bits}-1, got {value!r}")
     return value
+
+
+def supplier_batch_id(supplier: str, key: bytes | str) -> bytes:
+    """The batch id ``key`` names for ``supplier``: its 20-byte address, then the first 12 bytes of keccak256(key).
+    The registry anchors an id only for the supplier whose address it starts with, so no other party can take it
+    first; one supplier's keys collide only after about 2^48 batches."""
+    raw = key.encode() if isinstance(key, str) else key
+    return bytes.fromhex(_address(supplier, "supplier")[2:]) + keccak(raw)[:12]
 
 
 def pack_meta(supplier: str, record_count: int, verdict: int, anchored_at: int) -> int:

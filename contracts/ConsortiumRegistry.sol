@@ -24,7 +24,7 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
 
     /// @inheritdoc IConsortiumRegistry
     function version() external pure returns (string memory) {
-        return "2.0.0";
+        return "2.1.0";
     }
 
     /// @inheritdoc IConsortiumRegistry
@@ -77,6 +77,7 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
             let recordCount := and(shr(160, packed), 0xffffffff)
             let verdict := shr(192, packed) // > 2 also when bits 200-255 are set
             failed := or(or(iszero(batchId), iszero(root)), or(iszero(recordCount), gt(verdict, 2)))
+            failed := or(failed, iszero(eq(shr(96, batchId), supplier))) // the id is bound to its supplier
             if iszero(failed) {
                 mstore(0x00, batchId)
                 mstore(0x20, _commitments.slot)
@@ -104,7 +105,7 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
                 }
             }
         }
-        if (failed != 0) _checkPacked(batchId, root, packed);
+        if (failed != 0) _checkPacked(batchId, root, packed, supplier);
     }
 
     /// @inheritdoc IBatchAnchorRegistry
@@ -136,7 +137,7 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
         if (predecessor.agreementId != agreementId) {
             revert PredecessorAgreementMismatch(supersedes, predecessor.agreementId, agreementId);
         }
-        _checkRequest(request);
+        _checkRequest(request, supplier);
         if (agreementId != 0) {
             address registry = _agreementRegistry;
             if (registry != address(0)) {
@@ -254,8 +255,11 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
                 let root := calldataload(add(p, 0x20))
                 let recordCount := calldataload(add(p, 0x60))
                 let verdict := calldataload(add(p, 0x80))
-                // zero batch id or root, recordCount outside 1..2^32-1, verdict > 2
-                if or(or(iszero(batchId), iszero(root)), or(gt(sub(recordCount, 1), 0xfffffffe), gt(verdict, 2))) {
+                // zero batch id or root, recordCount outside 1..2^32-1, verdict > 2, an id of another supplier
+                if or(
+                    or(or(iszero(batchId), iszero(root)), or(gt(sub(recordCount, 1), 0xfffffffe), gt(verdict, 2))),
+                    iszero(eq(shr(96, batchId), supplier))
+                ) {
                     failedAt := p
                     break
                 }
@@ -286,13 +290,14 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
             assembly ("memory-safe") {
                 bad := failedAt
             }
-            _checkRequest(bad); // reverts for every condition the loop rejects
+            _checkRequest(bad, supplier); // reverts for every condition the loop rejects
         }
     }
 
     /// @dev Reverts with the precise error for a request of {anchorPacked} that the fast path refused.
-    function _checkPacked(bytes32 batchId, bytes32 root, uint256 packed) private view {
+    function _checkPacked(bytes32 batchId, bytes32 root, uint256 packed, address supplier) private view {
         if (batchId == 0) revert ZeroBatchId();
+        _checkBound(batchId, supplier);
         if (root == 0) revert EmptyRoot(batchId);
         if (uint32(packed >> 160) == 0) revert ZeroRecordCount(batchId);
         if (packed >> 200 != 0) revert MalformedPackedRequest(packed);
@@ -303,14 +308,20 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
     }
 
     /// @dev Reverts with the precise error if `request` cannot be anchored as a new batch.
-    function _checkRequest(AnchorRequest calldata request) private view {
+    function _checkRequest(AnchorRequest calldata request, address supplier) private view {
         bytes32 batchId = request.batchId;
         if (batchId == 0) revert ZeroBatchId();
+        _checkBound(batchId, supplier);
         if (request.root == 0) revert EmptyRoot(batchId);
         if (request.recordCount == 0) revert ZeroRecordCount(batchId);
         if (request.verdict > _MAX_VERDICT) revert InvalidVerdict(batchId, request.verdict);
         bytes32 existing = _commitments[batchId];
         if (existing != 0) revert AlreadyAnchored(batchId, existing);
+    }
+
+    /// @dev Reverts unless `batchId` starts with `supplier`'s address (see {IBatchAnchorRegistry}).
+    function _checkBound(bytes32 batchId, address supplier) private pure {
+        if (address(uint160(uint256(batchId) >> 96)) != supplier) revert ForeignBatchId(batchId, supplier);
     }
 
     /// @dev The contract time, checked to fit the 56 bits of an event's meta word.

@@ -32,7 +32,7 @@ from chain.agreements import (  # noqa: E402
     Tier,
     deploy_test_token,
 )
-from chain.clients import AnchorRegistryClient, BatchIn, PartyKind, PartyRegistryClient  # noqa: E402
+from chain.clients import AnchorRegistryClient, BatchIn, PartyKind, PartyRegistryClient, supplier_batch_id  # noqa: E402
 from chain.contracts import contract_at, deploy  # noqa: E402
 from chain.tx import TxSender  # noqa: E402
 
@@ -130,7 +130,7 @@ def measure_contract_gas() -> dict[str, Any]:
     for n, accepted in ((1, True), (2, False)):
         receipt = anchors.anchor(
             BatchIn(
-                batch_id=keccak(text=f"bench/batch/{n}"),
+                batch_id=supplier_batch_id(addr["supplier"], f"bench/batch/{n}"),
                 supplier=addr["supplier"],
                 root=keccak(text=f"bench/root/{n}"),
                 record_count=10,

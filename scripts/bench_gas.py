@@ -23,7 +23,7 @@ from eth_utils import keccak  # noqa: E402
 from web3 import Web3  # noqa: E402
 from web3.providers.eth_tester import EthereumTesterProvider  # noqa: E402
 
-from chain.clients import AnchorRegistryClient, BatchIn, PartyKind, PartyRegistryClient  # noqa: E402
+from chain.clients import AnchorRegistryClient, BatchIn, PartyKind, PartyRegistryClient, supplier_batch_id  # noqa: E402
 from chain.contracts import deploy  # noqa: E402
 from chain.tx import TxSender  # noqa: E402
 
@@ -51,7 +51,7 @@ def measure_anchor_gas(seed: int = 7) -> dict[str, int]:
 
     def batch(agreement: bytes = ZERO32) -> BatchIn:
         return BatchIn(
-            batch_id=rng.randbytes(32),
+            batch_id=supplier_batch_id(supplier, rng.randbytes(32)),
             supplier=supplier,
             root=rng.randbytes(32),
             report_hash=rng.randbytes(32),

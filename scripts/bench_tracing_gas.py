@@ -36,7 +36,7 @@ from web3.types import Wei  # noqa: E402
 
 from chain.agreements import AgreementRegistryClient, AgreementTerms, TemplateTerms, Tier, deploy_test_token  # noqa: E402
 from chain.cases import Acceptance, NcCode, OpenRequest, ResponsibleParty, TracingCasesClient, Verdict  # noqa: E402
-from chain.clients import AnchorRegistryClient, BatchIn, PartyKind, PartyRegistryClient  # noqa: E402
+from chain.clients import AnchorRegistryClient, BatchIn, PartyKind, PartyRegistryClient, supplier_batch_id  # noqa: E402
 from chain.contracts import contract_at, deploy  # noqa: E402
 from chain.tx import TxSender  # noqa: E402
 
@@ -125,7 +125,7 @@ def measure_tracing_gas() -> dict[str, Any]:
     supplier = cases.with_sender(s["supplier"])
 
     def open_case(n: int) -> tuple[bytes, bytes, int]:
-        batch_id = keccak(text=f"bench/tracing/batch/{n}")
+        batch_id = supplier_batch_id(addr["supplier"], f"bench/tracing/batch/{n}")
         header = anchors.anchor(
             BatchIn(
                 batch_id=batch_id,

@@ -28,7 +28,8 @@ from app.errors import Conflict, InvalidRequest, NotFound
 from app.policy import batch_scope
 from app.quality import AssessmentInputError, Template, assess_inspection
 from chain.canonical import canonical_bytes, number_text, string_text
-from chain.merkle import keccak256, leaf_hash, tree_from_texts
+from chain.clients import supplier_batch_id
+from chain.merkle import leaf_hash, tree_from_texts
 from parsers import detect_format, parse
 from parsers.errors import EmptyInput, ParseError
 from parsers.guarded import parse_guarded, verify_signature_guarded
@@ -99,8 +100,10 @@ class Upload:
 
 
 def batch_id_for(supplier_account: str, idempotency_key: str) -> str:
-    """The on-chain batch id: keccak256(supplier address bytes || key), so a retried upload maps to one id."""
-    return "0x" + keccak256(bytes.fromhex(supplier_account[2:]) + idempotency_key.encode()).hex()
+    """The on-chain batch id: the supplier's address, then 12 bytes of keccak256(key)
+    (:func:`chain.clients.supplier_batch_id`), so a retried upload maps to one id and no other party can anchor
+    it first."""
+    return "0x" + supplier_batch_id(supplier_account, idempotency_key).hex()
 
 
 def _content_hash(uploads: list[Upload]) -> str:

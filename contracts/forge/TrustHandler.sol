@@ -230,7 +230,10 @@ contract TrustHandler is CommonBase, StdUtils {
         _remember(req, supersedes);
     }
 
-    function _request(bytes32 batchId) internal pure returns (IBatchAnchorRegistry.AnchorRequest memory) {
+    /// @dev A request for the batch id `key` names for the supplier: its address, then the low 96 bits of `key`
+    ///      (the registry anchors only ids bound to their supplier).
+    function _request(bytes32 key) internal view returns (IBatchAnchorRegistry.AnchorRequest memory) {
+        bytes32 batchId = bytes32((uint256(uint160(supplier.addr)) << 96) | (uint256(key) & type(uint96).max));
         return
             IBatchAnchorRegistry.AnchorRequest({
                 batchId: batchId,

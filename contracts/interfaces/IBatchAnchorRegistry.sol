@@ -10,7 +10,9 @@ pragma solidity ^0.8.24;
 ///      Anchoring requires `supplier` to be an active SUPPLIER party (error `NotSupplier(address)` of
 ///      {IPartyRegistry}) and the caller to be the supplier or a relayer it approved. {anchor} and
 ///      {anchorMany} take originals only; a correction goes through {anchorCorrection}, which links it to
-///      its predecessor (nothing is overwritten).
+///      its predecessor (nothing is overwritten). A batch id is bound to its supplier: its top 160 bits are
+///      the supplier's address (the low 96 bits are the supplier's own, e.g. a hash of its lot key), so no
+///      party can take, in advance or by front-running, an id another supplier will anchor.
 interface IBatchAnchorRegistry {
     /// @notice The header a batch commitment binds. Layout fixed: the off-chain proof format relies on it.
     /// @param root Merkle root over the batch's salted record digests.
@@ -49,6 +51,8 @@ interface IBatchAnchorRegistry {
     error NotAuthorisedFor(address supplier, address caller);
     /// @notice The zero batch id is reserved (it means "supersedes nothing").
     error ZeroBatchId();
+    /// @notice `batchId` does not start with `supplier`'s address (bits 96-255): it is not that supplier's id.
+    error ForeignBatchId(bytes32 batchId, address supplier);
     /// @notice The Merkle root of `batchId` is zero.
     error EmptyRoot(bytes32 batchId);
     /// @notice The record count of `batchId` is zero.

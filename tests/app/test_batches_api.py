@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db import Batch, BatchFile, Blob, OutboxItem, RecordChunk
+from chain.clients import supplier_batch_id
 from chain.merkle import leaf_hash
 from chain.proof import ProofDocument, verify_proof
 from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway
@@ -32,6 +33,9 @@ def test_upload_is_stored_pending_then_anchored_with_receipt_and_verifiable_proo
     assert batch["leaf_count"] == 5  # four records + the CSV file itself
     assert batch["supplier_account"] == ACCOUNTS["supplier"]
     assert batch["receipt"] is None
+    # the on-chain id is bound to the supplier (the registry anchors it for no one else) and to the key
+    assert batch["batch_id"] == "0x" + supplier_batch_id(ACCOUNTS["supplier"], "LOT-1").hex()
+    assert batch["batch_id"][:42] == ACCOUNTS["supplier"].lower()
 
     assert gateway.anchor_all() == 1
     got = gateway.client.get(f"/v1/batches/{batch['id']}", headers=gateway.auth("supplier")).json()

@@ -26,7 +26,7 @@ from chain.agreements import (
     TxResult,
     deploy_test_token,
 )
-from chain.clients import AnchorRegistryClient, BatchIn
+from chain.clients import AnchorRegistryClient, BatchIn, supplier_batch_id
 from chain.contracts import REGISTRY_HARNESS, contract_at
 from chain.tx import TxSender
 
@@ -129,7 +129,7 @@ class AgreementEnv:
             name = f"inspected-{self._batch_seq}"
             receipt = anchors.anchor(
                 BatchIn(
-                    batch_id=keccak(text=name),
+                    batch_id=supplier_batch_id(self.addr("supplier"), name),
                     supplier=self.addr("supplier"),
                     root=keccak(text=name + "/root"),
                     record_count=10,

@@ -9,7 +9,7 @@ from eth_utils import keccak
 from test_agreements_support import AGREEMENT_ID, AgreementEnv
 
 from chain.agreements import QuarterCounters
-from chain.clients import BatchIn
+from chain.clients import BatchIn, supplier_batch_id
 from chain.contracts import contract_at
 
 # shared fixtures (pytest finds them as module attributes)
@@ -26,7 +26,7 @@ def _link(env: AgreementEnv) -> None:
 
 def _batch(env: AgreementEnv, name: str, verdict: int, supplier: str = "supplier") -> BatchIn:
     return BatchIn(
-        batch_id=keccak(text=f"batch:{name}"),
+        batch_id=supplier_batch_id(env.addr(supplier), f"batch:{name}"),
         supplier=env.addr(supplier),
         root=keccak(text=f"root:{name}"),
         record_count=10,

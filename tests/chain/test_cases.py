@@ -40,7 +40,7 @@ from chain.cases import (
     case_id_for,
     verdict_digest,
 )
-from chain.clients import header_commitment
+from chain.clients import header_commitment, supplier_batch_id
 
 PENALTY_MAJOR = 20_000
 
@@ -137,7 +137,7 @@ def test_open_case_rejections(cenv: CasesEnv, expect_revert: Callable[..., Any])
 
 
 def test_batch_of_another_agreement_is_refused(cenv: CasesEnv, expect_revert: Callable[..., Any]) -> None:
-    other = keccak(text="qcn/batch/no-agreement")
+    other = supplier_batch_id(cenv.addr("supplier"), "qcn/batch/no-agreement")
     header = anchor_batch(cenv.ag, other, agreement_id=b"\x00" * 32)
     with expect_revert(
         "BatchNotOfAgreement",

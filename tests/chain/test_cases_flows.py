@@ -31,7 +31,7 @@ from test_cases_support import (  # noqa: F401 - fixtures
 
 from chain.agreements import AgreementRegistryClient, AgreementTerms, QuarterCounters
 from chain.cases import CaseState, NcCode, OpenRequest, ResponsibleParty, TracingCasesClient
-from chain.clients import PartyKind
+from chain.clients import PartyKind, supplier_batch_id
 from chain.contracts import contract_at, load_artifact
 from chain.errors import decode_revert
 
@@ -262,7 +262,7 @@ def _hostile_world(cenv: CasesEnv) -> dict[str, Any]:
     sup.send(token.functions.mint(cenv.addr("supplier"), DEPOSIT))
     sup.send(token.functions.approve(agreements.address, DEPOSIT))
     agreements.with_sender(sup).deposit(agreement_id, DEPOSIT)
-    batch_id = keccak(text="qcn/batch/hostile")
+    batch_id = supplier_batch_id(cenv.addr("supplier"), "qcn/batch/hostile")
     header = anchor_batch(ag, batch_id, agreement_id=agreement_id)
     cases = TracingCasesClient.deploy(
         admin,

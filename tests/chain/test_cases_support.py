@@ -29,10 +29,10 @@ from test_agreements_support import (  # noqa: F401 - fixtures re-exported for t
 
 from chain.agreements import AgreementRegistryClient
 from chain.cases import Acceptance, NcCode, OpenRequest, ResponsibleParty, TracingCasesClient, Verdict
-from chain.clients import AnchorRegistryClient, BatchHeader, BatchIn, PartyKind, PartyRegistryClient
+from chain.clients import AnchorRegistryClient, BatchHeader, BatchIn, PartyKind, PartyRegistryClient, supplier_batch_id
 from chain.contracts import REGISTRY_HARNESS, contract_at
 
-BATCH_ID = keccak(text="qcn/batch/B-0042")
+BATCH_ID = supplier_batch_id(Account.from_key(keccak(text="qcn-test-supplier")).address, "qcn/batch/B-0042")
 ANALYSIS = keccak(text="root-cause analysis v1")
 EVIDENCE = keccak(text="supplier 8D report")
 ROOT_CAUSE = keccak(text="RC-017 bake oven temperature drift")

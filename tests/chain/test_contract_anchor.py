@@ -9,7 +9,15 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chain.clients import ZERO32, BatchHeader, BatchIn, header_commitment, pack_meta, unpack_meta
+from chain.clients import (
+    ZERO32,
+    BatchHeader,
+    BatchIn,
+    header_commitment,
+    pack_meta,
+    supplier_batch_id,
+    unpack_meta,
+)
 from chain.errors import AlreadyAnchoredError, ContractRevert, InvalidInput
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, set on the harness clock where a test needs a known time
@@ -21,7 +29,7 @@ def h(label: str) -> bytes:
 
 def make_batch(chain, label: str, *, supplier: str = "supplier", **overrides) -> BatchIn:
     fields = {
-        "batch_id": h(f"batch:{label}"),
+        "batch_id": supplier_batch_id(chain.addr(supplier), f"batch:{label}"),
         "supplier": chain.addr(supplier),
         "root": h(f"root:{label}"),
         "report_hash": h(f"report:{label}"),
@@ -100,6 +108,34 @@ def test_relayer_of_one_supplier_cannot_anchor_for_another(chain, expect_revert)
     chain.parties().approve_relayer(chain.addr("supplier"), chain.addr("relayer"))
     with expect_revert("NotAuthorisedFor", supplier=chain.addr("supplier2"), caller=chain.addr("relayer")):
         chain.anchors("relayer").anchor(make_batch(chain, "x", supplier="supplier2"))
+
+
+def test_no_supplier_can_take_another_suppliers_batch_id_first(chain, expect_revert):
+    """Batch ids were not bound to their supplier on chain, and the gateway's ids are predictable (supplier and
+    idempotency key, e.g. a lot number): another supplier or its relayer could anchor a rival's next id first and
+    block that batch for good. An id now starts with its supplier's address and the registry anchors it only for
+    that supplier, on every entry point; the rightful supplier still anchors it afterwards."""
+    chain.parties().approve_relayer(chain.addr("supplier2"), chain.addr("relayer"))
+    mine = make_batch(chain, "lot-0815")
+    assert mine.batch_id[:20] == bytes.fromhex(chain.addr("supplier")[2:])
+    squat = make_batch(chain, "squat", supplier="supplier2", batch_id=mine.batch_id)
+    plain = make_batch(chain, "squat", supplier="supplier2", batch_id=mine.batch_id, agreement_id=ZERO32)
+    decoy = make_batch(chain, "decoy", supplier="supplier2")
+    refused = {"batchId": mine.batch_id, "supplier": chain.addr("supplier2")}
+    for who in ("supplier2", "relayer"):
+        with expect_revert("ForeignBatchId", **refused):
+            chain.anchors(who).anchor(squat)
+        with expect_revert("ForeignBatchId", **refused):
+            chain.anchors(who).anchor(plain)  # the lean anchorSimplePacked path
+        with expect_revert("ForeignBatchId", **refused):
+            chain.anchors(who).anchor_many([decoy, squat])
+    assert chain.anchors().commitment_of(decoy.batch_id) is None  # the whole call reverted
+    own = chain.anchors("supplier2").anchor(make_batch(chain, "orig", supplier="supplier2"))
+    with expect_revert("ForeignBatchId", **refused):
+        chain.anchors("supplier2").anchor_correction(squat, own.batch_id, own.header)
+    assert chain.anchors().commitment_of(mine.batch_id) is None
+    receipt = chain.anchors().anchor(mine)
+    assert chain.anchors().commitment_of(mine.batch_id) == receipt.commitment
 
 
 def test_anchor_by_stranger_reverts_and_stores_nothing(chain, expect_revert):

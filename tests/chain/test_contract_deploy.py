@@ -7,7 +7,7 @@ import json
 import pytest
 from eth_utils import keccak
 
-from chain.clients import AnchorRegistryClient, BatchIn, PartyKind
+from chain.clients import AnchorRegistryClient, BatchIn, PartyKind, supplier_batch_id
 from chain.contracts import REGISTRY, REGISTRY_HARNESS, AddressBook, Deployment, check_deployment, contract_at, deploy
 from chain.errors import AddressBookError, ArtifactError
 from chain.tx import TxSender
@@ -27,7 +27,7 @@ def test_deploy_production_registry(chain):
     assert receipt["contractAddress"] == deployment.registry
     assert receipt["blockNumber"] == deployment.block_number
     registry = contract_at(chain.w3, REGISTRY, deployment.registry)
-    assert registry.functions.version().call() == "2.0.0"
+    assert registry.functions.version().call() == "2.1.0"
     assert registry.functions.hasRole(DEFAULT_ADMIN_ROLE, chain.addr("admin")).call()
     assert registry.functions.defaultAdmin().call() == chain.addr("admin")
     assert registry.functions.defaultAdminDelay().call() == 2 * 86_400
@@ -81,13 +81,14 @@ def test_two_senders_with_one_key_resync_their_nonce(chain):
     anchors_new = AnchorRegistryClient(chain.w3, chain.deployment.registry, new, artifact=REGISTRY_HARNESS)
 
     def batch(label: str) -> BatchIn:
-        return BatchIn(batch_id=keccak(text=label), supplier=old.address, root=keccak(text=label + "r"), record_count=1)
+        batch_id = supplier_batch_id(old.address, label)
+        return BatchIn(batch_id=batch_id, supplier=old.address, root=keccak(text=label + "r"), record_count=1)
 
     first = anchors_new.anchor(batch("n1"))
     second = anchors_old.anchor(batch("o1"))  # its cached nonce was used by `new`: resync and resend
     third = anchors_new.anchor(batch("n2"))  # and now `new` is the stale one
     assert len({first.tx_hash, second.tx_hash, third.tx_hash}) == 3
-    assert all(chain.anchors().is_anchored(keccak(text=x)) for x in ("n1", "o1", "n2"))
+    assert all(chain.anchors().is_anchored(supplier_batch_id(old.address, x)) for x in ("n1", "o1", "n2"))
     assert chain.w3.eth.get_transaction_count(old.address) == old.resync_nonce()
 
 

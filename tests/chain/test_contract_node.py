@@ -6,7 +6,14 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from chain.clients import AnchorRegistryClient, BatchIn, PartyKind, PartyRegistryClient, header_commitment
+from chain.clients import (
+    AnchorRegistryClient,
+    BatchIn,
+    PartyKind,
+    PartyRegistryClient,
+    header_commitment,
+    supplier_batch_id,
+)
 from chain.contracts import AddressBook, check_deployment, deploy
 from chain.errors import AlreadyAnchoredError, ContractRevert
 from chain.tx import TxSender, http_web3
@@ -31,7 +38,11 @@ def node_env(anvil, tmp_path):
 
 def _batch(label: str, supplier: str) -> BatchIn:
     return BatchIn(
-        batch_id=keccak(text=label), supplier=supplier, root=keccak(text=label + "/root"), record_count=7, verdict=1
+        batch_id=supplier_batch_id(supplier, label),
+        supplier=supplier,
+        root=keccak(text=label + "/root"),
+        record_count=7,
+        verdict=1,
     )
 
 

@@ -237,7 +237,7 @@ def test_lab_accreditation_renewal(chain, expect_revert):
 
 def test_version_and_interfaces(chain):
     registry = chain.harness
-    assert registry.functions.version().call() == "2.0.0"
+    assert registry.functions.version().call() == "2.1.0"
     assert registry.functions.hasRole(REGISTRAR_ROLE, chain.addr("admin")).call()
     assert registry.functions.supportsInterface(bytes.fromhex("01ffc9a7")).call()  # ERC-165
     assert not registry.functions.supportsInterface(bytes.fromhex("ffffffff")).call()

@@ -8,7 +8,7 @@ import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from chain.clients import BatchIn
+from chain.clients import BatchIn, supplier_batch_id
 
 T0 = 1_767_225_600
 
@@ -31,7 +31,7 @@ def tree(chain):
     proofs = [[leaves[1], n23], [leaves[0], n23], [leaves[3], n01], [leaves[2], n01]]
     chain.set_time(T0)
     batch = BatchIn(
-        batch_id=keccak(text="batch:verify"),
+        batch_id=supplier_batch_id(chain.addr("supplier"), "batch:verify"),
         supplier=chain.addr("supplier"),
         root=root,
         record_count=4,

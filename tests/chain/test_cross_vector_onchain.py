@@ -9,9 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from eth_utils import keccak
 
-from chain.clients import BatchIn
+from chain.clients import BatchIn, supplier_batch_id
 from chain.merkle import MerkleTree
 from chain.proof import BatchHeader, header_commitment
 
@@ -42,7 +41,7 @@ def test_every_proof_of_the_fixed_vector_verifies_on_chain(chain, vector: dict, 
         assert root == _b(vector["root"])  # both libraries built the same tree
     chain.set_time(T0)
     batch = BatchIn(
-        batch_id=keccak(text=f"batch:cross:{source}"),
+        batch_id=supplier_batch_id(chain.addr("supplier"), f"batch:cross:{source}"),
         supplier=chain.addr("supplier"),
         root=root,
         record_count=len(proofs),

@@ -18,7 +18,7 @@ from test_cases_support import (  # noqa: F401 - fixtures
 )
 
 from chain.cases import CaseState, compact_signature
-from chain.clients import ZERO32, BatchHeader, BatchIn, PartyKind, header_commitment
+from chain.clients import ZERO32, BatchHeader, BatchIn, PartyKind, header_commitment, supplier_batch_id
 from chain.errors import ContractRevert
 
 T0 = 1_767_225_600
@@ -26,7 +26,7 @@ T0 = 1_767_225_600
 
 def _batch(chain: Any, label: str, *, supplier: str = "supplier", **overrides: Any) -> BatchIn:
     fields: dict[str, Any] = {
-        "batch_id": keccak(text=f"simple:{label}"),
+        "batch_id": supplier_batch_id(chain.addr(supplier), f"simple:{label}"),
         "supplier": chain.addr(supplier),
         "root": keccak(text=f"simple-root:{label}"),
         "report_hash": keccak(text=f"simple-report:{label}"),
@@ -87,10 +87,20 @@ def test_simple_anchor_errors_match_anchor(chain: Any, expect_revert: Callable[.
         chain.anchors("oem").anchor(_batch(chain, "oem", supplier="oem"))
     # bits above the verdict are refused by their own error (the client never sets them)
     packed = _batch(chain, "high").packed_request() | (1 << 200)
-    call = anchors.contract.functions.anchorSimplePacked(keccak(text="high"), keccak(text="r"), ZERO32, packed)
+    high = supplier_batch_id(chain.addr("supplier"), "high")
+    call = anchors.contract.functions.anchorSimplePacked(high, keccak(text="r"), ZERO32, packed)
     with expect_revert("MalformedPackedRequest", packed=packed):
         chain.sender("supplier").send(call)
-    assert chain.anchors().commitment_of(keccak(text="high")) is None
+    assert chain.anchors().commitment_of(high) is None
+    # an id bound to another supplier is refused on the simple path too, for the supplier and for itself (own)
+    theirs = _batch(chain, "theirs", batch_id=supplier_batch_id(chain.addr("supplier2"), "theirs"))
+    with expect_revert("ForeignBatchId", batchId=theirs.batch_id, supplier=chain.addr("supplier")):
+        anchors.anchor(theirs)
+    own = anchors.contract.functions.anchorSimplePacked(theirs.batch_id, theirs.root, ZERO32,
+                                                         theirs.packed_request(own=True))  # fmt: skip
+    with expect_revert("ForeignBatchId", batchId=theirs.batch_id, supplier=chain.addr("supplier")):
+        chain.sender("supplier").send(own)
+    assert chain.anchors().commitment_of(theirs.batch_id) is None
 
 
 def test_packed_request_layout(chain: Any) -> None:

@@ -46,6 +46,7 @@ from test_cases_support import (  # noqa: F401 - fixtures
 )
 
 from chain.cases import CaseState, OpenRequest
+from chain.clients import supplier_batch_id
 from chain.errors import ContractRevert
 
 PENALTY = {1: 50_000, 2: 20_000, 3: 5_000}
@@ -74,7 +75,7 @@ ALLOWED_FAILURES = {
 
 def _machine(env: CasesEnv, counter: dict[str, int]) -> type[RuleBasedStateMachine]:
     tester = env.w3.provider.ethereum_tester
-    batches = [keccak(text=f"inv/batch/{i}") for i in range(3)]
+    batches = [supplier_batch_id(env.ag.addr("supplier"), f"inv/batch/{i}") for i in range(3)]
 
     class TrustMachine(RuleBasedStateMachine):
         def __init__(self) -> None:

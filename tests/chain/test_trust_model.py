@@ -32,7 +32,7 @@ from test_cases_support import (  # noqa: F401 - fixtures
 )
 
 from chain.cases import CaseState, NcCode, OpenRequest, ResponsibleParty
-from chain.clients import PartyKind
+from chain.clients import PartyKind, supplier_batch_id
 
 ZERO = "0x" + "00" * 20
 RULING = keccak(text="arbitration ruling")
@@ -146,7 +146,7 @@ def test_supplier_cannot_escape_a_case_by_terminating_first(cenv: CasesEnv, expe
     """Outside review: the supplier terminated before the case on a delivered lot was opened, every case was then
     refused (AgreementNotActive) and the whole deposit was withdrawn after the wind-down. Now cases open on
     already-anchored lots during the wind-down and bind the penalty beyond it."""
-    second = keccak(text="qcn/batch/B-0043")
+    second = supplier_batch_id(cenv.addr("supplier"), "qcn/batch/B-0043")
     second_header = anchor_batch(cenv.ag, second)  # a second lot delivered while the agreement was active
     sup = cenv.agreements("supplier")
     sup.terminate(AGREEMENT_ID)
@@ -223,16 +223,17 @@ def test_oracle_cannot_pick_lab_or_fee_or_penalise_a_batch_twice(
         o.open_case(OpenRequest(AGREEMENT_ID, BATCH_ID, ANALYSIS, lab=cenv.addr("oracle")), cenv.header)
     with expect_revert("LabFeeAboveCap", agreementId=AGREEMENT_ID, fee=POOL, cap=5_000):
         o.open_case(OpenRequest(AGREEMENT_ID, BATCH_ID, ANALYSIS, lab_fee=POOL), cenv.header)
-    foreign = anchor_batch(cenv.ag, keccak(text="plain batch"), agreement_id=b"\x00" * 32)
+    plain_id = supplier_batch_id(cenv.addr("supplier"), "plain batch")
+    foreign = anchor_batch(cenv.ag, plain_id, agreement_id=b"\x00" * 32)
     with expect_revert(
         "BatchNotOfAgreement",
-        batchId=keccak(text="plain batch"),
+        batchId=plain_id,
         agreementId=AGREEMENT_ID,
         supplier=cenv.addr("supplier"),
         headerAgreementId=b"\x00" * 32,
         headerSupplier=cenv.addr("supplier"),
     ):
-        o.open_case(OpenRequest(AGREEMENT_ID, keccak(text="plain batch"), ANALYSIS), foreign)
+        o.open_case(OpenRequest(AGREEMENT_ID, plain_id, ANALYSIS), foreign)
     case_id, vh = _verdict_submitted(cenv)
     cenv.cases("oem").accept(case_id, vh)
     cenv.cases("supplier").accept(case_id, vh)
