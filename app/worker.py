@@ -93,6 +93,11 @@ class WorkerStats:
     errors: list[str] = field(default_factory=list)
 
 
+def _bound_to(batch_id: str, account: str) -> bool:
+    """Whether ``batch_id`` (0x hex) starts with ``account``'s address, as registry 2.1.0 requires."""
+    return batch_id[2:42].lower() == account[2:].lower()
+
+
 class AnchorWorker:
     def __init__(self, *, settings: Settings, session_factory: sessionmaker[Session], chain: ChainContext) -> None:
         self.settings = settings
@@ -400,6 +405,15 @@ class AnchorWorker:
                 results[item.id] = self._adopt(item, batch)
             else:
                 to_send.append((item, batch))
+        for item, batch in [row for row in to_send if not _bound_to(row[1].batch_id, account)]:
+            # an id made before registry 2.1.0: refused on chain (ForeignBatchId) and would take its whole group down
+            # with it on every retry; its record texts embed the id, so it cannot simply be renamed
+            msg = (f"batch id {batch.batch_id} is not bound to supplier {account} (made before registry 2.1.0): the "
+                   "registry refuses it; upload the files again with a new Idempotency-Key to anchor them")  # fmt: skip
+            log.error("%s", msg)
+            self.stats.errors.append(msg)
+            results[item.id] = jobs.Retry(msg, permanent=True)
+        to_send = [row for row in to_send if row[0].id not in results]
         if not to_send:
             return results
         requests = [

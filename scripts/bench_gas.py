@@ -1,7 +1,8 @@
 """Gas of anchoring on the in-process EVM (eth-tester + py-evm, Prague rules; anvil charges the same).
 
 ``measure_anchor_gas()`` deploys a fresh ``ConsortiumRegistry``, registers a supplier and approves a
-relayer, then anchors batches with realistic values (random 32-byte batch id, root and report hash,
+relayer, then anchors batches with realistic values (a batch id bound to the supplier: its address and 12
+random bytes; random root and report hash,
 recordCount 1000, verdict 1, zero agreement id unless the key says ``with_agreement``) and returns the
 ``gasUsed`` of each transaction (per batch for anchorMany). Targets: one batch <= 50,000; anchorMany
 <= 27,000 per batch at 100 batches. ``python scripts/bench_gas.py`` prints the figures and writes

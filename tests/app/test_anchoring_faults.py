@@ -10,10 +10,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.db import Batch, OutboxItem
 from chain.clients import BatchIn
+from chain.merkle import keccak256
 from tests.app.conftest import ACCOUNTS, CSV_OK, Gateway
 
 pytestmark = pytest.mark.node
@@ -127,3 +128,29 @@ def test_anchors_survive_a_kill_9_of_the_node(gateway: Gateway, anvil: Any) -> N
     anvil.start()
     assert gateway.client.post("/v1/verify/proof", json=proof).json()["ok"] is True
     assert gateway.worker.reconcile() == 0
+
+
+def test_a_batch_pending_under_an_unbound_id_fails_alone_and_says_what_to_do(gateway: Gateway) -> None:
+    """Outside review: a batch still pending under the id format from before registry 2.1.0 (not bound to its
+    supplier) is refused on chain (ForeignBatchId). It took its whole anchoring group down with it and every retry
+    mined a reverted transaction. Now it fails for good, alone, saying what to do; the supplier's new batch is
+    anchored in the one transaction sent."""
+    old = gateway.upload("supplier", CSV_OK, key="LOT-OLD").json()
+    old_id = "0x" + keccak256(bytes.fromhex(ACCOUNTS["supplier"][2:]) + b"LOT-OLD").hex()  # the 2.0 gateway's id
+    with gateway.worker.sessions() as s, s.begin():
+        s.execute(update(Batch).where(Batch.id == old["id"]).values(batch_id=old_id))
+    new = gateway.upload("supplier", CSV_OK.replace("12.31", "12.30"), key="LOT-NEW").json()
+    chain = gateway.worker.chain
+    nonce = chain.w3.eth.get_transaction_count(chain.relayer.address)
+    assert gateway.anchor_all() == 1
+    assert gateway.anchor_all() == 0
+    assert chain.w3.eth.get_transaction_count(chain.relayer.address) == nonce + 1  # no reverted retries
+    status = {
+        b["id"]: gateway.client.get(f"/v1/batches/{b['id']}", headers=gateway.auth("supplier")).json()["status"]
+        for b in (old, new)
+    }
+    assert status == {old["id"]: "pending", new["id"]: "anchored"}
+    with gateway.worker.sessions() as s:
+        item = s.scalars(select(OutboxItem).where(OutboxItem.batch_pk == old["id"])).one()
+    assert item.status == "failed"
+    assert "not bound to supplier" in item.last_error and "new Idempotency-Key" in item.last_error
