@@ -105,7 +105,10 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
                 }
             }
         }
-        if (failed != 0) _checkPacked(batchId, root, packed, supplier);
+        if (failed != 0) {
+            _checkPacked(batchId, root, packed, supplier);
+            assert(false); // the re-check reverts for every condition the fast path refuses: never store nothing
+        }
     }
 
     /// @inheritdoc IBatchAnchorRegistry
@@ -291,6 +294,7 @@ contract ConsortiumRegistry is PartyRegistry, IConsortiumRegistry {
                 bad := failedAt
             }
             _checkRequest(bad, supplier); // reverts for every condition the loop rejects
+            assert(false); // unreachable: a loop refusal the re-check missed must not end as a successful no-op
         }
     }
 
