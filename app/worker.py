@@ -52,7 +52,7 @@ from app.db import (
 from app.errors import Conflict
 from app.services import analysis, cases, indexer, relay, scheduler, webhooks
 from app.settings import Settings
-from chain.clients import BatchIn
+from chain.clients import BatchIn, is_supplier_batch_id
 from chain.errors import ChainError, NodeUnavailable, TransactionFailed
 
 __all__ = [
@@ -91,11 +91,6 @@ class WorkerStats:
     transactions: int = 0
     analysed: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def _bound_to(batch_id: str, account: str) -> bool:
-    """Whether ``batch_id`` (0x hex) starts with ``account``'s address, as registry 2.1.0 requires."""
-    return batch_id[2:42].lower() == account[2:].lower()
 
 
 class AnchorWorker:
@@ -405,7 +400,7 @@ class AnchorWorker:
                 results[item.id] = self._adopt(item, batch)
             else:
                 to_send.append((item, batch))
-        for item, batch in [row for row in to_send if not _bound_to(row[1].batch_id, account)]:
+        for item, batch in [row for row in to_send if not is_supplier_batch_id(row[1].batch_id, account)]:
             # an id made before registry 2.1.0: refused on chain (ForeignBatchId) and would take its whole group down
             # with it on every retry; its record texts embed the id, so it cannot simply be renamed
             msg = (f"batch id {batch.batch_id} is not bound to supplier {account} (made before registry 2.1.0): the "

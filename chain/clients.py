@@ -44,6 +44,7 @@ __all__ = [
     "PartyRegistryClient",
     "decode_anchor_log",
     "header_commitment",
+    "is_supplier_batch_id",
     "pack_meta",
     "short_name",
     "supplier_batch_id",
@@ -86,6 +87,13 @@ def supplier_batch_id(supplier: str, key: bytes | str) -> bytes:
     first; one supplier's keys collide only after about 2^48 batches."""
     raw = key.encode() if isinstance(key, str) else key
     return bytes.fromhex(_address(supplier, "supplier")[2:]) + keccak(raw)[:12]
+
+
+def is_supplier_batch_id(batch_id: bytes | str, supplier: str) -> bool:
+    """Whether ``batch_id`` (bytes or 0x hex) starts with ``supplier``'s address, as the registry requires (an id
+    from before registry 2.1.0 does not)."""
+    raw = bytes.fromhex(batch_id[2:]) if isinstance(batch_id, str) else batch_id
+    return raw[:20] == bytes.fromhex(supplier[2:])
 
 
 def pack_meta(supplier: str, record_count: int, verdict: int, anchored_at: int) -> int:

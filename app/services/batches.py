@@ -98,6 +98,11 @@ class Upload:
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
+    @property
+    def label(self) -> str:
+        """How messages name the file: its name, else the start of its hash."""
+        return self.filename or self.sha256[:12]
+
 
 def batch_id_for(supplier_account: str, idempotency_key: str) -> str:
     """The on-chain batch id: the supplier's address, then 12 bytes of keccak256(key)
@@ -179,11 +184,11 @@ def _check_signature(
     try:
         info = check(upload.data, parsed.format, trust=store, trusted_signers=signers, limits=limits)
     except ParseError as exc:  # e.g. the check's memory limit: say which of the files it was
-        exc.location = exc.location or upload.filename or upload.sha256[:12]
+        exc.location = exc.location or upload.label
         raise
     if info.verdict in _REFUSED_VERDICTS:
         raise InvalidRequest(
-            f"lab report {upload.filename or upload.sha256[:12]!r} has a {info.verdict} signature: {info.reason}",
+            f"lab report {upload.label!r} has a {info.verdict} signature: {info.reason}",
             field="files",
             file=upload.filename,
             signature_verdict=info.verdict,
@@ -200,7 +205,7 @@ def _review_reason(reports: list[tuple[Upload, ParsedFile]]) -> str | None:
         reasons = list(p.report.review.reasons)
         if not p.report.results and not any("no result rows" in r for r in reasons):
             reasons.append("no result rows were found in the report")
-        lines += [f"{u.filename or u.sha256[:12]}: {reason}" for reason in reasons]
+        lines += [f"{u.label}: {reason}" for reason in reasons]
     return "\n".join(lines) or None
 
 
